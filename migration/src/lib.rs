@@ -1,0 +1,122 @@
+//! The schema of `backfill`, as sea-orm-migration migrations, plus the names other
+//! code must agree on (the eleven memory tables, the `project_id` checks and
+//! triggers, the partial indexes of the bookkeeping tables).
+//!
+//! Every migration is idempotent against an existing schema: tables and indexes are
+//! created `IF NOT EXISTS`, columns, constraints and triggers are probed before they
+//! are added, so `up` adopts a database created elsewhere and leaves what it finds as
+//! it is. Every migration runs in one transaction on both backends (PostgreSQL and
+//! SQLite DDL are transactional), so a failed `up` or `down` leaves the schema as it
+//! was.
+
+pub use sea_orm_migration::prelude::*;
+
+mod column;
+mod m20260101_000001_create_testio_tables;
+mod m20260101_000002_create_memory_tables;
+mod m20260101_000003_add_project_id;
+mod m20260101_000004_create_bookkeeping_tables;
+mod project_id;
+
+pub use project_id::{ProjectIdCheck, ensure_project_id_check, project_id_check_state};
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20260101_000001_create_testio_tables::Migration),
+            Box::new(m20260101_000002_create_memory_tables::Migration),
+            Box::new(m20260101_000003_add_project_id::Migration),
+            Box::new(m20260101_000004_create_bookkeeping_tables::Migration),
+        ]
+    }
+}
+
+/// The eleven agent-memory tables that carry `project_id`, in the order
+/// `backfill-project-id` walks them (SPEC §5.5). Parents come before the tables
+/// that reference them, so the reverse order is safe for dropping.
+pub const MEMORY_TABLES: [&str; 11] = [
+    "l2_insights",
+    "nodes",
+    "edges",
+    "working_memory",
+    "episode_memory",
+    "l0_raw",
+    "ground_truth",
+    "stale_memory",
+    "smf_proposals",
+    "ief_feedback",
+    "l2_insight_history",
+];
+
+/// The column added to the memory tables by `m20260101_000003_add_project_id`.
+pub const PROJECT_ID_COLUMN: &str = "project_id";
+
+/// The owner of every legacy row, and the column's default.
+pub const LEGACY_PROJECT_ID: &str = "io";
+
+/// Partial unique index: one open anomaly per (`table_name`, `row_id`, `kind`).
+pub const ANOMALIES_OPEN_INDEX: &str = "uq_backfill_anomalies_open";
+
+/// Partial unique index: one `running` run per `command`.
+pub const RUNS_RUNNING_INDEX: &str = "uq_backfill_runs_running";
+
+/// `WHERE` clause of [`ANOMALIES_OPEN_INDEX`] on PostgreSQL. An upsert targeting
+/// the index repeats it: `ON CONFLICT (table_name, row_id, kind) WHERE resolved = false`.
+pub const ANOMALIES_OPEN_PREDICATE_POSTGRES: &str = "resolved = false";
+
+/// `WHERE` clause of [`ANOMALIES_OPEN_INDEX`] on SQLite. SQLite matches an upsert's
+/// conflict target to a partial index by comparing the `WHERE` clauses term by term,
+/// so an upsert must repeat exactly this text (`0`, not `false`).
+pub const ANOMALIES_OPEN_PREDICATE_SQLITE: &str = "resolved = 0";
+
+/// `WHERE` clause of [`RUNS_RUNNING_INDEX`], the same on both backends.
+pub const RUNS_RUNNING_PREDICATE: &str = "status = 'running'";
+
+/// Whether `table` is one of [`MEMORY_TABLES`]; the only names that may reach SQL
+/// built by hand.
+pub fn is_memory_table(table: &str) -> bool {
+    MEMORY_TABLES.contains(&table)
+}
+
+/// Name of the check that forbids a NULL `project_id` in `table`:
+/// `check_<table>_project_id_not_null` (a `NOT VALID` check on PostgreSQL, the
+/// prefix of the two enforcing triggers on SQLite).
+pub fn project_id_check_name(table: &str) -> String {
+    format!("check_{table}_project_id_not_null")
+}
+
+/// SQLite trigger rejecting an INSERT with a NULL `project_id` into `table`.
+pub fn project_id_insert_trigger_name(table: &str) -> String {
+    format!("{}_insert", project_id_check_name(table))
+}
+
+/// SQLite trigger rejecting an UPDATE that leaves `project_id` NULL in `table`.
+pub fn project_id_update_trigger_name(table: &str) -> String {
+    format!("{}_update", project_id_check_name(table))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_spec() {
+        assert_eq!(
+            project_id_check_name("l0_raw"),
+            "check_l0_raw_project_id_not_null"
+        );
+        assert_eq!(
+            project_id_insert_trigger_name("nodes"),
+            "check_nodes_project_id_not_null_insert"
+        );
+        assert_eq!(
+            project_id_update_trigger_name("nodes"),
+            "check_nodes_project_id_not_null_update"
+        );
+        assert!(is_memory_table("edges"));
+        assert!(!is_memory_table("edges; drop table nodes"));
+    }
+}

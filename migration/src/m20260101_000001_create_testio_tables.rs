@@ -1,0 +1,260 @@
+//! Analytics tables of the test-management cache (SPEC §4.1): `tests`,
+//! `test_features`, `bugs`, their foreign keys and indexes.
+//!
+//! A cache created before the analytics existed has `tests` and `bugs` but neither
+//! `test_features` nor `bugs.test_feature_id`: `up` adds what is missing and keeps
+//! the rest.
+
+use sea_orm_migration::prelude::*;
+
+use crate::column::index;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.create_table(tests()).await?;
+        manager.create_table(test_features()).await?;
+        manager.create_table(bugs()).await?;
+        if !manager
+            .has_column(Bugs::Table.to_string(), Bugs::TestFeatureId.to_string())
+            .await?
+        {
+            // SQLite cannot add a foreign key with ALTER TABLE … ADD CONSTRAINT, but
+            // both backends accept an inline REFERENCES on a nullable new column.
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Bugs::Table)
+                        .add_column(test_feature_id())
+                        .take(),
+                )
+                .await?;
+        }
+
+        for statement in [
+            index(Tests::Table, [Tests::CustomerId]),
+            index(Tests::Table, [Tests::ProductId]),
+            index(TestFeatures::Table, [TestFeatures::CustomerId]),
+            index(TestFeatures::Table, [TestFeatures::TestId]),
+            index(TestFeatures::Table, [TestFeatures::FeatureId]),
+            index(Bugs::Table, [Bugs::CustomerId]),
+            index(Bugs::Table, [Bugs::TestId]),
+            index(Bugs::Table, [Bugs::TestFeatureId]),
+        ] {
+            manager.create_index(statement).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // Dependents first: bugs → test_features → tests. Indexes go with their table.
+        for table in [
+            Bugs::Table.into_iden(),
+            TestFeatures::Table.into_iden(),
+            Tests::Table.into_iden(),
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).if_exists().take())
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+}
+
+#[derive(DeriveIden)]
+enum Tests {
+    Table,
+    Id,
+    CustomerId,
+    ProductId,
+    Data,
+    Status,
+    Title,
+    TestingType,
+    StartAt,
+    EndAt,
+    SyncedAt,
+}
+
+#[derive(DeriveIden)]
+enum TestFeatures {
+    Table,
+    Id,
+    CustomerId,
+    TestId,
+    FeatureId,
+    Title,
+    Description,
+    Howtofind,
+    UserStories,
+    EnableDefault,
+    EnableContent,
+    EnableVisual,
+}
+
+#[derive(DeriveIden)]
+enum Bugs {
+    Table,
+    Id,
+    CustomerId,
+    TestId,
+    Title,
+    Severity,
+    Status,
+    Known,
+    ReportedAt,
+    RawData,
+    SyncedAt,
+    TestFeatureId,
+}
+
+fn tests() -> TableCreateStatement {
+    Table::create()
+        .table(Tests::Table)
+        .if_not_exists()
+        // The API's id: BIGINT, never generated here.
+        .col(
+            ColumnDef::new(Tests::Id)
+                .big_integer()
+                .not_null()
+                .primary_key(),
+        )
+        .col(ColumnDef::new(Tests::CustomerId).big_integer().not_null())
+        .col(ColumnDef::new(Tests::ProductId).big_integer().not_null())
+        .col(ColumnDef::new(Tests::Data).text().not_null())
+        .col(ColumnDef::new(Tests::Status).text().not_null())
+        .col(ColumnDef::new(Tests::Title).text().null())
+        .col(ColumnDef::new(Tests::TestingType).text().null())
+        .col(
+            ColumnDef::new(Tests::StartAt)
+                .timestamp_with_time_zone()
+                .null(),
+        )
+        .col(
+            ColumnDef::new(Tests::EndAt)
+                .timestamp_with_time_zone()
+                .null(),
+        )
+        .col(
+            ColumnDef::new(Tests::SyncedAt)
+                .timestamp_with_time_zone()
+                .null(),
+        )
+        .take()
+}
+
+fn test_features() -> TableCreateStatement {
+    Table::create()
+        .table(TestFeatures::Table)
+        .if_not_exists()
+        .col(
+            ColumnDef::new(TestFeatures::Id)
+                .big_integer()
+                .not_null()
+                .primary_key(),
+        )
+        .col(
+            ColumnDef::new(TestFeatures::CustomerId)
+                .big_integer()
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new(TestFeatures::TestId)
+                .big_integer()
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new(TestFeatures::FeatureId)
+                .big_integer()
+                .not_null(),
+        )
+        .col(ColumnDef::new(TestFeatures::Title).text().not_null())
+        .col(ColumnDef::new(TestFeatures::Description).text().null())
+        .col(ColumnDef::new(TestFeatures::Howtofind).text().null())
+        .col(
+            ColumnDef::new(TestFeatures::UserStories)
+                .text()
+                .not_null()
+                .default("[]"),
+        )
+        .col(flag(TestFeatures::EnableDefault))
+        .col(flag(TestFeatures::EnableContent))
+        .col(flag(TestFeatures::EnableVisual))
+        .foreign_key(
+            ForeignKey::create()
+                .name("fk_test_features_test_id")
+                .from(TestFeatures::Table, TestFeatures::TestId)
+                .to(Tests::Table, Tests::Id)
+                .on_delete(ForeignKeyAction::Cascade),
+        )
+        .take()
+}
+
+fn bugs() -> TableCreateStatement {
+    Table::create()
+        .table(Bugs::Table)
+        .if_not_exists()
+        .col(
+            ColumnDef::new(Bugs::Id)
+                .big_integer()
+                .not_null()
+                .primary_key(),
+        )
+        .col(ColumnDef::new(Bugs::CustomerId).big_integer().not_null())
+        .col(ColumnDef::new(Bugs::TestId).big_integer().not_null())
+        .col(ColumnDef::new(Bugs::Title).text().not_null())
+        .col(ColumnDef::new(Bugs::Severity).text().null())
+        .col(ColumnDef::new(Bugs::Status).text().null())
+        .col(flag(Bugs::Known))
+        .col(
+            ColumnDef::new(Bugs::ReportedAt)
+                .timestamp_with_time_zone()
+                .null(),
+        )
+        .col(ColumnDef::new(Bugs::RawData).text().not_null())
+        .col(
+            ColumnDef::new(Bugs::SyncedAt)
+                .timestamp_with_time_zone()
+                .null(),
+        )
+        .col(test_feature_id())
+        .foreign_key(
+            ForeignKey::create()
+                .name("fk_bugs_test_id")
+                .from(Bugs::Table, Bugs::TestId)
+                .to(Tests::Table, Tests::Id)
+                .on_delete(ForeignKeyAction::Cascade),
+        )
+        .take()
+}
+
+/// `bugs.test_feature_id`, with its reference inline so the same definition serves
+/// `CREATE TABLE` and `ALTER TABLE … ADD COLUMN` on both backends. Deleting a test
+/// feature detaches its bugs rather than deleting them.
+fn test_feature_id() -> ColumnDef {
+    ColumnDef::new(Bugs::TestFeatureId)
+        .big_integer()
+        .null()
+        .extra(format!(
+            "CONSTRAINT \"fk_bugs_test_feature_id\" REFERENCES \"{}\" (\"{}\") ON DELETE SET NULL",
+            TestFeatures::Table.to_string(),
+            TestFeatures::Id.to_string()
+        ))
+        .take()
+}
+
+/// `BOOLEAN NOT NULL DEFAULT false`.
+fn flag(name: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(name)
+        .boolean()
+        .not_null()
+        .default(false)
+        .take()
+}

@@ -1,0 +1,380 @@
+//! Bookkeeping of the tool itself (SPEC §4.4): `backfill_anomalies`,
+//! `backfill_runs`, `backfill_journal`, with their indexes.
+//!
+//! Partial unique indexes: one open anomaly per (`table_name`, `row_id`, `kind`),
+//! one `running` run per `command`. An anomalies table adopted from the source
+//! system gets the columns it lacks (`kind`, `run_id`, `last_seen_at`); if it holds
+//! two open anomalies for the same row and kind, creating the unique index fails
+//! and the migration changes nothing.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::DbBackend;
+
+use crate::column::index;
+use crate::{
+    ANOMALIES_OPEN_INDEX, ANOMALIES_OPEN_PREDICATE_POSTGRES, ANOMALIES_OPEN_PREDICATE_SQLITE,
+    RUNS_RUNNING_INDEX, RUNS_RUNNING_PREDICATE,
+};
+
+/// `kind` given to anomalies recorded before the column existed.
+const LEGACY_KIND: &str = "legacy";
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let backend = manager.get_database_backend();
+        manager.create_table(backfill_anomalies()).await?;
+        adopt_anomalies(manager).await?;
+        manager.create_table(backfill_runs()).await?;
+        manager.create_table(backfill_journal()).await?;
+
+        let open_predicate = match backend {
+            DbBackend::Sqlite => ANOMALIES_OPEN_PREDICATE_SQLITE,
+            _ => ANOMALIES_OPEN_PREDICATE_POSTGRES,
+        };
+        if !manager
+            .has_index(BackfillAnomalies::Table.to_string(), ANOMALIES_OPEN_INDEX)
+            .await?
+        {
+            refuse_duplicate_open_anomalies(manager, open_predicate).await?;
+        }
+        let partial_unique = [
+            Index::create()
+                .if_not_exists()
+                .name(ANOMALIES_OPEN_INDEX)
+                .table(BackfillAnomalies::Table)
+                .col(BackfillAnomalies::TableName)
+                .col(BackfillAnomalies::RowId)
+                .col(BackfillAnomalies::Kind)
+                .unique()
+                .and_where(Expr::cust(open_predicate))
+                .take(),
+            Index::create()
+                .if_not_exists()
+                .name(RUNS_RUNNING_INDEX)
+                .table(BackfillRuns::Table)
+                .col(BackfillRuns::Command)
+                .unique()
+                .and_where(Expr::cust(RUNS_RUNNING_PREDICATE))
+                .take(),
+        ];
+        for statement in partial_unique.into_iter().chain([
+            index(BackfillAnomalies::Table, [BackfillAnomalies::Kind]),
+            index(
+                BackfillJournal::Table,
+                [BackfillJournal::RunId, BackfillJournal::TableName],
+            ),
+        ]) {
+            manager.create_index(statement).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // The journal references the runs; indexes go with their table.
+        for table in [
+            BackfillJournal::Table.into_iden(),
+            BackfillRuns::Table.into_iden(),
+            BackfillAnomalies::Table.into_iden(),
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).if_exists().take())
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+}
+
+#[derive(DeriveIden)]
+enum BackfillAnomalies {
+    Table,
+    Id,
+    TableName,
+    RowId,
+    Kind,
+    IssueDescription,
+    Resolved,
+    RunId,
+    CreatedAt,
+    LastSeenAt,
+}
+
+#[derive(DeriveIden)]
+enum BackfillRuns {
+    Table,
+    Id,
+    Command,
+    Arguments,
+    Status,
+    StartedAt,
+    FinishedAt,
+    HeartbeatAt,
+    Pid,
+    Host,
+    Counters,
+    Checkpoints,
+}
+
+#[derive(DeriveIden)]
+enum BackfillJournal {
+    Table,
+    Id,
+    RunId,
+    TableName,
+    BatchNo,
+    Changes,
+    CreatedAt,
+}
+
+/// `BIGINT` auto-increment primary key (`bigint` identity on PostgreSQL,
+/// `integer PRIMARY KEY AUTOINCREMENT` on SQLite).
+fn bigserial_id(name: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(name)
+        .big_integer()
+        .not_null()
+        .auto_increment()
+        .primary_key()
+        .take()
+}
+
+fn now(name: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(name)
+        .timestamp_with_time_zone()
+        .not_null()
+        .default(Expr::current_timestamp())
+        .take()
+}
+
+fn backfill_anomalies() -> TableCreateStatement {
+    Table::create()
+        .table(BackfillAnomalies::Table)
+        .if_not_exists()
+        .col(bigserial_id(BackfillAnomalies::Id))
+        .col(
+            ColumnDef::new(BackfillAnomalies::TableName)
+                .string_len(100)
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new(BackfillAnomalies::RowId)
+                .string_len(100)
+                .null(),
+        )
+        .col(
+            ColumnDef::new(BackfillAnomalies::Kind)
+                .string_len(50)
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new(BackfillAnomalies::IssueDescription)
+                .text()
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new(BackfillAnomalies::Resolved)
+                .boolean()
+                .not_null()
+                .default(false),
+        )
+        .col(
+            ColumnDef::new(BackfillAnomalies::RunId)
+                .big_integer()
+                .null(),
+        )
+        .col(now(BackfillAnomalies::CreatedAt))
+        .col(now(BackfillAnomalies::LastSeenAt))
+        .take()
+}
+
+/// Adds to an anomalies table created elsewhere the columns it lacks.
+async fn adopt_anomalies(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    let table = BackfillAnomalies::Table.to_string();
+    let has = |column: BackfillAnomalies| manager.has_column(table.clone(), column.to_string());
+
+    if !has(BackfillAnomalies::Kind).await? {
+        add_column(
+            manager,
+            ColumnDef::new(BackfillAnomalies::Kind)
+                .string_len(50)
+                .not_null()
+                .default(LEGACY_KIND),
+        )
+        .await?;
+    }
+    if !has(BackfillAnomalies::RunId).await? {
+        add_column(
+            manager,
+            ColumnDef::new(BackfillAnomalies::RunId)
+                .big_integer()
+                .null(),
+        )
+        .await?;
+    }
+    if !has(BackfillAnomalies::LastSeenAt).await? {
+        // SQLite cannot add a column whose default is not a constant: give it a
+        // constant one, then set every row's value from `created_at` as on PostgreSQL.
+        let default = match manager.get_database_backend() {
+            DbBackend::Sqlite => Expr::val("1970-01-01 00:00:00+00:00"),
+            _ => Expr::current_timestamp(),
+        };
+        add_column(
+            manager,
+            ColumnDef::new(BackfillAnomalies::LastSeenAt)
+                .timestamp_with_time_zone()
+                .not_null()
+                .default(default),
+        )
+        .await?;
+        manager
+            .exec_stmt(
+                Query::update()
+                    .table(BackfillAnomalies::Table)
+                    .value(
+                        BackfillAnomalies::LastSeenAt,
+                        Expr::col(BackfillAnomalies::CreatedAt)
+                            .if_null(Expr::col(BackfillAnomalies::LastSeenAt)),
+                    )
+                    .take(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Fails with a sentence naming the fix when an adopted anomalies table holds two
+/// open anomalies for the same row and kind, which the unique index would refuse
+/// with a less helpful message.
+async fn refuse_duplicate_open_anomalies(
+    manager: &SchemaManager<'_>,
+    open_predicate: &'static str,
+) -> Result<(), DbErr> {
+    let groups = Query::select()
+        .expr(Expr::val(1))
+        .from(BackfillAnomalies::Table)
+        .and_where(Expr::cust(open_predicate))
+        .and_where(Expr::col(BackfillAnomalies::RowId).is_not_null())
+        .group_by_columns([
+            BackfillAnomalies::TableName,
+            BackfillAnomalies::RowId,
+            BackfillAnomalies::Kind,
+        ])
+        .and_having(Func::count(Expr::col(BackfillAnomalies::Id)).gt(1))
+        .take();
+    let count = Query::select()
+        .expr_as(Func::count(Expr::val(1)), Alias::new("duplicates"))
+        .from_subquery(groups, Alias::new("duplicate_groups"))
+        .take();
+    let duplicates: i64 = match manager.get_connection().query_one(&count).await? {
+        Some(row) => row.try_get("", "duplicates")?,
+        None => 0,
+    };
+    if duplicates > 0 {
+        return Err(DbErr::Migration(format!(
+            "backfill_anomalies holds {duplicates} groups of open anomalies with the same \
+             (table_name, row_id, kind); resolve all but one of each, then run up again"
+        )));
+    }
+    Ok(())
+}
+
+async fn add_column(manager: &SchemaManager<'_>, column: &mut ColumnDef) -> Result<(), DbErr> {
+    manager
+        .alter_table(
+            Table::alter()
+                .table(BackfillAnomalies::Table)
+                .add_column(column.take())
+                .take(),
+        )
+        .await
+}
+
+fn backfill_runs() -> TableCreateStatement {
+    Table::create()
+        .table(BackfillRuns::Table)
+        .if_not_exists()
+        .col(bigserial_id(BackfillRuns::Id))
+        .col(
+            ColumnDef::new(BackfillRuns::Command)
+                .string_len(50)
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new(BackfillRuns::Arguments)
+                .json_binary()
+                .not_null(),
+        )
+        // running | completed | failed | interrupted | rolled_back
+        .col(
+            ColumnDef::new(BackfillRuns::Status)
+                .string_len(20)
+                .not_null(),
+        )
+        .col(now(BackfillRuns::StartedAt))
+        .col(
+            ColumnDef::new(BackfillRuns::FinishedAt)
+                .timestamp_with_time_zone()
+                .null(),
+        )
+        .col(now(BackfillRuns::HeartbeatAt))
+        .col(ColumnDef::new(BackfillRuns::Pid).integer().not_null())
+        .col(
+            ColumnDef::new(BackfillRuns::Host)
+                .string_len(255)
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new(BackfillRuns::Counters)
+                .json_binary()
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new(BackfillRuns::Checkpoints)
+                .json_binary()
+                .not_null(),
+        )
+        .take()
+}
+
+fn backfill_journal() -> TableCreateStatement {
+    Table::create()
+        .table(BackfillJournal::Table)
+        .if_not_exists()
+        .col(bigserial_id(BackfillJournal::Id))
+        .col(
+            ColumnDef::new(BackfillJournal::RunId)
+                .big_integer()
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new(BackfillJournal::TableName)
+                .string_len(100)
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new(BackfillJournal::BatchNo)
+                .big_integer()
+                .not_null(),
+        )
+        // JSON array of [row_id, old_value] pairs.
+        .col(
+            ColumnDef::new(BackfillJournal::Changes)
+                .json_binary()
+                .not_null(),
+        )
+        .col(now(BackfillJournal::CreatedAt))
+        .foreign_key(
+            ForeignKey::create()
+                .name("fk_backfill_journal_run_id")
+                .from(BackfillJournal::Table, BackfillJournal::RunId)
+                .to(BackfillRuns::Table, BackfillRuns::Id)
+                .on_delete(ForeignKeyAction::Cascade),
+        )
+        .take()
+}

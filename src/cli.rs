@@ -1,0 +1,259 @@
+//! Command-line surface: every subcommand is one clap struct here, and every flag's
+//! doc comment is its `--help`. Nothing in this module touches a database; `commands`
+//! turns these values into calls of the library modules.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The embedded default, used when neither `--database-url` nor `DATABASE_URL` is set.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://backfill.db?mode=rwc";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "backfill",
+    version,
+    about = "Batched, resumable, journaled data backfills for SQLite and PostgreSQL"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalOpts {
+    /// Database to work on (sqlite://FILE?mode=rwc or postgres://…). Falls back to the
+    /// DATABASE_URL environment variable, then to sqlite://backfill.db?mode=rwc.
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Summary format on stdout: `text`, or `json` for exactly one JSON object.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// More detail in the logs on stderr (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Never draw progress bars (they are drawn only when stderr is a terminal anyway).
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+}
+
+impl GlobalOpts {
+    pub fn database_url(&self) -> &str {
+        self.database_url.as_deref().unwrap_or(DEFAULT_DATABASE_URL)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run or inspect the schema migrations (`migrate check` is the CI gate).
+    Migrate(MigrateArgs),
+    /// Write a deterministic synthetic dataset, with optional imperfections.
+    Seed(SeedArgs),
+    /// Migrate, seed, backfill and validate `demo.db`, and explain what happened.
+    Demo(DemoArgs),
+    /// Turn the features listed in `tests.data` into `test_features` rows and attribute bugs.
+    BackfillFeatures(FeaturesArgs),
+    /// Fill `project_id` in the eleven memory tables and validate their checks.
+    BackfillProjectId(ProjectIdArgs),
+    /// Prove coverage: feature, bug-attribution and customer rates, and `project_id` state.
+    Validate(ValidateArgs),
+    /// List anomalies logged for review, or resolve them.
+    Anomalies(AnomaliesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(subcommand)]
+    pub action: MigrateAction,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum MigrateAction {
+    /// Apply pending migrations (all, or the next N). Adopts existing schemas.
+    Up {
+        #[arg(short = 'n', long = "num")]
+        num: Option<u32>,
+    },
+    /// Roll back applied migrations (the last one, or the last N).
+    Down {
+        #[arg(short = 'n', long = "num", default_value_t = 1)]
+        num: u32,
+    },
+    /// List migrations and whether each is applied.
+    Status,
+    /// Drop every table (DATA IS LOST), then apply all migrations.
+    Fresh,
+    /// Roll back every migration (DATA IS LOST), then apply them again.
+    Refresh,
+    /// Roll back every migration (DATA IS LOST).
+    Reset,
+    /// CI gate: up → down → up on a scratch database of the same backend, schema compared
+    /// with the entities; the given database is only read (pending migrations, drift).
+    Check,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SeedArgs {
+    /// Seed of the pseudo-random generator: the same seed writes the same data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Number of tests.
+    #[arg(long, default_value_t = 1000)]
+    pub tests: u64,
+    /// Features listed in each test's payload.
+    #[arg(long, default_value_t = 3)]
+    pub features_per_test: u32,
+    /// Bugs per test.
+    #[arg(long, default_value_t = 3)]
+    pub bugs_per_test: u32,
+    /// Number of distinct customers.
+    #[arg(long, default_value_t = 20)]
+    pub customers: u64,
+    /// Rows written into each of the eleven memory tables.
+    #[arg(long, default_value_t = 1000)]
+    pub memory_rows: u64,
+    /// Fraction of tests whose payload is malformed JSON.
+    #[arg(long, default_value_t = 0.0)]
+    pub malformed_json: f64,
+    /// Fraction of features that have no `id`.
+    #[arg(long, default_value_t = 0.0)]
+    pub features_without_id: f64,
+    /// Fraction of bugs whose payload names no test feature.
+    #[arg(long, default_value_t = 0.0)]
+    pub bugs_without_feature: f64,
+    /// Fraction of bugs naming a test feature that does not exist.
+    #[arg(long, default_value_t = 0.0)]
+    pub bugs_missing_feature: f64,
+    /// Fraction of bugs naming a test feature of another customer.
+    #[arg(long, default_value_t = 0.0)]
+    pub bugs_foreign_feature: f64,
+    /// Fraction of memory rows whose `project_id` is NULL.
+    #[arg(long, default_value_t = 0.0)]
+    pub null_project_id: f64,
+    /// Fraction of memory rows whose `project_id` is a legacy alias (io:, I/O, ethr, default, blank).
+    #[arg(long, default_value_t = 0.0)]
+    pub alias_project_id: f64,
+    /// Rows per INSERT transaction.
+    #[arg(long, default_value_t = 20_000)]
+    pub chunk: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// The SQLite file the demo owns and recreates.
+    #[arg(long, default_value = "demo.db")]
+    pub file: String,
+}
+
+/// Flags shared by both backfills.
+#[derive(Debug, Clone, Args)]
+pub struct RunOpts {
+    /// Report exactly what a run would change; nothing is written (anomalies included).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Skip the validation step at the end.
+    #[arg(long)]
+    pub no_validate: bool,
+    /// Continue the latest interrupted run of this command from its checkpoints.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub resume: bool,
+    /// Seconds to sleep between batches, to leave room for application traffic.
+    #[arg(long, value_parser = parse_seconds)]
+    pub sleep: Option<Duration>,
+    /// PostgreSQL only: how long one batch may wait for a row lock before it is retried.
+    #[arg(long, value_parser = parse_seconds, default_value = "2")]
+    pub lock_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FeaturesArgs {
+    #[command(flatten)]
+    pub run: RunOpts,
+    /// Tests (phase 1) or bugs (phase 2) per batch transaction.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub batch_size: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProjectIdArgs {
+    #[command(flatten)]
+    pub run: RunOpts,
+    /// Rows per batch transaction.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub batch_size: u64,
+    /// Only these tables (repeatable); names outside the eleven are refused.
+    #[arg(long = "table")]
+    pub tables: Vec<String>,
+    /// Only validate the check constraints (PostgreSQL) or triggers (SQLite).
+    #[arg(long, conflicts_with_all = ["dry_run", "rollback", "resume"])]
+    pub validate_only: bool,
+    /// Restore what a run changed (the latest run, or the one given with --run).
+    #[arg(long, conflicts_with_all = ["dry_run", "resume"])]
+    pub rollback: bool,
+    /// The run to roll back (see `backfill_runs.id`).
+    #[arg(long = "run", requires = "rollback")]
+    pub run_id: Option<i64>,
+    /// PostgreSQL only: after validation, make project_id NOT NULL using the validated
+    /// check, then drop the check.
+    #[arg(long)]
+    pub promote_not_null: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    /// Minimum rate that passes, between 0 and 1.
+    #[arg(long, default_value_t = 0.95)]
+    pub threshold: f64,
+    /// Break the rates down per customer and name those below the threshold.
+    #[arg(long)]
+    pub by_customer: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AnomaliesArgs {
+    #[command(subcommand)]
+    pub action: Option<AnomaliesAction>,
+    /// Only anomalies of this table.
+    #[arg(long)]
+    pub table: Option<String>,
+    /// Only anomalies of this kind (invalid_json, missing_id, cross_tenant, …).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Include resolved anomalies.
+    #[arg(long)]
+    pub all: bool,
+    /// At most this many rows.
+    #[arg(long, default_value_t = 200)]
+    pub limit: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AnomaliesAction {
+    /// Mark anomalies resolved.
+    Resolve {
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(0.0..=3600.0).contains(&secs) {
+        return Err(format!("`{text}` must be between 0 and 3600 seconds"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}

@@ -1,0 +1,245 @@
+//! `demo`: the newcomer's first run. On `demo.db`, a SQLite file it owns (marked with
+//! its own `application_id`) and recreates, it migrates, seeds a small imperfect
+//! dataset, runs both backfills and validation, and tells what happened.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
+use serde::Serialize;
+
+use crate::cli::{DemoArgs, GlobalOpts, SeedArgs};
+use crate::engine::{EngineSettings, install_interrupt_handler};
+use crate::error::{Outcome, UsageError};
+use crate::features::{self, FeaturesSummary};
+use crate::project_id::{self, ProjectIdOptions, ProjectIdSummary};
+use crate::report::{Reporter, percent};
+use crate::seed::{self, SeedSummary};
+use crate::validate::{self, ValidationReport};
+use crate::db;
+
+/// `PRAGMA application_id` of a file the demo created ("BFDM").
+const DEMO_APPLICATION_ID: i64 = 0x4246_444D;
+/// The table whose rejected row the demo stages.
+const HELD_TABLE: &str = "working_memory";
+
+#[derive(Debug, Serialize)]
+pub struct DemoSummary {
+    pub database: String,
+    pub seed: SeedSummary,
+    pub features: FeaturesSummary,
+    pub project_id: ProjectIdSummary,
+    pub validation: ValidationReport,
+    pub anomalies_by_kind: Vec<(String, i64)>,
+    pub held_row: Option<i64>,
+}
+
+pub async fn run(args: &DemoArgs, global: &GlobalOpts, reporter: &Reporter) -> Result<Outcome> {
+    let path = Path::new(&args.file);
+    claim_file(path).await?;
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let db = db::connect(&url).await?;
+    db.execute_unprepared(&format!("PRAGMA application_id = {DEMO_APPLICATION_ID}"))
+        .await?;
+    Migrator::up(&db, None).await.context("migrating demo.db failed")?;
+    let seed = seed::run(&db, &demo_seed()).await?;
+    let held_row = stage_rejected_row(&db).await?;
+
+    install_interrupt_handler();
+    let settings = EngineSettings {
+        batch_size: 500,
+        sleep: Duration::ZERO,
+        lock_timeout: Duration::from_secs(2),
+        dry_run: false,
+        progress: false,
+        attempts: 5,
+    };
+    let (features, _) = features::run(&db, settings.clone(), false, false, serde_json::json!({"demo": true})).await?;
+    let options = ProjectIdOptions {
+        tables: migration::MEMORY_TABLES.to_vec(),
+        resume: false,
+        validate: true,
+        promote_not_null: false,
+    };
+    let project_settings = EngineSettings { batch_size: 100, ..settings };
+    let (project_id, _) = project_id::run(&db, project_settings, &options, serde_json::json!({"demo": true})).await?;
+    let (validation, _) = validate::run(&db, validate::DEFAULT_THRESHOLD, false).await?;
+    let anomalies_by_kind = anomaly_counts(&db).await?;
+    let summary = DemoSummary {
+        database: args.file.clone(),
+        seed,
+        features,
+        project_id,
+        validation,
+        anomalies_by_kind,
+        held_row,
+    };
+    match global.format {
+        crate::cli::Format::Json => reporter.demo(&summary, String::new()),
+        crate::cli::Format::Text => reporter.demo(&summary, account(&summary)),
+    }
+    Ok(Outcome::Passed)
+}
+
+/// Deletes a previous demo file; refuses any other non-empty file.
+async fn claim_file(path: &Path) -> Result<()> {
+    let size = match std::fs::metadata(path) {
+        Ok(meta) => meta.len(),
+        Err(_) => return Ok(()),
+    };
+    if size > 0 {
+        let probe = db::connect(&format!("sqlite://{}?mode=ro", path.display())).await;
+        let id = match probe {
+            Ok(conn) => {
+                let row = conn
+                    .query_one_raw(Statement::from_string(DatabaseBackend::Sqlite, "PRAGMA application_id"))
+                    .await
+                    .ok()
+                    .flatten();
+                conn.close().await.ok();
+                row.and_then(|r| r.try_get_by_index::<i64>(0).ok())
+            }
+            Err(_) => None,
+        };
+        if id != Some(DEMO_APPLICATION_ID) {
+            bail!(UsageError::new(format!(
+                "`{}` exists and was not created by `backfill demo`: the demo will not touch it (remove it or pass --file)",
+                path.display()
+            )));
+        }
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let file = format!("{}{suffix}", path.display());
+        if Path::new(&file).exists() {
+            std::fs::remove_file(&file).with_context(|| format!("could not remove the old {file}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn demo_seed() -> SeedArgs {
+    SeedArgs {
+        seed: 7,
+        tests: 2000,
+        features_per_test: 3,
+        bugs_per_test: 3,
+        customers: 5,
+        memory_rows: 300,
+        malformed_json: 0.005,
+        features_without_id: 0.005,
+        bugs_without_feature: 0.01,
+        bugs_missing_feature: 0.005,
+        bugs_foreign_feature: 0.005,
+        null_project_id: 0.3,
+        alias_project_id: 0.05,
+        chunk: 5000,
+    }
+}
+
+/// A trigger standing for an application rule ("legal hold") that refuses to let one
+/// legacy row change: the backfill must log it and go on.
+async fn stage_rejected_row(db: &DatabaseConnection) -> Result<Option<i64>> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DatabaseBackend::Sqlite,
+            format!("SELECT MIN(id) FROM {HELD_TABLE} WHERE project_id IS NULL"),
+        ))
+        .await?;
+    let Some(id) = row.and_then(|r| r.try_get_by_index::<Option<i64>>(0).ok()).flatten() else {
+        return Ok(None);
+    };
+    db.execute_unprepared(&format!(
+        "CREATE TRIGGER demo_legal_hold BEFORE UPDATE ON {HELD_TABLE} WHEN OLD.id = {id} \
+         BEGIN SELECT RAISE(ABORT, 'row {id} is under legal hold and may not change'); END"
+    ))
+    .await?;
+    Ok(Some(id))
+}
+
+async fn anomaly_counts(db: &DatabaseConnection) -> Result<Vec<(String, i64)>> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DatabaseBackend::Sqlite,
+            "SELECT kind, COUNT(*) FROM backfill_anomalies WHERE resolved = 0 GROUP BY kind ORDER BY kind",
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get_by_index(0)?, r.try_get_by_index(1)?)))
+        .collect()
+}
+
+fn account(s: &DemoSummary) -> String {
+    let mut out = String::new();
+    let f = &s.features.features.counters;
+    let b = &s.features.bugs.counters;
+    let _ = writeln!(out, "backfill demo on {} (a SQLite file this demo owns and recreates)\n", s.database);
+    let _ = writeln!(out, "1. The data, as a production cache might have it:");
+    let _ = writeln!(
+        out,
+        "   {} tests whose JSON payloads list their features, {} bugs, and {} rows in each of the eleven memory tables.",
+        s.seed.tests, s.seed.bugs, s.seed.memory_rows_per_table
+    );
+    let _ = writeln!(
+        out,
+        "   Planted problems: malformed JSON, features without ids, bugs naming missing or foreign features,\n   \
+         NULL and legacy-alias project_ids, and a trigger that refuses to let {} row {} change.\n",
+        HELD_TABLE,
+        s.held_row.map(|r| r.to_string()).unwrap_or_else(|| "-".into())
+    );
+    let _ = writeln!(out, "2. What the backfills fixed:");
+    let _ = writeln!(
+        out,
+        "   backfill-features: {} test_features rows inserted from {} tests; {} bugs attributed to their test feature.",
+        f.inserted, f.processed, b.updated
+    );
+    let (mut set, mut normalized, mut rejected) = (0, 0, 0);
+    for t in &s.project_id.tables {
+        if let Some(w) = &t.walk {
+            set += w.counters.updated;
+            normalized += w.counters.normalized;
+            rejected += w.counters.rejected;
+        }
+    }
+    let _ = writeln!(
+        out,
+        "   backfill-project-id: {set} rows set to 'io' ({normalized} of them legacy aliases), every batch journaled for --rollback.\n"
+    );
+    let _ = writeln!(out, "3. Logged for review (`backfill anomalies`), never silently dropped:");
+    for (kind, count) in &s.anomalies_by_kind {
+        let _ = writeln!(out, "   {count:>5}  {kind}");
+    }
+    let _ = writeln!(
+        out,
+        "   ({rejected} row rejected by the database: the rest of its batch committed.)\n"
+    );
+    let c = &s.validation.coverage;
+    let _ = writeln!(out, "4. Validation (threshold {}):", percent(Some(c.threshold)));
+    let _ = writeln!(out, "   test_coverage_rate        {}", percent(c.test_coverage_rate));
+    let _ = writeln!(out, "   bug_attribution_rate      {}", percent(c.bug_attribution_rate));
+    let _ = writeln!(out, "   customer_id_coverage_rate {}", percent(c.customer_id_coverage_rate));
+    for t in &s.validation.tables {
+        if t.state.null_count > 0 {
+            let _ = writeln!(
+                out,
+                "   {}: {} NULL project_id left (the rejected row) - validation names it, as CI would",
+                t.table, t.state.null_count
+            );
+        }
+    }
+    let passed = s.validation.tables.iter().filter(|t| t.state.null_count == 0).count();
+    let _ = writeln!(
+        out,
+        "   {passed} of 11 memory tables have no NULL project_id and their check validated.\n"
+    );
+    let _ = writeln!(out, "5. On your own database (try --dry-run first):");
+    let _ = writeln!(out, "   export DATABASE_URL=postgres://user@host/db   # or sqlite://file.db");
+    let _ = writeln!(out, "   backfill migrate check && backfill migrate up");
+    let _ = writeln!(out, "   backfill backfill-features --dry-run");
+    let _ = writeln!(out, "   backfill backfill-project-id --dry-run");
+    let _ = writeln!(out, "   backfill validate --by-customer");
+    let _ = writeln!(out, "   backfill anomalies");
+    out
+}

@@ -1,0 +1,484 @@
+//! `backfill-features`: on the shared engine, phase 1 walks `tests` and upserts the
+//! features each payload lists into `test_features`; phase 2 walks `bugs` and sets
+//! `test_feature_id` from each bug's payload. Rows that already match are not written,
+//! so a second run changes nothing. Tenants never mix: a row or a reference of another
+//! customer is an anomaly, never a write.
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::Result;
+use entity::{bugs, test_features, tests};
+use sea_orm::sea_query::{Alias, CaseStatement, Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryResult, QuerySelect,
+};
+use serde::Serialize;
+
+use crate::anomalies::AnomalyKind;
+use crate::engine::{BatchJob, BatchPlan, EngineSettings, Key, KeyKind, KeysetWalker, TableWalk, UnitReport, Written};
+use crate::error::{Interrupted, Outcome};
+use crate::payload::{self, BugFeature, FeaturePayload};
+use crate::runs::{RunLedger, RunStatus};
+use crate::validate::{self, Coverage};
+
+pub const COMMAND: &str = "backfill-features";
+/// Bound values per statement, under SQLite's 32766 and PostgreSQL's 65535.
+const MAX_BINDS: usize = 30_000;
+const FEATURE_COLUMNS: usize = 11;
+
+const TESTS: TableWalk = TableWalk { table: "tests", key: "id", kind: KeyKind::Integer };
+const BUGS: TableWalk = TableWalk { table: "bugs", key: "id", kind: KeyKind::Integer };
+
+/// A payload column read as bytes on SQLite, where TEXT may hold bytes that are not
+/// UTF-8 (reading it as a string would fail the whole batch); PostgreSQL's text is
+/// always UTF-8.
+fn payload_column(backend: DatabaseBackend, column: &'static str) -> Expr {
+    match backend {
+        DatabaseBackend::Sqlite => Expr::col(Alias::new(column)).cast_as(Alias::new("BLOB")),
+        _ => Expr::col(Alias::new(column)).into(),
+    }
+}
+
+fn read_payload(backend: DatabaseBackend, row: &QueryResult, index: usize) -> Result<Vec<u8>, DbErr> {
+    match backend {
+        DatabaseBackend::Sqlite => row.try_get_by_index::<Vec<u8>>(index),
+        _ => row.try_get_by_index::<String>(index).map(String::into_bytes),
+    }
+}
+
+/// A `tests` row as phase 1 reads it.
+pub struct TestRow {
+    id: i64,
+    customer_id: i64,
+    data: Vec<u8>,
+}
+
+/// A `test_features` row to insert or rewrite.
+pub struct FeatureWrite {
+    row: test_features::Model,
+    is_new: bool,
+}
+
+struct FeatureJob;
+
+impl BatchJob for FeatureJob {
+    type Row = TestRow;
+    type Write = FeatureWrite;
+
+    fn columns(&self, backend: DatabaseBackend) -> Vec<Expr> {
+        vec![Expr::col(tests::Column::CustomerId), payload_column(backend, "data")]
+    }
+
+    fn decode(&self, row: &QueryResult, backend: DatabaseBackend) -> Result<TestRow, DbErr> {
+        Ok(TestRow {
+            id: row.try_get_by_index(0)?,
+            customer_id: row.try_get_by_index(1)?,
+            data: read_payload(backend, row, 2)?,
+        })
+    }
+
+    async fn plan(
+        &self,
+        txn: &DatabaseTransaction,
+        rows: Vec<(Key, TestRow)>,
+        plan: &mut BatchPlan,
+    ) -> Result<Vec<FeatureWrite>, DbErr> {
+        // First listing wins: tests come in id order, features in payload order.
+        let mut wanted: BTreeMap<i64, test_features::Model> = BTreeMap::new();
+        let mut patches: HashMap<i64, FeaturePayload> = HashMap::new();
+        for (_, test) in rows {
+            for (feature, model) in features_of(&test, plan) {
+                if let Some(first) = wanted.get(&feature.id) {
+                    plan.counters.skipped += 1;
+                    plan.anomalies.note(
+                        "test_features",
+                        feature.id,
+                        AnomalyKind::DuplicateId,
+                        format!(
+                            "feature id {} is listed by test {} and again by test {}; the first listing is kept",
+                            feature.id, first.test_id, test.id
+                        ),
+                    );
+                    continue;
+                }
+                wanted.insert(feature.id, model);
+                patches.insert(feature.id, feature);
+            }
+        }
+        let existing = load_features(txn, wanted.keys().copied()).await?;
+        let mut writes = Vec::new();
+        for (id, mut row) in wanted {
+            let Some(stored) = existing.get(&id) else {
+                writes.push(FeatureWrite { row, is_new: true });
+                continue;
+            };
+            if stored.customer_id != row.customer_id {
+                plan.counters.skipped += 1;
+                plan.anomalies.note(
+                    "test_features",
+                    id,
+                    AnomalyKind::CrossTenant,
+                    format!(
+                        "test {} (customer {}) lists feature {id}, which belongs to customer {}; left unchanged",
+                        row.test_id, row.customer_id, stored.customer_id
+                    ),
+                );
+                continue;
+            }
+            if stored.test_id != row.test_id {
+                plan.counters.skipped += 1;
+                plan.anomalies.note(
+                    "test_features",
+                    id,
+                    AnomalyKind::DuplicateId,
+                    format!(
+                        "feature id {id} is listed by test {} but already belongs to test {}; left unchanged",
+                        row.test_id, stored.test_id
+                    ),
+                );
+                continue;
+            }
+            // An unspecified flag keeps the stored value.
+            let patch = &patches[&id];
+            row.enable_default = patch.enable_default.unwrap_or(stored.enable_default);
+            row.enable_content = patch.enable_content.unwrap_or(stored.enable_content);
+            row.enable_visual = patch.enable_visual.unwrap_or(stored.enable_visual);
+            if &row == stored {
+                plan.counters.unchanged += 1;
+            } else {
+                writes.push(FeatureWrite { row, is_new: false });
+            }
+        }
+        Ok(writes)
+    }
+
+    async fn write(&self, txn: &DatabaseTransaction, writes: &[FeatureWrite]) -> Result<Written, DbErr> {
+        for chunk in writes.chunks(MAX_BINDS / FEATURE_COLUMNS) {
+            let on_conflict = OnConflict::column(test_features::Column::Id)
+                .update_columns([
+                    test_features::Column::FeatureId,
+                    test_features::Column::Title,
+                    test_features::Column::Description,
+                    test_features::Column::Howtofind,
+                    test_features::Column::UserStories,
+                    test_features::Column::EnableDefault,
+                    test_features::Column::EnableContent,
+                    test_features::Column::EnableVisual,
+                ])
+                // Belt and braces: a row another customer took meanwhile is not overwritten.
+                .action_and_where(
+                    Expr::col((test_features::Entity, test_features::Column::CustomerId))
+                        .equals((Alias::new("excluded"), test_features::Column::CustomerId)),
+                )
+                .to_owned();
+            test_features::Entity::insert_many(chunk.iter().map(|w| w.row.clone().into_active_model()))
+                .on_conflict(on_conflict)
+                .exec_without_returning(txn)
+                .await?;
+        }
+        let inserted = writes.iter().filter(|w| w.is_new).count() as u64;
+        Ok(Written {
+            inserted,
+            updated: writes.len() as u64 - inserted,
+            ..Written::default()
+        })
+    }
+
+    fn rejected_row(&self, write: &FeatureWrite) -> (&'static str, String) {
+        ("test_features", write.row.id.to_string())
+    }
+}
+
+/// The `test_features` rows a test's payload asks for, noting what cannot be used.
+fn features_of(test: &TestRow, plan: &mut BatchPlan) -> Vec<(FeaturePayload, test_features::Model)> {
+    let parsed = match payload::parse_test_payload(&test.data) {
+        Ok(parsed) => parsed,
+        Err(problem) => {
+            plan.anomalies.note("tests", test.id, problem.kind, problem.message);
+            return Vec::new();
+        }
+    };
+    if parsed.features.is_empty() && parsed.problems.is_empty() {
+        plan.counters.skipped += 1;
+    }
+    for (index, problem) in &parsed.problems {
+        plan.anomalies.note(
+            "tests",
+            format!("{}#features[{index}]", test.id),
+            problem.kind,
+            problem.message.clone(),
+        );
+    }
+    parsed
+        .features
+        .into_iter()
+        .map(|feature| {
+            let model = test_features::Model {
+                id: feature.id,
+                customer_id: test.customer_id,
+                test_id: test.id,
+                feature_id: feature.feature_id,
+                title: feature.title.clone(),
+                description: feature.description.clone(),
+                howtofind: feature.howtofind.clone(),
+                user_stories: serde_json::Value::from(feature.user_stories.clone()).to_string(),
+                enable_default: feature.enable_default.unwrap_or(false),
+                enable_content: feature.enable_content.unwrap_or(false),
+                enable_visual: feature.enable_visual.unwrap_or(false),
+            };
+            (feature, model)
+        })
+        .collect()
+}
+
+async fn load_features(
+    txn: &DatabaseTransaction,
+    ids: impl Iterator<Item = i64>,
+) -> Result<HashMap<i64, test_features::Model>, DbErr> {
+    let ids: Vec<i64> = ids.collect();
+    let mut found = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(MAX_BINDS) {
+        for row in test_features::Entity::find()
+            .filter(test_features::Column::Id.is_in(chunk.iter().copied()))
+            .all(txn)
+            .await?
+        {
+            found.insert(row.id, row);
+        }
+    }
+    Ok(found)
+}
+
+/// A `bugs` row as phase 2 reads it.
+pub struct BugRow {
+    customer_id: i64,
+    test_id: i64,
+    data: Vec<u8>,
+    test_feature_id: Option<i64>,
+}
+
+/// A bug to attribute to a test feature.
+pub struct Attribution {
+    bug_id: i64,
+    test_feature_id: i64,
+}
+
+struct AttributionJob {
+    /// In a dry run phase 1 was rolled back, so a feature it would have created is
+    /// looked up in the bug's own test payload instead.
+    dry_run: bool,
+}
+
+impl BatchJob for AttributionJob {
+    type Row = BugRow;
+    type Write = Attribution;
+
+    fn columns(&self, backend: DatabaseBackend) -> Vec<Expr> {
+        vec![
+            Expr::col(bugs::Column::CustomerId),
+            Expr::col(bugs::Column::TestId),
+            payload_column(backend, "raw_data"),
+            Expr::col(bugs::Column::TestFeatureId),
+        ]
+    }
+
+    fn decode(&self, row: &QueryResult, backend: DatabaseBackend) -> Result<BugRow, DbErr> {
+        Ok(BugRow {
+            customer_id: row.try_get_by_index(1)?,
+            test_id: row.try_get_by_index(2)?,
+            data: read_payload(backend, row, 3)?,
+            test_feature_id: row.try_get_by_index(4)?,
+        })
+    }
+
+    async fn plan(
+        &self,
+        txn: &DatabaseTransaction,
+        rows: Vec<(Key, BugRow)>,
+        plan: &mut BatchPlan,
+    ) -> Result<Vec<Attribution>, DbErr> {
+        let mut named = Vec::new();
+        for (key, bug) in rows {
+            let Key::Int(bug_id) = key else { continue };
+            match payload::parse_bug_payload(&bug.data) {
+                Ok(BugFeature::None) => plan.counters.skipped += 1,
+                Ok(BugFeature::Id(feature)) => named.push((bug_id, bug, feature)),
+                Err(problem) => plan.anomalies.note("bugs", bug_id, problem.kind, problem.message),
+            }
+        }
+        let mut owners = feature_owners(txn, named.iter().map(|(_, _, f)| *f)).await?;
+        if self.dry_run {
+            let missing: Vec<i64> = named
+                .iter()
+                .filter(|(_, _, f)| !owners.contains_key(f))
+                .map(|(_, bug, _)| bug.test_id)
+                .collect();
+            owners.extend(planned_owners(txn, missing).await?);
+        }
+        let mut writes = Vec::new();
+        for (bug_id, bug, feature) in named {
+            match owners.get(&feature) {
+                None => plan.anomalies.note(
+                    "bugs",
+                    bug_id,
+                    AnomalyKind::DanglingReference,
+                    format!("names test feature {feature}, which has no test_features row; left unchanged"),
+                ),
+                Some(&owner) if owner != bug.customer_id => plan.anomalies.note(
+                    "bugs",
+                    bug_id,
+                    AnomalyKind::CrossTenant,
+                    format!(
+                        "bug of customer {} names test feature {feature} of customer {owner}; left unchanged",
+                        bug.customer_id
+                    ),
+                ),
+                Some(_) if bug.test_feature_id == Some(feature) => plan.counters.unchanged += 1,
+                Some(_) => writes.push(Attribution { bug_id, test_feature_id: feature }),
+            }
+        }
+        Ok(writes)
+    }
+
+    async fn write(&self, txn: &DatabaseTransaction, writes: &[Attribution]) -> Result<Written, DbErr> {
+        // One UPDATE per chunk: SET test_feature_id = CASE id WHEN … THEN … END
+        // WHERE id IN (…) — three bound values a row.
+        for chunk in writes.chunks(MAX_BINDS / 3) {
+            let mut case = CaseStatement::new();
+            for write in chunk {
+                case = case.case(Expr::col(bugs::Column::Id).eq(write.bug_id), write.test_feature_id);
+            }
+            bugs::Entity::update_many()
+                .col_expr(bugs::Column::TestFeatureId, case.into())
+                .filter(bugs::Column::Id.is_in(chunk.iter().map(|w| w.bug_id)))
+                .exec(txn)
+                .await?;
+        }
+        Ok(Written {
+            updated: writes.len() as u64,
+            ..Written::default()
+        })
+    }
+
+    fn rejected_row(&self, write: &Attribution) -> (&'static str, String) {
+        ("bugs", write.bug_id.to_string())
+    }
+}
+
+/// The customer owning each of `ids` in `test_features`.
+async fn feature_owners(
+    txn: &DatabaseTransaction,
+    ids: impl Iterator<Item = i64>,
+) -> Result<HashMap<i64, i64>, DbErr> {
+    let mut ids: Vec<i64> = ids.collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut owners = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(MAX_BINDS) {
+        let rows: Vec<(i64, i64)> = test_features::Entity::find()
+            .select_only()
+            .column(test_features::Column::Id)
+            .column(test_features::Column::CustomerId)
+            .filter(test_features::Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(txn)
+            .await?;
+        owners.extend(rows);
+    }
+    Ok(owners)
+}
+
+/// The features phase 1 would create from the payloads of `test_ids`, with their
+/// customer (for the dry run).
+async fn planned_owners(txn: &DatabaseTransaction, mut test_ids: Vec<i64>) -> Result<HashMap<i64, i64>, DbErr> {
+    test_ids.sort_unstable();
+    test_ids.dedup();
+    let backend = txn.get_database_backend();
+    let mut owners = HashMap::new();
+    for chunk in test_ids.chunks(MAX_BINDS) {
+        let query = sea_orm::sea_query::Query::select()
+            .column(tests::Column::Id)
+            .column(tests::Column::CustomerId)
+            .expr(payload_column(backend, "data"))
+            .from(tests::Entity)
+            .and_where(Expr::col(tests::Column::Id).is_in(chunk.iter().copied()))
+            .to_owned();
+        for row in txn.query_all(&query).await? {
+            let customer_id: i64 = row.try_get_by_index(1)?;
+            let data = read_payload(backend, &row, 2)?;
+            if let Ok(parsed) = payload::parse_test_payload(&data) {
+                owners.extend(parsed.features.iter().map(|f| (f.id, customer_id)));
+            }
+        }
+    }
+    Ok(owners)
+}
+
+/// What a `backfill-features` run did, per phase, and the coverage after it.
+#[derive(Debug, Serialize)]
+pub struct FeaturesSummary {
+    pub run_id: Option<i64>,
+    pub dry_run: bool,
+    pub features: UnitReport,
+    pub bugs: UnitReport,
+    pub validation: Option<Coverage>,
+    pub too_many_errors: bool,
+}
+
+/// Runs both phases (from their checkpoints when resuming), then validation.
+pub async fn run(
+    db: &DatabaseConnection,
+    settings: EngineSettings,
+    resume: bool,
+    validate_after: bool,
+    arguments: serde_json::Value,
+) -> Result<(FeaturesSummary, Outcome)> {
+    let dry_run = settings.dry_run;
+    let mut ledger = match (dry_run, resume) {
+        (true, _) => None,
+        (false, true) => Some(RunLedger::resume(db, COMMAND).await?),
+        (false, false) => Some(RunLedger::start(db, COMMAND, arguments).await?),
+    };
+    let run_id = ledger.as_ref().map(|l| l.id);
+    let phases = {
+        let mut walker = KeysetWalker::new(db, settings, ledger.as_mut());
+        async {
+            let features = walker.run(&FeatureJob, TESTS, "test_features").await?;
+            let bugs = walker.run(&AttributionJob { dry_run }, BUGS, "bugs").await?;
+            anyhow::Ok((features, bugs))
+        }
+        .await
+    };
+    let (features, bugs) = match phases {
+        Ok(done) => done,
+        Err(err) => {
+            if let Some(ledger) = &ledger {
+                let status = if err.downcast_ref::<Interrupted>().is_some() {
+                    RunStatus::Interrupted
+                } else {
+                    RunStatus::Failed
+                };
+                // Best effort: the error that stopped the run is the one to report.
+                let _ = ledger.finish(db, status, serde_json::json!({})).await;
+            }
+            return Err(err);
+        }
+    };
+    let mut total = features.counters;
+    total.add(&bugs.counters);
+    let too_many_errors = total.too_many_errors();
+    let validation = if validate_after && !dry_run {
+        Some(validate::coverage(db, validate::DEFAULT_THRESHOLD).await?)
+    } else {
+        None
+    };
+    let passed = !too_many_errors && validation.as_ref().is_none_or(|v| v.passed);
+    let summary = FeaturesSummary { run_id, dry_run, features, bugs, validation, too_many_errors };
+    if let Some(ledger) = &ledger {
+        ledger
+            .finish(db, RunStatus::Completed, serde_json::to_value(&summary)?)
+            .await?;
+    }
+    Ok((summary, Outcome::from_passed(passed)))
+}

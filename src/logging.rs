@@ -1,0 +1,41 @@
+//! Logs go through `tracing` to stderr: bare lines by default, more with `-v`, only
+//! errors with `-q`. Errors that end a command are printed as one sentence.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::GlobalOpts;
+
+pub fn init(global: &GlobalOpts) {
+    let level = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn,backfill=info",
+        (false, 1) => "info,backfill=debug",
+        (false, _) => "debug,backfill=trace",
+    };
+    let filter = EnvFilter::try_from_env("BACKFILL_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .without_time()
+        .try_init();
+    // A bug must still end in one line, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("backfill: internal error (please report it): {info}");
+    }));
+}
+
+/// The error and its causes, joined into one line.
+pub fn sentence(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}

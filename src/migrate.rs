@@ -1,0 +1,174 @@
+//! `migrate`: the migration crate's commands from the main binary, and `migrate check`,
+//! the CI gate: up → down → up on a scratch database of the same backend with the
+//! schema compared to the entities, plus a read-only look at the given database.
+
+use anyhow::{Context, Result, bail};
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
+use sea_orm_migration::MigrationStatus;
+use serde::Serialize;
+
+use crate::cli::MigrateAction;
+use crate::db;
+use crate::error::{Outcome, UsageError};
+use crate::schema;
+
+/// What a migrate command did or found, for the report.
+#[derive(Debug, Default, Serialize)]
+pub struct MigrateReport {
+    pub action: String,
+    pub applied: Vec<String>,
+    pub pending: Vec<String>,
+    /// Steps of `check` on the scratch database, each with its result.
+    pub scratch_steps: Vec<String>,
+    /// Differences between entities and schema (scratch and given database).
+    pub drift: Vec<String>,
+    pub data_dropped: bool,
+    pub passed: bool,
+}
+
+pub async fn run(db: &DatabaseConnection, url: &str, action: &MigrateAction) -> Result<(MigrateReport, Outcome)> {
+    let mut report = MigrateReport {
+        action: format!("{action:?}").to_lowercase(),
+        passed: true,
+        ..Default::default()
+    };
+    match action {
+        MigrateAction::Up { num } => Migrator::up(db, *num).await.context("migrate up failed")?,
+        MigrateAction::Down { num } => Migrator::down(db, Some(*num)).await.context("migrate down failed")?,
+        MigrateAction::Status => {}
+        MigrateAction::Fresh => {
+            Migrator::fresh(db).await.context("migrate fresh failed")?;
+            report.data_dropped = true;
+        }
+        MigrateAction::Refresh => {
+            Migrator::refresh(db).await.context("migrate refresh failed")?;
+            report.data_dropped = true;
+        }
+        MigrateAction::Reset => {
+            Migrator::reset(db).await.context("migrate reset failed")?;
+            report.data_dropped = true;
+        }
+        MigrateAction::Check => return check(db, url).await,
+    }
+    list_status(db, &mut report).await?;
+    Ok((report, Outcome::Passed))
+}
+
+async fn list_status(db: &DatabaseConnection, report: &mut MigrateReport) -> Result<()> {
+    let migrations = Migrator::get_migration_with_status_read_only(db)
+        .await
+        .context("could not read the migration status")?;
+    for migration in migrations {
+        match migration.status() {
+            MigrationStatus::Applied => report.applied.push(migration.name().to_string()),
+            MigrationStatus::Pending => report.pending.push(migration.name().to_string()),
+        }
+    }
+    Ok(())
+}
+
+/// `migrate check`.
+async fn check(db: &DatabaseConnection, url: &str) -> Result<(MigrateReport, Outcome)> {
+    let mut report = MigrateReport { action: "check".into(), ..Default::default() };
+    let scratch = Scratch::create(db, url).await?;
+    let result = exercise(&scratch.conn, &mut report).await;
+    scratch.drop(db).await?;
+    result?;
+
+    list_status(db, &mut report).await?;
+    if report.pending.is_empty() {
+        for drift in schema::drift(db).await? {
+            report.drift.push(format!("this database: {drift}"));
+        }
+    }
+    report.passed = report.drift.is_empty() && report.scratch_steps.iter().all(|s| s.ends_with(": ok"));
+    let outcome = Outcome::from_passed(report.passed);
+    Ok((report, outcome))
+}
+
+/// up → down → up on the scratch database, the schema compared after each up.
+async fn exercise(scratch: &DatabaseConnection, report: &mut MigrateReport) -> Result<()> {
+    for step in ["up", "down", "up"] {
+        let result = match step {
+            "up" => Migrator::up(scratch, None).await,
+            _ => Migrator::down(scratch, None).await,
+        };
+        match result {
+            Ok(()) => report.scratch_steps.push(format!("{step}: ok")),
+            Err(err) => {
+                report.scratch_steps.push(format!("{step}: failed: {}", db::db_message(&err)));
+                return Ok(());
+            }
+        }
+        if step == "up" {
+            for drift in schema::drift(scratch).await? {
+                report.drift.push(format!("after {step}: {drift}"));
+            }
+        } else {
+            for (table, _) in schema::expected_schema() {
+                if db::table_exists(scratch, &table).await? {
+                    report.drift.push(format!("after down: table `{table}` is still there"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A throwaway database of the same backend as the one checked.
+struct Scratch {
+    conn: DatabaseConnection,
+    place: ScratchPlace,
+}
+
+enum ScratchPlace {
+    File(std::path::PathBuf),
+    Postgres(String),
+}
+
+impl Scratch {
+    async fn create(db: &DatabaseConnection, url: &str) -> Result<Self> {
+        let unique = format!(
+            "backfill_check_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or_default()
+        );
+        match db.get_database_backend() {
+            DatabaseBackend::Postgres => {
+                // The name is ours (digits and underscores), never user input.
+                db.execute_unprepared(&format!("CREATE DATABASE \"{unique}\""))
+                    .await
+                    .context("could not create a scratch database beside the given one (the role needs CREATEDB)")?;
+                let mut parsed = url::Url::parse(url).context("the database URL is not a valid URL")?;
+                parsed.set_path(&format!("/{unique}"));
+                let conn = db::connect(parsed.as_str()).await?;
+                Ok(Self { conn, place: ScratchPlace::Postgres(unique) })
+            }
+            DatabaseBackend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("{unique}.db"));
+                let conn = db::connect(&format!("sqlite://{}?mode=rwc", path.display())).await?;
+                Ok(Self { conn, place: ScratchPlace::File(path) })
+            }
+            other => bail!(UsageError::new(format!("migrate check does not support {other:?}"))),
+        }
+    }
+
+    async fn drop(self, db: &DatabaseConnection) -> Result<()> {
+        self.conn.close().await.ok();
+        match self.place {
+            ScratchPlace::File(path) => {
+                let _ = std::fs::remove_file(&path);
+            }
+            ScratchPlace::Postgres(name) => {
+                db.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await
+                    .with_context(|| format!("could not drop the scratch database {name}"))?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,487 @@
+//! `backfill-project-id`: every legacy row of the eleven memory tables belongs to `'io'`.
+//! On the shared engine, each batch sets NULLs and legacy aliases to `'io'` in bulk
+//! updates over a key range, journaling the old values; then the NOT VALID checks are
+//! validated. Also here: the dry run, `--rollback` and `--promote-not-null`.
+
+use anyhow::{Context, Result, bail};
+use entity::backfill_journal;
+use migration::{MEMORY_TABLES, ProjectIdCheck, ensure_project_id_check, project_id_check_state};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QueryResult, Statement, TransactionTrait,
+};
+use serde::Serialize;
+
+use crate::anomalies::AnomalyKind;
+use crate::engine::{BatchJob, BatchPlan, Key, KeyKind, KeysetWalker, TableWalk, UnitReport, Written};
+use crate::error::{Outcome, UsageError};
+use crate::runs::{RunLedger, RunStatus};
+
+pub const COMMAND: &str = "backfill-project-id";
+const COLUMN: &str = "project_id";
+const OWNER: &str = "io";
+/// Values older writers used for the legacy owner; blank strings count too.
+pub const LEGACY_ALIASES: [&str; 4] = ["io:", "I/O", "ethr", "default"];
+/// Bound values per statement, under SQLite's 32766 and PostgreSQL's 65535.
+const MAX_BINDS: usize = 30_000;
+
+/// The walk of a memory table: `nodes` and `edges` are keyed by uuid.
+pub fn walk_of(table: &'static str) -> TableWalk {
+    let kind = if matches!(table, "nodes" | "edges") {
+        KeyKind::Uuid
+    } else {
+        KeyKind::Integer
+    };
+    TableWalk { table, key: "id", kind }
+}
+
+/// Checks `names` against the eleven tables (nothing a user types reaches SQL), in the
+/// spec's order; no names means all eleven.
+pub fn select_tables(names: &[String]) -> Result<Vec<&'static str>> {
+    for name in names {
+        if !MEMORY_TABLES.contains(&name.as_str()) {
+            bail!(UsageError::new(format!(
+                "`{name}` is not one of the eleven memory tables ({}): nothing was written",
+                MEMORY_TABLES.join(", ")
+            )));
+        }
+    }
+    Ok(MEMORY_TABLES
+        .iter()
+        .copied()
+        .filter(|t| names.is_empty() || names.iter().any(|n| n == t))
+        .collect())
+}
+
+/// The value a row should hold instead of `current`, if any: NULL and the legacy
+/// aliases become `'io'`.
+fn normalize(current: Option<&str>) -> Option<&'static str> {
+    match current {
+        None => Some(OWNER),
+        Some(value) if value.trim().is_empty() || LEGACY_ALIASES.contains(&value) => Some(OWNER),
+        Some(_) => None,
+    }
+}
+
+/// A row to set to `'io'`, with the value it holds now.
+pub struct Fill {
+    key: Key,
+    old: Option<String>,
+}
+
+struct ProjectIdJob {
+    walk: TableWalk,
+}
+
+impl BatchJob for ProjectIdJob {
+    type Row = Option<String>;
+    type Write = Fill;
+
+    fn columns(&self, _backend: DatabaseBackend) -> Vec<Expr> {
+        vec![Expr::col(Alias::new(COLUMN))]
+    }
+
+    fn decode(&self, row: &QueryResult, _backend: DatabaseBackend) -> Result<Self::Row, DbErr> {
+        row.try_get_by_index::<Option<String>>(1)
+    }
+
+    async fn plan(
+        &self,
+        _txn: &DatabaseTransaction,
+        rows: Vec<(Key, Self::Row)>,
+        plan: &mut BatchPlan,
+    ) -> Result<Vec<Fill>, DbErr> {
+        let mut fills = Vec::new();
+        for (key, old) in rows {
+            if normalize(old.as_deref()).is_none() {
+                plan.counters.unchanged += 1;
+                continue;
+            }
+            if let Some(alias) = &old {
+                plan.anomalies.note(
+                    self.walk.table,
+                    &key,
+                    AnomalyKind::LegacyAlias,
+                    format!("project_id was the legacy alias {alias:?}; set to 'io'"),
+                );
+            }
+            fills.push(Fill { key, old });
+        }
+        Ok(fills)
+    }
+
+    async fn write(&self, txn: &DatabaseTransaction, fills: &[Fill]) -> Result<Written, DbErr> {
+        let backend = txn.get_database_backend();
+        let mut written = Written::default();
+        // One statement per distinct old value (almost always just NULL): the WHERE
+        // re-checks it, so a row the application changed meanwhile is left alone, and
+        // RETURNING tells exactly which rows this run changed, for the journal.
+        let mut olds: Vec<&Option<String>> = fills.iter().map(|f| &f.old).collect();
+        olds.sort();
+        olds.dedup();
+        for old in olds {
+            let keys: Vec<&Key> = fills.iter().filter(|f| &f.old == old).map(|f| &f.key).collect();
+            for chunk in keys.chunks(MAX_BINDS) {
+                let mut update = Query::update();
+                update
+                    .table(Alias::new(self.walk.table))
+                    .value(Alias::new(COLUMN), OWNER)
+                    .and_where(
+                        Expr::col(Alias::new(self.walk.key))
+                            .is_in(chunk.iter().map(|k| k.to_value(self.walk.kind, backend))),
+                    )
+                    .and_where(match old {
+                        None => Expr::col(Alias::new(COLUMN)).is_null(),
+                        Some(value) => Expr::col(Alias::new(COLUMN)).eq(value.as_str()),
+                    })
+                    .returning(Query::returning().expr(self.walk.key_expr(backend)));
+                for row in txn.query_all(&update).await? {
+                    let key = self.walk.read_key(&row)?;
+                    written.updated += 1;
+                    if old.is_some() {
+                        written.normalized += 1;
+                    }
+                    written.changes.push((key.to_string(), old.clone()));
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    fn rejected_row(&self, fill: &Fill) -> (&'static str, String) {
+        (self.walk.table, fill.key.to_string())
+    }
+}
+
+/// The per-table summary of a run.
+#[derive(Debug, Serialize)]
+pub struct TableSummary {
+    pub table: &'static str,
+    #[serde(flatten)]
+    pub walk: Option<UnitReport>,
+    #[serde(flatten)]
+    pub state: TableState,
+}
+
+/// What a run did, for the report.
+#[derive(Debug, Serialize)]
+pub struct ProjectIdSummary {
+    pub run_id: Option<i64>,
+    pub dry_run: bool,
+    pub tables: Vec<TableSummary>,
+    pub passed: bool,
+}
+
+/// Resolved options of one run.
+#[derive(Debug, Clone)]
+pub struct ProjectIdOptions {
+    pub tables: Vec<&'static str>,
+    pub resume: bool,
+    pub validate: bool,
+    pub promote_not_null: bool,
+}
+
+/// Backfills `project_id` on the chosen tables, then validates.
+pub async fn run(
+    db: &DatabaseConnection,
+    walker_settings: crate::engine::EngineSettings,
+    options: &ProjectIdOptions,
+    arguments: serde_json::Value,
+) -> Result<(ProjectIdSummary, Outcome)> {
+    let dry_run = walker_settings.dry_run;
+    let mut ledger = match (dry_run, options.resume) {
+        (true, _) => None,
+        (false, true) => Some(RunLedger::resume(db, COMMAND).await?),
+        (false, false) => Some(RunLedger::start(db, COMMAND, arguments).await?),
+    };
+    let run_id = ledger.as_ref().map(|l| l.id);
+    let walked = walk_tables(db, walker_settings, ledger.as_mut(), &options.tables).await;
+    let reports = match walked {
+        Ok(reports) => reports,
+        Err(err) => {
+            if let Some(ledger) = &ledger {
+                let status = if err.downcast_ref::<crate::error::Interrupted>().is_some() {
+                    RunStatus::Interrupted
+                } else {
+                    RunStatus::Failed
+                };
+                // Best effort: the error that stopped the run is the one to report.
+                let _ = ledger.finish(db, status, serde_json::json!({})).await;
+            }
+            return Err(err);
+        }
+    };
+    let mut errors = crate::engine::Counters::default();
+    for report in &reports {
+        errors.add(&report.counters);
+    }
+    let mut tables = Vec::new();
+    let mut passed = !errors.too_many_errors();
+    for (table, report) in options.tables.iter().zip(reports) {
+        let state = if options.validate && !dry_run {
+            validate_table(db, table, options.promote_not_null).await?
+        } else {
+            table_state(db, table).await?
+        };
+        if options.validate && !dry_run {
+            passed &= state.null_count == 0 && state.constraint_validated;
+        }
+        tables.push(TableSummary { table, walk: Some(report), state });
+    }
+    if let Some(ledger) = &ledger {
+        ledger
+            .finish(db, RunStatus::Completed, serde_json::to_value(&tables)?)
+            .await?;
+    }
+    let summary = ProjectIdSummary { run_id, dry_run, tables, passed };
+    Ok((summary, Outcome::from_passed(passed)))
+}
+
+async fn walk_tables(
+    db: &DatabaseConnection,
+    settings: crate::engine::EngineSettings,
+    ledger: Option<&mut RunLedger>,
+    tables: &[&'static str],
+) -> Result<Vec<UnitReport>> {
+    let mut walker = KeysetWalker::new(db, settings, ledger);
+    let mut reports = Vec::new();
+    for table in tables {
+        let walk = walk_of(table);
+        let report = walker.run(&ProjectIdJob { walk }, walk, table).await?;
+        tracing::info!(
+            "{table}: {} scanned, {} set to 'io' ({} aliases), {} rejected in {} batches",
+            report.counters.processed,
+            report.counters.updated,
+            report.counters.normalized,
+            report.counters.rejected,
+            report.counters.batches
+        );
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+/// `project_id` state of one table: NULLs left, and whether NULL is ruled out
+/// (PostgreSQL: the check validated or the column NOT NULL; SQLite: both triggers).
+#[derive(Debug, Clone, Serialize)]
+pub struct TableState {
+    pub null_count: i64,
+    pub constraint_validated: bool,
+}
+
+pub async fn table_state(db: &impl ConnectionTrait, table: &'static str) -> Result<TableState> {
+    let null_count = count_nulls(db, table).await?;
+    let constraint_validated = match check_state(db, table).await? {
+        ProjectIdCheck::Enforced => true,
+        ProjectIdCheck::NotValidated => false,
+        ProjectIdCheck::Missing => pg_not_null(db, table).await?,
+    };
+    Ok(TableState { null_count, constraint_validated })
+}
+
+async fn check_state(db: &impl ConnectionTrait, table: &str) -> Result<ProjectIdCheck> {
+    project_id_check_state(db, table)
+        .await
+        .with_context(|| format!("could not read the project_id check of `{table}`"))
+}
+
+async fn count_nulls(db: &impl ConnectionTrait, table: &str) -> Result<i64> {
+    let query = Query::select()
+        .expr(Expr::cust("COUNT(*)"))
+        .from(Alias::new(table))
+        .and_where(Expr::col(Alias::new(COLUMN)).is_null())
+        .to_owned();
+    let row = db
+        .query_one(&query)
+        .await
+        .with_context(|| format!("could not count NULL project_id in `{table}`"))?;
+    Ok(row.map(|r| r.try_get_by_index::<i64>(0)).transpose()?.unwrap_or(0))
+}
+
+/// Whether the column itself is NOT NULL (after `--promote-not-null`; PostgreSQL only).
+async fn pg_not_null(db: &impl ConnectionTrait, table: &str) -> Result<bool> {
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(false);
+    }
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT is_nullable = 'NO' FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2",
+            [table.into(), COLUMN.into()],
+        ))
+        .await?;
+    Ok(row.map(|r| r.try_get_by_index::<bool>(0)).transpose()?.unwrap_or(false))
+}
+
+/// SPEC §5.5.7 for one table, in its own transaction: a table with NULLs fails without
+/// touching the check; otherwise a check an adopted schema lacks is added (NOT VALID on
+/// PostgreSQL, the triggers on SQLite), then validated on PostgreSQL.
+pub async fn validate_table(db: &DatabaseConnection, table: &'static str, promote: bool) -> Result<TableState> {
+    let nulls = count_nulls(db, table).await?;
+    if nulls > 0 {
+        tracing::warn!("{table}: {nulls} rows still have a NULL project_id; the check stays unvalidated");
+        return table_state(db, table).await;
+    }
+    let txn = db.begin().await?;
+    if !pg_not_null(&txn, table).await? {
+        ensure_project_id_check(&txn, table)
+            .await
+            .with_context(|| format!("could not add the project_id check of `{table}`"))?;
+    }
+    let check = migration::project_id_check_name(table);
+    if check_state(&txn, table).await? == ProjectIdCheck::NotValidated {
+        // SHARE UPDATE EXCLUSIVE: reads and writes go on while it scans.
+        txn.execute_unprepared(&format!("ALTER TABLE \"{table}\" VALIDATE CONSTRAINT \"{check}\""))
+            .await
+            .with_context(|| format!("could not validate {check}"))?;
+    }
+    let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
+    if promote && postgres && check_state(&txn, table).await? == ProjectIdCheck::Enforced {
+        // PostgreSQL 12+ proves NOT NULL from the validated check without a scan.
+        txn.execute_unprepared(&format!("ALTER TABLE \"{table}\" ALTER COLUMN {COLUMN} SET NOT NULL"))
+            .await?;
+        txn.execute_unprepared(&format!("ALTER TABLE \"{table}\" DROP CONSTRAINT \"{check}\""))
+            .await?;
+    }
+    txn.commit().await.with_context(|| format!("could not validate `{table}`"))?;
+    table_state(db, table).await
+}
+
+/// `--validate-only`.
+pub async fn validate_only(db: &DatabaseConnection, tables: &[&'static str], promote: bool) -> Result<(ProjectIdSummary, Outcome)> {
+    let mut summary = ProjectIdSummary { run_id: None, dry_run: false, tables: Vec::new(), passed: true };
+    for table in tables {
+        let state = validate_table(db, table, promote).await?;
+        summary.passed &= state.null_count == 0 && state.constraint_validated;
+        summary.tables.push(TableSummary { table, walk: None, state });
+    }
+    let outcome = Outcome::from_passed(summary.passed);
+    Ok((summary, outcome))
+}
+
+/// What `--rollback` restored.
+#[derive(Debug, Serialize)]
+pub struct RollbackSummary {
+    pub run_id: i64,
+    pub restored: u64,
+    pub left_alone: u64,
+}
+
+/// Restores the old values a run journaled, for rows that still hold the `'io'` it
+/// wrote (rows the application changed since stay as they are). Refuses, changing
+/// nothing, when an old value is NULL and a check or trigger forbids NULL.
+pub async fn rollback(db: &DatabaseConnection, run: Option<i64>) -> Result<RollbackSummary> {
+    let run_id = match run {
+        Some(id) => id,
+        None => entity::backfill_runs::Entity::find()
+            .filter(entity::backfill_runs::Column::Command.eq(COMMAND))
+            .filter(entity::backfill_runs::Column::Status.ne(RunStatus::RolledBack.as_str()))
+            .order_by_desc(entity::backfill_runs::Column::Id)
+            .one(db)
+            .await?
+            .map(|r| r.id)
+            .ok_or_else(|| UsageError::new(format!("there is no `{COMMAND}` run to roll back")))?,
+    };
+    let journal = || {
+        backfill_journal::Entity::find()
+            .filter(backfill_journal::Column::RunId.eq(run_id))
+            .order_by_desc(backfill_journal::Column::Id)
+    };
+    let entries = journal().all(db).await.context("could not read backfill_journal")?;
+    if entries.is_empty() {
+        bail!(UsageError::new(format!("run {run_id} changed nothing that could be rolled back")));
+    }
+    // First pass: refuse before anything changes.
+    for entry in &entries {
+        let changes = decode_changes(&entry.changes)?;
+        if changes.iter().any(|(_, old)| old.is_none()) {
+            let table = known_table(&entry.table_name)?;
+            if check_state(db, table).await? != ProjectIdCheck::Missing || pg_not_null(db, table).await? {
+                bail!(UsageError::new(format!(
+                    "run {run_id} replaced NULLs in `{table}`, and NULL cannot be restored while {} forbids it: nothing was changed; `backfill migrate down` removes the check if you really need the NULLs back",
+                    migration::project_id_check_name(table)
+                )));
+            }
+        }
+    }
+    let mut summary = RollbackSummary { run_id, restored: 0, left_alone: 0 };
+    for entry in entries {
+        let table = known_table(&entry.table_name)?;
+        let walk = walk_of(table);
+        let changes = decode_changes(&entry.changes)?;
+        let txn = db.begin().await?;
+        let backend = txn.get_database_backend();
+        let mut olds: Vec<&Option<String>> = changes.iter().map(|(_, old)| old).collect();
+        olds.sort();
+        olds.dedup();
+        for old in olds {
+            let keys: Vec<Key> = changes
+                .iter()
+                .filter(|(_, o)| o == old)
+                .map(|(k, _)| parse_key(walk.kind, k))
+                .collect();
+            for chunk in keys.chunks(MAX_BINDS) {
+                let update = Query::update()
+                    .table(Alias::new(table))
+                    .value(Alias::new(COLUMN), old.clone())
+                    .and_where(Expr::col(Alias::new(walk.key)).is_in(chunk.iter().map(|k| k.to_value(walk.kind, backend))))
+                    .and_where(Expr::col(Alias::new(COLUMN)).eq(OWNER))
+                    .to_owned();
+                let done = txn.execute(&update).await?.rows_affected();
+                summary.restored += done;
+                summary.left_alone += chunk.len() as u64 - done;
+            }
+        }
+        txn.commit().await?;
+    }
+    entity::backfill_runs::Entity::update_many()
+        .col_expr(entity::backfill_runs::Column::Status, Expr::value(RunStatus::RolledBack.as_str()))
+        .filter(entity::backfill_runs::Column::Id.eq(run_id))
+        .exec(db)
+        .await?;
+    Ok(summary)
+}
+
+fn known_table(name: &str) -> Result<&'static str> {
+    MEMORY_TABLES
+        .iter()
+        .copied()
+        .find(|t| *t == name)
+        .ok_or_else(|| anyhow::anyhow!("the journal names `{name}`, which is not a memory table"))
+}
+
+fn decode_changes(json: &serde_json::Value) -> Result<Vec<(String, Option<String>)>> {
+    serde_json::from_value(json.clone()).context("a journal entry is unreadable")
+}
+
+fn parse_key(kind: KeyKind, text: &str) -> Key {
+    match (kind, text.parse::<i64>()) {
+        (KeyKind::Integer, Ok(v)) => Key::Int(v),
+        _ => Key::Text(text.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_null_aliases_and_blanks_only() {
+        assert_eq!(normalize(None), Some("io"));
+        for alias in ["io:", "I/O", "ethr", "default", "", "   "] {
+            assert_eq!(normalize(Some(alias)), Some("io"), "{alias:?}");
+        }
+        for kept in ["io", "IO", "acme", "default2"] {
+            assert_eq!(normalize(Some(kept)), None, "{kept:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_unknown_tables() {
+        assert!(select_tables(&["nodes; DROP TABLE edges".into()]).is_err());
+        assert_eq!(select_tables(&["edges".into(), "nodes".into()]).unwrap(), vec!["nodes", "edges"]);
+        assert_eq!(select_tables(&[]).unwrap().len(), 11);
+    }
+}

@@ -1,0 +1,183 @@
+//! Drift between the entities and a database: every entity column must exist with a
+//! compatible type and nullability, read back from the database's own catalog. Used by
+//! `migrate check` and by the migration tests.
+
+use anyhow::{Context, Result};
+use entity::prelude::*;
+use sea_orm::sea_query::ColumnType;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, IdenStatic, Iterable, PrimaryKeyToColumn,
+    Statement,
+};
+
+/// One column as an entity declares it.
+#[derive(Debug, Clone)]
+pub struct ExpectedColumn {
+    pub name: String,
+    pub column_type: ColumnType,
+    pub nullable: bool,
+}
+
+/// The columns `E` declares, with its table name.
+fn columns_of<E: EntityTrait>() -> (String, Vec<ExpectedColumn>) {
+    let primary: Vec<String> = E::PrimaryKey::iter().map(|p| p.into_column().as_str().to_string()).collect();
+    let columns = E::Column::iter()
+        .map(|column| {
+            let def = column.def();
+            let name = column.as_str().to_string();
+            ExpectedColumn {
+                nullable: def.is_null() && !primary.contains(&name),
+                column_type: def.get_column_type().clone(),
+                name,
+            }
+        })
+        .collect();
+    (E::default().table_name().to_string(), columns)
+}
+
+/// Every entity of the crate, in migration order.
+pub fn expected_schema() -> Vec<(String, Vec<ExpectedColumn>)> {
+    vec![
+        columns_of::<Tests>(),
+        columns_of::<TestFeatures>(),
+        columns_of::<Bugs>(),
+        columns_of::<L2Insights>(),
+        columns_of::<Nodes>(),
+        columns_of::<Edges>(),
+        columns_of::<WorkingMemory>(),
+        columns_of::<EpisodeMemory>(),
+        columns_of::<L0Raw>(),
+        columns_of::<GroundTruth>(),
+        columns_of::<StaleMemory>(),
+        columns_of::<SmfProposals>(),
+        columns_of::<IefFeedback>(),
+        columns_of::<L2InsightHistory>(),
+        columns_of::<BackfillAnomalies>(),
+        columns_of::<BackfillRuns>(),
+        columns_of::<BackfillJournal>(),
+    ]
+}
+
+/// A column as the catalog describes it.
+#[derive(Debug, Clone)]
+pub struct ActualColumn {
+    pub name: String,
+    /// PostgreSQL `udt_name` (`int8`, `_float4`, `jsonb`…), SQLite declared type.
+    pub type_name: String,
+    pub nullable: bool,
+}
+
+/// The columns of `table` as the database has them (empty when the table is missing).
+pub async fn actual_columns(db: &impl ConnectionTrait, table: &str) -> Result<Vec<ActualColumn>> {
+    let backend = db.get_database_backend();
+    let stmt = match backend {
+        DatabaseBackend::Postgres => Statement::from_sql_and_values(
+            backend,
+            "SELECT column_name::text, udt_name::text, is_nullable = 'YES' FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
+            [table.into()],
+        ),
+        _ => Statement::from_sql_and_values(
+            backend,
+            "SELECT name, type, \"notnull\" = 0 AND pk = 0 FROM pragma_table_info(?)",
+            [table.into()],
+        ),
+    };
+    let rows = db
+        .query_all_raw(stmt)
+        .await
+        .with_context(|| format!("could not read the columns of `{table}`"))?;
+    rows.iter()
+        .map(|row| {
+            Ok(ActualColumn {
+                name: row.try_get_by_index(0)?,
+                type_name: row.try_get_by_index::<String>(1)?.to_lowercase(),
+                nullable: row.try_get_by_index(2)?,
+            })
+        })
+        .collect()
+}
+
+/// Whether a stored type can hold the entity's type on this backend.
+fn compatible(backend: DatabaseBackend, expected: &ColumnType, actual: &str) -> bool {
+    match backend {
+        DatabaseBackend::Postgres => match expected {
+            ColumnType::BigInteger => actual == "int8",
+            ColumnType::Integer => matches!(actual, "int4" | "int8"),
+            ColumnType::String(_) | ColumnType::Text | ColumnType::Char(_) => {
+                matches!(actual, "varchar" | "text" | "bpchar")
+            }
+            ColumnType::Boolean => actual == "bool",
+            ColumnType::Float | ColumnType::Double => matches!(actual, "float4" | "float8" | "numeric"),
+            ColumnType::Json | ColumnType::JsonBinary => matches!(actual, "json" | "jsonb"),
+            ColumnType::Uuid => actual == "uuid",
+            ColumnType::TimestampWithTimeZone | ColumnType::DateTime | ColumnType::Timestamp => {
+                matches!(actual, "timestamptz" | "timestamp")
+            }
+            ColumnType::Array(inner) => {
+                actual.starts_with('_') && compatible(backend, inner, &actual[1..])
+            }
+            _ => true,
+        },
+        // SQLite keeps any value in any column; what matters is the affinity its
+        // declared type gives (https://www.sqlite.org/datatype3.html §3.1).
+        _ => {
+            let text = ["char", "clob", "text"].iter().any(|t| actual.contains(t));
+            match expected {
+                ColumnType::BigInteger | ColumnType::Integer => actual.contains("int"),
+                ColumnType::Boolean => actual.contains("bool") || actual.contains("int"),
+                ColumnType::Float | ColumnType::Double => {
+                    ["real", "floa", "doub"].iter().any(|t| actual.contains(t))
+                }
+                ColumnType::String(_)
+                | ColumnType::Text
+                | ColumnType::Char(_)
+                | ColumnType::Json
+                | ColumnType::JsonBinary
+                | ColumnType::Uuid
+                | ColumnType::Array(_) => text,
+                ColumnType::TimestampWithTimeZone | ColumnType::DateTime | ColumnType::Timestamp => {
+                    text || actual.contains("time") || actual.contains("date")
+                }
+                _ => true,
+            }
+        }
+    }
+}
+
+/// One difference between entities and database, naming table and column.
+pub type Drift = String;
+
+/// Differences between the entities and `db`. Extra columns in the database are fine
+/// (SPEC §3); a NOT NULL column where the entity allows NULL is fine too (after
+/// `--promote-not-null`).
+pub async fn drift(db: &impl ConnectionTrait) -> Result<Vec<Drift>> {
+    let backend = db.get_database_backend();
+    let mut drift = Vec::new();
+    for (table, expected) in expected_schema() {
+        let actual = actual_columns(db, &table).await?;
+        if actual.is_empty() {
+            drift.push(format!("table `{table}` is missing"));
+            continue;
+        }
+        for column in expected {
+            let Some(found) = actual.iter().find(|a| a.name == column.name) else {
+                drift.push(format!("`{table}.{}` is missing", column.name));
+                continue;
+            };
+            if !compatible(backend, &column.column_type, &found.type_name) {
+                drift.push(format!(
+                    "`{table}.{}` is {} in the database, which cannot hold the entity's {:?}",
+                    column.name, found.type_name, column.column_type
+                ));
+            }
+            if found.nullable && !column.nullable {
+                drift.push(format!(
+                    "`{table}.{}` allows NULL in the database but not in the entity",
+                    column.name
+                ));
+            }
+        }
+    }
+    Ok(drift)
+}

@@ -1,0 +1,510 @@
+//! `seed`: a realistic synthetic dataset, the same for the same `--seed`, with chosen
+//! fractions of the imperfections the backfills must cope with. Rows are generated a
+//! chunk at a time and written with multi-row INSERTs, so memory stays flat.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Duration as ChronoDuration, FixedOffset, TimeZone, Utc};
+use entity::{
+    bugs, edges, episode_memory, ground_truth, ief_feedback, l0_raw, l2_insight_history, l2_insights, nodes,
+    smf_proposals, stale_memory, tests, working_memory,
+};
+use migration::MEMORY_TABLES;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use sea_orm::sea_query::{Alias, Expr, Query};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityName,
+    EntityTrait, Iterable, TransactionTrait,
+};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::cli::SeedArgs;
+use crate::db;
+use crate::error::UsageError;
+
+/// Bound values per statement, under SQLite's 32766 and PostgreSQL's 65535.
+const MAX_BINDS: usize = 30_000;
+/// Feature ids at and above this never exist: bugs naming them dangle.
+const MISSING_FEATURE_BASE: i64 = 1_000_000_000_000;
+const ALIASES: [&str; 6] = ["io:", "I/O", "ethr", "default", "", "  "];
+
+#[derive(Debug, Serialize)]
+pub struct SeedSummary {
+    pub seed: u64,
+    pub tests: u64,
+    pub bugs: u64,
+    pub memory_rows_per_table: u64,
+    pub seconds: f64,
+}
+
+/// Picks exactly `round(fraction × n)` of `n` items, spread evenly from a seeded phase,
+/// so the fractions hold exactly and the choice is the same for the same seed.
+#[derive(Debug, Clone, Copy)]
+struct Spread {
+    fraction: f64,
+    phase: f64,
+}
+
+impl Spread {
+    fn new(fraction: f64, rng: &mut SmallRng) -> Self {
+        Self { fraction: fraction.clamp(0.0, 1.0), phase: rng.random::<f64>() }
+    }
+
+    fn picks(&self, index: u64) -> bool {
+        let at = |i: u64| (i as f64 * self.fraction + self.phase).floor();
+        at(index + 1) > at(index)
+    }
+}
+
+pub async fn run(db: &DatabaseConnection, args: &SeedArgs) -> Result<SeedSummary> {
+    for (name, fraction) in [
+        ("--malformed-json", args.malformed_json),
+        ("--features-without-id", args.features_without_id),
+        ("--bugs-without-feature", args.bugs_without_feature),
+        ("--bugs-missing-feature", args.bugs_missing_feature),
+        ("--bugs-foreign-feature", args.bugs_foreign_feature),
+        ("--null-project-id", args.null_project_id),
+        ("--alias-project-id", args.alias_project_id),
+    ] {
+        if !(0.0..=1.0).contains(&fraction) {
+            bail!(UsageError::new(format!("{name} must be a fraction between 0 and 1 (got {fraction})")));
+        }
+    }
+    if args.bugs_without_feature + args.bugs_missing_feature + args.bugs_foreign_feature > 1.0 {
+        bail!(UsageError::new("the bug imperfection fractions add up to more than 1"));
+    }
+    if args.customers == 0 {
+        bail!(UsageError::new("--customers must be at least 1"));
+    }
+    let mut required = vec!["tests", "bugs", "test_features"];
+    required.extend(MEMORY_TABLES);
+    db::require_tables(db, &required).await?;
+    for table in &required {
+        if has_rows(db, table).await? {
+            bail!(UsageError::new(format!(
+                "table `{table}` already has rows: seed writes into an empty database (`backfill migrate fresh` empties one, dropping its data)"
+            )));
+        }
+    }
+    let started = Instant::now();
+    let mut rng = SmallRng::seed_from_u64(args.seed);
+    let seeder = Seeder::new(args, &mut rng);
+    seeder.tests_and_bugs(db, &mut rng).await?;
+    seeder.memory(db, &mut rng).await?;
+    Ok(SeedSummary {
+        seed: args.seed,
+        tests: args.tests,
+        bugs: args.tests * args.bugs_per_test as u64,
+        memory_rows_per_table: args.memory_rows,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+async fn has_rows(db: &impl ConnectionTrait, table: &str) -> Result<bool> {
+    let query = Query::select().expr(Expr::val(1)).from(Alias::new(table)).limit(1).to_owned();
+    Ok(db.query_one(&query).await.with_context(|| format!("could not read `{table}`"))?.is_some())
+}
+
+struct Seeder<'a> {
+    args: &'a SeedArgs,
+    epoch: DateTime<FixedOffset>,
+    malformed: Spread,
+    no_feature_id: Spread,
+    bug_kind: [Spread; 3],
+    null_project: Spread,
+    alias_project: Spread,
+}
+
+impl<'a> Seeder<'a> {
+    fn new(args: &'a SeedArgs, rng: &mut SmallRng) -> Self {
+        Self {
+            args,
+            epoch: Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).single().unwrap_or_default().fixed_offset(),
+            malformed: Spread::new(args.malformed_json, rng),
+            no_feature_id: Spread::new(args.features_without_id, rng),
+            bug_kind: [
+                Spread::new(args.bugs_without_feature, rng),
+                Spread::new(args.bugs_missing_feature, rng),
+                Spread::new(args.bugs_foreign_feature, rng),
+            ],
+            null_project: Spread::new(args.null_project_id, rng),
+            alias_project: Spread::new(args.alias_project_id, rng),
+        }
+    }
+
+    fn at(&self, rng: &mut SmallRng) -> DateTime<FixedOffset> {
+        self.epoch + ChronoDuration::seconds(rng.random_range(0..31_536_000))
+    }
+
+    /// Consecutive tests belong to different customers, so "the next test's feature"
+    /// is always a foreign one.
+    fn customer_of(&self, test_id: i64) -> i64 {
+        1 + test_id % self.args.customers as i64
+    }
+
+    fn feature_id(&self, test_id: i64, index: u32) -> i64 {
+        (test_id - 1) * self.args.features_per_test as i64 + index as i64 + 1
+    }
+
+    /// Which bug imperfection, if any, applies to bug number `index`. The three spreads
+    /// are applied on disjoint strides so their fractions hold independently.
+    fn bug_flaw(&self, index: u64) -> Option<usize> {
+        let [none, missing, foreign] = self.bug_kind;
+        let total = none.fraction + missing.fraction + foreign.fraction;
+        let combined = Spread { fraction: total, phase: none.phase };
+        if total == 0.0 || !combined.picks(index) {
+            return None;
+        }
+        // Among the picked bugs, share out by their fractions, evenly.
+        let nth = (index as f64 * total + none.phase).floor();
+        let position = (nth * 0.618_033_988_75).fract() * total;
+        Some(if position < none.fraction {
+            0
+        } else if position < none.fraction + missing.fraction {
+            1
+        } else {
+            2
+        })
+    }
+
+    async fn tests_and_bugs(&self, db: &DatabaseConnection, rng: &mut SmallRng) -> Result<()> {
+        let args = self.args;
+        let per_chunk = (args.chunk as u64).max(1);
+        let mut feature_index = 0u64;
+        let mut bug_index = 0u64;
+        let mut first = 1u64;
+        while first <= args.tests {
+            let last = (first + per_chunk - 1).min(args.tests);
+            let mut test_rows = Vec::new();
+            let mut bug_rows = Vec::new();
+            for id in first as i64..=last as i64 {
+                let customer_id = self.customer_of(id);
+                let features: Vec<serde_json::Value> = (0..args.features_per_test)
+                    .map(|j| {
+                        let mut feature = json!({
+                            "id": self.feature_id(id, j),
+                            "feature_id": rng.random_range(1..5000),
+                            "title": format!("Feature {} of test {id}", j + 1),
+                            "description": format!("What feature {} covers", j + 1),
+                            "howtofind": "Main menu",
+                            "user_stories": ["As a user I can log in", "As a user I can log out"],
+                            "enable_default": rng.random_bool(0.5),
+                        });
+                        if rng.random_bool(0.5) {
+                            feature["enable_visual"] = json!(true);
+                        }
+                        if self.no_feature_id.picks(feature_index) {
+                            feature.as_object_mut().map(|f| f.remove("id"));
+                        }
+                        feature_index += 1;
+                        feature
+                    })
+                    .collect();
+                let payload = if rng.random_bool(0.5) {
+                    json!({ "features": features })
+                } else {
+                    json!({ "exploratory_test": { "id": id, "features": features } })
+                };
+                let mut data = payload.to_string();
+                if self.malformed.picks((id - 1) as u64) {
+                    data.truncate(data.len() / 2);
+                }
+                test_rows.push(tests::ActiveModel {
+                    id: Set(id),
+                    customer_id: Set(customer_id),
+                    product_id: Set(rng.random_range(1..200)),
+                    data: Set(data),
+                    status: Set(["archived", "running", "locked"][rng.random_range(0..3)].to_string()),
+                    title: Set(Some(format!("Exploratory test {id}"))),
+                    testing_type: Set(Some("rapid".into())),
+                    start_at: Set(Some(self.at(rng))),
+                    end_at: Set(None),
+                    synced_at: Set(Some(self.epoch)),
+                });
+                for k in 0..args.bugs_per_test {
+                    let bug_id = (id - 1) * args.bugs_per_test as i64 + k as i64 + 1;
+                    let own_feature = self.feature_id(id, k % args.features_per_test.max(1));
+                    let feature = match self.bug_flaw(bug_index) {
+                        _ if args.features_per_test == 0 => None,
+                        None => Some(own_feature),
+                        Some(0) => None,
+                        Some(1) => Some(MISSING_FEATURE_BASE + bug_id),
+                        Some(_) => {
+                            // The same feature slot of the next test (another customer).
+                            let next = if id as u64 == args.tests { 1.max(id - 1) } else { id + 1 };
+                            Some(self.feature_id(next, 0))
+                        }
+                    };
+                    bug_index += 1;
+                    let mut raw = json!({ "id": bug_id, "title": format!("Bug {bug_id}"), "severity": "high" });
+                    if let Some(feature) = feature {
+                        raw["test_feature"] = json!({ "id": feature, "title": "Feature" });
+                    }
+                    bug_rows.push(bugs::ActiveModel {
+                        id: Set(bug_id),
+                        customer_id: Set(customer_id),
+                        test_id: Set(id),
+                        title: Set(format!("Bug {bug_id}")),
+                        severity: Set(Some("high".into())),
+                        status: Set(Some("accepted".into())),
+                        known: Set(false),
+                        reported_at: Set(Some(self.at(rng))),
+                        raw_data: Set(raw.to_string()),
+                        synced_at: Set(Some(self.epoch)),
+                        test_feature_id: Set(None),
+                    });
+                }
+            }
+            let txn = db.begin().await?;
+            insert_rows(&txn, test_rows).await?;
+            insert_rows(&txn, bug_rows).await?;
+            txn.commit().await.context("could not commit seeded tests and bugs")?;
+            first = last + 1;
+        }
+        Ok(())
+    }
+
+    fn project_id(&self, index: u64, rng: &mut SmallRng) -> Option<String> {
+        if self.null_project.picks(index) {
+            None
+        } else if self.alias_project.picks(index) {
+            Some(ALIASES[index as usize % ALIASES.len()].to_string())
+        } else if rng.random_bool(0.1) {
+            Some("aurora".into())
+        } else {
+            Some("io".into())
+        }
+    }
+
+    async fn memory(&self, db: &DatabaseConnection, rng: &mut SmallRng) -> Result<()> {
+        let n = self.args.memory_rows;
+        if n == 0 {
+            return Ok(());
+        }
+        // Legacy rows predate the NOT NULL check: lift it while they are written,
+        // then put it back NOT VALID (PostgreSQL) or as triggers (SQLite).
+        let txn = db.begin().await?;
+        for table in MEMORY_TABLES {
+            lift_check(&txn, table).await?;
+        }
+        let node_ids: Vec<uuid::Uuid> = (0..n).map(|_| uuid_from(rng)).collect();
+        let per_chunk = (self.args.chunk as u64).max(1);
+        let mut start = 0u64;
+        while start < n {
+            let end = (start + per_chunk).min(n);
+            let range = start..end;
+            let ids = || range.clone().map(|i| i as i32 + 1);
+            insert_rows(&txn, ids().map(|id| l2_insights::ActiveModel {
+                id: Set(id),
+                content: Set(format!("Insight {id}: prefers short answers")),
+                embedding: Set(embedding(rng)),
+                source_ids: Set(vec![id, id + 1]),
+                created_at: Set(Some(self.at(rng))),
+                metadata: Set(Some(json!({ "source": "seed" }))),
+                io_category: Set(Some("preference".into())),
+                is_identity: Set(Some(false)),
+                source_file: Set(None),
+                memory_strength: Set(Some(0.5)),
+                project_id: Set(self.project_id(id as u64 - 1, rng)),
+            }).collect()).await?;
+            insert_rows(&txn, range.clone().map(|i| nodes::ActiveModel {
+                id: Set(node_ids[i as usize]),
+                label: Set("concept".into()),
+                name: Set(format!("node-{i}")),
+                properties: Set(Some(json!({ "weight": 1 }))),
+                vector_id: Set(Some(i as i32 + 1)),
+                created_at: Set(Some(self.at(rng))),
+                project_id: Set(self.project_id(i, rng)),
+            }).collect()).await?;
+            insert_rows(&txn, range.clone().map(|i| edges::ActiveModel {
+                id: Set(uuid_from(rng)),
+                source_id: Set(node_ids[i as usize]),
+                target_id: Set(node_ids[((i + 1) % n) as usize]),
+                relation: Set("RELATES_TO".into()),
+                weight: Set(Some(1.0)),
+                properties: Set(None),
+                created_at: Set(Some(self.at(rng))),
+                modified_at: Set(None),
+                last_accessed: Set(None),
+                access_count: Set(Some(0)),
+                last_engaged: Set(None),
+                memory_sector: Set(Some("semantic".into())),
+                project_id: Set(self.project_id(i, rng)),
+            }).collect()).await?;
+            insert_rows(&txn, ids().map(|id| working_memory::ActiveModel {
+                id: Set(id),
+                content: Set(format!("Working note {id}")),
+                importance: Set(Some(0.5)),
+                last_accessed: Set(Some(self.at(rng))),
+                created_at: Set(Some(self.at(rng))),
+                project_id: Set(self.project_id(id as u64 - 1, rng)),
+            }).collect()).await?;
+            insert_rows(&txn, ids().map(|id| episode_memory::ActiveModel {
+                id: Set(id),
+                query: Set(format!("query {id}")),
+                reward: Set(0.5),
+                reflection: Set("went well".into()),
+                embedding: Set(embedding(rng)),
+                created_at: Set(Some(self.at(rng))),
+                project_id: Set(self.project_id(id as u64 - 1, rng)),
+            }).collect()).await?;
+            insert_rows(&txn, ids().map(|id| l0_raw::ActiveModel {
+                id: Set(id),
+                session_id: Set(format!("session-{}", id / 10)),
+                speaker: Set(if id % 2 == 0 { "user" } else { "assistant" }.into()),
+                content: Set(format!("utterance {id}")),
+                timestamp: Set(Some(self.at(rng))),
+                metadata: Set(None),
+                energy: Set(Some(0.7)),
+                state: Set(None),
+                location: Set(None),
+                intentions: Set(None),
+                project_id: Set(self.project_id(id as u64 - 1, rng)),
+            }).collect()).await?;
+            insert_rows(&txn, ids().map(|id| ground_truth::ActiveModel {
+                id: Set(id),
+                query: Set(format!("question {id}")),
+                expected_docs: Set(vec![id, id + 2]),
+                judge1_model: Set(Some("judge-a".into())),
+                judge2_model: Set(Some("judge-b".into())),
+                kappa: Set(Some(0.8)),
+                created_at: Set(Some(self.at(rng))),
+                metadata: Set(None),
+                project_id: Set(self.project_id(id as u64 - 1, rng)),
+            }).collect()).await?;
+            insert_rows(&txn, ids().map(|id| stale_memory::ActiveModel {
+                id: Set(id),
+                original_content: Set(format!("old {id}")),
+                importance: Set(0.2),
+                reason: Set("superseded".into()),
+                content: Set(format!("new {id}")),
+                archived_at: Set(Some(self.at(rng))),
+                project_id: Set(self.project_id(id as u64 - 1, rng)),
+            }).collect()).await?;
+            insert_rows(&txn, range.clone().map(|i| smf_proposals::ActiveModel {
+                id: Set(i as i32 + 1),
+                trigger_type: Set("conflict".into()),
+                proposed_action: Set(json!({ "action": "merge" })),
+                affected_edges: Set(vec![node_ids[i as usize]]),
+                reasoning: Set("duplicate facts".into()),
+                approval_level: Set("auto".into()),
+                status: Set("pending".into()),
+                created_at: Set(Some(self.at(rng))),
+                resolved_at: Set(None),
+                resolved_by: Set(None),
+                project_id: Set(self.project_id(i, rng)),
+            }).collect()).await?;
+            insert_rows(&txn, ids().map(|id| ief_feedback::ActiveModel {
+                id: Set(id),
+                query_id: Set(uuid_from(rng)),
+                query_text: Set(format!("query {id}")),
+                constitutive_weight_used: Set(0.3),
+                helpful: Set(Some(true)),
+                feedback_reason: Set(None),
+                result_count: Set(Some(5)),
+                conflict_count: Set(Some(0)),
+                created_at: Set(Some(self.at(rng))),
+                project_id: Set(self.project_id(id as u64 - 1, rng)),
+            }).collect()).await?;
+            insert_rows(&txn, ids().map(|id| l2_insight_history::ActiveModel {
+                id: Set(id),
+                insight_id: Set(id),
+                action: Set("update".into()),
+                actor: Set("system".into()),
+                reason: Set("refined".into()),
+                old_content: Set(None),
+                new_content: Set(Some(format!("Insight {id}"))),
+                created_at: Set(Some(self.at(rng))),
+                project_id: Set(self.project_id(id as u64 - 1, rng)),
+            }).collect()).await?;
+            start = end;
+        }
+        for table in MEMORY_TABLES {
+            migration::ensure_project_id_check(&txn, table).await?;
+            if txn.get_database_backend() == DatabaseBackend::Postgres && table != "nodes" && table != "edges" {
+                // Explicit ids do not move a SERIAL's sequence; the application's next
+                // insert must not collide with them.
+                txn.execute_unprepared(&format!(
+                    "SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), (SELECT MAX(id) FROM \"{table}\"))"
+                ))
+                .await?;
+            }
+        }
+        txn.commit().await.context("could not commit the seeded memory tables")?;
+        Ok(())
+    }
+}
+
+/// Drops the NOT NULL check (PostgreSQL) or its triggers (SQLite) of a memory table.
+async fn lift_check(txn: &impl ConnectionTrait, table: &str) -> Result<()> {
+    let check = migration::project_id_check_name(table);
+    let statements = match txn.get_database_backend() {
+        DatabaseBackend::Postgres => vec![format!("ALTER TABLE \"{table}\" DROP CONSTRAINT IF EXISTS \"{check}\"")],
+        _ => vec![
+            format!("DROP TRIGGER IF EXISTS \"{}\"", migration::project_id_insert_trigger_name(table)),
+            format!("DROP TRIGGER IF EXISTS \"{}\"", migration::project_id_update_trigger_name(table)),
+        ],
+    };
+    for sql in statements {
+        txn.execute_unprepared(&sql).await?;
+    }
+    Ok(())
+}
+
+fn uuid_from(rng: &mut SmallRng) -> uuid::Uuid {
+    uuid::Builder::from_random_bytes(rng.random()).into_uuid()
+}
+
+fn embedding(rng: &mut SmallRng) -> Vec<f32> {
+    (0..8).map(|_| rng.random_range(-1.0..1.0)).collect()
+}
+
+/// Multi-row INSERTs of `rows`, as many rows a statement as the bind limit allows,
+/// each value stored the way this backend stores it.
+pub async fn insert_rows<A>(db: &impl ConnectionTrait, rows: Vec<A>) -> Result<()>
+where
+    A: ActiveModelTrait,
+{
+    let Some(first) = rows.first() else { return Ok(()) };
+    let backend = db.get_database_backend();
+    let columns: Vec<_> = <A::Entity as EntityTrait>::Column::iter()
+        .filter(|c| first.get(*c).is_set())
+        .collect();
+    let per_statement = (MAX_BINDS / columns.len().max(1)).max(1);
+    let table = <A::Entity as Default>::default();
+    for chunk in rows.chunks(per_statement) {
+        let mut insert = Query::insert();
+        insert.into_table(table.table_ref()).columns(columns.iter().copied());
+        for row in chunk {
+            let values = columns.iter().map(|c| {
+                let value = row.get(*c).into_value().unwrap_or_else(|| sea_orm::Value::String(None));
+                Expr::val(db::stored_value(backend, value))
+            });
+            insert
+                .values(values)
+                .map_err(|e| anyhow::anyhow!("BUG: seed row does not fit its table: {e}"))?;
+        }
+        db.execute(&insert)
+            .await
+            .with_context(|| format!("could not insert into `{}`", table.table_name()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_picks_exact_fractions() {
+        let mut rng = SmallRng::seed_from_u64(7);
+        for fraction in [0.0, 0.013, 0.05, 0.5, 1.0] {
+            let spread = Spread::new(fraction, &mut rng);
+            let picked = (0..10_000).filter(|i| spread.picks(*i)).count() as f64;
+            assert!((picked / 10_000.0 - fraction).abs() < 0.001, "{fraction}: {picked}");
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Test harness: a real database per test (a SQLite file in a temporary directory, or a
+//! PostgreSQL database created on the local server and dropped afterwards), and a way
+//! to run the real `backfill` binary against it.
+
+#![allow(dead_code)]
+
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
+
+/// The PostgreSQL server tests use; `scripts/test.sh` makes sure it is up.
+pub fn pg_admin_url() -> String {
+    std::env::var("BACKFILL_TEST_PG_URL").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into())
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database owned by one test.
+pub struct TestDb {
+    pub url: String,
+    pub backend: Backend,
+    pg_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+    pub path: Option<std::path::PathBuf>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend, name: &str) -> Self {
+        match backend {
+            Backend::Sqlite => Self::sqlite().await,
+            Backend::Postgres => Self::postgres(name).await,
+        }
+    }
+
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("test.db");
+        Self {
+            url: format!("sqlite://{}?mode=rwc", path.display()),
+            backend: Backend::Sqlite,
+            pg_name: None,
+            _dir: Some(dir),
+            path: Some(path),
+        }
+    }
+
+    pub async fn postgres(name: &str) -> Self {
+        let unique = format!(
+            "bf_{}_{}_{}",
+            name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(30).collect::<String>(),
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        )
+        .to_lowercase();
+        let admin = sea_orm::Database::connect(pg_admin_url())
+            .await
+            .expect("PostgreSQL must be reachable (run the tests through scripts/test.sh)");
+        admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{unique}\" WITH (FORCE)"))
+            .await
+            .expect("drop old test database");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{unique}\""))
+            .await
+            .expect("create test database");
+        admin.close().await.ok();
+        let mut url = url::Url::parse(&pg_admin_url()).expect("admin url");
+        url.set_path(&format!("/{unique}"));
+        Self {
+            url: url.to_string(),
+            backend: Backend::Postgres,
+            pg_name: Some(unique),
+            _dir: None,
+            path: None,
+        }
+    }
+
+    pub async fn connect(&self) -> DatabaseConnection {
+        backfill::db::connect(&self.url).await.expect("connect to the test database")
+    }
+
+    /// Connected and migrated.
+    pub async fn migrated(&self) -> DatabaseConnection {
+        use migration::MigratorTrait;
+        let db = self.connect().await;
+        migration::Migrator::up(&db, None).await.expect("migrate up");
+        db
+    }
+
+    /// Runs the real binary with `args` against this database.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_backfill"))
+            .args(args)
+            .env("DATABASE_URL", &self.url)
+            .env_remove("BACKFILL_LOG")
+            .output()
+            .expect("run backfill")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else { return };
+        if std::thread::panicking() {
+            eprintln!("keeping PostgreSQL database {name} of a failed test");
+            return;
+        }
+        // Drop runs outside any async context: a small runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let admin = sea_orm::Database::connect(pg_admin_url()).await.ok()?;
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await
+                    .ok()?;
+                admin.close().await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// Writes one test per backend for a scenario `async fn(Backend)`.
+#[macro_export]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::common::Backend::Sqlite).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::common::Backend::Postgres).await;
+                }
+            }
+        )*
+    };
+}
+
+/// Runs `sql` and returns the first column of every row as i64.
+pub async fn ints(db: &impl ConnectionTrait, sql: &str) -> Vec<i64> {
+    let rows = db
+        .query_all_raw(Statement::from_string(db.get_database_backend(), sql.to_string()))
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.iter().map(|r| r.try_get_by_index::<i64>(0).expect("an integer")).collect()
+}
+
+/// The single integer `sql` returns.
+pub async fn int(db: &impl ConnectionTrait, sql: &str) -> i64 {
+    ints(db, sql).await.first().copied().unwrap_or_else(|| panic!("{sql}: no row"))
+}
+
+/// Runs `sql` and returns the first column of every row as text (NULL as None).
+pub async fn texts(db: &impl ConnectionTrait, sql: &str) -> Vec<Option<String>> {
+    let rows = db
+        .query_all_raw(Statement::from_string(db.get_database_backend(), sql.to_string()))
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.iter().map(|r| r.try_get_by_index::<Option<String>>(0).expect("text")).collect()
+}
+
+pub async fn exec(db: &impl ConnectionTrait, sql: &str) {
+    db.execute_unprepared(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+pub fn backend_of(db: &DatabaseConnection) -> Backend {
+    match db.get_database_backend() {
+        DatabaseBackend::Sqlite => Backend::Sqlite,
+        _ => Backend::Postgres,
+    }
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
