@@ -95,7 +95,10 @@ impl AnomalyLog {
 
     /// How many noted anomalies mark their record as errored.
     pub fn error_count(&self) -> usize {
-        self.pending.keys().filter(|(_, _, kind)| kind.is_error()).count()
+        self.pending
+            .keys()
+            .filter(|(_, _, kind)| kind.is_error())
+            .count()
     }
 
     pub fn drain(&mut self) -> Vec<Anomaly> {
@@ -112,7 +115,11 @@ impl AnomalyLog {
 
     /// Writes the noted anomalies: a new one is inserted, an open one with the same
     /// (table, row, kind) is refreshed in place.
-    pub async fn flush(&mut self, db: &impl ConnectionTrait, run_id: Option<i64>) -> Result<(), DbErr> {
+    pub async fn flush(
+        &mut self,
+        db: &impl ConnectionTrait,
+        run_id: Option<i64>,
+    ) -> Result<(), DbErr> {
         let now = Utc::now().fixed_offset();
         let backend = db.get_database_backend();
         let anomalies = self.drain();

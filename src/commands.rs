@@ -8,7 +8,10 @@ use anyhow::Result;
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 
-use crate::cli::{AnomaliesAction, AnomaliesArgs, Cli, Command, FeaturesArgs, GlobalOpts, ProjectIdArgs, RunOpts, ValidateArgs};
+use crate::cli::{
+    AnomaliesAction, AnomaliesArgs, Cli, Command, FeaturesArgs, GlobalOpts, ProjectIdArgs, RunOpts,
+    ValidateArgs,
+};
 use crate::engine::{EngineSettings, install_interrupt_handler};
 use crate::error::{Outcome, UsageError};
 use crate::report::Reporter;
@@ -40,7 +43,9 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             Ok(Outcome::Passed)
         }
         Command::BackfillFeatures(args) => backfill_features(&db, &global, &args, &reporter).await,
-        Command::BackfillProjectId(args) => backfill_project_id(&db, &global, &args, &reporter).await,
+        Command::BackfillProjectId(args) => {
+            backfill_project_id(&db, &global, &args, &reporter).await
+        }
         Command::Validate(args) => run_validate(&db, &args, &reporter).await,
         Command::Anomalies(args) => run_anomalies(&db, &args, &reporter).await,
         Command::Demo(_) => unreachable!("BUG: demo is dispatched above"),
@@ -48,7 +53,12 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
 }
 
 /// Engine settings from the shared run flags.
-fn engine_settings(global: &GlobalOpts, run: &RunOpts, batch_size: u64, default_sleep: Duration) -> EngineSettings {
+fn engine_settings(
+    global: &GlobalOpts,
+    run: &RunOpts,
+    batch_size: u64,
+    default_sleep: Duration,
+) -> EngineSettings {
     EngineSettings {
         batch_size,
         sleep: run.sleep.unwrap_or(default_sleep),
@@ -73,8 +83,14 @@ pub async fn backfill_features(
     install_interrupt_handler();
     let settings = engine_settings(global, &args.run, args.batch_size, Duration::ZERO);
     let arguments = json!({ "batch_size": args.batch_size, "validate": !args.run.no_validate });
-    let (summary, outcome) =
-        features::run(db, settings, args.run.resume, !args.run.no_validate, arguments).await?;
+    let (summary, outcome) = features::run(
+        db,
+        settings,
+        args.run.resume,
+        !args.run.no_validate,
+        arguments,
+    )
+    .await?;
     reporter.features(&summary);
     Ok(outcome)
 }
@@ -97,12 +113,18 @@ pub async fn backfill_project_id(
         return Ok(Outcome::Passed);
     }
     if args.validate_only {
-        let (summary, outcome) = project_id::validate_only(db, &tables, args.promote_not_null).await?;
+        let (summary, outcome) =
+            project_id::validate_only(db, &tables, args.promote_not_null).await?;
         reporter.project_id(&summary);
         return Ok(outcome);
     }
     install_interrupt_handler();
-    let settings = engine_settings(global, &args.run, args.batch_size, Duration::from_millis(100));
+    let settings = engine_settings(
+        global,
+        &args.run,
+        args.batch_size,
+        Duration::from_millis(100),
+    );
     let options = project_id::ProjectIdOptions {
         tables: tables.clone(),
         resume: args.run.resume,
@@ -115,7 +137,11 @@ pub async fn backfill_project_id(
     Ok(outcome)
 }
 
-pub async fn run_validate(db: &DatabaseConnection, args: &ValidateArgs, reporter: &Reporter) -> Result<Outcome> {
+pub async fn run_validate(
+    db: &DatabaseConnection,
+    args: &ValidateArgs,
+    reporter: &Reporter,
+) -> Result<Outcome> {
     if !(0.0..=1.0).contains(&args.threshold) {
         anyhow::bail!(UsageError::new(format!(
             "--threshold must be between 0 and 1 (got {})",
@@ -129,7 +155,11 @@ pub async fn run_validate(db: &DatabaseConnection, args: &ValidateArgs, reporter
     Ok(outcome)
 }
 
-async fn run_anomalies(db: &DatabaseConnection, args: &AnomaliesArgs, reporter: &Reporter) -> Result<Outcome> {
+async fn run_anomalies(
+    db: &DatabaseConnection,
+    args: &AnomaliesArgs,
+    reporter: &Reporter,
+) -> Result<Outcome> {
     db::require_tables(db, &["backfill_anomalies"]).await?;
     match &args.action {
         Some(AnomaliesAction::Resolve { ids }) => {
@@ -137,7 +167,14 @@ async fn run_anomalies(db: &DatabaseConnection, args: &AnomaliesArgs, reporter: 
             reporter.resolved(resolved);
         }
         None => {
-            let listed = anomalies::list(db, args.table.as_deref(), args.kind.as_deref(), args.all, args.limit).await?;
+            let listed = anomalies::list(
+                db,
+                args.table.as_deref(),
+                args.kind.as_deref(),
+                args.all,
+                args.limit,
+            )
+            .await?;
             reporter.anomalies(&listed);
         }
     }

@@ -59,7 +59,9 @@ pub fn redact(url: &str) -> String {
         (Some(start), Some(at)) if at > start => {
             let creds = &url[start + 3..at];
             match creds.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..start + 3], &creds[..colon], &url[at..]),
+                Some(colon) => {
+                    format!("{}{}:***{}", &url[..start + 3], &creds[..colon], &url[at..])
+                }
                 None => url.to_string(),
             }
         }
@@ -179,7 +181,11 @@ pub async fn table_exists(db: &impl ConnectionTrait, table: &str) -> Result<bool
         .query_one(&stmt)
         .await
         .with_context(|| format!("could not look up table `{table}`"))?;
-    Ok(row.map(|r| r.try_get_by_index::<i64>(0)).transpose()?.unwrap_or(0) > 0)
+    Ok(row
+        .map(|r| r.try_get_by_index::<i64>(0))
+        .transpose()?
+        .unwrap_or(0)
+        > 0)
 }
 
 /// Refuses to write to a database that only allows reading, before anything is written.
@@ -199,9 +205,7 @@ pub async fn require_writable(db: &DatabaseConnection) -> Result<()> {
         _ => {
             // `PRAGMA query_only` covers that mode; a file opened with mode=ro fails the
             // probe write below, which is rolled back either way.
-            let probe = db
-                .execute_unprepared("BEGIN IMMEDIATE; ROLLBACK;")
-                .await;
+            let probe = db.execute_unprepared("BEGIN IMMEDIATE; ROLLBACK;").await;
             probe.is_err()
         }
     };

@@ -12,6 +12,7 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
 use serde::Serialize;
 
 use crate::cli::{DemoArgs, GlobalOpts, SeedArgs};
+use crate::db;
 use crate::engine::{EngineSettings, install_interrupt_handler};
 use crate::error::{Outcome, UsageError};
 use crate::features::{self, FeaturesSummary};
@@ -19,7 +20,6 @@ use crate::project_id::{self, ProjectIdOptions, ProjectIdSummary};
 use crate::report::{Reporter, percent};
 use crate::seed::{self, SeedSummary};
 use crate::validate::{self, ValidationReport};
-use crate::db;
 
 /// `PRAGMA application_id` of a file the demo created ("BFDM").
 const DEMO_APPLICATION_ID: i64 = 0x4246_444D;
@@ -44,7 +44,9 @@ pub async fn run(args: &DemoArgs, global: &GlobalOpts, reporter: &Reporter) -> R
     let db = db::connect(&url).await?;
     db.execute_unprepared(&format!("PRAGMA application_id = {DEMO_APPLICATION_ID}"))
         .await?;
-    Migrator::up(&db, None).await.context("migrating demo.db failed")?;
+    Migrator::up(&db, None)
+        .await
+        .context("migrating demo.db failed")?;
     let seed = seed::run(&db, &demo_seed()).await?;
     let held_row = stage_rejected_row(&db).await?;
 
@@ -57,15 +59,31 @@ pub async fn run(args: &DemoArgs, global: &GlobalOpts, reporter: &Reporter) -> R
         progress: false,
         attempts: 5,
     };
-    let (features, _) = features::run(&db, settings.clone(), false, false, serde_json::json!({"demo": true})).await?;
+    let (features, _) = features::run(
+        &db,
+        settings.clone(),
+        false,
+        false,
+        serde_json::json!({"demo": true}),
+    )
+    .await?;
     let options = ProjectIdOptions {
         tables: migration::MEMORY_TABLES.to_vec(),
         resume: false,
         validate: true,
         promote_not_null: false,
     };
-    let project_settings = EngineSettings { batch_size: 100, ..settings };
-    let (project_id, _) = project_id::run(&db, project_settings, &options, serde_json::json!({"demo": true})).await?;
+    let project_settings = EngineSettings {
+        batch_size: 100,
+        ..settings
+    };
+    let (project_id, _) = project_id::run(
+        &db,
+        project_settings,
+        &options,
+        serde_json::json!({"demo": true}),
+    )
+    .await?;
     let (validation, _) = validate::run(&db, validate::DEFAULT_THRESHOLD, false).await?;
     let anomalies_by_kind = anomaly_counts(&db).await?;
     let summary = DemoSummary {
@@ -95,7 +113,10 @@ async fn claim_file(path: &Path) -> Result<()> {
         let id = match probe {
             Ok(conn) => {
                 let row = conn
-                    .query_one_raw(Statement::from_string(DatabaseBackend::Sqlite, "PRAGMA application_id"))
+                    .query_one_raw(Statement::from_string(
+                        DatabaseBackend::Sqlite,
+                        "PRAGMA application_id",
+                    ))
                     .await
                     .ok()
                     .flatten();
@@ -114,7 +135,8 @@ async fn claim_file(path: &Path) -> Result<()> {
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let file = format!("{}{suffix}", path.display());
         if Path::new(&file).exists() {
-            std::fs::remove_file(&file).with_context(|| format!("could not remove the old {file}"))?;
+            std::fs::remove_file(&file)
+                .with_context(|| format!("could not remove the old {file}"))?;
         }
     }
     Ok(())
@@ -148,7 +170,10 @@ async fn stage_rejected_row(db: &DatabaseConnection) -> Result<Option<i64>> {
             format!("SELECT MIN(id) FROM {HELD_TABLE} WHERE project_id IS NULL"),
         ))
         .await?;
-    let Some(id) = row.and_then(|r| r.try_get_by_index::<Option<i64>>(0).ok()).flatten() else {
+    let Some(id) = row
+        .and_then(|r| r.try_get_by_index::<Option<i64>>(0).ok())
+        .flatten()
+    else {
         return Ok(None);
     };
     db.execute_unprepared(&format!(
@@ -175,7 +200,11 @@ fn account(s: &DemoSummary) -> String {
     let mut out = String::new();
     let f = &s.features.features.counters;
     let b = &s.features.bugs.counters;
-    let _ = writeln!(out, "backfill demo on {} (a SQLite file this demo owns and recreates)\n", s.database);
+    let _ = writeln!(
+        out,
+        "backfill demo on {} (a SQLite file this demo owns and recreates)\n",
+        s.database
+    );
     let _ = writeln!(out, "1. The data, as a production cache might have it:");
     let _ = writeln!(
         out,
@@ -187,7 +216,9 @@ fn account(s: &DemoSummary) -> String {
         "   Planted problems: malformed JSON, features without ids, bugs naming missing or foreign features,\n   \
          NULL and legacy-alias project_ids, and a trigger that refuses to let {} row {} change.\n",
         HELD_TABLE,
-        s.held_row.map(|r| r.to_string()).unwrap_or_else(|| "-".into())
+        s.held_row
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "-".into())
     );
     let _ = writeln!(out, "2. What the backfills fixed:");
     let _ = writeln!(
@@ -207,7 +238,10 @@ fn account(s: &DemoSummary) -> String {
         out,
         "   backfill-project-id: {set} rows set to 'io' ({normalized} of them legacy aliases), every batch journaled for --rollback.\n"
     );
-    let _ = writeln!(out, "3. Logged for review (`backfill anomalies`), never silently dropped:");
+    let _ = writeln!(
+        out,
+        "3. Logged for review (`backfill anomalies`), never silently dropped:"
+    );
     for (kind, count) in &s.anomalies_by_kind {
         let _ = writeln!(out, "   {count:>5}  {kind}");
     }
@@ -216,10 +250,26 @@ fn account(s: &DemoSummary) -> String {
         "   ({rejected} row rejected by the database: the rest of its batch committed.)\n"
     );
     let c = &s.validation.coverage;
-    let _ = writeln!(out, "4. Validation (threshold {}):", percent(Some(c.threshold)));
-    let _ = writeln!(out, "   test_coverage_rate        {}", percent(c.test_coverage_rate));
-    let _ = writeln!(out, "   bug_attribution_rate      {}", percent(c.bug_attribution_rate));
-    let _ = writeln!(out, "   customer_id_coverage_rate {}", percent(c.customer_id_coverage_rate));
+    let _ = writeln!(
+        out,
+        "4. Validation (threshold {}):",
+        percent(Some(c.threshold))
+    );
+    let _ = writeln!(
+        out,
+        "   test_coverage_rate        {}",
+        percent(c.test_coverage_rate)
+    );
+    let _ = writeln!(
+        out,
+        "   bug_attribution_rate      {}",
+        percent(c.bug_attribution_rate)
+    );
+    let _ = writeln!(
+        out,
+        "   customer_id_coverage_rate {}",
+        percent(c.customer_id_coverage_rate)
+    );
     for t in &s.validation.tables {
         if t.state.null_count > 0 {
             let _ = writeln!(
@@ -229,13 +279,21 @@ fn account(s: &DemoSummary) -> String {
             );
         }
     }
-    let passed = s.validation.tables.iter().filter(|t| t.state.null_count == 0).count();
+    let passed = s
+        .validation
+        .tables
+        .iter()
+        .filter(|t| t.state.null_count == 0)
+        .count();
     let _ = writeln!(
         out,
         "   {passed} of 11 memory tables have no NULL project_id and their check validated.\n"
     );
     let _ = writeln!(out, "5. On your own database (try --dry-run first):");
-    let _ = writeln!(out, "   export DATABASE_URL=postgres://user@host/db   # or sqlite://file.db");
+    let _ = writeln!(
+        out,
+        "   export DATABASE_URL=postgres://user@host/db   # or sqlite://file.db"
+    );
     let _ = writeln!(out, "   backfill migrate check && backfill migrate up");
     let _ = writeln!(out, "   backfill backfill-features --dry-run");
     let _ = writeln!(out, "   backfill backfill-project-id --dry-run");

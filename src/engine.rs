@@ -106,7 +106,12 @@ impl TableWalk {
     }
 
     /// `key > after AND key <= upto`, the range condition of a batch.
-    pub fn range(&self, backend: DatabaseBackend, after: Option<&Key>, upto: Option<&Key>) -> Vec<Expr> {
+    pub fn range(
+        &self,
+        backend: DatabaseBackend,
+        after: Option<&Key>,
+        upto: Option<&Key>,
+    ) -> Vec<Expr> {
         let col = || Expr::col(Alias::new(self.key));
         let mut conditions = Vec::new();
         if let Some(after) = after {
@@ -226,7 +231,11 @@ pub trait BatchJob {
     ) -> Result<Vec<Self::Write>, DbErr>;
 
     /// Writes `writes` in bulk statements.
-    async fn write(&self, txn: &DatabaseTransaction, writes: &[Self::Write]) -> Result<Written, DbErr>;
+    async fn write(
+        &self,
+        txn: &DatabaseTransaction,
+        writes: &[Self::Write],
+    ) -> Result<Written, DbErr>;
 
     /// The table and row a rejected write is logged against.
     fn rejected_row(&self, write: &Self::Write) -> (&'static str, String);
@@ -277,7 +286,11 @@ impl<'a> KeysetWalker<'a> {
         settings: EngineSettings,
         ledger: Option<&'a mut RunLedger>,
     ) -> Self {
-        Self { db, settings, ledger }
+        Self {
+            db,
+            settings,
+            ledger,
+        }
     }
 
     pub fn settings(&self) -> &EngineSettings {
@@ -289,7 +302,12 @@ impl<'a> KeysetWalker<'a> {
     }
 
     /// Walks `walk` from its checkpoint to the end, batch by batch, under the name `unit`.
-    pub async fn run<J: BatchJob>(&mut self, job: &J, walk: TableWalk, unit: &str) -> Result<UnitReport> {
+    pub async fn run<J: BatchJob>(
+        &mut self,
+        job: &J,
+        walk: TableWalk,
+        unit: &str,
+    ) -> Result<UnitReport> {
         let checkpoint = self
             .ledger
             .as_ref()
@@ -305,7 +323,9 @@ impl<'a> KeysetWalker<'a> {
         let mut deferred = Vec::new();
         loop {
             let started = Instant::now();
-            let step = self.batch(job, walk, unit, after.as_ref(), None, &mut counters).await?;
+            let step = self
+                .batch(job, walk, unit, after.as_ref(), None, &mut counters)
+                .await?;
             let Some((upto, rows)) = step.done else {
                 if let Some(range) = step.deferred {
                     deferred.push(range.clone());
@@ -319,7 +339,9 @@ impl<'a> KeysetWalker<'a> {
             after = Some(upto);
             if interrupted() {
                 progress.abandon();
-                bail!(Interrupted { run_id: self.run_id() });
+                bail!(Interrupted {
+                    run_id: self.run_id()
+                });
             }
             if !self.settings.sleep.is_zero() {
                 tokio::time::sleep(self.settings.sleep).await;
@@ -330,7 +352,14 @@ impl<'a> KeysetWalker<'a> {
             let mut range_after = range.after.clone();
             loop {
                 let step = self
-                    .batch(job, walk, unit, range_after.as_ref(), Some(&range.upto), &mut counters)
+                    .batch(
+                        job,
+                        walk,
+                        unit,
+                        range_after.as_ref(),
+                        Some(&range.upto),
+                        &mut counters,
+                    )
                     .await?;
                 match (step.done, step.deferred) {
                     (Some((upto, _)), _) => range_after = Some(upto),
@@ -347,7 +376,15 @@ impl<'a> KeysetWalker<'a> {
         if let Some(ledger) = self.ledger.as_deref_mut() {
             let txn = self.db.begin().await?;
             ledger
-                .save(&txn, unit, Checkpoint { after, done: true, counters })
+                .save(
+                    &txn,
+                    unit,
+                    Checkpoint {
+                        after,
+                        done: true,
+                        counters,
+                    },
+                )
                 .await?;
             txn.commit().await?;
         }
@@ -369,14 +406,19 @@ impl<'a> KeysetWalker<'a> {
         let mut last_upto = None;
         loop {
             attempt += 1;
-            match self.try_batch(job, walk, unit, after, upto, counters, &mut last_upto).await {
+            match self
+                .try_batch(job, walk, unit, after, upto, counters, &mut last_upto)
+                .await
+            {
                 Ok(step) => return Ok(step),
                 Err(err) if db::is_transient(&err) && attempt < self.settings.attempts => {
                     let wait = backoff(attempt);
                     tracing::info!(
                         "{}: batch after {} waited too long for locks ({}); retrying in {:?}",
                         walk.table,
-                        after.map(ToString::to_string).unwrap_or_else(|| "the start".into()),
+                        after
+                            .map(ToString::to_string)
+                            .unwrap_or_else(|| "the start".into()),
                         db::db_message(&err),
                         wait
                     );
@@ -384,16 +426,22 @@ impl<'a> KeysetWalker<'a> {
                 }
                 Err(err) if db::is_transient(&err) => {
                     let Some(upto) = last_upto else {
-                        return Err(err).context(format!("{}: the database stayed busy", walk.table));
+                        return Err(err)
+                            .context(format!("{}: the database stayed busy", walk.table));
                     };
                     tracing::warn!(
                         "{}: rows after {} up to {upto} are locked by another session; deferring them to a later pass",
                         walk.table,
-                        after.map(ToString::to_string).unwrap_or_else(|| "the start".into()),
+                        after
+                            .map(ToString::to_string)
+                            .unwrap_or_else(|| "the start".into()),
                     );
                     return Ok(Step {
                         done: None,
-                        deferred: Some(Deferred { after: after.cloned(), upto }),
+                        deferred: Some(Deferred {
+                            after: after.cloned(),
+                            upto,
+                        }),
                     });
                 }
                 Err(err) if db::is_connection_lost(&err) => {
@@ -403,7 +451,10 @@ impl<'a> KeysetWalker<'a> {
                     ));
                 }
                 Err(err) => {
-                    return Err(err).context(format!("{}: a batch failed and was rolled back", walk.table));
+                    return Err(err).context(format!(
+                        "{}: a batch failed and was rolled back",
+                        walk.table
+                    ));
                 }
             }
         }
@@ -429,11 +480,20 @@ impl<'a> KeysetWalker<'a> {
             txn.execute_unprepared(&format!("SET LOCAL lock_timeout = '{ms}ms'"))
                 .await?;
         }
-        let query = walk.select(backend, job.columns(backend), after, upto, self.settings.batch_size);
+        let query = walk.select(
+            backend,
+            job.columns(backend),
+            after,
+            upto,
+            self.settings.batch_size,
+        );
         let rows = txn.query_all(&query).await?;
         let Some(last) = rows.last() else {
             txn.rollback().await?;
-            return Ok(Step { done: None, deferred: None });
+            return Ok(Step {
+                done: None,
+                deferred: None,
+            });
         };
         let batch_upto = walk.read_key(last)?;
         *last_upto = Some(batch_upto.clone());
@@ -464,7 +524,14 @@ impl<'a> KeysetWalker<'a> {
         } else {
             let run_id = self.run_id();
             if let Some(run_id) = run_id.filter(|_| !written.changes.is_empty()) {
-                journal(&txn, run_id, walk.table, counters.batches + 1, written.changes).await?;
+                journal(
+                    &txn,
+                    run_id,
+                    walk.table,
+                    counters.batches + 1,
+                    written.changes,
+                )
+                .await?;
             }
             plan.anomalies.flush(&txn, run_id).await?;
             let mut total = *counters;
@@ -490,10 +557,17 @@ impl<'a> KeysetWalker<'a> {
     async fn report_stuck(&self, walk: TableWalk, range: &Deferred) -> Result<()> {
         let row = format!(
             "{}..={}",
-            range.after.as_ref().map(ToString::to_string).unwrap_or_default(),
+            range
+                .after
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             range.upto
         );
-        tracing::error!("{}: rows {row} stayed locked; run again once they are free", walk.table);
+        tracing::error!(
+            "{}: rows {row} stayed locked; run again once they are free",
+            walk.table
+        );
         if self.settings.dry_run {
             return Ok(());
         }
@@ -515,7 +589,9 @@ impl<'a> KeysetWalker<'a> {
         // Counting is a scan, so it is done only when someone watches.
         let backend = self.db.get_database_backend();
         let mut count = Query::select();
-        count.expr(Expr::col(Alias::new(walk.key)).count()).from(Alias::new(walk.table));
+        count
+            .expr(Expr::col(Alias::new(walk.key)).count())
+            .from(Alias::new(walk.table));
         for condition in walk.range(backend, after, None) {
             count.and_where(condition);
         }
@@ -543,7 +619,8 @@ struct Step {
 
 fn report(unit: &str, counters: Counters, timings: &[f64]) -> UnitReport {
     let tenth = timings.len().div_ceil(10);
-    let mean = |slice: &[f64]| (!slice.is_empty()).then(|| slice.iter().sum::<f64>() / slice.len() as f64);
+    let mean =
+        |slice: &[f64]| (!slice.is_empty()).then(|| slice.iter().sum::<f64>() / slice.len() as f64);
     UnitReport {
         unit: unit.to_string(),
         counters,

@@ -56,7 +56,11 @@ pub enum Outcome {
 
 impl Outcome {
     pub fn from_passed(passed: bool) -> Self {
-        if passed { Self::Passed } else { Self::ShortOfData }
+        if passed {
+            Self::Passed
+        } else {
+            Self::ShortOfData
+        }
     }
 
     pub fn and(self, other: Outcome) -> Outcome {

@@ -10,13 +10,15 @@ use anyhow::Result;
 use entity::{bugs, test_features, tests};
 use sea_orm::sea_query::{Alias, CaseStatement, Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryResult, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, IntoActiveModel, QueryFilter, QueryResult, QuerySelect,
 };
 use serde::Serialize;
 
 use crate::anomalies::AnomalyKind;
-use crate::engine::{BatchJob, BatchPlan, EngineSettings, Key, KeyKind, KeysetWalker, TableWalk, UnitReport, Written};
+use crate::engine::{
+    BatchJob, BatchPlan, EngineSettings, Key, KeyKind, KeysetWalker, TableWalk, UnitReport, Written,
+};
 use crate::error::{Interrupted, Outcome};
 use crate::payload::{self, BugFeature, FeaturePayload};
 use crate::runs::{RunLedger, RunStatus};
@@ -27,8 +29,16 @@ pub const COMMAND: &str = "backfill-features";
 const MAX_BINDS: usize = 30_000;
 const FEATURE_COLUMNS: usize = 11;
 
-const TESTS: TableWalk = TableWalk { table: "tests", key: "id", kind: KeyKind::Integer };
-const BUGS: TableWalk = TableWalk { table: "bugs", key: "id", kind: KeyKind::Integer };
+const TESTS: TableWalk = TableWalk {
+    table: "tests",
+    key: "id",
+    kind: KeyKind::Integer,
+};
+const BUGS: TableWalk = TableWalk {
+    table: "bugs",
+    key: "id",
+    kind: KeyKind::Integer,
+};
 
 /// A payload column read as bytes on SQLite, where TEXT may hold bytes that are not
 /// UTF-8 (reading it as a string would fail the whole batch); PostgreSQL's text is
@@ -40,10 +50,16 @@ fn payload_column(backend: DatabaseBackend, column: &'static str) -> Expr {
     }
 }
 
-fn read_payload(backend: DatabaseBackend, row: &QueryResult, index: usize) -> Result<Vec<u8>, DbErr> {
+fn read_payload(
+    backend: DatabaseBackend,
+    row: &QueryResult,
+    index: usize,
+) -> Result<Vec<u8>, DbErr> {
     match backend {
         DatabaseBackend::Sqlite => row.try_get_by_index::<Vec<u8>>(index),
-        _ => row.try_get_by_index::<String>(index).map(String::into_bytes),
+        _ => row
+            .try_get_by_index::<String>(index)
+            .map(String::into_bytes),
     }
 }
 
@@ -67,7 +83,10 @@ impl BatchJob for FeatureJob {
     type Write = FeatureWrite;
 
     fn columns(&self, backend: DatabaseBackend) -> Vec<Expr> {
-        vec![Expr::col(tests::Column::CustomerId), payload_column(backend, "data")]
+        vec![
+            Expr::col(tests::Column::CustomerId),
+            payload_column(backend, "data"),
+        ]
     }
 
     fn decode(&self, row: &QueryResult, backend: DatabaseBackend) -> Result<TestRow, DbErr> {
@@ -153,7 +172,11 @@ impl BatchJob for FeatureJob {
         Ok(writes)
     }
 
-    async fn write(&self, txn: &DatabaseTransaction, writes: &[FeatureWrite]) -> Result<Written, DbErr> {
+    async fn write(
+        &self,
+        txn: &DatabaseTransaction,
+        writes: &[FeatureWrite],
+    ) -> Result<Written, DbErr> {
         for chunk in writes.chunks(MAX_BINDS / FEATURE_COLUMNS) {
             let on_conflict = OnConflict::column(test_features::Column::Id)
                 .update_columns([
@@ -172,10 +195,12 @@ impl BatchJob for FeatureJob {
                         .equals((Alias::new("excluded"), test_features::Column::CustomerId)),
                 )
                 .to_owned();
-            test_features::Entity::insert_many(chunk.iter().map(|w| w.row.clone().into_active_model()))
-                .on_conflict(on_conflict)
-                .exec_without_returning(txn)
-                .await?;
+            test_features::Entity::insert_many(
+                chunk.iter().map(|w| w.row.clone().into_active_model()),
+            )
+            .on_conflict(on_conflict)
+            .exec_without_returning(txn)
+            .await?;
         }
         let inserted = writes.iter().filter(|w| w.is_new).count() as u64;
         Ok(Written {
@@ -191,11 +216,15 @@ impl BatchJob for FeatureJob {
 }
 
 /// The `test_features` rows a test's payload asks for, noting what cannot be used.
-fn features_of(test: &TestRow, plan: &mut BatchPlan) -> Vec<(FeaturePayload, test_features::Model)> {
+fn features_of(
+    test: &TestRow,
+    plan: &mut BatchPlan,
+) -> Vec<(FeaturePayload, test_features::Model)> {
     let parsed = match payload::parse_test_payload(&test.data) {
         Ok(parsed) => parsed,
         Err(problem) => {
-            plan.anomalies.note("tests", test.id, problem.kind, problem.message);
+            plan.anomalies
+                .note("tests", test.id, problem.kind, problem.message);
             return Vec::new();
         }
     };
@@ -304,7 +333,9 @@ impl BatchJob for AttributionJob {
             match payload::parse_bug_payload(&bug.data) {
                 Ok(BugFeature::None) => plan.counters.skipped += 1,
                 Ok(BugFeature::Id(feature)) => named.push((bug_id, bug, feature)),
-                Err(problem) => plan.anomalies.note("bugs", bug_id, problem.kind, problem.message),
+                Err(problem) => plan
+                    .anomalies
+                    .note("bugs", bug_id, problem.kind, problem.message),
             }
         }
         let mut owners = feature_owners(txn, named.iter().map(|(_, _, f)| *f)).await?;
@@ -341,13 +372,20 @@ impl BatchJob for AttributionJob {
         Ok(writes)
     }
 
-    async fn write(&self, txn: &DatabaseTransaction, writes: &[Attribution]) -> Result<Written, DbErr> {
+    async fn write(
+        &self,
+        txn: &DatabaseTransaction,
+        writes: &[Attribution],
+    ) -> Result<Written, DbErr> {
         // One UPDATE per chunk: SET test_feature_id = CASE id WHEN … THEN … END
         // WHERE id IN (…) — three bound values a row.
         for chunk in writes.chunks(MAX_BINDS / 3) {
             let mut case = CaseStatement::new();
             for write in chunk {
-                case = case.case(Expr::col(bugs::Column::Id).eq(write.bug_id), write.test_feature_id);
+                case = case.case(
+                    Expr::col(bugs::Column::Id).eq(write.bug_id),
+                    write.test_feature_id,
+                );
             }
             bugs::Entity::update_many()
                 .col_expr(bugs::Column::TestFeatureId, case.into())
@@ -391,7 +429,10 @@ async fn feature_owners(
 
 /// The features phase 1 would create from the payloads of `test_ids`, with their
 /// customer (for the dry run).
-async fn planned_owners(txn: &DatabaseTransaction, mut test_ids: Vec<i64>) -> Result<HashMap<i64, i64>, DbErr> {
+async fn planned_owners(
+    txn: &DatabaseTransaction,
+    mut test_ids: Vec<i64>,
+) -> Result<HashMap<i64, i64>, DbErr> {
     test_ids.sort_unstable();
     test_ids.dedup();
     let backend = txn.get_database_backend();
@@ -445,7 +486,9 @@ pub async fn run(
         let mut walker = KeysetWalker::new(db, settings, ledger.as_mut());
         async {
             let features = walker.run(&FeatureJob, TESTS, "test_features").await?;
-            let bugs = walker.run(&AttributionJob { dry_run }, BUGS, "bugs").await?;
+            let bugs = walker
+                .run(&AttributionJob { dry_run }, BUGS, "bugs")
+                .await?;
             anyhow::Ok((features, bugs))
         }
         .await
@@ -474,7 +517,14 @@ pub async fn run(
         None
     };
     let passed = !too_many_errors && validation.as_ref().is_none_or(|v| v.passed);
-    let summary = FeaturesSummary { run_id, dry_run, features, bugs, validation, too_many_errors };
+    let summary = FeaturesSummary {
+        run_id,
+        dry_run,
+        features,
+        bugs,
+        validation,
+        too_many_errors,
+    };
     if let Some(ledger) = &ledger {
         ledger
             .finish(db, RunStatus::Completed, serde_json::to_value(&summary)?)

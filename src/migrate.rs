@@ -27,7 +27,11 @@ pub struct MigrateReport {
     pub passed: bool,
 }
 
-pub async fn run(db: &DatabaseConnection, url: &str, action: &MigrateAction) -> Result<(MigrateReport, Outcome)> {
+pub async fn run(
+    db: &DatabaseConnection,
+    url: &str,
+    action: &MigrateAction,
+) -> Result<(MigrateReport, Outcome)> {
     let mut report = MigrateReport {
         action: format!("{action:?}").to_lowercase(),
         passed: true,
@@ -35,14 +39,18 @@ pub async fn run(db: &DatabaseConnection, url: &str, action: &MigrateAction) -> 
     };
     match action {
         MigrateAction::Up { num } => Migrator::up(db, *num).await.context("migrate up failed")?,
-        MigrateAction::Down { num } => Migrator::down(db, Some(*num)).await.context("migrate down failed")?,
+        MigrateAction::Down { num } => Migrator::down(db, Some(*num))
+            .await
+            .context("migrate down failed")?,
         MigrateAction::Status => {}
         MigrateAction::Fresh => {
             Migrator::fresh(db).await.context("migrate fresh failed")?;
             report.data_dropped = true;
         }
         MigrateAction::Refresh => {
-            Migrator::refresh(db).await.context("migrate refresh failed")?;
+            Migrator::refresh(db)
+                .await
+                .context("migrate refresh failed")?;
             report.data_dropped = true;
         }
         MigrateAction::Reset => {
@@ -70,7 +78,10 @@ async fn list_status(db: &DatabaseConnection, report: &mut MigrateReport) -> Res
 
 /// `migrate check`.
 async fn check(db: &DatabaseConnection, url: &str) -> Result<(MigrateReport, Outcome)> {
-    let mut report = MigrateReport { action: "check".into(), ..Default::default() };
+    let mut report = MigrateReport {
+        action: "check".into(),
+        ..Default::default()
+    };
     let scratch = Scratch::create(db, url).await?;
     let result = exercise(&scratch.conn, &mut report).await;
     scratch.drop(db).await?;
@@ -82,7 +93,8 @@ async fn check(db: &DatabaseConnection, url: &str) -> Result<(MigrateReport, Out
             report.drift.push(format!("this database: {drift}"));
         }
     }
-    report.passed = report.drift.is_empty() && report.scratch_steps.iter().all(|s| s.ends_with(": ok"));
+    report.passed =
+        report.drift.is_empty() && report.scratch_steps.iter().all(|s| s.ends_with(": ok"));
     let outcome = Outcome::from_passed(report.passed);
     Ok((report, outcome))
 }
@@ -97,7 +109,9 @@ async fn exercise(scratch: &DatabaseConnection, report: &mut MigrateReport) -> R
         match result {
             Ok(()) => report.scratch_steps.push(format!("{step}: ok")),
             Err(err) => {
-                report.scratch_steps.push(format!("{step}: failed: {}", db::db_message(&err)));
+                report
+                    .scratch_steps
+                    .push(format!("{step}: failed: {}", db::db_message(&err)));
                 return Ok(());
             }
         }
@@ -108,7 +122,9 @@ async fn exercise(scratch: &DatabaseConnection, report: &mut MigrateReport) -> R
         } else {
             for (table, _) in schema::expected_schema() {
                 if db::table_exists(scratch, &table).await? {
-                    report.drift.push(format!("after down: table `{table}` is still there"));
+                    report
+                        .drift
+                        .push(format!("after down: table `{table}` is still there"));
                 }
             }
         }
@@ -143,17 +159,26 @@ impl Scratch {
                 db.execute_unprepared(&format!("CREATE DATABASE \"{unique}\""))
                     .await
                     .context("could not create a scratch database beside the given one (the role needs CREATEDB)")?;
-                let mut parsed = url::Url::parse(url).context("the database URL is not a valid URL")?;
+                let mut parsed =
+                    url::Url::parse(url).context("the database URL is not a valid URL")?;
                 parsed.set_path(&format!("/{unique}"));
                 let conn = db::connect(parsed.as_str()).await?;
-                Ok(Self { conn, place: ScratchPlace::Postgres(unique) })
+                Ok(Self {
+                    conn,
+                    place: ScratchPlace::Postgres(unique),
+                })
             }
             DatabaseBackend::Sqlite => {
                 let path = std::env::temp_dir().join(format!("{unique}.db"));
                 let conn = db::connect(&format!("sqlite://{}?mode=rwc", path.display())).await?;
-                Ok(Self { conn, place: ScratchPlace::File(path) })
+                Ok(Self {
+                    conn,
+                    place: ScratchPlace::File(path),
+                })
             }
-            other => bail!(UsageError::new(format!("migrate check does not support {other:?}"))),
+            other => bail!(UsageError::new(format!(
+                "migrate check does not support {other:?}"
+            ))),
         }
     }
 

@@ -31,7 +31,10 @@ pub struct PayloadProblem {
 
 impl PayloadProblem {
     fn new(kind: AnomalyKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 }
 
@@ -55,7 +58,10 @@ pub fn parse_test_payload(data: &[u8]) -> Result<TestPayload, PayloadProblem> {
         Some(other) => {
             return Err(PayloadProblem::new(
                 AnomalyKind::InvalidField,
-                format!("`exploratory_test` is {}, expected an object", describe(other)),
+                format!(
+                    "`exploratory_test` is {}, expected an object",
+                    describe(other)
+                ),
             ));
         }
     };
@@ -124,7 +130,10 @@ pub fn parse_bug_payload(data: &[u8]) -> Result<BugFeature, PayloadProblem> {
 
 fn parse_object(data: &[u8]) -> Result<Map<String, Value>, PayloadProblem> {
     let text = std::str::from_utf8(data).map_err(|e| {
-        PayloadProblem::new(AnomalyKind::InvalidJson, format!("the payload is not valid UTF-8 ({e})"))
+        PayloadProblem::new(
+            AnomalyKind::InvalidJson,
+            format!("the payload is not valid UTF-8 ({e})"),
+        )
     })?;
     // serde_json stops at 128 levels of nesting, so hostile depth is an error, not a
     // stack overflow.
@@ -132,7 +141,10 @@ fn parse_object(data: &[u8]) -> Result<Map<String, Value>, PayloadProblem> {
         Ok(Value::Object(object)) => Ok(object),
         Ok(other) => Err(PayloadProblem::new(
             AnomalyKind::InvalidJson,
-            format!("the payload is {}, expected a JSON object", describe(&other)),
+            format!(
+                "the payload is {}, expected a JSON object",
+                describe(&other)
+            ),
         )),
         Err(err) => Err(PayloadProblem::new(
             AnomalyKind::InvalidJson,
@@ -148,13 +160,20 @@ fn required_id(object: &Map<String, Value>, name: &str) -> Result<i64, PayloadPr
 
 /// An optional field of type `T`: absent or null is `None`; any other type is an
 /// `invalid_field` problem naming the field and what it held.
-fn field<T: DeserializeOwned>(object: &Map<String, Value>, name: &str) -> Result<Option<T>, PayloadProblem> {
+fn field<T: DeserializeOwned>(
+    object: &Map<String, Value>,
+    name: &str,
+) -> Result<Option<T>, PayloadProblem> {
     match object.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(value) => T::deserialize(value).map(Some).map_err(|_| {
             PayloadProblem::new(
                 AnomalyKind::InvalidField,
-                format!("`{name}` is {}, which is not {}", describe(value), expected::<T>()),
+                format!(
+                    "`{name}` is {}, which is not {}",
+                    describe(value),
+                    expected::<T>()
+                ),
             )
         }),
     }
@@ -208,24 +227,51 @@ mod tests {
         let kinds: Vec<_> = parsed.problems.iter().map(|(i, p)| (*i, p.kind)).collect();
         assert_eq!(
             kinds,
-            vec![(0, AnomalyKind::MissingId), (1, AnomalyKind::InvalidField), (2, AnomalyKind::InvalidField)]
+            vec![
+                (0, AnomalyKind::MissingId),
+                (1, AnomalyKind::InvalidField),
+                (2, AnomalyKind::InvalidField)
+            ]
         );
         assert_eq!(parsed.features[0].user_stories, Vec::<String>::new());
-        assert_eq!(parse_test_payload(b"{oops").unwrap_err().kind, AnomalyKind::InvalidJson);
-        assert_eq!(parse_test_payload(b"[1]").unwrap_err().kind, AnomalyKind::InvalidJson);
-        assert_eq!(parse_test_payload(&[0xff, 0xfe]).unwrap_err().kind, AnomalyKind::InvalidJson);
+        assert_eq!(
+            parse_test_payload(b"{oops").unwrap_err().kind,
+            AnomalyKind::InvalidJson
+        );
+        assert_eq!(
+            parse_test_payload(b"[1]").unwrap_err().kind,
+            AnomalyKind::InvalidJson
+        );
+        assert_eq!(
+            parse_test_payload(&[0xff, 0xfe]).unwrap_err().kind,
+            AnomalyKind::InvalidJson
+        );
     }
 
     #[test]
     fn deep_nesting_is_an_error_not_a_crash() {
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-        assert_eq!(parse_test_payload(deep.as_bytes()).unwrap_err().kind, AnomalyKind::InvalidJson);
+        assert_eq!(
+            parse_test_payload(deep.as_bytes()).unwrap_err().kind,
+            AnomalyKind::InvalidJson
+        );
     }
 
     #[test]
     fn bug_payloads() {
-        assert_eq!(parse_bug_payload(br#"{"test_feature":{"id":5}}"#).unwrap(), BugFeature::Id(5));
-        assert_eq!(parse_bug_payload(br#"{"title":"x"}"#).unwrap(), BugFeature::None);
-        assert_eq!(parse_bug_payload(br#"{"test_feature":{}}"#).unwrap_err().kind, AnomalyKind::MissingId);
+        assert_eq!(
+            parse_bug_payload(br#"{"test_feature":{"id":5}}"#).unwrap(),
+            BugFeature::Id(5)
+        );
+        assert_eq!(
+            parse_bug_payload(br#"{"title":"x"}"#).unwrap(),
+            BugFeature::None
+        );
+        assert_eq!(
+            parse_bug_payload(br#"{"test_feature":{}}"#)
+                .unwrap_err()
+                .kind,
+            AnomalyKind::MissingId
+        );
     }
 }

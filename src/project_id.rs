@@ -14,7 +14,9 @@ use sea_orm::{
 use serde::Serialize;
 
 use crate::anomalies::AnomalyKind;
-use crate::engine::{BatchJob, BatchPlan, Key, KeyKind, KeysetWalker, TableWalk, UnitReport, Written};
+use crate::engine::{
+    BatchJob, BatchPlan, Key, KeyKind, KeysetWalker, TableWalk, UnitReport, Written,
+};
 use crate::error::{Outcome, UsageError};
 use crate::runs::{RunLedger, RunStatus};
 
@@ -33,7 +35,11 @@ pub fn walk_of(table: &'static str) -> TableWalk {
     } else {
         KeyKind::Integer
     };
-    TableWalk { table, key: "id", kind }
+    TableWalk {
+        table,
+        key: "id",
+        kind,
+    }
 }
 
 /// Checks `names` against the eleven tables (nothing a user types reaches SQL), in the
@@ -121,7 +127,11 @@ impl BatchJob for ProjectIdJob {
         olds.sort();
         olds.dedup();
         for old in olds {
-            let keys: Vec<&Key> = fills.iter().filter(|f| &f.old == old).map(|f| &f.key).collect();
+            let keys: Vec<&Key> = fills
+                .iter()
+                .filter(|f| &f.old == old)
+                .map(|f| &f.key)
+                .collect();
             for chunk in keys.chunks(MAX_BINDS) {
                 let mut update = Query::update();
                 update
@@ -227,14 +237,23 @@ pub async fn run(
         if options.validate && !dry_run {
             passed &= state.null_count == 0 && state.constraint_validated;
         }
-        tables.push(TableSummary { table, walk: Some(report), state });
+        tables.push(TableSummary {
+            table,
+            walk: Some(report),
+            state,
+        });
     }
     if let Some(ledger) = &ledger {
         ledger
             .finish(db, RunStatus::Completed, serde_json::to_value(&tables)?)
             .await?;
     }
-    let summary = ProjectIdSummary { run_id, dry_run, tables, passed };
+    let summary = ProjectIdSummary {
+        run_id,
+        dry_run,
+        tables,
+        passed,
+    };
     Ok((summary, Outcome::from_passed(passed)))
 }
 
@@ -277,7 +296,10 @@ pub async fn table_state(db: &impl ConnectionTrait, table: &'static str) -> Resu
         ProjectIdCheck::NotValidated => false,
         ProjectIdCheck::Missing => pg_not_null(db, table).await?,
     };
-    Ok(TableState { null_count, constraint_validated })
+    Ok(TableState {
+        null_count,
+        constraint_validated,
+    })
 }
 
 async fn check_state(db: &impl ConnectionTrait, table: &str) -> Result<ProjectIdCheck> {
@@ -296,7 +318,10 @@ async fn count_nulls(db: &impl ConnectionTrait, table: &str) -> Result<i64> {
         .query_one(&query)
         .await
         .with_context(|| format!("could not count NULL project_id in `{table}`"))?;
-    Ok(row.map(|r| r.try_get_by_index::<i64>(0)).transpose()?.unwrap_or(0))
+    Ok(row
+        .map(|r| r.try_get_by_index::<i64>(0))
+        .transpose()?
+        .unwrap_or(0))
 }
 
 /// Whether the column itself is NOT NULL (after `--promote-not-null`; PostgreSQL only).
@@ -312,16 +337,25 @@ async fn pg_not_null(db: &impl ConnectionTrait, table: &str) -> Result<bool> {
             [table.into(), COLUMN.into()],
         ))
         .await?;
-    Ok(row.map(|r| r.try_get_by_index::<bool>(0)).transpose()?.unwrap_or(false))
+    Ok(row
+        .map(|r| r.try_get_by_index::<bool>(0))
+        .transpose()?
+        .unwrap_or(false))
 }
 
 /// SPEC §5.5.7 for one table, in its own transaction: a table with NULLs fails without
 /// touching the check; otherwise a check an adopted schema lacks is added (NOT VALID on
 /// PostgreSQL, the triggers on SQLite), then validated on PostgreSQL.
-pub async fn validate_table(db: &DatabaseConnection, table: &'static str, promote: bool) -> Result<TableState> {
+pub async fn validate_table(
+    db: &DatabaseConnection,
+    table: &'static str,
+    promote: bool,
+) -> Result<TableState> {
     let nulls = count_nulls(db, table).await?;
     if nulls > 0 {
-        tracing::warn!("{table}: {nulls} rows still have a NULL project_id; the check stays unvalidated");
+        tracing::warn!(
+            "{table}: {nulls} rows still have a NULL project_id; the check stays unvalidated"
+        );
         return table_state(db, table).await;
     }
     let txn = db.begin().await?;
@@ -333,29 +367,50 @@ pub async fn validate_table(db: &DatabaseConnection, table: &'static str, promot
     let check = migration::project_id_check_name(table);
     if check_state(&txn, table).await? == ProjectIdCheck::NotValidated {
         // SHARE UPDATE EXCLUSIVE: reads and writes go on while it scans.
-        txn.execute_unprepared(&format!("ALTER TABLE \"{table}\" VALIDATE CONSTRAINT \"{check}\""))
-            .await
-            .with_context(|| format!("could not validate {check}"))?;
+        txn.execute_unprepared(&format!(
+            "ALTER TABLE \"{table}\" VALIDATE CONSTRAINT \"{check}\""
+        ))
+        .await
+        .with_context(|| format!("could not validate {check}"))?;
     }
     let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
     if promote && postgres && check_state(&txn, table).await? == ProjectIdCheck::Enforced {
         // PostgreSQL 12+ proves NOT NULL from the validated check without a scan.
-        txn.execute_unprepared(&format!("ALTER TABLE \"{table}\" ALTER COLUMN {COLUMN} SET NOT NULL"))
-            .await?;
-        txn.execute_unprepared(&format!("ALTER TABLE \"{table}\" DROP CONSTRAINT \"{check}\""))
-            .await?;
+        txn.execute_unprepared(&format!(
+            "ALTER TABLE \"{table}\" ALTER COLUMN {COLUMN} SET NOT NULL"
+        ))
+        .await?;
+        txn.execute_unprepared(&format!(
+            "ALTER TABLE \"{table}\" DROP CONSTRAINT \"{check}\""
+        ))
+        .await?;
     }
-    txn.commit().await.with_context(|| format!("could not validate `{table}`"))?;
+    txn.commit()
+        .await
+        .with_context(|| format!("could not validate `{table}`"))?;
     table_state(db, table).await
 }
 
 /// `--validate-only`.
-pub async fn validate_only(db: &DatabaseConnection, tables: &[&'static str], promote: bool) -> Result<(ProjectIdSummary, Outcome)> {
-    let mut summary = ProjectIdSummary { run_id: None, dry_run: false, tables: Vec::new(), passed: true };
+pub async fn validate_only(
+    db: &DatabaseConnection,
+    tables: &[&'static str],
+    promote: bool,
+) -> Result<(ProjectIdSummary, Outcome)> {
+    let mut summary = ProjectIdSummary {
+        run_id: None,
+        dry_run: false,
+        tables: Vec::new(),
+        passed: true,
+    };
     for table in tables {
         let state = validate_table(db, table, promote).await?;
         summary.passed &= state.null_count == 0 && state.constraint_validated;
-        summary.tables.push(TableSummary { table, walk: None, state });
+        summary.tables.push(TableSummary {
+            table,
+            walk: None,
+            state,
+        });
     }
     let outcome = Outcome::from_passed(summary.passed);
     Ok((summary, outcome))
@@ -389,16 +444,23 @@ pub async fn rollback(db: &DatabaseConnection, run: Option<i64>) -> Result<Rollb
             .filter(backfill_journal::Column::RunId.eq(run_id))
             .order_by_desc(backfill_journal::Column::Id)
     };
-    let entries = journal().all(db).await.context("could not read backfill_journal")?;
+    let entries = journal()
+        .all(db)
+        .await
+        .context("could not read backfill_journal")?;
     if entries.is_empty() {
-        bail!(UsageError::new(format!("run {run_id} changed nothing that could be rolled back")));
+        bail!(UsageError::new(format!(
+            "run {run_id} changed nothing that could be rolled back"
+        )));
     }
     // First pass: refuse before anything changes.
     for entry in &entries {
         let changes = decode_changes(&entry.changes)?;
         if changes.iter().any(|(_, old)| old.is_none()) {
             let table = known_table(&entry.table_name)?;
-            if check_state(db, table).await? != ProjectIdCheck::Missing || pg_not_null(db, table).await? {
+            if check_state(db, table).await? != ProjectIdCheck::Missing
+                || pg_not_null(db, table).await?
+            {
                 bail!(UsageError::new(format!(
                     "run {run_id} replaced NULLs in `{table}`, and NULL cannot be restored while {} forbids it: nothing was changed; `backfill migrate down` removes the check if you really need the NULLs back",
                     migration::project_id_check_name(table)
@@ -406,7 +468,11 @@ pub async fn rollback(db: &DatabaseConnection, run: Option<i64>) -> Result<Rollb
             }
         }
     }
-    let mut summary = RollbackSummary { run_id, restored: 0, left_alone: 0 };
+    let mut summary = RollbackSummary {
+        run_id,
+        restored: 0,
+        left_alone: 0,
+    };
     for entry in entries {
         let table = known_table(&entry.table_name)?;
         let walk = walk_of(table);
@@ -426,7 +492,10 @@ pub async fn rollback(db: &DatabaseConnection, run: Option<i64>) -> Result<Rollb
                 let update = Query::update()
                     .table(Alias::new(table))
                     .value(Alias::new(COLUMN), old.clone())
-                    .and_where(Expr::col(Alias::new(walk.key)).is_in(chunk.iter().map(|k| k.to_value(walk.kind, backend))))
+                    .and_where(
+                        Expr::col(Alias::new(walk.key))
+                            .is_in(chunk.iter().map(|k| k.to_value(walk.kind, backend))),
+                    )
                     .and_where(Expr::col(Alias::new(COLUMN)).eq(OWNER))
                     .to_owned();
                 let done = txn.execute(&update).await?.rows_affected();
@@ -437,7 +506,10 @@ pub async fn rollback(db: &DatabaseConnection, run: Option<i64>) -> Result<Rollb
         txn.commit().await?;
     }
     entity::backfill_runs::Entity::update_many()
-        .col_expr(entity::backfill_runs::Column::Status, Expr::value(RunStatus::RolledBack.as_str()))
+        .col_expr(
+            entity::backfill_runs::Column::Status,
+            Expr::value(RunStatus::RolledBack.as_str()),
+        )
         .filter(entity::backfill_runs::Column::Id.eq(run_id))
         .exec(db)
         .await?;
@@ -481,7 +553,10 @@ mod tests {
     #[test]
     fn refuses_unknown_tables() {
         assert!(select_tables(&["nodes; DROP TABLE edges".into()]).is_err());
-        assert_eq!(select_tables(&["edges".into(), "nodes".into()]).unwrap(), vec!["nodes", "edges"]);
+        assert_eq!(
+            select_tables(&["edges".into(), "nodes".into()]).unwrap(),
+            vec!["nodes", "edges"]
+        );
         assert_eq!(select_tables(&[]).unwrap().len(), 11);
     }
 }

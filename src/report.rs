@@ -37,7 +37,11 @@ impl Reporter {
         self.emit(report, |r| {
             let mut out = String::new();
             if r.data_dropped {
-                let _ = writeln!(out, "migrate {}: every table was dropped and its data is gone", r.action);
+                let _ = writeln!(
+                    out,
+                    "migrate {}: every table was dropped and its data is gone",
+                    r.action
+                );
             }
             for step in &r.scratch_steps {
                 let _ = writeln!(out, "scratch database: {step}");
@@ -52,7 +56,11 @@ impl Reporter {
                 let _ = writeln!(out, "DRIFT    {drift}");
             }
             if r.action == "check" {
-                let verdict = if r.passed { "migrate check passed" } else { "migrate check FAILED" };
+                let verdict = if r.passed {
+                    "migrate check passed"
+                } else {
+                    "migrate check FAILED"
+                };
                 let _ = writeln!(out, "{verdict}");
             }
             out
@@ -112,14 +120,25 @@ impl Reporter {
                     c.rejected,
                     c.batches,
                     t.state.null_count,
-                    if t.state.constraint_validated { "validated" } else { "not validated" }
+                    if t.state.constraint_validated {
+                        "validated"
+                    } else {
+                        "not validated"
+                    }
                 );
             }
             for t in s.tables.iter().filter(|t| t.state.null_count > 0) {
-                let _ = writeln!(out, "FAILED: `{}` still has {} rows with a NULL project_id", t.table, t.state.null_count);
+                let _ = writeln!(
+                    out,
+                    "FAILED: `{}` still has {} rows with a NULL project_id",
+                    t.table, t.state.null_count
+                );
             }
             if let Some(run) = s.run_id {
-                let _ = writeln!(out, "run {run} (undo with: backfill backfill-project-id --rollback --run {run})");
+                let _ = writeln!(
+                    out,
+                    "run {run} (undo with: backfill backfill-project-id --rollback --run {run})"
+                );
             }
             out
         });
@@ -143,7 +162,11 @@ impl Reporter {
                     "{:<20} NULL project_id: {:>8}  check: {}",
                     t.table,
                     t.state.null_count,
-                    if t.state.constraint_validated { "validated" } else { "not validated" }
+                    if t.state.constraint_validated {
+                        "validated"
+                    } else {
+                        "not validated"
+                    }
                 );
             }
             for c in r.by_customer.iter().flatten().filter(|c| c.below_threshold) {
@@ -155,7 +178,15 @@ impl Reporter {
                     percent(c.bug_attribution_rate)
                 );
             }
-            let _ = writeln!(out, "{}", if r.passed { "validation passed" } else { "validation FAILED" });
+            let _ = writeln!(
+                out,
+                "{}",
+                if r.passed {
+                    "validation passed"
+                } else {
+                    "validation FAILED"
+                }
+            );
             out
         });
     }
@@ -187,7 +218,9 @@ impl Reporter {
     }
 
     pub fn resolved(&self, count: u64) {
-        self.emit(&serde_json::json!({ "resolved": count }), |_| format!("resolved {count} anomalies\n"));
+        self.emit(&serde_json::json!({ "resolved": count }), |_| {
+            format!("resolved {count} anomalies\n")
+        });
     }
 }
 
@@ -200,7 +233,8 @@ fn unit_line(name: &str, report: &UnitReport) -> String {
 }
 
 pub fn percent(rate: Option<f64>) -> String {
-    rate.map(|r| format!("{:.2}%", r * 100.0)).unwrap_or_else(|| "n/a".into())
+    rate.map(|r| format!("{:.2}%", r * 100.0))
+        .unwrap_or_else(|| "n/a".into())
 }
 
 fn coverage_lines(c: &Coverage) -> String {
@@ -213,7 +247,11 @@ fn coverage_lines(c: &Coverage) -> String {
             let short = (c.threshold - rate.unwrap_or(0.0)) * 100.0;
             format!("BELOW {} by {short:.2} points", percent(Some(c.threshold)))
         };
-        let _ = writeln!(out, "{name:<26} {:>8}  {verdict}  ({detail})", percent(rate));
+        let _ = writeln!(
+            out,
+            "{name:<26} {:>8}  {verdict}  ({detail})",
+            percent(rate)
+        );
     };
     line(
         &mut out,
@@ -237,7 +275,10 @@ fn coverage_lines(c: &Coverage) -> String {
         &mut out,
         "customer_id_coverage_rate",
         c.customer_id_coverage_rate,
-        format!("{} of {} test_features", c.test_features_with_customer, c.test_features),
+        format!(
+            "{} of {} test_features",
+            c.test_features_with_customer, c.test_features
+        ),
     );
     out
 }

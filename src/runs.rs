@@ -148,8 +148,8 @@ impl RunLedger {
         checkpoint: Checkpoint,
     ) -> Result<(), DbErr> {
         self.checkpoints.insert(unit.to_string(), checkpoint);
-        let json = serde_json::to_value(&self.checkpoints)
-            .map_err(|err| DbErr::Json(err.to_string()))?;
+        let json =
+            serde_json::to_value(&self.checkpoints).map_err(|err| DbErr::Json(err.to_string()))?;
         backfill_runs::Entity::update_many()
             .col_expr(Column::Checkpoints, Expr::value(json))
             .col_expr(Column::HeartbeatAt, Expr::value(Utc::now().fixed_offset()))
@@ -169,7 +169,10 @@ impl RunLedger {
         backfill_runs::Entity::update_many()
             .col_expr(Column::Status, Expr::value(status.as_str()))
             .col_expr(Column::Counters, Expr::value(counters))
-            .col_expr(Column::FinishedAt, Expr::value(Some(Utc::now().fixed_offset())))
+            .col_expr(
+                Column::FinishedAt,
+                Expr::value(Some(Utc::now().fixed_offset())),
+            )
             .filter(Column::Id.eq(self.id))
             .exec(db)
             .await

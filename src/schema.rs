@@ -6,8 +6,8 @@ use anyhow::{Context, Result};
 use entity::prelude::*;
 use sea_orm::sea_query::ColumnType;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, IdenStatic, Iterable, PrimaryKeyToColumn,
-    Statement,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, IdenStatic, Iterable,
+    PrimaryKeyToColumn, Statement,
 };
 
 /// One column as an entity declares it.
@@ -20,7 +20,9 @@ pub struct ExpectedColumn {
 
 /// The columns `E` declares, with its table name.
 fn columns_of<E: EntityTrait>() -> (String, Vec<ExpectedColumn>) {
-    let primary: Vec<String> = E::PrimaryKey::iter().map(|p| p.into_column().as_str().to_string()).collect();
+    let primary: Vec<String> = E::PrimaryKey::iter()
+        .map(|p| p.into_column().as_str().to_string())
+        .collect();
     let columns = E::Column::iter()
         .map(|column| {
             let def = column.def();
@@ -108,7 +110,9 @@ fn compatible(backend: DatabaseBackend, expected: &ColumnType, actual: &str) -> 
                 matches!(actual, "varchar" | "text" | "bpchar")
             }
             ColumnType::Boolean => actual == "bool",
-            ColumnType::Float | ColumnType::Double => matches!(actual, "float4" | "float8" | "numeric"),
+            ColumnType::Float | ColumnType::Double => {
+                matches!(actual, "float4" | "float8" | "numeric")
+            }
             ColumnType::Json | ColumnType::JsonBinary => matches!(actual, "json" | "jsonb"),
             ColumnType::Uuid => actual == "uuid",
             ColumnType::TimestampWithTimeZone | ColumnType::DateTime | ColumnType::Timestamp => {
@@ -136,7 +140,9 @@ fn compatible(backend: DatabaseBackend, expected: &ColumnType, actual: &str) -> 
                 | ColumnType::JsonBinary
                 | ColumnType::Uuid
                 | ColumnType::Array(_) => text,
-                ColumnType::TimestampWithTimeZone | ColumnType::DateTime | ColumnType::Timestamp => {
+                ColumnType::TimestampWithTimeZone
+                | ColumnType::DateTime
+                | ColumnType::Timestamp => {
                     text || actual.contains("time") || actual.contains("date")
                 }
                 _ => true,

@@ -7,16 +7,16 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Duration as ChronoDuration, FixedOffset, TimeZone, Utc};
 use entity::{
-    bugs, edges, episode_memory, ground_truth, ief_feedback, l0_raw, l2_insight_history, l2_insights, nodes,
-    smf_proposals, stale_memory, tests, working_memory,
+    bugs, edges, episode_memory, ground_truth, ief_feedback, l0_raw, l2_insight_history,
+    l2_insights, nodes, smf_proposals, stale_memory, tests, working_memory,
 };
 use migration::MEMORY_TABLES;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityName,
-    EntityTrait, Iterable, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    EntityName, EntityTrait, Iterable, TransactionTrait,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -50,7 +50,10 @@ struct Spread {
 
 impl Spread {
     fn new(fraction: f64, rng: &mut SmallRng) -> Self {
-        Self { fraction: fraction.clamp(0.0, 1.0), phase: rng.random::<f64>() }
+        Self {
+            fraction: fraction.clamp(0.0, 1.0),
+            phase: rng.random::<f64>(),
+        }
     }
 
     fn picks(&self, index: u64) -> bool {
@@ -70,11 +73,15 @@ pub async fn run(db: &DatabaseConnection, args: &SeedArgs) -> Result<SeedSummary
         ("--alias-project-id", args.alias_project_id),
     ] {
         if !(0.0..=1.0).contains(&fraction) {
-            bail!(UsageError::new(format!("{name} must be a fraction between 0 and 1 (got {fraction})")));
+            bail!(UsageError::new(format!(
+                "{name} must be a fraction between 0 and 1 (got {fraction})"
+            )));
         }
     }
     if args.bugs_without_feature + args.bugs_missing_feature + args.bugs_foreign_feature > 1.0 {
-        bail!(UsageError::new("the bug imperfection fractions add up to more than 1"));
+        bail!(UsageError::new(
+            "the bug imperfection fractions add up to more than 1"
+        ));
     }
     if args.customers == 0 {
         bail!(UsageError::new("--customers must be at least 1"));
@@ -104,8 +111,16 @@ pub async fn run(db: &DatabaseConnection, args: &SeedArgs) -> Result<SeedSummary
 }
 
 async fn has_rows(db: &impl ConnectionTrait, table: &str) -> Result<bool> {
-    let query = Query::select().expr(Expr::val(1)).from(Alias::new(table)).limit(1).to_owned();
-    Ok(db.query_one(&query).await.with_context(|| format!("could not read `{table}`"))?.is_some())
+    let query = Query::select()
+        .expr(Expr::val(1))
+        .from(Alias::new(table))
+        .limit(1)
+        .to_owned();
+    Ok(db
+        .query_one(&query)
+        .await
+        .with_context(|| format!("could not read `{table}`"))?
+        .is_some())
 }
 
 struct Seeder<'a> {
@@ -122,7 +137,11 @@ impl<'a> Seeder<'a> {
     fn new(args: &'a SeedArgs, rng: &mut SmallRng) -> Self {
         Self {
             args,
-            epoch: Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).single().unwrap_or_default().fixed_offset(),
+            epoch: Utc
+                .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
+                .single()
+                .unwrap_or_default()
+                .fixed_offset(),
             malformed: Spread::new(args.malformed_json, rng),
             no_feature_id: Spread::new(args.features_without_id, rng),
             bug_kind: [
@@ -154,7 +173,10 @@ impl<'a> Seeder<'a> {
     fn bug_flaw(&self, index: u64) -> Option<usize> {
         let [none, missing, foreign] = self.bug_kind;
         let total = none.fraction + missing.fraction + foreign.fraction;
-        let combined = Spread { fraction: total, phase: none.phase };
+        let combined = Spread {
+            fraction: total,
+            phase: none.phase,
+        };
         if total == 0.0 || !combined.picks(index) {
             return None;
         }
@@ -217,7 +239,9 @@ impl<'a> Seeder<'a> {
                     customer_id: Set(customer_id),
                     product_id: Set(rng.random_range(1..200)),
                     data: Set(data),
-                    status: Set(["archived", "running", "locked"][rng.random_range(0..3)].to_string()),
+                    status: Set(
+                        ["archived", "running", "locked"][rng.random_range(0..3)].to_string()
+                    ),
                     title: Set(Some(format!("Exploratory test {id}"))),
                     testing_type: Set(Some("rapid".into())),
                     start_at: Set(Some(self.at(rng))),
@@ -234,7 +258,11 @@ impl<'a> Seeder<'a> {
                         Some(1) => Some(MISSING_FEATURE_BASE + bug_id),
                         Some(_) => {
                             // The same feature slot of the next test (another customer).
-                            let next = if id as u64 == args.tests { 1.max(id - 1) } else { id + 1 };
+                            let next = if id as u64 == args.tests {
+                                1.max(id - 1)
+                            } else {
+                                id + 1
+                            };
                             Some(self.feature_id(next, 0))
                         }
                     };
@@ -261,7 +289,9 @@ impl<'a> Seeder<'a> {
             let txn = db.begin().await?;
             insert_rows(&txn, test_rows).await?;
             insert_rows(&txn, bug_rows).await?;
-            txn.commit().await.context("could not commit seeded tests and bugs")?;
+            txn.commit()
+                .await
+                .context("could not commit seeded tests and bugs")?;
             first = last + 1;
         }
         Ok(())
@@ -297,134 +327,206 @@ impl<'a> Seeder<'a> {
             let end = (start + per_chunk).min(n);
             let range = start..end;
             let ids = || range.clone().map(|i| i as i32 + 1);
-            insert_rows(&txn, ids().map(|id| l2_insights::ActiveModel {
-                id: Set(id),
-                content: Set(format!("Insight {id}: prefers short answers")),
-                embedding: Set(embedding(rng)),
-                source_ids: Set(vec![id, id + 1]),
-                created_at: Set(Some(self.at(rng))),
-                metadata: Set(Some(json!({ "source": "seed" }))),
-                io_category: Set(Some("preference".into())),
-                is_identity: Set(Some(false)),
-                source_file: Set(None),
-                memory_strength: Set(Some(0.5)),
-                project_id: Set(self.project_id(id as u64 - 1, rng)),
-            }).collect()).await?;
-            insert_rows(&txn, range.clone().map(|i| nodes::ActiveModel {
-                id: Set(node_ids[i as usize]),
-                label: Set("concept".into()),
-                name: Set(format!("node-{i}")),
-                properties: Set(Some(json!({ "weight": 1 }))),
-                vector_id: Set(Some(i as i32 + 1)),
-                created_at: Set(Some(self.at(rng))),
-                project_id: Set(self.project_id(i, rng)),
-            }).collect()).await?;
-            insert_rows(&txn, range.clone().map(|i| edges::ActiveModel {
-                id: Set(uuid_from(rng)),
-                source_id: Set(node_ids[i as usize]),
-                target_id: Set(node_ids[((i + 1) % n) as usize]),
-                relation: Set("RELATES_TO".into()),
-                weight: Set(Some(1.0)),
-                properties: Set(None),
-                created_at: Set(Some(self.at(rng))),
-                modified_at: Set(None),
-                last_accessed: Set(None),
-                access_count: Set(Some(0)),
-                last_engaged: Set(None),
-                memory_sector: Set(Some("semantic".into())),
-                project_id: Set(self.project_id(i, rng)),
-            }).collect()).await?;
-            insert_rows(&txn, ids().map(|id| working_memory::ActiveModel {
-                id: Set(id),
-                content: Set(format!("Working note {id}")),
-                importance: Set(Some(0.5)),
-                last_accessed: Set(Some(self.at(rng))),
-                created_at: Set(Some(self.at(rng))),
-                project_id: Set(self.project_id(id as u64 - 1, rng)),
-            }).collect()).await?;
-            insert_rows(&txn, ids().map(|id| episode_memory::ActiveModel {
-                id: Set(id),
-                query: Set(format!("query {id}")),
-                reward: Set(0.5),
-                reflection: Set("went well".into()),
-                embedding: Set(embedding(rng)),
-                created_at: Set(Some(self.at(rng))),
-                project_id: Set(self.project_id(id as u64 - 1, rng)),
-            }).collect()).await?;
-            insert_rows(&txn, ids().map(|id| l0_raw::ActiveModel {
-                id: Set(id),
-                session_id: Set(format!("session-{}", id / 10)),
-                speaker: Set(if id % 2 == 0 { "user" } else { "assistant" }.into()),
-                content: Set(format!("utterance {id}")),
-                timestamp: Set(Some(self.at(rng))),
-                metadata: Set(None),
-                energy: Set(Some(0.7)),
-                state: Set(None),
-                location: Set(None),
-                intentions: Set(None),
-                project_id: Set(self.project_id(id as u64 - 1, rng)),
-            }).collect()).await?;
-            insert_rows(&txn, ids().map(|id| ground_truth::ActiveModel {
-                id: Set(id),
-                query: Set(format!("question {id}")),
-                expected_docs: Set(vec![id, id + 2]),
-                judge1_model: Set(Some("judge-a".into())),
-                judge2_model: Set(Some("judge-b".into())),
-                kappa: Set(Some(0.8)),
-                created_at: Set(Some(self.at(rng))),
-                metadata: Set(None),
-                project_id: Set(self.project_id(id as u64 - 1, rng)),
-            }).collect()).await?;
-            insert_rows(&txn, ids().map(|id| stale_memory::ActiveModel {
-                id: Set(id),
-                original_content: Set(format!("old {id}")),
-                importance: Set(0.2),
-                reason: Set("superseded".into()),
-                content: Set(format!("new {id}")),
-                archived_at: Set(Some(self.at(rng))),
-                project_id: Set(self.project_id(id as u64 - 1, rng)),
-            }).collect()).await?;
-            insert_rows(&txn, range.clone().map(|i| smf_proposals::ActiveModel {
-                id: Set(i as i32 + 1),
-                trigger_type: Set("conflict".into()),
-                proposed_action: Set(json!({ "action": "merge" })),
-                affected_edges: Set(vec![node_ids[i as usize]]),
-                reasoning: Set("duplicate facts".into()),
-                approval_level: Set("auto".into()),
-                status: Set("pending".into()),
-                created_at: Set(Some(self.at(rng))),
-                resolved_at: Set(None),
-                resolved_by: Set(None),
-                project_id: Set(self.project_id(i, rng)),
-            }).collect()).await?;
-            insert_rows(&txn, ids().map(|id| ief_feedback::ActiveModel {
-                id: Set(id),
-                query_id: Set(uuid_from(rng)),
-                query_text: Set(format!("query {id}")),
-                constitutive_weight_used: Set(0.3),
-                helpful: Set(Some(true)),
-                feedback_reason: Set(None),
-                result_count: Set(Some(5)),
-                conflict_count: Set(Some(0)),
-                created_at: Set(Some(self.at(rng))),
-                project_id: Set(self.project_id(id as u64 - 1, rng)),
-            }).collect()).await?;
-            insert_rows(&txn, ids().map(|id| l2_insight_history::ActiveModel {
-                id: Set(id),
-                insight_id: Set(id),
-                action: Set("update".into()),
-                actor: Set("system".into()),
-                reason: Set("refined".into()),
-                old_content: Set(None),
-                new_content: Set(Some(format!("Insight {id}"))),
-                created_at: Set(Some(self.at(rng))),
-                project_id: Set(self.project_id(id as u64 - 1, rng)),
-            }).collect()).await?;
+            insert_rows(
+                &txn,
+                ids()
+                    .map(|id| l2_insights::ActiveModel {
+                        id: Set(id),
+                        content: Set(format!("Insight {id}: prefers short answers")),
+                        embedding: Set(embedding(rng)),
+                        source_ids: Set(vec![id, id + 1]),
+                        created_at: Set(Some(self.at(rng))),
+                        metadata: Set(Some(json!({ "source": "seed" }))),
+                        io_category: Set(Some("preference".into())),
+                        is_identity: Set(Some(false)),
+                        source_file: Set(None),
+                        memory_strength: Set(Some(0.5)),
+                        project_id: Set(self.project_id(id as u64 - 1, rng)),
+                    })
+                    .collect(),
+            )
+            .await?;
+            insert_rows(
+                &txn,
+                range
+                    .clone()
+                    .map(|i| nodes::ActiveModel {
+                        id: Set(node_ids[i as usize]),
+                        label: Set("concept".into()),
+                        name: Set(format!("node-{i}")),
+                        properties: Set(Some(json!({ "weight": 1 }))),
+                        vector_id: Set(Some(i as i32 + 1)),
+                        created_at: Set(Some(self.at(rng))),
+                        project_id: Set(self.project_id(i, rng)),
+                    })
+                    .collect(),
+            )
+            .await?;
+            insert_rows(
+                &txn,
+                range
+                    .clone()
+                    .map(|i| edges::ActiveModel {
+                        id: Set(uuid_from(rng)),
+                        source_id: Set(node_ids[i as usize]),
+                        target_id: Set(node_ids[((i + 1) % n) as usize]),
+                        relation: Set("RELATES_TO".into()),
+                        weight: Set(Some(1.0)),
+                        properties: Set(None),
+                        created_at: Set(Some(self.at(rng))),
+                        modified_at: Set(None),
+                        last_accessed: Set(None),
+                        access_count: Set(Some(0)),
+                        last_engaged: Set(None),
+                        memory_sector: Set(Some("semantic".into())),
+                        project_id: Set(self.project_id(i, rng)),
+                    })
+                    .collect(),
+            )
+            .await?;
+            insert_rows(
+                &txn,
+                ids()
+                    .map(|id| working_memory::ActiveModel {
+                        id: Set(id),
+                        content: Set(format!("Working note {id}")),
+                        importance: Set(Some(0.5)),
+                        last_accessed: Set(Some(self.at(rng))),
+                        created_at: Set(Some(self.at(rng))),
+                        project_id: Set(self.project_id(id as u64 - 1, rng)),
+                    })
+                    .collect(),
+            )
+            .await?;
+            insert_rows(
+                &txn,
+                ids()
+                    .map(|id| episode_memory::ActiveModel {
+                        id: Set(id),
+                        query: Set(format!("query {id}")),
+                        reward: Set(0.5),
+                        reflection: Set("went well".into()),
+                        embedding: Set(embedding(rng)),
+                        created_at: Set(Some(self.at(rng))),
+                        project_id: Set(self.project_id(id as u64 - 1, rng)),
+                    })
+                    .collect(),
+            )
+            .await?;
+            insert_rows(
+                &txn,
+                ids()
+                    .map(|id| l0_raw::ActiveModel {
+                        id: Set(id),
+                        session_id: Set(format!("session-{}", id / 10)),
+                        speaker: Set(if id % 2 == 0 { "user" } else { "assistant" }.into()),
+                        content: Set(format!("utterance {id}")),
+                        timestamp: Set(Some(self.at(rng))),
+                        metadata: Set(None),
+                        energy: Set(Some(0.7)),
+                        state: Set(None),
+                        location: Set(None),
+                        intentions: Set(None),
+                        project_id: Set(self.project_id(id as u64 - 1, rng)),
+                    })
+                    .collect(),
+            )
+            .await?;
+            insert_rows(
+                &txn,
+                ids()
+                    .map(|id| ground_truth::ActiveModel {
+                        id: Set(id),
+                        query: Set(format!("question {id}")),
+                        expected_docs: Set(vec![id, id + 2]),
+                        judge1_model: Set(Some("judge-a".into())),
+                        judge2_model: Set(Some("judge-b".into())),
+                        kappa: Set(Some(0.8)),
+                        created_at: Set(Some(self.at(rng))),
+                        metadata: Set(None),
+                        project_id: Set(self.project_id(id as u64 - 1, rng)),
+                    })
+                    .collect(),
+            )
+            .await?;
+            insert_rows(
+                &txn,
+                ids()
+                    .map(|id| stale_memory::ActiveModel {
+                        id: Set(id),
+                        original_content: Set(format!("old {id}")),
+                        importance: Set(0.2),
+                        reason: Set("superseded".into()),
+                        content: Set(format!("new {id}")),
+                        archived_at: Set(Some(self.at(rng))),
+                        project_id: Set(self.project_id(id as u64 - 1, rng)),
+                    })
+                    .collect(),
+            )
+            .await?;
+            insert_rows(
+                &txn,
+                range
+                    .clone()
+                    .map(|i| smf_proposals::ActiveModel {
+                        id: Set(i as i32 + 1),
+                        trigger_type: Set("conflict".into()),
+                        proposed_action: Set(json!({ "action": "merge" })),
+                        affected_edges: Set(vec![node_ids[i as usize]]),
+                        reasoning: Set("duplicate facts".into()),
+                        approval_level: Set("auto".into()),
+                        status: Set("pending".into()),
+                        created_at: Set(Some(self.at(rng))),
+                        resolved_at: Set(None),
+                        resolved_by: Set(None),
+                        project_id: Set(self.project_id(i, rng)),
+                    })
+                    .collect(),
+            )
+            .await?;
+            insert_rows(
+                &txn,
+                ids()
+                    .map(|id| ief_feedback::ActiveModel {
+                        id: Set(id),
+                        query_id: Set(uuid_from(rng)),
+                        query_text: Set(format!("query {id}")),
+                        constitutive_weight_used: Set(0.3),
+                        helpful: Set(Some(true)),
+                        feedback_reason: Set(None),
+                        result_count: Set(Some(5)),
+                        conflict_count: Set(Some(0)),
+                        created_at: Set(Some(self.at(rng))),
+                        project_id: Set(self.project_id(id as u64 - 1, rng)),
+                    })
+                    .collect(),
+            )
+            .await?;
+            insert_rows(
+                &txn,
+                ids()
+                    .map(|id| l2_insight_history::ActiveModel {
+                        id: Set(id),
+                        insight_id: Set(id),
+                        action: Set("update".into()),
+                        actor: Set("system".into()),
+                        reason: Set("refined".into()),
+                        old_content: Set(None),
+                        new_content: Set(Some(format!("Insight {id}"))),
+                        created_at: Set(Some(self.at(rng))),
+                        project_id: Set(self.project_id(id as u64 - 1, rng)),
+                    })
+                    .collect(),
+            )
+            .await?;
             start = end;
         }
         for table in MEMORY_TABLES {
             migration::ensure_project_id_check(&txn, table).await?;
-            if txn.get_database_backend() == DatabaseBackend::Postgres && table != "nodes" && table != "edges" {
+            if txn.get_database_backend() == DatabaseBackend::Postgres
+                && table != "nodes"
+                && table != "edges"
+            {
                 // Explicit ids do not move a SERIAL's sequence; the application's next
                 // insert must not collide with them.
                 txn.execute_unprepared(&format!(
@@ -433,7 +535,9 @@ impl<'a> Seeder<'a> {
                 .await?;
             }
         }
-        txn.commit().await.context("could not commit the seeded memory tables")?;
+        txn.commit()
+            .await
+            .context("could not commit the seeded memory tables")?;
         Ok(())
     }
 }
@@ -442,10 +546,18 @@ impl<'a> Seeder<'a> {
 async fn lift_check(txn: &impl ConnectionTrait, table: &str) -> Result<()> {
     let check = migration::project_id_check_name(table);
     let statements = match txn.get_database_backend() {
-        DatabaseBackend::Postgres => vec![format!("ALTER TABLE \"{table}\" DROP CONSTRAINT IF EXISTS \"{check}\"")],
+        DatabaseBackend::Postgres => vec![format!(
+            "ALTER TABLE \"{table}\" DROP CONSTRAINT IF EXISTS \"{check}\""
+        )],
         _ => vec![
-            format!("DROP TRIGGER IF EXISTS \"{}\"", migration::project_id_insert_trigger_name(table)),
-            format!("DROP TRIGGER IF EXISTS \"{}\"", migration::project_id_update_trigger_name(table)),
+            format!(
+                "DROP TRIGGER IF EXISTS \"{}\"",
+                migration::project_id_insert_trigger_name(table)
+            ),
+            format!(
+                "DROP TRIGGER IF EXISTS \"{}\"",
+                migration::project_id_update_trigger_name(table)
+            ),
         ],
     };
     for sql in statements {
@@ -468,7 +580,9 @@ pub async fn insert_rows<A>(db: &impl ConnectionTrait, rows: Vec<A>) -> Result<(
 where
     A: ActiveModelTrait,
 {
-    let Some(first) = rows.first() else { return Ok(()) };
+    let Some(first) = rows.first() else {
+        return Ok(());
+    };
     let backend = db.get_database_backend();
     let columns: Vec<_> = <A::Entity as EntityTrait>::Column::iter()
         .filter(|c| first.get(*c).is_set())
@@ -477,10 +591,15 @@ where
     let table = <A::Entity as Default>::default();
     for chunk in rows.chunks(per_statement) {
         let mut insert = Query::insert();
-        insert.into_table(table.table_ref()).columns(columns.iter().copied());
+        insert
+            .into_table(table.table_ref())
+            .columns(columns.iter().copied());
         for row in chunk {
             let values = columns.iter().map(|c| {
-                let value = row.get(*c).into_value().unwrap_or_else(|| sea_orm::Value::String(None));
+                let value = row
+                    .get(*c)
+                    .into_value()
+                    .unwrap_or_else(|| sea_orm::Value::String(None));
                 Expr::val(db::stored_value(backend, value))
             });
             insert
@@ -504,7 +623,10 @@ mod tests {
         for fraction in [0.0, 0.013, 0.05, 0.5, 1.0] {
             let spread = Spread::new(fraction, &mut rng);
             let picked = (0..10_000).filter(|i| spread.picks(*i)).count() as f64;
-            assert!((picked / 10_000.0 - fraction).abs() < 0.001, "{fraction}: {picked}");
+            assert!(
+                (picked / 10_000.0 - fraction).abs() < 0.001,
+                "{fraction}: {picked}"
+            );
         }
     }
 }

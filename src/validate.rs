@@ -90,10 +90,13 @@ fn names_feature(backend: DatabaseBackend) -> &'static str {
 }
 
 async fn one_row(db: &impl ConnectionTrait, sql: String) -> Result<QueryResult> {
-    db.query_one_raw(Statement::from_string(db.get_database_backend(), sql.clone()))
-        .await
-        .with_context(|| format!("validation query failed: {sql}"))?
-        .context("validation query returned no row")
+    db.query_one_raw(Statement::from_string(
+        db.get_database_backend(),
+        sql.clone(),
+    ))
+    .await
+    .with_context(|| format!("validation query failed: {sql}"))?
+    .context("validation query returned no row")
 }
 
 /// The three rates and their diagnostics.
@@ -119,7 +122,11 @@ pub async fn coverage(db: &DatabaseConnection, threshold: f64) -> Result<Coverag
         ),
     )
     .await?;
-    let features = one_row(db, "SELECT COUNT(*), COUNT(customer_id) FROM test_features".into()).await?;
+    let features = one_row(
+        db,
+        "SELECT COUNT(*), COUNT(customer_id) FROM test_features".into(),
+    )
+    .await?;
     let get = |row: &QueryResult, i| row.try_get_by_index::<i64>(i);
     let mut coverage = Coverage {
         test_coverage_rate: rate(get(&tests, 1)?, get(&tests, 0)?),
@@ -173,15 +180,31 @@ pub async fn by_customer(db: &DatabaseConnection, threshold: f64) -> Result<Vec<
 }
 
 /// `validate`: coverage, optionally per customer, and the eleven tables' state.
-pub async fn run(db: &DatabaseConnection, threshold: f64, per_customer: bool) -> Result<(ValidationReport, Outcome)> {
+pub async fn run(
+    db: &DatabaseConnection,
+    threshold: f64,
+    per_customer: bool,
+) -> Result<(ValidationReport, Outcome)> {
     let coverage = coverage(db, threshold).await?;
     let mut tables = Vec::new();
     for table in MEMORY_TABLES {
-        tables.push(TableValidation { table, state: project_id::table_state(db, table).await? });
+        tables.push(TableValidation {
+            table,
+            state: project_id::table_state(db, table).await?,
+        });
     }
-    let by_customer = if per_customer { Some(by_customer(db, threshold).await?) } else { None };
+    let by_customer = if per_customer {
+        Some(by_customer(db, threshold).await?)
+    } else {
+        None
+    };
     // NULLs fail; an unvalidated check is shown but is the backfill's job to fix.
     let passed = coverage.passed && tables.iter().all(|t| t.state.null_count == 0);
-    let report = ValidationReport { coverage, tables, by_customer, passed };
+    let report = ValidationReport {
+        coverage,
+        tables,
+        by_customer,
+        passed,
+    };
     Ok((report, Outcome::from_passed(passed)))
 }
