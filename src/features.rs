@@ -110,12 +110,20 @@ impl BatchJob for FeatureJob {
             for (feature, model) in features_of(&test, plan) {
                 if let Some(first) = wanted.get(&feature.id) {
                     plan.counters.skipped += 1;
+                    let (kind, whose) = if first.customer_id == model.customer_id {
+                        (AnomalyKind::DuplicateId, String::new())
+                    } else {
+                        (
+                            AnomalyKind::CrossTenant,
+                            format!(" of customer {}", model.customer_id),
+                        )
+                    };
                     plan.anomalies.note(
                         "test_features",
                         feature.id,
-                        AnomalyKind::DuplicateId,
+                        kind,
                         format!(
-                            "feature id {} is listed by test {} and again by test {}; the first listing is kept",
+                            "feature id {} is listed by test {} and again by test {}{whose}; the first listing is kept",
                             feature.id, first.test_id, test.id
                         ),
                     );
@@ -338,18 +346,21 @@ impl BatchJob for AttributionJob {
                     .note("bugs", bug_id, problem.kind, problem.message),
             }
         }
-        let mut owners = feature_owners(txn, named.iter().map(|(_, _, f)| *f)).await?;
-        if self.dry_run {
+        let owners = feature_owners(txn, named.iter().map(|(_, _, f)| *f)).await?;
+        let planned = if self.dry_run {
             let missing: Vec<i64> = named
                 .iter()
                 .filter(|(_, _, f)| !owners.contains_key(f))
                 .map(|(_, bug, _)| bug.test_id)
                 .collect();
-            owners.extend(planned_owners(txn, missing).await?);
-        }
+            planned_owners(txn, missing).await?
+        } else {
+            HashMap::new()
+        };
         let mut writes = Vec::new();
         for (bug_id, bug, feature) in named {
-            match owners.get(&feature) {
+            let stored = owners.get(&feature);
+            match stored.or_else(|| planned.get(&feature)) {
                 None => plan.anomalies.note(
                     "bugs",
                     bug_id,
@@ -366,6 +377,9 @@ impl BatchJob for AttributionJob {
                     ),
                 ),
                 Some(_) if bug.test_feature_id == Some(feature) => plan.counters.unchanged += 1,
+                // Only planned (dry run): the row does not exist to point at; count
+                // the attribution a real run would make.
+                Some(_) if stored.is_none() => plan.counters.updated += 1,
                 Some(_) => writes.push(Attribution { bug_id, test_feature_id: feature }),
             }
         }

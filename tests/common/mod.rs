@@ -11,7 +11,8 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
 
 /// The PostgreSQL server tests use; `scripts/test.sh` makes sure it is up.
 pub fn pg_admin_url() -> String {
-    std::env::var("BACKFILL_TEST_PG_URL").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into())
+    std::env::var("BACKFILL_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into())
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -54,7 +55,10 @@ impl TestDb {
     pub async fn postgres(name: &str) -> Self {
         let unique = format!(
             "bf_{}_{}_{}",
-            name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(30).collect::<String>(),
+            name.chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .take(30)
+                .collect::<String>(),
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::SeqCst)
         )
@@ -63,7 +67,9 @@ impl TestDb {
             .await
             .expect("PostgreSQL must be reachable (run the tests through scripts/test.sh)");
         admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{unique}\" WITH (FORCE)"))
+            .execute_unprepared(&format!(
+                "DROP DATABASE IF EXISTS \"{unique}\" WITH (FORCE)"
+            ))
             .await
             .expect("drop old test database");
         admin
@@ -83,14 +89,18 @@ impl TestDb {
     }
 
     pub async fn connect(&self) -> DatabaseConnection {
-        backfill::db::connect(&self.url).await.expect("connect to the test database")
+        backfill::db::connect(&self.url)
+            .await
+            .expect("connect to the test database")
     }
 
     /// Connected and migrated.
     pub async fn migrated(&self) -> DatabaseConnection {
         use migration::MigratorTrait;
         let db = self.connect().await;
-        migration::Migrator::up(&db, None).await.expect("migrate up");
+        migration::Migrator::up(&db, None)
+            .await
+            .expect("migrate up");
         db
     }
 
@@ -107,14 +117,19 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some(name) = self.pg_name.take() else { return };
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
         if std::thread::panicking() {
             eprintln!("keeping PostgreSQL database {name} of a failed test");
             return;
         }
         // Drop runs outside any async context: a small runtime of its own.
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             runtime.block_on(async {
                 let admin = sea_orm::Database::connect(pg_admin_url()).await.ok()?;
                 admin
@@ -150,28 +165,44 @@ macro_rules! on_both {
 /// Runs `sql` and returns the first column of every row as i64.
 pub async fn ints(db: &impl ConnectionTrait, sql: &str) -> Vec<i64> {
     let rows = db
-        .query_all_raw(Statement::from_string(db.get_database_backend(), sql.to_string()))
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            sql.to_string(),
+        ))
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    rows.iter().map(|r| r.try_get_by_index::<i64>(0).expect("an integer")).collect()
+    rows.iter()
+        .map(|r| r.try_get_by_index::<i64>(0).expect("an integer"))
+        .collect()
 }
 
 /// The single integer `sql` returns.
 pub async fn int(db: &impl ConnectionTrait, sql: &str) -> i64 {
-    ints(db, sql).await.first().copied().unwrap_or_else(|| panic!("{sql}: no row"))
+    ints(db, sql)
+        .await
+        .first()
+        .copied()
+        .unwrap_or_else(|| panic!("{sql}: no row"))
 }
 
 /// Runs `sql` and returns the first column of every row as text (NULL as None).
 pub async fn texts(db: &impl ConnectionTrait, sql: &str) -> Vec<Option<String>> {
     let rows = db
-        .query_all_raw(Statement::from_string(db.get_database_backend(), sql.to_string()))
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            sql.to_string(),
+        ))
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    rows.iter().map(|r| r.try_get_by_index::<Option<String>>(0).expect("text")).collect()
+    rows.iter()
+        .map(|r| r.try_get_by_index::<Option<String>>(0).expect("text"))
+        .collect()
 }
 
 pub async fn exec(db: &impl ConnectionTrait, sql: &str) {
-    db.execute_unprepared(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    db.execute_unprepared(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 pub fn backend_of(db: &DatabaseConnection) -> Backend {

@@ -1,0 +1,3 @@
+mod common;
+#[allow(unused_imports)]
+use common::*;
