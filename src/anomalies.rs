@@ -149,12 +149,12 @@ impl AnomalyLog {
     }
 }
 
-/// The predicate of the partial unique index `uq_backfill_anomalies_open`, spelled as
-/// the migration spells it so that `ON CONFLICT … WHERE` matches that index.
+/// The predicate of the partial unique index on open anomalies, spelled as the
+/// migration spells it: SQLite matches `ON CONFLICT … WHERE` to the index by its text.
 fn open_predicate(backend: DatabaseBackend) -> &'static str {
     match backend {
-        DatabaseBackend::Sqlite => "resolved = 0",
-        _ => "resolved = false",
+        DatabaseBackend::Sqlite => migration::ANOMALIES_OPEN_PREDICATE_SQLITE,
+        _ => migration::ANOMALIES_OPEN_PREDICATE_POSTGRES,
     }
 }
 

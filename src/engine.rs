@@ -267,8 +267,8 @@ pub struct UnitReport {
 }
 
 /// A key range whose batch could not take its locks in time, for a later pass.
-#[derive(Debug, Clone)]
-struct Deferred {
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Deferred {
     after: Option<Key>,
     upto: Key,
 }
@@ -314,29 +314,34 @@ impl<'a> KeysetWalker<'a> {
             .map(|l| l.checkpoint_of(unit))
             .unwrap_or_default();
         let mut counters = checkpoint.counters;
-        let mut after = checkpoint.after;
         let mut timings = Vec::new();
         if checkpoint.done {
             return Ok(report(unit, counters, &timings));
         }
-        let progress = self.progress_bar(walk, unit, after.as_ref()).await;
-        let mut deferred = Vec::new();
+        let mut state = WalkState {
+            after: checkpoint.after,
+            deferred: checkpoint.deferred,
+        };
+        let progress = self.progress_bar(walk, unit, state.after.as_ref()).await;
         loop {
             let started = Instant::now();
-            let step = self
-                .batch(job, walk, unit, after.as_ref(), None, &mut counters)
-                .await?;
-            let Some((upto, rows)) = step.done else {
-                if let Some(range) = step.deferred {
-                    deferred.push(range.clone());
-                    after = Some(range.upto);
-                    continue;
+            match self
+                .batch(job, walk, unit, &state, Cursor::Main, &mut counters)
+                .await?
+            {
+                Step::Exhausted => break,
+                Step::Deferred(range) => {
+                    // Saved with the next batch's checkpoint; until then a crash just
+                    // walks this range again.
+                    state.after = Some(range.upto.clone());
+                    state.deferred.push(range);
                 }
-                break;
-            };
-            timings.push(started.elapsed().as_secs_f64() * 1000.0);
-            progress.inc(rows);
-            after = Some(upto);
+                Step::Advanced { next, rows } => {
+                    state = next;
+                    timings.push(started.elapsed().as_secs_f64() * 1000.0);
+                    progress.inc(rows);
+                }
+            }
             if interrupted() {
                 progress.abandon();
                 bail!(Interrupted {
@@ -348,66 +353,64 @@ impl<'a> KeysetWalker<'a> {
             }
         }
         // The later pass: ranges that met locks, now that the application had time.
-        for range in deferred {
-            let mut range_after = range.after.clone();
-            loop {
-                let step = self
-                    .batch(
-                        job,
-                        walk,
-                        unit,
-                        range_after.as_ref(),
-                        Some(&range.upto),
-                        &mut counters,
-                    )
-                    .await?;
-                match (step.done, step.deferred) {
-                    (Some((upto, _)), _) => range_after = Some(upto),
-                    (None, Some(stuck)) => {
-                        self.report_stuck(walk, &stuck).await?;
-                        counters.errors += 1;
-                        break;
-                    }
-                    (None, None) => break,
+        while let Some(range) = state.deferred.first().cloned() {
+            match self
+                .batch(job, walk, unit, &state, Cursor::Deferred, &mut counters)
+                .await?
+            {
+                Step::Advanced { next, .. } => state = next,
+                Step::Exhausted => {
+                    state.deferred.remove(0);
                 }
+                Step::Deferred(_) => {
+                    self.report_stuck(walk, &range).await?;
+                    counters.errors += 1;
+                    state.deferred.remove(0);
+                }
+            }
+            if interrupted() {
+                bail!(Interrupted {
+                    run_id: self.run_id()
+                });
             }
         }
         progress.finish_and_clear();
         if let Some(ledger) = self.ledger.as_deref_mut() {
             let txn = self.db.begin().await?;
-            ledger
-                .save(
-                    &txn,
-                    unit,
-                    Checkpoint {
-                        after,
-                        done: true,
-                        counters,
-                    },
-                )
-                .await?;
+            let checkpoint = Checkpoint {
+                after: state.after,
+                deferred: Vec::new(),
+                done: true,
+                counters,
+            };
+            ledger.save(&txn, unit, checkpoint).await?;
             txn.commit().await?;
         }
         Ok(report(unit, counters, &timings))
     }
 
-    /// One batch, retried on transient errors. `done` is the batch's last key and row
-    /// count; neither is set once the range is exhausted; `deferred` when locks won.
+    /// One batch at `cursor`, retried on transient errors.
     async fn batch<J: BatchJob>(
         &mut self,
         job: &J,
         walk: TableWalk,
         unit: &str,
-        after: Option<&Key>,
-        upto: Option<&Key>,
+        state: &WalkState,
+        cursor: Cursor,
         counters: &mut Counters,
     ) -> Result<Step> {
+        let (after, _) = state.range(cursor);
+        let from = || {
+            after
+                .map(ToString::to_string)
+                .unwrap_or_else(|| "the start".into())
+        };
         let mut attempt = 0;
         let mut last_upto = None;
         loop {
             attempt += 1;
             match self
-                .try_batch(job, walk, unit, after, upto, counters, &mut last_upto)
+                .try_batch(job, walk, unit, state, cursor, counters, &mut last_upto)
                 .await
             {
                 Ok(step) => return Ok(step),
@@ -416,9 +419,7 @@ impl<'a> KeysetWalker<'a> {
                     tracing::info!(
                         "{}: batch after {} waited too long for locks ({}); retrying in {:?}",
                         walk.table,
-                        after
-                            .map(ToString::to_string)
-                            .unwrap_or_else(|| "the start".into()),
+                        from(),
                         db::db_message(&err),
                         wait
                     );
@@ -432,17 +433,12 @@ impl<'a> KeysetWalker<'a> {
                     tracing::warn!(
                         "{}: rows after {} up to {upto} are locked by another session; deferring them to a later pass",
                         walk.table,
-                        after
-                            .map(ToString::to_string)
-                            .unwrap_or_else(|| "the start".into()),
+                        from(),
                     );
-                    return Ok(Step {
-                        done: None,
-                        deferred: Some(Deferred {
-                            after: after.cloned(),
-                            upto,
-                        }),
-                    });
+                    return Ok(Step::Deferred(Deferred {
+                        after: after.cloned(),
+                        upto,
+                    }));
                 }
                 Err(err) if db::is_connection_lost(&err) => {
                     return Err(err).context(format!(
@@ -466,8 +462,8 @@ impl<'a> KeysetWalker<'a> {
         job: &J,
         walk: TableWalk,
         unit: &str,
-        after: Option<&Key>,
-        upto: Option<&Key>,
+        state: &WalkState,
+        cursor: Cursor,
         counters: &mut Counters,
         last_upto: &mut Option<Key>,
     ) -> Result<Step, DbErr> {
@@ -480,6 +476,7 @@ impl<'a> KeysetWalker<'a> {
             txn.execute_unprepared(&format!("SET LOCAL lock_timeout = '{ms}ms'"))
                 .await?;
         }
+        let (after, upto) = state.range(cursor);
         let query = walk.select(
             backend,
             job.columns(backend),
@@ -490,10 +487,7 @@ impl<'a> KeysetWalker<'a> {
         let rows = txn.query_all(&query).await?;
         let Some(last) = rows.last() else {
             txn.rollback().await?;
-            return Ok(Step {
-                done: None,
-                deferred: None,
-            });
+            return Ok(Step::Exhausted);
         };
         let batch_upto = walk.read_key(last)?;
         *last_upto = Some(batch_upto.clone());
@@ -516,8 +510,9 @@ impl<'a> KeysetWalker<'a> {
         batch.normalized += written.normalized;
         batch.anomalies += plan.anomalies.len() as u64;
         batch.errors += plan.anomalies.error_count() as u64;
-        batch.rejected += rejected_count(&plan.anomalies);
+        batch.rejected += plan.anomalies.count_of(AnomalyKind::RowRejected) as u64;
 
+        let next = state.advanced(cursor, batch_upto);
         if self.settings.dry_run {
             // Exact counts, nothing kept: the batch ran for real and is rolled back.
             txn.rollback().await?;
@@ -538,7 +533,8 @@ impl<'a> KeysetWalker<'a> {
             total.add(&batch);
             if let Some(ledger) = self.ledger.as_deref_mut() {
                 let checkpoint = Checkpoint {
-                    after: Some(batch_upto.clone()),
+                    after: next.after.clone(),
+                    deferred: next.deferred.clone(),
                     done: false,
                     counters: total,
                 };
@@ -547,9 +543,9 @@ impl<'a> KeysetWalker<'a> {
             txn.commit().await?;
         }
         counters.add(&batch);
-        Ok(Step {
-            done: Some((batch_upto, row_count)),
-            deferred: None,
+        Ok(Step::Advanced {
+            next,
+            rows: row_count,
         })
     }
 
@@ -612,9 +608,45 @@ impl<'a> KeysetWalker<'a> {
     }
 }
 
-struct Step {
-    done: Option<(Key, u64)>,
-    deferred: Option<Deferred>,
+/// Where a walk stands: the main walk's last key, and the ranges deferred for a later
+/// pass. Saved in each batch's checkpoint, so a resumed run owes nothing.
+#[derive(Debug, Clone)]
+struct WalkState {
+    after: Option<Key>,
+    deferred: Vec<Deferred>,
+}
+
+/// Which part of the walk a batch reads: the main walk, or the first deferred range.
+#[derive(Debug, Clone, Copy)]
+enum Cursor {
+    Main,
+    Deferred,
+}
+
+impl WalkState {
+    /// The (after, upto) bounds of the next batch at `cursor`.
+    fn range(&self, cursor: Cursor) -> (Option<&Key>, Option<&Key>) {
+        match (cursor, self.deferred.first()) {
+            (Cursor::Deferred, Some(range)) => (range.after.as_ref(), Some(&range.upto)),
+            _ => (self.after.as_ref(), None),
+        }
+    }
+
+    /// This state with `cursor` moved past `upto`.
+    fn advanced(&self, cursor: Cursor, upto: Key) -> WalkState {
+        let mut next = self.clone();
+        match (cursor, next.deferred.first_mut()) {
+            (Cursor::Deferred, Some(range)) => range.after = Some(upto),
+            _ => next.after = Some(upto),
+        }
+        next
+    }
+}
+
+enum Step {
+    Advanced { next: WalkState, rows: u64 },
+    Deferred(Deferred),
+    Exhausted,
 }
 
 fn report(unit: &str, counters: Counters, timings: &[f64]) -> UnitReport {
@@ -627,10 +659,6 @@ fn report(unit: &str, counters: Counters, timings: &[f64]) -> UnitReport {
         first_tenth_batch_ms: mean(&timings[..tenth]),
         last_tenth_batch_ms: mean(&timings[timings.len() - tenth..]),
     }
-}
-
-fn rejected_count(log: &AnomalyLog) -> u64 {
-    log.count_of(AnomalyKind::RowRejected) as u64
 }
 
 /// Exponential backoff with jitter, capped at 5 s.

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Result;
 use entity::{bugs, test_features, tests};
-use sea_orm::sea_query::{Alias, CaseStatement, Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{
+    Alias, Expr, ExprTrait, IntoIden, OnConflict, Query, TableRef, ValueTuple,
+};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
     EntityTrait, IntoActiveModel, QueryFilter, QueryResult, QuerySelect,
@@ -391,21 +393,27 @@ impl BatchJob for AttributionJob {
         txn: &DatabaseTransaction,
         writes: &[Attribution],
     ) -> Result<Written, DbErr> {
-        // One UPDATE per chunk: SET test_feature_id = CASE id WHEN … THEN … END
-        // WHERE id IN (…) — three bound values a row.
-        for chunk in writes.chunks(MAX_BINDS / 3) {
-            let mut case = CaseStatement::new();
-            for write in chunk {
-                case = case.case(
-                    Expr::col(bugs::Column::Id).eq(write.bug_id),
-                    write.test_feature_id,
-                );
-            }
-            bugs::Entity::update_many()
-                .col_expr(bugs::Column::TestFeatureId, case.into())
-                .filter(bugs::Column::Id.is_in(chunk.iter().map(|w| w.bug_id)))
-                .exec(txn)
-                .await?;
+        // One UPDATE … FROM (VALUES (bug, feature), …) per chunk: a join on the primary
+        // key, two bound values a row.
+        let list = Alias::new("attribution");
+        for chunk in writes.chunks(MAX_BINDS / 2) {
+            let values = chunk
+                .iter()
+                .map(|w| ValueTuple::Two(w.bug_id.into(), w.test_feature_id.into()))
+                .collect();
+            let update = Query::update()
+                .table(bugs::Entity)
+                .value(
+                    bugs::Column::TestFeatureId,
+                    Expr::col((list.clone(), Alias::new("column2"))),
+                )
+                .from(TableRef::ValuesList(values, list.clone().into_iden()))
+                .and_where(
+                    Expr::col((bugs::Entity, bugs::Column::Id))
+                        .equals((list.clone(), Alias::new("column1"))),
+                )
+                .to_owned();
+            txn.execute(&update).await?;
         }
         Ok(Written {
             updated: writes.len() as u64,
@@ -452,7 +460,7 @@ async fn planned_owners(
     let backend = txn.get_database_backend();
     let mut owners = HashMap::new();
     for chunk in test_ids.chunks(MAX_BINDS) {
-        let query = sea_orm::sea_query::Query::select()
+        let query = Query::select()
             .column(tests::Column::Id)
             .column(tests::Column::CustomerId)
             .expr(payload_column(backend, "data"))

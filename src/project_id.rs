@@ -109,7 +109,7 @@ impl BatchJob for ProjectIdJob {
                     self.walk.table,
                     &key,
                     AnomalyKind::LegacyAlias,
-                    format!("project_id was the legacy alias {alias:?}; set to 'io'"),
+                    format!("project_id holds the legacy alias {alias:?}, which the backfill sets to 'io'"),
                 );
             }
             fills.push(Fill { key, old });
@@ -206,7 +206,16 @@ pub async fn run(
         (false, false) => Some(RunLedger::start(db, COMMAND, arguments).await?),
     };
     let run_id = ledger.as_ref().map(|l| l.id);
-    let walked = walk_tables(db, walker_settings, ledger.as_mut(), &options.tables).await;
+    // A resumed run finishes the tables it was started on, whatever --table says now.
+    let tables = match ledger.as_ref().filter(|_| options.resume) {
+        Some(ledger) => {
+            let names: Vec<String> = serde_json::from_value(ledger.arguments["tables"].clone())
+                .with_context(|| format!("run {} does not record its tables", ledger.id))?;
+            select_tables(&names)?
+        }
+        None => options.tables.clone(),
+    };
+    let walked = walk_tables(db, walker_settings, ledger.as_mut(), &tables).await;
     let reports = match walked {
         Ok(reports) => reports,
         Err(err) => {
@@ -226,9 +235,9 @@ pub async fn run(
     for report in &reports {
         errors.add(&report.counters);
     }
-    let mut tables = Vec::new();
+    let mut summaries = Vec::new();
     let mut passed = !errors.too_many_errors();
-    for (table, report) in options.tables.iter().zip(reports) {
+    for (table, report) in tables.iter().copied().zip(reports) {
         let state = if options.validate && !dry_run {
             validate_table(db, table, options.promote_not_null).await?
         } else {
@@ -237,7 +246,7 @@ pub async fn run(
         if options.validate && !dry_run {
             passed &= state.null_count == 0 && state.constraint_validated;
         }
-        tables.push(TableSummary {
+        summaries.push(TableSummary {
             table,
             walk: Some(report),
             state,
@@ -245,13 +254,13 @@ pub async fn run(
     }
     if let Some(ledger) = &ledger {
         ledger
-            .finish(db, RunStatus::Completed, serde_json::to_value(&tables)?)
+            .finish(db, RunStatus::Completed, serde_json::to_value(&summaries)?)
             .await?;
     }
     let summary = ProjectIdSummary {
         run_id,
         dry_run,
-        tables,
+        tables: summaries,
         passed,
     };
     Ok((summary, Outcome::from_passed(passed)))
@@ -429,7 +438,29 @@ pub struct RollbackSummary {
 /// nothing, when an old value is NULL and a check or trigger forbids NULL.
 pub async fn rollback(db: &DatabaseConnection, run: Option<i64>) -> Result<RollbackSummary> {
     let run_id = match run {
-        Some(id) => id,
+        Some(id) => {
+            // A run rolled back already must not be rolled back again: its rows may
+            // hold the 'io' of a later run by now, which is not this run's to undo.
+            let found = entity::backfill_runs::Entity::find_by_id(id)
+                .one(db)
+                .await
+                .context("could not read backfill_runs")?;
+            match found {
+                Some(r) if r.command != COMMAND => bail!(UsageError::new(format!(
+                    "run {id} is a `{}` run, not a `{COMMAND}` run: nothing was changed",
+                    r.command
+                ))),
+                Some(r) if r.status == RunStatus::RolledBack.as_str() => {
+                    bail!(UsageError::new(format!(
+                        "run {id} was already rolled back: nothing was changed"
+                    )))
+                }
+                Some(_) => id,
+                None => bail!(UsageError::new(format!(
+                    "there is no run {id} in backfill_runs: nothing was changed"
+                ))),
+            }
+        }
         None => entity::backfill_runs::Entity::find()
             .filter(entity::backfill_runs::Column::Command.eq(COMMAND))
             .filter(entity::backfill_runs::Column::Status.ne(RunStatus::RolledBack.as_str()))

@@ -16,7 +16,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Counters, Key};
+use crate::engine::{Counters, Deferred, Key};
 use crate::error::UsageError;
 
 /// A run whose heartbeat is older than this is taken for dead even if its process
@@ -49,6 +49,9 @@ impl RunStatus {
 pub struct Checkpoint {
     /// The last key of the last committed batch.
     pub after: Option<Key>,
+    /// Ranges that met locks, still owed a later pass.
+    #[serde(default)]
+    pub deferred: Vec<Deferred>,
     pub done: bool,
     pub counters: Counters,
 }
@@ -59,6 +62,8 @@ pub type Checkpoints = BTreeMap<String, Checkpoint>;
 #[derive(Debug)]
 pub struct RunLedger {
     pub id: i64,
+    /// The arguments the run was started with (a resumed run keeps them).
+    pub arguments: serde_json::Value,
     checkpoints: Checkpoints,
 }
 
@@ -73,7 +78,7 @@ impl RunLedger {
         let now = Utc::now().fixed_offset();
         let model = backfill_runs::ActiveModel {
             command: Set(command.to_string()),
-            arguments: Set(arguments),
+            arguments: Set(arguments.clone()),
             status: Set(RunStatus::Running.as_str().to_string()),
             started_at: Set(now),
             finished_at: Set(None),
@@ -94,6 +99,7 @@ impl RunLedger {
         })?;
         Ok(Self {
             id: inserted.id,
+            arguments,
             checkpoints: Checkpoints::new(),
         })
     }
@@ -132,6 +138,7 @@ impl RunLedger {
         })?;
         Ok(Self {
             id: run.id,
+            arguments: run.arguments,
             checkpoints,
         })
     }

@@ -40,25 +40,38 @@ pub struct SeedSummary {
     pub seconds: f64,
 }
 
-/// Picks exactly `round(fraction × n)` of `n` items, spread evenly from a seeded phase,
-/// so the fractions hold exactly and the choice is the same for the same seed.
-#[derive(Debug, Clone, Copy)]
-struct Spread {
-    fraction: f64,
+/// Deterministic imperfections: item `i` falls in category `k` when the low-discrepancy
+/// (golden-ratio) sequence at `i` lands in the k-th segment of [0, 1), whose lengths are
+/// the chosen fractions. Each fraction holds within a handful of items at any size, the
+/// categories never overlap, and the choice is the same for the same seed.
+#[derive(Debug, Clone)]
+struct Mix {
+    fractions: Vec<f64>,
     phase: f64,
 }
 
-impl Spread {
-    fn new(fraction: f64, rng: &mut SmallRng) -> Self {
+impl Mix {
+    fn new(fractions: &[f64], rng: &mut SmallRng) -> Self {
         Self {
-            fraction: fraction.clamp(0.0, 1.0),
+            fractions: fractions.to_vec(),
             phase: rng.random::<f64>(),
         }
     }
 
+    fn pick(&self, index: u64) -> Option<usize> {
+        let at = (self.phase + index as f64 * 0.618_033_988_749_894_9).fract();
+        let mut edge = 0.0;
+        for (category, fraction) in self.fractions.iter().enumerate() {
+            edge += fraction;
+            if at < edge {
+                return Some(category);
+            }
+        }
+        None
+    }
+
     fn picks(&self, index: u64) -> bool {
-        let at = |i: u64| (i as f64 * self.fraction + self.phase).floor();
-        at(index + 1) > at(index)
+        self.pick(index).is_some()
     }
 }
 
@@ -126,11 +139,12 @@ async fn has_rows(db: &impl ConnectionTrait, table: &str) -> Result<bool> {
 struct Seeder<'a> {
     args: &'a SeedArgs,
     epoch: DateTime<FixedOffset>,
-    malformed: Spread,
-    no_feature_id: Spread,
-    bug_kind: [Spread; 3],
-    null_project: Spread,
-    alias_project: Spread,
+    malformed: Mix,
+    no_feature_id: Mix,
+    /// No test feature, a missing one, a foreign one.
+    bug_flaw: Mix,
+    /// NULL, a legacy alias.
+    legacy_project: Mix,
 }
 
 impl<'a> Seeder<'a> {
@@ -142,15 +156,17 @@ impl<'a> Seeder<'a> {
                 .single()
                 .unwrap_or_default()
                 .fixed_offset(),
-            malformed: Spread::new(args.malformed_json, rng),
-            no_feature_id: Spread::new(args.features_without_id, rng),
-            bug_kind: [
-                Spread::new(args.bugs_without_feature, rng),
-                Spread::new(args.bugs_missing_feature, rng),
-                Spread::new(args.bugs_foreign_feature, rng),
-            ],
-            null_project: Spread::new(args.null_project_id, rng),
-            alias_project: Spread::new(args.alias_project_id, rng),
+            malformed: Mix::new(&[args.malformed_json], rng),
+            no_feature_id: Mix::new(&[args.features_without_id], rng),
+            bug_flaw: Mix::new(
+                &[
+                    args.bugs_without_feature,
+                    args.bugs_missing_feature,
+                    args.bugs_foreign_feature,
+                ],
+                rng,
+            ),
+            legacy_project: Mix::new(&[args.null_project_id, args.alias_project_id], rng),
         }
     }
 
@@ -166,30 +182,6 @@ impl<'a> Seeder<'a> {
 
     fn feature_id(&self, test_id: i64, index: u32) -> i64 {
         (test_id - 1) * self.args.features_per_test as i64 + index as i64 + 1
-    }
-
-    /// Which bug imperfection, if any, applies to bug number `index`. The three spreads
-    /// are applied on disjoint strides so their fractions hold independently.
-    fn bug_flaw(&self, index: u64) -> Option<usize> {
-        let [none, missing, foreign] = self.bug_kind;
-        let total = none.fraction + missing.fraction + foreign.fraction;
-        let combined = Spread {
-            fraction: total,
-            phase: none.phase,
-        };
-        if total == 0.0 || !combined.picks(index) {
-            return None;
-        }
-        // Among the picked bugs, share out by their fractions, evenly.
-        let nth = (index as f64 * total + none.phase).floor();
-        let position = (nth * 0.618_033_988_75).fract() * total;
-        Some(if position < none.fraction {
-            0
-        } else if position < none.fraction + missing.fraction {
-            1
-        } else {
-            2
-        })
     }
 
     async fn tests_and_bugs(&self, db: &DatabaseConnection, rng: &mut SmallRng) -> Result<()> {
@@ -251,7 +243,7 @@ impl<'a> Seeder<'a> {
                 for k in 0..args.bugs_per_test {
                     let bug_id = (id - 1) * args.bugs_per_test as i64 + k as i64 + 1;
                     let own_feature = self.feature_id(id, k % args.features_per_test.max(1));
-                    let feature = match self.bug_flaw(bug_index) {
+                    let feature = match self.bug_flaw.pick(bug_index) {
                         _ if args.features_per_test == 0 => None,
                         None => Some(own_feature),
                         Some(0) => None,
@@ -298,14 +290,11 @@ impl<'a> Seeder<'a> {
     }
 
     fn project_id(&self, index: u64, rng: &mut SmallRng) -> Option<String> {
-        if self.null_project.picks(index) {
-            None
-        } else if self.alias_project.picks(index) {
-            Some(ALIASES[index as usize % ALIASES.len()].to_string())
-        } else if rng.random_bool(0.1) {
-            Some("aurora".into())
-        } else {
-            Some("io".into())
+        match self.legacy_project.pick(index) {
+            Some(0) => None,
+            Some(_) => Some(ALIASES[index as usize % ALIASES.len()].to_string()),
+            None if rng.random_bool(0.1) => Some("aurora".into()),
+            None => Some("io".into()),
         }
     }
 
@@ -614,19 +603,26 @@ where
 }
 
 #[cfg(test)]
-mod tests {
+mod unit {
     use super::*;
 
     #[test]
-    fn spread_picks_exact_fractions() {
+    fn mix_holds_each_fraction() {
         let mut rng = SmallRng::seed_from_u64(7);
-        for fraction in [0.0, 0.013, 0.05, 0.5, 1.0] {
-            let spread = Spread::new(fraction, &mut rng);
-            let picked = (0..10_000).filter(|i| spread.picks(*i)).count() as f64;
-            assert!(
-                (picked / 10_000.0 - fraction).abs() < 0.001,
-                "{fraction}: {picked}"
-            );
+        for n in [1_000u64, 100_000] {
+            let mix = Mix::new(&[0.013, 0.05, 0.3], &mut rng);
+            let mut counts = [0u64; 3];
+            for i in 0..n {
+                if let Some(k) = mix.pick(i) {
+                    counts[k] += 1;
+                }
+            }
+            for (count, fraction) in counts.iter().zip([0.013, 0.05, 0.3]) {
+                assert!(
+                    (*count as f64 / n as f64 - fraction).abs() < 0.002,
+                    "{n}: {counts:?}"
+                );
+            }
         }
     }
 }

@@ -97,7 +97,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Refresh => ("refreshing migrations", Migrator::refresh(&db).await),
         Command::Reset => ("resetting migrations", Migrator::reset(&db).await),
     };
-    result.map_err(|e| format!("{verb} failed, the failed migration was rolled back: {e}"))?;
+    result.map_err(|e| {
+        format!("{verb} failed (the failing migration was rolled back, earlier ones stay): {e}")
+    })?;
 
     let after = statuses(&db).await?;
     let transitions: Vec<_> = before.iter().zip(&after).collect();
