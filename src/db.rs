@@ -35,10 +35,13 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
             .into());
         }
     }
+    if scheme != "sqlite" {
+        probe_server(url).await?;
+    }
     let mut options = ConnectOptions::new(url);
     options
         .sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(10))
+        .connect_timeout(CONNECT_TIMEOUT)
         .acquire_timeout(Duration::from_secs(30));
     if scheme != "sqlite" {
         options.max_connections(4);
@@ -51,6 +54,26 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
         ))
         .into()
     })
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One plain connection to the server before the pool is built: a pool retries a refused
+/// or unreachable server until its acquire timeout and then only says "pool timed out",
+/// where this says why at once ("Connection refused").
+async fn probe_server(url: &str) -> Result<()> {
+    use sqlx::Connection;
+    let message =
+        match tokio::time::timeout(CONNECT_TIMEOUT, sqlx::PgConnection::connect(url)).await {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+                return Ok(());
+            }
+            Ok(Err(sqlx::Error::Database(db))) => db.message().to_string(),
+            Ok(Err(err)) => err.to_string(),
+            Err(_) => format!("no answer within {} seconds", CONNECT_TIMEOUT.as_secs()),
+        };
+    Err(UsageError::new(format!("cannot connect to `{}`: {message}", redact(url))).into())
 }
 
 /// The URL with any password replaced, for messages.
@@ -203,10 +226,22 @@ pub async fn require_writable(db: &DatabaseConnection) -> Result<()> {
                 .is_some_and(|v| v == "on")
         }
         _ => {
-            // `PRAGMA query_only` covers that mode; a file opened with mode=ro fails the
-            // probe write below, which is rolled back either way.
-            let probe = db.execute_unprepared("BEGIN IMMEDIATE; ROLLBACK;").await;
-            probe.is_err()
+            // SQLite reports read-only-ness only when a write is tried: create a table
+            // in a transaction that is always rolled back. A busy file is not read-only.
+            let probe = db
+                .execute_unprepared(
+                    "BEGIN; CREATE TABLE main.backfill_write_probe (x INTEGER); ROLLBACK;",
+                )
+                .await;
+            if probe.is_err() {
+                let _ = db.execute_unprepared("ROLLBACK").await;
+            }
+            probe.is_err_and(|err| {
+                let message = db_message(&err).to_lowercase();
+                message.contains("readonly")
+                    || message.contains("read-only")
+                    || message.contains("query_only")
+            })
         }
     };
     if read_only {

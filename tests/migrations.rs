@@ -1309,6 +1309,14 @@ fn bad_database_urls_exit_2_with_one_line() {
         !missing.parent().unwrap().exists(),
         "nothing may be created for a bad URL"
     );
+    // The sentence says why: a refused connection is reported as such (not as a pool
+    // timeout after retrying).
+    let out = cli_with_url("postgres://root@127.0.0.1:1/nope", &["migrate", "status"]);
+    assert!(
+        stderr(&out).contains("cannot connect") && stderr(&out).contains("refused"),
+        "{}",
+        stderr(&out)
+    );
     // A password is not echoed.
     let out = cli_with_url(
         "postgres://root:s3cret@127.0.0.1:1/nope",
