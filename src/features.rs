@@ -22,7 +22,7 @@ use crate::engine::{
     BatchJob, BatchPlan, EngineSettings, Key, KeyKind, KeysetWalker, TableWalk, UnitReport, Written,
 };
 use crate::error::{Interrupted, Outcome};
-use crate::payload::{self, BugFeature, FeaturePayload};
+use crate::payload::{self, BugFeature};
 use crate::runs::{RunLedger, RunStatus};
 use crate::validate::{self, Coverage};
 
@@ -107,10 +107,11 @@ impl BatchJob for FeatureJob {
     ) -> Result<Vec<FeatureWrite>, DbErr> {
         // First listing wins: tests come in id order, features in payload order.
         let mut wanted: BTreeMap<i64, test_features::Model> = BTreeMap::new();
-        let mut patches: HashMap<i64, FeaturePayload> = HashMap::new();
+        let mut patches: HashMap<i64, Flags> = HashMap::new();
         for (_, test) in rows {
-            for (feature, model) in features_of(&test, plan) {
-                if let Some(first) = wanted.get(&feature.id) {
+            for (flags, model) in features_of(&test, plan) {
+                let id = model.id;
+                if let Some(first) = wanted.get(&id) {
                     plan.counters.skipped += 1;
                     let (kind, whose) = if first.customer_id == model.customer_id {
                         (AnomalyKind::DuplicateId, String::new())
@@ -122,17 +123,17 @@ impl BatchJob for FeatureJob {
                     };
                     plan.anomalies.note(
                         "test_features",
-                        feature.id,
+                        id,
                         kind,
                         format!(
-                            "feature id {} is listed by test {} and again by test {}{whose}; the first listing is kept",
-                            feature.id, first.test_id, test.id
+                            "feature id {id} is listed by test {} and again by test {}{whose}; the first listing is kept",
+                            first.test_id, test.id
                         ),
                     );
                     continue;
                 }
-                wanted.insert(feature.id, model);
-                patches.insert(feature.id, feature);
+                wanted.insert(id, model);
+                patches.insert(id, flags);
             }
         }
         let existing = load_features(txn, wanted.keys().copied()).await?;
@@ -169,10 +170,10 @@ impl BatchJob for FeatureJob {
                 continue;
             }
             // An unspecified flag keeps the stored value.
-            let patch = &patches[&id];
-            row.enable_default = patch.enable_default.unwrap_or(stored.enable_default);
-            row.enable_content = patch.enable_content.unwrap_or(stored.enable_content);
-            row.enable_visual = patch.enable_visual.unwrap_or(stored.enable_visual);
+            let [default, content, visual] = patches[&id];
+            row.enable_default = default.unwrap_or(stored.enable_default);
+            row.enable_content = content.unwrap_or(stored.enable_content);
+            row.enable_visual = visual.unwrap_or(stored.enable_visual);
             if &row == stored {
                 plan.counters.unchanged += 1;
             } else {
@@ -225,11 +226,12 @@ impl BatchJob for FeatureJob {
     }
 }
 
+/// The `enable_default`, `enable_content`, `enable_visual` a payload states (`None`:
+/// not stated, so an update keeps the stored value).
+type Flags = [Option<bool>; 3];
+
 /// The `test_features` rows a test's payload asks for, noting what cannot be used.
-fn features_of(
-    test: &TestRow,
-    plan: &mut BatchPlan,
-) -> Vec<(FeaturePayload, test_features::Model)> {
+fn features_of(test: &TestRow, plan: &mut BatchPlan) -> Vec<(Flags, test_features::Model)> {
     let parsed = match payload::parse_test_payload(&test.data) {
         Ok(parsed) => parsed,
         Err(problem) => {
@@ -253,20 +255,25 @@ fn features_of(
         .features
         .into_iter()
         .map(|feature| {
+            let flags = [
+                feature.enable_default,
+                feature.enable_content,
+                feature.enable_visual,
+            ];
             let model = test_features::Model {
                 id: feature.id,
                 customer_id: test.customer_id,
                 test_id: test.id,
                 feature_id: feature.feature_id,
-                title: feature.title.clone(),
-                description: feature.description.clone(),
-                howtofind: feature.howtofind.clone(),
-                user_stories: serde_json::Value::from(feature.user_stories.clone()).to_string(),
-                enable_default: feature.enable_default.unwrap_or(false),
-                enable_content: feature.enable_content.unwrap_or(false),
-                enable_visual: feature.enable_visual.unwrap_or(false),
+                user_stories: serde_json::Value::from(feature.user_stories).to_string(),
+                title: feature.title,
+                description: feature.description,
+                howtofind: feature.howtofind,
+                enable_default: flags[0].unwrap_or(false),
+                enable_content: flags[1].unwrap_or(false),
+                enable_visual: flags[2].unwrap_or(false),
             };
-            (feature, model)
+            (flags, model)
         })
         .collect()
 }

@@ -38,7 +38,10 @@ pub async fn run(
         ..Default::default()
     };
     match action {
-        MigrateAction::Up { num } => Migrator::up(db, *num).await.context("migrate up failed")?,
+        MigrateAction::Up { num } => {
+            db::prefer_wal_for_new_sqlite(db).await?;
+            Migrator::up(db, *num).await.context("migrate up failed")?
+        }
         MigrateAction::Down { num } => Migrator::down(db, Some(*num))
             .await
             .context("migrate down failed")?,

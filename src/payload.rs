@@ -46,24 +46,32 @@ pub struct TestPayload {
     pub problems: Vec<(usize, PayloadProblem)>,
 }
 
-/// Reads `{"features":[…]}` or `{"exploratory_test":{"features":[…]}}`. A payload that
-/// lists no features at all is valid and yields none. Err: the payload as a whole is
-/// unusable (not JSON, not an object, `features` not a list).
+/// Reads `{"features":[…]}` or `{"exploratory_test":{"features":[…]}}` (a non-null
+/// top-level `features` wins). A payload that lists no features at all is valid and
+/// yields none. Err: the payload as a whole is unusable (not JSON, not an object,
+/// `features` not a list).
 pub fn parse_test_payload(data: &[u8]) -> Result<TestPayload, PayloadProblem> {
+    // Well-formed payloads go straight into typed structs; only a payload that does
+    // not fit is read again, field by field, to name what is wrong with it.
+    if let Ok(fast) = serde_json::from_slice::<fast::Payload>(data) {
+        return Ok(fast.into());
+    }
     let root = parse_object(data)?;
-    let features = match root.get("exploratory_test") {
-        Some(Value::Object(inner)) if !root.contains_key("features") => inner.get("features"),
-        Some(Value::Null) | None => root.get("features"),
-        Some(_) if root.contains_key("features") => root.get("features"),
-        Some(other) => {
-            return Err(PayloadProblem::new(
-                AnomalyKind::InvalidField,
-                format!(
-                    "`exploratory_test` is {}, expected an object",
-                    describe(other)
-                ),
-            ));
-        }
+    let features = match root.get("features") {
+        Some(features) if !features.is_null() => Some(features),
+        _ => match root.get("exploratory_test") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(inner)) => inner.get("features"),
+            Some(other) => {
+                return Err(PayloadProblem::new(
+                    AnomalyKind::InvalidField,
+                    format!(
+                        "`exploratory_test` is {}, expected an object",
+                        describe(other)
+                    ),
+                ));
+            }
+        },
     };
     let list = match features {
         None | Some(Value::Null) => return Ok(TestPayload::default()),
@@ -83,6 +91,73 @@ pub fn parse_test_payload(data: &[u8]) -> Result<TestPayload, PayloadProblem> {
         }
     }
     Ok(payload)
+}
+
+/// The typed shapes of well-formed payloads. Anything that does not fit them exactly
+/// (a missing id, a wrong type) fails here and takes the field-by-field path above,
+/// which applies the same rules and names the problem.
+mod fast {
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub struct Payload {
+        features: Option<Vec<Feature>>,
+        exploratory_test: Option<Envelope>,
+    }
+
+    #[derive(Deserialize)]
+    struct Envelope {
+        features: Option<Vec<Feature>>,
+    }
+
+    #[derive(Deserialize)]
+    struct Feature {
+        id: i64,
+        feature_id: i64,
+        title: Option<String>,
+        description: Option<String>,
+        howtofind: Option<String>,
+        user_stories: Option<Vec<String>>,
+        enable_default: Option<bool>,
+        enable_content: Option<bool>,
+        enable_visual: Option<bool>,
+    }
+
+    impl From<Payload> for super::TestPayload {
+        fn from(payload: Payload) -> Self {
+            let list = payload
+                .features
+                .or_else(|| payload.exploratory_test.and_then(|e| e.features))
+                .unwrap_or_default();
+            super::TestPayload {
+                features: list
+                    .into_iter()
+                    .map(|f| super::FeaturePayload {
+                        id: f.id,
+                        feature_id: f.feature_id,
+                        title: f.title.unwrap_or_default(),
+                        description: f.description,
+                        howtofind: f.howtofind,
+                        user_stories: f.user_stories.unwrap_or_default(),
+                        enable_default: f.enable_default,
+                        enable_content: f.enable_content,
+                        enable_visual: f.enable_visual,
+                    })
+                    .collect(),
+                problems: Vec::new(),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub struct Bug {
+        pub test_feature: Option<BugFeature>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct BugFeature {
+        pub id: i64,
+    }
 }
 
 fn parse_feature(item: &Value) -> Result<FeaturePayload, PayloadProblem> {
@@ -115,6 +190,11 @@ pub enum BugFeature {
 
 /// Reads `raw_data.test_feature.id`.
 pub fn parse_bug_payload(data: &[u8]) -> Result<BugFeature, PayloadProblem> {
+    if let Ok(fast) = serde_json::from_slice::<fast::Bug>(data) {
+        return Ok(fast
+            .test_feature
+            .map_or(BugFeature::None, |f| BugFeature::Id(f.id)));
+    }
     let root = parse_object(data)?;
     match root.get("test_feature") {
         None | Some(Value::Null) => Ok(BugFeature::None),
@@ -255,6 +335,16 @@ mod tests {
             parse_test_payload(deep.as_bytes()).unwrap_err().kind,
             AnomalyKind::InvalidJson
         );
+    }
+
+    #[test]
+    fn null_features_fall_back_to_the_envelope() {
+        let data =
+            br#"{"features":null,"exploratory_test":{"features":[{"id":1,"feature_id":2}]}}"#;
+        assert_eq!(parse_test_payload(data).unwrap().features.len(), 1);
+        let bad =
+            br#"{"features":null,"exploratory_test":{"features":[{"id":"1","feature_id":2}]}}"#;
+        assert_eq!(parse_test_payload(bad).unwrap().problems.len(), 1);
     }
 
     #[test]
