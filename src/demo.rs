@@ -44,6 +44,7 @@ pub async fn run(args: &DemoArgs, global: &GlobalOpts, reporter: &Reporter) -> R
     let db = db::connect(&url).await?;
     db.execute_unprepared(&format!("PRAGMA application_id = {DEMO_APPLICATION_ID}"))
         .await?;
+    db::prefer_wal_for_new_sqlite(&db).await?;
     Migrator::up(&db, None)
         .await
         .context("migrating demo.db failed")?;
