@@ -144,8 +144,8 @@ pub struct SeedArgs {
     /// Fraction of memory rows whose `project_id` is a legacy alias (io:, I/O, ethr, default, blank).
     #[arg(long, default_value_t = 0.0)]
     pub alias_project_id: f64,
-    /// Rows per INSERT transaction.
-    #[arg(long, default_value_t = 20_000)]
+    /// Tests (with their bugs) per INSERT transaction.
+    #[arg(long, default_value_t = 5_000)]
     pub chunk: usize,
 }
 

@@ -94,7 +94,7 @@ impl TableWalk {
         match (self.kind, backend) {
             (KeyKind::Integer, _) => col.cast_as(Alias::new("BIGINT")),
             (KeyKind::Uuid, DatabaseBackend::Postgres) => col.cast_as(Alias::new("TEXT")),
-            (KeyKind::Uuid, _) => col.into(),
+            (KeyKind::Uuid, _) => col,
         }
     }
 

@@ -48,7 +48,7 @@ const BUGS: TableWalk = TableWalk {
 fn payload_column(backend: DatabaseBackend, column: &'static str) -> Expr {
     match backend {
         DatabaseBackend::Sqlite => Expr::col(Alias::new(column)).cast_as(Alias::new("BLOB")),
-        _ => Expr::col(Alias::new(column)).into(),
+        _ => Expr::col(Alias::new(column)),
     }
 }
 
@@ -284,6 +284,12 @@ async fn load_features(
 ) -> Result<HashMap<i64, test_features::Model>, DbErr> {
     let ids: Vec<i64> = ids.collect();
     let mut found = HashMap::with_capacity(ids.len());
+    if txn.get_database_backend() == DatabaseBackend::Sqlite {
+        for chunk in ids.chunks(MAX_BINDS) {
+            found.extend(load_features_sqlite(txn, chunk).await?);
+        }
+        return Ok(found);
+    }
     for chunk in ids.chunks(MAX_BINDS) {
         for row in test_features::Entity::find()
             .filter(test_features::Column::Id.is_in(chunk.iter().copied()))
@@ -292,6 +298,49 @@ async fn load_features(
         {
             found.insert(row.id, row);
         }
+    }
+    Ok(found)
+}
+
+/// `load_features` on SQLite, whose TEXT may hold bytes that are not UTF-8: the text
+/// columns are read as bytes and decoded lossily, so such a row compares as changed and
+/// is rewritten from the payload instead of failing its batch (and every retry).
+async fn load_features_sqlite(
+    txn: &DatabaseTransaction,
+    ids: &[i64],
+) -> Result<Vec<(i64, test_features::Model)>, DbErr> {
+    use test_features::Column as C;
+    let backend = DatabaseBackend::Sqlite;
+    let query = Query::select()
+        .columns([C::Id, C::CustomerId, C::TestId, C::FeatureId])
+        .expr(payload_column(backend, "title"))
+        .expr(payload_column(backend, "description"))
+        .expr(payload_column(backend, "howtofind"))
+        .expr(payload_column(backend, "user_stories"))
+        .columns([C::EnableDefault, C::EnableContent, C::EnableVisual])
+        .from(test_features::Entity)
+        .and_where(Expr::col(C::Id).is_in(ids.iter().copied()))
+        .to_owned();
+    let mut found = Vec::with_capacity(ids.len());
+    for row in txn.query_all(&query).await? {
+        let text = |i: usize| {
+            row.try_get_by_index::<Option<Vec<u8>>>(i)
+                .map(|b| b.map(|b| String::from_utf8_lossy(&b).into_owned()))
+        };
+        let model = test_features::Model {
+            id: row.try_get_by_index(0)?,
+            customer_id: row.try_get_by_index(1)?,
+            test_id: row.try_get_by_index(2)?,
+            feature_id: row.try_get_by_index(3)?,
+            title: text(4)?.unwrap_or_default(),
+            description: text(5)?,
+            howtofind: text(6)?,
+            user_stories: text(7)?.unwrap_or_default(),
+            enable_default: row.try_get_by_index(8)?,
+            enable_content: row.try_get_by_index(9)?,
+            enable_visual: row.try_get_by_index(10)?,
+        };
+        found.push((model.id, model));
     }
     Ok(found)
 }

@@ -80,16 +80,33 @@ struct ProjectIdJob {
     walk: TableWalk,
 }
 
+/// A `project_id` as read: SQLite TEXT may hold bytes that are not UTF-8, which are kept
+/// as they are (reading them as a string would fail the batch, and every retry after).
+type StoredProjectId = Result<Option<String>, Vec<u8>>;
+
 impl BatchJob for ProjectIdJob {
-    type Row = Option<String>;
+    type Row = StoredProjectId;
     type Write = Fill;
 
-    fn columns(&self, _backend: DatabaseBackend) -> Vec<Expr> {
-        vec![Expr::col(Alias::new(COLUMN))]
+    fn columns(&self, backend: DatabaseBackend) -> Vec<Expr> {
+        match backend {
+            DatabaseBackend::Sqlite => {
+                vec![Expr::col(Alias::new(COLUMN)).cast_as(Alias::new("BLOB"))]
+            }
+            _ => vec![Expr::col(Alias::new(COLUMN))],
+        }
     }
 
-    fn decode(&self, row: &QueryResult, _backend: DatabaseBackend) -> Result<Self::Row, DbErr> {
-        row.try_get_by_index::<Option<String>>(1)
+    fn decode(&self, row: &QueryResult, backend: DatabaseBackend) -> Result<Self::Row, DbErr> {
+        if backend != DatabaseBackend::Sqlite {
+            return row.try_get_by_index::<Option<String>>(1).map(Ok);
+        }
+        Ok(match row.try_get_by_index::<Option<Vec<u8>>>(1)? {
+            None => Ok(None),
+            Some(bytes) => String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|e| e.into_bytes()),
+        })
     }
 
     async fn plan(
@@ -100,6 +117,23 @@ impl BatchJob for ProjectIdJob {
     ) -> Result<Vec<Fill>, DbErr> {
         let mut fills = Vec::new();
         for (key, old) in rows {
+            let old = match old {
+                Ok(old) => old,
+                Err(bytes) => {
+                    // Not the legacy owner in any spelling: left for a person to review.
+                    plan.counters.skipped += 1;
+                    plan.anomalies.note(
+                        self.walk.table,
+                        &key,
+                        AnomalyKind::InvalidField,
+                        format!(
+                            "project_id holds {} bytes that are not UTF-8 text; left unchanged",
+                            bytes.len()
+                        ),
+                    );
+                    continue;
+                }
+            };
             if normalize(old.as_deref()).is_none() {
                 plan.counters.unchanged += 1;
                 continue;

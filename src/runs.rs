@@ -124,18 +124,35 @@ impl RunLedger {
         let checkpoints: Checkpoints = serde_json::from_value(run.checkpoints.clone())
             .with_context(|| format!("run {} has unreadable checkpoints", run.id))?;
         let now = Utc::now().fixed_offset();
-        let mut active: backfill_runs::ActiveModel = run.into();
-        active.status = Set(RunStatus::Running.as_str().to_string());
-        active.pid = Set(std::process::id() as i32);
-        active.host = Set(host_name());
-        active.heartbeat_at = Set(now);
-        active.finished_at = Set(None);
-        let run = active.update(db).await.map_err(|err| {
-            anyhow::Error::from(UsageError::new(format!(
-                "another `{command}` run is in progress ({}): let it finish first",
-                crate::db::db_message(&err)
-            )))
-        })?;
+        // Taken over only while still unfinished: of two processes resuming the same
+        // run at once, one gets it and the other is refused.
+        let taken = backfill_runs::Entity::update_many()
+            .col_expr(Column::Status, Expr::value(RunStatus::Running.as_str()))
+            .col_expr(Column::Pid, Expr::value(std::process::id() as i32))
+            .col_expr(Column::Host, Expr::value(host_name()))
+            .col_expr(Column::HeartbeatAt, Expr::value(now))
+            .col_expr(
+                Column::FinishedAt,
+                Expr::value(Option::<DateTime<FixedOffset>>::None),
+            )
+            .filter(Column::Id.eq(run.id))
+            .filter(
+                Column::Status.is_in([RunStatus::Interrupted.as_str(), RunStatus::Failed.as_str()]),
+            )
+            .exec(db)
+            .await
+            .map_err(|err| {
+                anyhow::Error::from(UsageError::new(format!(
+                    "another `{command}` run is in progress ({}): let it finish first",
+                    crate::db::db_message(&err)
+                )))
+            })?;
+        if taken.rows_affected != 1 {
+            bail!(UsageError::new(format!(
+                "run {} of `{command}` was resumed by another process at the same moment: let it finish",
+                run.id
+            )));
+        }
         Ok(Self {
             id: run.id,
             arguments: run.arguments,

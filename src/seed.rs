@@ -31,6 +31,56 @@ const MAX_BINDS: usize = 30_000;
 const MISSING_FEATURE_BASE: i64 = 1_000_000_000_000;
 const ALIASES: [&str; 6] = ["io:", "I/O", "ethr", "default", "", "  "];
 
+/// Where the generator stands in the sequences the imperfections are drawn from.
+#[derive(Debug, Default)]
+struct Cursor {
+    feature: u64,
+    bug: u64,
+}
+
+/// The payload shapes the API writes, serialized straight from structs.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum SeedPayload {
+    Flat { features: Vec<SeedFeature> },
+    Envelope { exploratory_test: SeedEnvelope },
+}
+
+#[derive(Serialize)]
+struct SeedEnvelope {
+    id: i64,
+    features: Vec<SeedFeature>,
+}
+
+#[derive(Serialize)]
+struct SeedFeature {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<i64>,
+    feature_id: i64,
+    title: String,
+    description: String,
+    howtofind: &'static str,
+    user_stories: [&'static str; 2],
+    enable_default: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enable_visual: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct SeedBug {
+    id: i64,
+    title: String,
+    severity: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test_feature: Option<SeedBugFeature>,
+}
+
+#[derive(Serialize)]
+struct SeedBugFeature {
+    id: i64,
+    title: &'static str,
+}
+
 #[derive(Debug, Serialize)]
 pub struct SeedSummary {
     pub seed: u64,
@@ -112,7 +162,7 @@ pub async fn run(db: &DatabaseConnection, args: &SeedArgs) -> Result<SeedSummary
     let started = Instant::now();
     let mut rng = SmallRng::seed_from_u64(args.seed);
     let seeder = Seeder::new(args, &mut rng);
-    seeder.tests_and_bugs(db, &mut rng).await?;
+    let mut rng = seeder.tests_and_bugs(db, rng).await?;
     seeder.memory(db, &mut rng).await?;
     Ok(SeedSummary {
         seed: args.seed,
@@ -136,8 +186,9 @@ async fn has_rows(db: &impl ConnectionTrait, table: &str) -> Result<bool> {
         .is_some())
 }
 
-struct Seeder<'a> {
-    args: &'a SeedArgs,
+#[derive(Clone)]
+struct Seeder {
+    args: SeedArgs,
     epoch: DateTime<FixedOffset>,
     malformed: Mix,
     no_feature_id: Mix,
@@ -147,10 +198,10 @@ struct Seeder<'a> {
     legacy_project: Mix,
 }
 
-impl<'a> Seeder<'a> {
-    fn new(args: &'a SeedArgs, rng: &mut SmallRng) -> Self {
+impl Seeder {
+    fn new(args: &SeedArgs, rng: &mut SmallRng) -> Self {
         Self {
-            args,
+            args: args.clone(),
             epoch: Utc
                 .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
                 .single()
@@ -184,109 +235,135 @@ impl<'a> Seeder<'a> {
         (test_id - 1) * self.args.features_per_test as i64 + index as i64 + 1
     }
 
-    async fn tests_and_bugs(&self, db: &DatabaseConnection, rng: &mut SmallRng) -> Result<()> {
-        let args = self.args;
-        let per_chunk = (args.chunk as u64).max(1);
-        let mut feature_index = 0u64;
-        let mut bug_index = 0u64;
-        let mut first = 1u64;
-        while first <= args.tests {
-            let last = (first + per_chunk - 1).min(args.tests);
-            let mut test_rows = Vec::new();
-            let mut bug_rows = Vec::new();
-            for id in first as i64..=last as i64 {
-                let customer_id = self.customer_of(id);
-                let features: Vec<serde_json::Value> = (0..args.features_per_test)
-                    .map(|j| {
-                        let mut feature = json!({
-                            "id": self.feature_id(id, j),
-                            "feature_id": rng.random_range(1..5000),
-                            "title": format!("Feature {} of test {id}", j + 1),
-                            "description": format!("What feature {} covers", j + 1),
-                            "howtofind": "Main menu",
-                            "user_stories": ["As a user I can log in", "As a user I can log out"],
-                            "enable_default": rng.random_bool(0.5),
-                        });
-                        if rng.random_bool(0.5) {
-                            feature["enable_visual"] = json!(true);
-                        }
-                        if self.no_feature_id.picks(feature_index) {
-                            feature.as_object_mut().map(|f| f.remove("id"));
-                        }
-                        feature_index += 1;
-                        feature
-                    })
-                    .collect();
-                let payload = if rng.random_bool(0.5) {
-                    json!({ "features": features })
-                } else {
-                    json!({ "exploratory_test": { "id": id, "features": features } })
-                };
-                let mut data = payload.to_string();
-                if self.malformed.picks((id - 1) as u64) {
-                    data.truncate(data.len() / 2);
+    /// Generates tests and bugs on a thread of their own while this task writes the
+    /// previous chunk: generation and the database's work overlap.
+    async fn tests_and_bugs(&self, db: &DatabaseConnection, rng: SmallRng) -> Result<SmallRng> {
+        let (sender, mut chunks) = tokio::sync::mpsc::channel(2);
+        let generator = self.clone();
+        let producer = std::thread::spawn(move || {
+            let mut rng = rng;
+            let mut cursor = Cursor::default();
+            let per_chunk = (generator.args.chunk as u64).max(1);
+            let mut first = 1u64;
+            while first <= generator.args.tests {
+                let last = (first + per_chunk - 1).min(generator.args.tests);
+                let chunk = generator.tests_chunk(first, last, &mut rng, &mut cursor);
+                if sender.blocking_send(chunk).is_err() {
+                    break;
                 }
-                test_rows.push(tests::ActiveModel {
-                    id: Set(id),
-                    customer_id: Set(customer_id),
-                    product_id: Set(rng.random_range(1..200)),
-                    data: Set(data),
-                    status: Set(
-                        ["archived", "running", "locked"][rng.random_range(0..3)].to_string()
-                    ),
-                    title: Set(Some(format!("Exploratory test {id}"))),
-                    testing_type: Set(Some("rapid".into())),
-                    start_at: Set(Some(self.at(rng))),
-                    end_at: Set(None),
-                    synced_at: Set(Some(self.epoch)),
-                });
-                for k in 0..args.bugs_per_test {
-                    let bug_id = (id - 1) * args.bugs_per_test as i64 + k as i64 + 1;
-                    let own_feature = self.feature_id(id, k % args.features_per_test.max(1));
-                    let feature = match self.bug_flaw.pick(bug_index) {
-                        _ if args.features_per_test == 0 => None,
-                        None => Some(own_feature),
-                        Some(0) => None,
-                        Some(1) => Some(MISSING_FEATURE_BASE + bug_id),
-                        Some(_) => {
-                            // The same feature slot of the next test (another customer).
-                            let next = if id as u64 == args.tests {
-                                1.max(id - 1)
-                            } else {
-                                id + 1
-                            };
-                            Some(self.feature_id(next, 0))
-                        }
-                    };
-                    bug_index += 1;
-                    let mut raw = json!({ "id": bug_id, "title": format!("Bug {bug_id}"), "severity": "high" });
-                    if let Some(feature) = feature {
-                        raw["test_feature"] = json!({ "id": feature, "title": "Feature" });
-                    }
-                    bug_rows.push(bugs::ActiveModel {
-                        id: Set(bug_id),
-                        customer_id: Set(customer_id),
-                        test_id: Set(id),
-                        title: Set(format!("Bug {bug_id}")),
-                        severity: Set(Some("high".into())),
-                        status: Set(Some("accepted".into())),
-                        known: Set(false),
-                        reported_at: Set(Some(self.at(rng))),
-                        raw_data: Set(raw.to_string()),
-                        synced_at: Set(Some(self.epoch)),
-                        test_feature_id: Set(None),
-                    });
-                }
+                first = last + 1;
             }
+            rng
+        });
+        while let Some((test_rows, bug_rows)) = chunks.recv().await {
             let txn = db.begin().await?;
             insert_rows(&txn, test_rows).await?;
             insert_rows(&txn, bug_rows).await?;
             txn.commit()
                 .await
                 .context("could not commit seeded tests and bugs")?;
-            first = last + 1;
         }
-        Ok(())
+        producer
+            .join()
+            .map_err(|_| anyhow::anyhow!("BUG: the seed generator thread panicked"))
+    }
+
+    fn tests_chunk(
+        &self,
+        first: u64,
+        last: u64,
+        rng: &mut SmallRng,
+        cursor: &mut Cursor,
+    ) -> (Vec<tests::ActiveModel>, Vec<bugs::ActiveModel>) {
+        let args = &self.args;
+        let mut test_rows = Vec::with_capacity((last - first + 1) as usize);
+        let mut bug_rows = Vec::with_capacity(test_rows.capacity() * args.bugs_per_test as usize);
+        for id in first as i64..=last as i64 {
+            let customer_id = self.customer_of(id);
+            let features: Vec<SeedFeature> = (0..args.features_per_test)
+                .map(|j| {
+                    let feature = SeedFeature {
+                        id: Some(self.feature_id(id, j))
+                            .filter(|_| !self.no_feature_id.picks(cursor.feature)),
+                        feature_id: rng.random_range(1..5000),
+                        title: format!("Feature {} of test {id}", j + 1),
+                        description: format!("What feature {} covers", j + 1),
+                        howtofind: "Main menu",
+                        user_stories: ["As a user I can log in", "As a user I can log out"],
+                        enable_default: rng.random_bool(0.5),
+                        enable_visual: rng.random_bool(0.5).then_some(true),
+                    };
+                    cursor.feature += 1;
+                    feature
+                })
+                .collect();
+            let payload = if rng.random_bool(0.5) {
+                SeedPayload::Flat { features }
+            } else {
+                SeedPayload::Envelope {
+                    exploratory_test: SeedEnvelope { id, features },
+                }
+            };
+            let mut data = serde_json::to_string(&payload).unwrap_or_default();
+            if self.malformed.picks((id - 1) as u64) {
+                data.truncate(data.len() / 2);
+            }
+            test_rows.push(tests::ActiveModel {
+                id: Set(id),
+                customer_id: Set(customer_id),
+                product_id: Set(rng.random_range(1..200)),
+                data: Set(data),
+                status: Set(["archived", "running", "locked"][rng.random_range(0..3)].to_string()),
+                title: Set(Some(format!("Exploratory test {id}"))),
+                testing_type: Set(Some("rapid".into())),
+                start_at: Set(Some(self.at(rng))),
+                end_at: Set(None),
+                synced_at: Set(Some(self.epoch)),
+            });
+            for k in 0..args.bugs_per_test {
+                let bug_id = (id - 1) * args.bugs_per_test as i64 + k as i64 + 1;
+                let own_feature = self.feature_id(id, k % args.features_per_test.max(1));
+                let feature = match self.bug_flaw.pick(cursor.bug) {
+                    _ if args.features_per_test == 0 => None,
+                    None => Some(own_feature),
+                    Some(0) => None,
+                    Some(1) => Some(MISSING_FEATURE_BASE + bug_id),
+                    Some(_) => {
+                        // The same feature slot of the next test (another customer).
+                        let next = if id as u64 == args.tests {
+                            1.max(id - 1)
+                        } else {
+                            id + 1
+                        };
+                        Some(self.feature_id(next, 0))
+                    }
+                };
+                cursor.bug += 1;
+                let raw = SeedBug {
+                    id: bug_id,
+                    title: format!("Bug {bug_id}"),
+                    severity: "high",
+                    test_feature: feature.map(|id| SeedBugFeature {
+                        id,
+                        title: "Feature",
+                    }),
+                };
+                bug_rows.push(bugs::ActiveModel {
+                    id: Set(bug_id),
+                    customer_id: Set(customer_id),
+                    test_id: Set(id),
+                    title: Set(raw.title.clone()),
+                    severity: Set(Some("high".into())),
+                    status: Set(Some("accepted".into())),
+                    known: Set(false),
+                    reported_at: Set(Some(self.at(rng))),
+                    raw_data: Set(serde_json::to_string(&raw).unwrap_or_default()),
+                    synced_at: Set(Some(self.epoch)),
+                    test_feature_id: Set(None),
+                });
+            }
+        }
+        (test_rows, bug_rows)
     }
 
     fn project_id(&self, index: u64, rng: &mut SmallRng) -> Option<String> {
@@ -576,7 +653,7 @@ where
     let columns: Vec<_> = <A::Entity as EntityTrait>::Column::iter()
         .filter(|c| first.get(*c).is_set())
         .collect();
-    let per_statement = (MAX_BINDS / columns.len().max(1)).max(1);
+    let per_statement = (MAX_BINDS / columns.len().max(1)).clamp(1, 1000);
     let table = <A::Entity as Default>::default();
     for chunk in rows.chunks(per_statement) {
         let mut insert = Query::insert();
@@ -588,7 +665,7 @@ where
                 let value = row
                     .get(*c)
                     .into_value()
-                    .unwrap_or_else(|| sea_orm::Value::String(None));
+                    .unwrap_or(sea_orm::Value::String(None));
                 Expr::val(db::stored_value(backend, value))
             });
             insert

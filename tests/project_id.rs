@@ -163,7 +163,7 @@ async fn insert_legacy(
 
 /// A mix of NULLs, every alias, another project's rows and already-correct rows.
 fn legacy_value(i: usize) -> Option<&'static str> {
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         None
     } else if i % 7 == 1 {
         Some(ALIASES[(i / 7) % ALIASES.len()])
@@ -1204,7 +1204,7 @@ async fn dry_run_reports_what_a_run_does(backend: Backend) {
         .cloned()
         .unwrap();
     assert!(old.is_none());
-    hold_rows(&db, &[held.clone()]).await;
+    hold_rows(&db, std::slice::from_ref(&held)).await;
     let snapshot = dump(&db).await;
 
     let args = [
