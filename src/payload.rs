@@ -53,8 +53,8 @@ pub struct TestPayload {
 pub fn parse_test_payload(data: &[u8]) -> Result<TestPayload, PayloadProblem> {
     // Well-formed payloads go straight into typed structs; only a payload that does
     // not fit is read again, field by field, to name what is wrong with it.
-    if let Ok(fast) = serde_json::from_slice::<fast::Payload>(data) {
-        return Ok(fast.into());
+    if let Ok(fast) = serde_json::from_slice::<fast::MapOnly<fast::Payload>>(data) {
+        return Ok(fast.0.into());
     }
     let root = parse_object(data)?;
     let features = match root.get("features") {
@@ -97,17 +97,42 @@ pub fn parse_test_payload(data: &[u8]) -> Result<TestPayload, PayloadProblem> {
 /// (a missing id, a wrong type) fails here and takes the field-by-field path above,
 /// which applies the same rules and names the problem.
 mod fast {
-    use serde::Deserialize;
+    use std::marker::PhantomData;
+
+    use serde::de::{MapAccess, Visitor, value::MapAccessDeserializer};
+    use serde::{Deserialize, Deserializer};
+
+    /// `T` read only from a JSON object: serde's derived structs also accept a list of
+    /// field values, which the field-by-field rules call a wrong type.
+    pub struct MapOnly<T>(pub T);
+
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for MapOnly<T> {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct ObjectVisitor<T>(PhantomData<T>);
+            impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+                type Value = T;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                    T::deserialize(MapAccessDeserializer::new(map))
+                }
+            }
+            deserializer
+                .deserialize_map(ObjectVisitor(PhantomData))
+                .map(MapOnly)
+        }
+    }
 
     #[derive(Deserialize)]
     pub struct Payload {
-        features: Option<Vec<Feature>>,
-        exploratory_test: Option<Envelope>,
+        features: Option<Vec<MapOnly<Feature>>>,
+        exploratory_test: Option<MapOnly<Envelope>>,
     }
 
     #[derive(Deserialize)]
     struct Envelope {
-        features: Option<Vec<Feature>>,
+        features: Option<Vec<MapOnly<Feature>>>,
     }
 
     #[derive(Deserialize)]
@@ -127,12 +152,12 @@ mod fast {
         fn from(payload: Payload) -> Self {
             let list = payload
                 .features
-                .or_else(|| payload.exploratory_test.and_then(|e| e.features))
+                .or_else(|| payload.exploratory_test.and_then(|e| e.0.features))
                 .unwrap_or_default();
             super::TestPayload {
                 features: list
                     .into_iter()
-                    .map(|f| super::FeaturePayload {
+                    .map(|MapOnly(f)| super::FeaturePayload {
                         id: f.id,
                         feature_id: f.feature_id,
                         title: f.title.unwrap_or_default(),
@@ -151,7 +176,7 @@ mod fast {
 
     #[derive(Deserialize)]
     pub struct Bug {
-        pub test_feature: Option<BugFeature>,
+        pub test_feature: Option<MapOnly<BugFeature>>,
     }
 
     #[derive(Deserialize)]
@@ -190,10 +215,10 @@ pub enum BugFeature {
 
 /// Reads `raw_data.test_feature.id`.
 pub fn parse_bug_payload(data: &[u8]) -> Result<BugFeature, PayloadProblem> {
-    if let Ok(fast) = serde_json::from_slice::<fast::Bug>(data) {
+    if let Ok(fast::MapOnly(fast)) = serde_json::from_slice::<fast::MapOnly<fast::Bug>>(data) {
         return Ok(fast
             .test_feature
-            .map_or(BugFeature::None, |f| BugFeature::Id(f.id)));
+            .map_or(BugFeature::None, |f| BugFeature::Id(f.0.id)));
     }
     let root = parse_object(data)?;
     match root.get("test_feature") {
