@@ -155,7 +155,7 @@ bench_features() {
     run seed_large "$big" seed --tests "$large_n" --memory-rows 0
     run features_large "$big" backfill-features --no-validate
     printf '  peak RSS at %d tests: %d MB; at %d tests: %d MB (target <= 100 MB, flat)\n' "$tests_n" "$rss" "$large_n" "$rss_mb"
-    [ "$backend" = sqlite ] && rm -f "$work"/bench_*.db
+    if [ "$backend" = sqlite ]; then rm -f "$work"/bench_*.db; fi
   done
 }
 
@@ -188,7 +188,7 @@ print("%s: %d batches, first tenth %.2f ms, last tenth %.2f ms, last/first %.2f"
     printf '  set-based UPDATEs      %8.2fs\n' "$t_sql"
     printf '  ratio tool/SQL         %8s   (target <= 1.3)\n' "$(ratio "$t_tool" "$t_sql")"
     printf '  batch time, %s (target last/first <= 1.2)\n' "$tenths"
-    [ "$backend" = sqlite ] && rm -f "$work"/bench_*.db
+    if [ "$backend" = sqlite ]; then rm -f "$work"/bench_*.db; fi
   done
 }
 
@@ -200,7 +200,7 @@ bench_seed() {
     run migrate "$a" migrate up
     run seed "$a" seed --tests "$seed_n" --memory-rows 0
     printf '== seed %d tests (3 features, 3 bugs each) on %s: %.2fs, peak RSS %d MB\n' "$seed_n" "$backend" "$secs" "$rss_mb"
-    [ "$backend" = sqlite ] && rm -f "$work"/bench_*.db
+    if [ "$backend" = sqlite ]; then rm -f "$work"/bench_*.db; fi
   done
 }
 

@@ -19,7 +19,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::anomalies::{AnomalyKind, AnomalyLog};
+use crate::anomalies::{Anomaly, AnomalyKind, AnomalyLog};
 use crate::db;
 use crate::error::Interrupted;
 use crate::runs::{Checkpoint, RunLedger};
@@ -103,6 +103,14 @@ impl TableWalk {
             KeyKind::Integer => row.try_get_by_index::<i64>(0).map(Key::Int),
             KeyKind::Uuid => row.try_get_by_index::<String>(0).map(Key::Text),
         }
+    }
+
+    /// `key >= first AND key <= last`: a batch's rows, or part of them.
+    pub fn between(&self, backend: DatabaseBackend, first: &Key, last: &Key) -> Expr {
+        let col = || Expr::col(Alias::new(self.key));
+        col()
+            .gte(first.to_value(self.kind, backend))
+            .and(col().lte(last.to_value(self.kind, backend)))
     }
 
     /// `key > after AND key <= upto`, the range condition of a batch.
@@ -190,6 +198,8 @@ pub struct Written {
     pub updated: u64,
     pub normalized: u64,
     pub changes: Vec<(String, Option<String>)>,
+    /// Anomalies only the write could see (old values it replaced).
+    pub anomalies: Vec<Anomaly>,
 }
 
 impl Written {
@@ -199,6 +209,12 @@ impl Written {
         self.normalized += other.normalized;
         self.changes.extend(other.changes);
     }
+}
+
+/// A rejected write taken apart (see `BatchJob::split`).
+pub enum Split<W> {
+    Halves(W, W),
+    Row(&'static str, String),
 }
 
 /// The planning side of a batch: counters a job sets while planning, and its anomalies.
@@ -237,8 +253,13 @@ pub trait BatchJob {
         writes: &[Self::Write],
     ) -> Result<Written, DbErr>;
 
-    /// The table and row a rejected write is logged against.
-    fn rejected_row(&self, write: &Self::Write) -> (&'static str, String);
+    /// A write the database rejected, taken apart: a write that covers several rows
+    /// (a key range) splits in two; one row is logged as rejected, by table and key.
+    async fn split(
+        &self,
+        txn: &DatabaseTransaction,
+        write: Self::Write,
+    ) -> Result<Split<Self::Write>, DbErr>;
 }
 
 /// How the engine paces and guards batches, resolved once from the flags.
@@ -501,7 +522,7 @@ impl<'a> KeysetWalker<'a> {
         let mut plan = BatchPlan::default();
         plan.counters.processed = row_count;
         let writes = job.plan(&txn, decoded, &mut plan).await?;
-        let written = isolate(job, &txn, &writes, &mut plan.anomalies).await?;
+        let written = isolate(job, &txn, writes, &mut plan.anomalies).await?;
 
         let mut batch = plan.counters;
         batch.batches = 1;
@@ -675,31 +696,51 @@ fn backoff(attempt: u32) -> Duration {
 async fn isolate<J: BatchJob>(
     job: &J,
     txn: &DatabaseTransaction,
-    writes: &[J::Write],
+    writes: Vec<J::Write>,
     anomalies: &mut AnomalyLog,
 ) -> Result<Written, DbErr> {
     let mut written = Written::default();
     let mut pending = vec![writes];
-    while let Some(slice) = pending.pop() {
+    while let Some(mut slice) = pending.pop() {
         if slice.is_empty() {
             continue;
         }
         let savepoint = txn.begin().await?;
-        match job.write(&savepoint, slice).await {
+        match job.write(&savepoint, &slice).await {
             Ok(done) => {
                 savepoint.commit().await?;
+                for anomaly in &done.anomalies {
+                    anomalies.note(
+                        anomaly.table,
+                        &anomaly.row_id,
+                        anomaly.kind,
+                        anomaly.description.clone(),
+                    );
+                }
                 written.absorb(done);
             }
             Err(err) if db::is_transient(&err) || db::is_connection_lost(&err) => return Err(err),
             Err(err) => {
                 savepoint.rollback().await?;
-                if let [single] = slice {
-                    let (table, row) = job.rejected_row(single);
-                    anomalies.note(table, row, AnomalyKind::RowRejected, db::db_message(&err));
-                } else {
-                    let (left, right) = slice.split_at(slice.len() / 2);
+                if slice.len() > 1 {
+                    let right = slice.split_off(slice.len() / 2);
                     pending.push(right);
-                    pending.push(left);
+                    pending.push(slice);
+                } else if let Some(single) = slice.pop() {
+                    match job.split(txn, single).await? {
+                        Split::Halves(left, right) => {
+                            pending.push(vec![right]);
+                            pending.push(vec![left]);
+                        }
+                        Split::Row(table, row) => {
+                            anomalies.note(
+                                table,
+                                row,
+                                AnomalyKind::RowRejected,
+                                db::db_message(&err),
+                            );
+                        }
+                    }
                 }
             }
         }

@@ -19,7 +19,8 @@ use serde::Serialize;
 
 use crate::anomalies::AnomalyKind;
 use crate::engine::{
-    BatchJob, BatchPlan, EngineSettings, Key, KeyKind, KeysetWalker, TableWalk, UnitReport, Written,
+    BatchJob, BatchPlan, EngineSettings, Key, KeyKind, KeysetWalker, Split, TableWalk, UnitReport,
+    Written,
 };
 use crate::error::{Interrupted, Outcome};
 use crate::payload::{self, BugFeature};
@@ -221,8 +222,12 @@ impl BatchJob for FeatureJob {
         })
     }
 
-    fn rejected_row(&self, write: &FeatureWrite) -> (&'static str, String) {
-        ("test_features", write.row.id.to_string())
+    async fn split(
+        &self,
+        _txn: &DatabaseTransaction,
+        write: FeatureWrite,
+    ) -> Result<Split<FeatureWrite>, DbErr> {
+        Ok(Split::Row("test_features", write.row.id.to_string()))
     }
 }
 
@@ -477,8 +482,12 @@ impl BatchJob for AttributionJob {
         })
     }
 
-    fn rejected_row(&self, write: &Attribution) -> (&'static str, String) {
-        ("bugs", write.bug_id.to_string())
+    async fn split(
+        &self,
+        _txn: &DatabaseTransaction,
+        write: Attribution,
+    ) -> Result<Split<Attribution>, DbErr> {
+        Ok(Split::Row("bugs", write.bug_id.to_string()))
     }
 }
 

@@ -6,16 +6,18 @@
 use anyhow::{Context, Result, bail};
 use entity::backfill_journal;
 use migration::{MEMORY_TABLES, ProjectIdCheck, ensure_project_id_check, project_id_check_state};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
     EntityTrait, QueryFilter, QueryOrder, QueryResult, Statement, TransactionTrait,
 };
 use serde::Serialize;
 
-use crate::anomalies::AnomalyKind;
+use std::collections::BTreeMap;
+
+use crate::anomalies::{Anomaly, AnomalyKind};
 use crate::engine::{
-    BatchJob, BatchPlan, Key, KeyKind, KeysetWalker, TableWalk, UnitReport, Written,
+    BatchJob, BatchPlan, Key, KeyKind, KeysetWalker, Split, TableWalk, UnitReport, Written,
 };
 use crate::error::{Outcome, UsageError};
 use crate::runs::{RunLedger, RunStatus};
@@ -60,141 +62,182 @@ pub fn select_tables(names: &[String]) -> Result<Vec<&'static str>> {
         .collect())
 }
 
-/// The value a row should hold instead of `current`, if any: NULL and the legacy
-/// aliases become `'io'`.
-fn normalize(current: Option<&str>) -> Option<&'static str> {
-    match current {
-        None => Some(OWNER),
-        Some(value) if value.trim().is_empty() || LEGACY_ALIASES.contains(&value) => Some(OWNER),
-        Some(_) => None,
-    }
+/// Rows whose `project_id` is a legacy alias of the owner: the aliases, or blank.
+fn holds_alias() -> Expr {
+    Expr::col(Alias::new(COLUMN))
+        .is_in(LEGACY_ALIASES)
+        .or(Expr::cust("TRIM(project_id) = ''"))
 }
 
-/// A row to set to `'io'`, with the value it holds now.
+/// Rows the backfill sets to `'io'`: NULL or a legacy alias.
+fn needs_owner() -> Expr {
+    Expr::col(Alias::new(COLUMN)).is_null().or(holds_alias())
+}
+
+/// The key range of (part of) a batch, whose NULL and alias `project_id`s become 'io'.
 pub struct Fill {
-    key: Key,
-    old: Option<String>,
+    first: Key,
+    last: Key,
 }
 
 struct ProjectIdJob {
     walk: TableWalk,
 }
 
-/// A `project_id` as read: SQLite TEXT may hold bytes that are not UTF-8, which are kept
-/// as they are (reading them as a string would fail the batch, and every retry after).
-type StoredProjectId = Result<Option<String>, Vec<u8>>;
-
-impl BatchJob for ProjectIdJob {
-    type Row = StoredProjectId;
-    type Write = Fill;
-
-    fn columns(&self, backend: DatabaseBackend) -> Vec<Expr> {
-        match backend {
-            DatabaseBackend::Sqlite => {
-                vec![Expr::col(Alias::new(COLUMN)).cast_as(Alias::new("BLOB"))]
-            }
-            _ => vec![Expr::col(Alias::new(COLUMN))],
-        }
-    }
-
-    fn decode(&self, row: &QueryResult, backend: DatabaseBackend) -> Result<Self::Row, DbErr> {
-        if backend != DatabaseBackend::Sqlite {
-            return row.try_get_by_index::<Option<String>>(1).map(Ok);
-        }
-        Ok(match row.try_get_by_index::<Option<Vec<u8>>>(1)? {
-            None => Ok(None),
-            Some(bytes) => String::from_utf8(bytes)
-                .map(Some)
-                .map_err(|e| e.into_bytes()),
-        })
-    }
-
-    async fn plan(
+impl ProjectIdJob {
+    /// NULLs: one UPDATE over the key range; RETURNING says exactly which rows this
+    /// run changed, for the journal.
+    async fn fill_nulls(
         &self,
-        _txn: &DatabaseTransaction,
-        rows: Vec<(Key, Self::Row)>,
-        plan: &mut BatchPlan,
-    ) -> Result<Vec<Fill>, DbErr> {
-        let mut fills = Vec::new();
-        for (key, old) in rows {
-            let old = match old {
-                Ok(old) => old,
-                Err(bytes) => {
-                    // Not the legacy owner in any spelling: left for a person to review.
-                    plan.counters.skipped += 1;
-                    plan.anomalies.note(
-                        self.walk.table,
-                        &key,
-                        AnomalyKind::InvalidField,
-                        format!(
-                            "project_id holds {} bytes that are not UTF-8 text; left unchanged",
-                            bytes.len()
-                        ),
-                    );
-                    continue;
-                }
-            };
-            if normalize(old.as_deref()).is_none() {
-                plan.counters.unchanged += 1;
-                continue;
-            }
-            if let Some(alias) = &old {
-                plan.anomalies.note(
-                    self.walk.table,
-                    &key,
-                    AnomalyKind::LegacyAlias,
-                    format!("project_id holds the legacy alias {alias:?}, which the backfill sets to 'io'"),
-                );
-            }
-            fills.push(Fill { key, old });
+        txn: &DatabaseTransaction,
+        fill: &Fill,
+        written: &mut Written,
+    ) -> Result<(), DbErr> {
+        let backend = txn.get_database_backend();
+        let update = Query::update()
+            .table(Alias::new(self.walk.table))
+            .value(Alias::new(COLUMN), OWNER)
+            .and_where(self.walk.between(backend, &fill.first, &fill.last))
+            .and_where(Expr::col(Alias::new(COLUMN)).is_null())
+            .returning(Query::returning().expr(self.walk.key_expr(backend)))
+            .to_owned();
+        for row in txn.query_all(&update).await? {
+            written.updated += 1;
+            written
+                .changes
+                .push((self.walk.read_key(&row)?.to_string(), None));
         }
-        Ok(fills)
+        Ok(())
     }
 
-    async fn write(&self, txn: &DatabaseTransaction, fills: &[Fill]) -> Result<Written, DbErr> {
+    /// Aliases (rare): read with their values, then updated per old value, which the
+    /// WHERE re-checks, so the journal and the anomaly name what was really replaced.
+    async fn fill_aliases(
+        &self,
+        txn: &DatabaseTransaction,
+        fill: &Fill,
+        written: &mut Written,
+    ) -> Result<(), DbErr> {
         let backend = txn.get_database_backend();
-        let mut written = Written::default();
-        // One statement per distinct old value (almost always just NULL): the WHERE
-        // re-checks it, so a row the application changed meanwhile is left alone, and
-        // RETURNING tells exactly which rows this run changed, for the journal.
-        let mut olds: Vec<&Option<String>> = fills.iter().map(|f| &f.old).collect();
-        olds.sort();
-        olds.dedup();
-        for old in olds {
-            let keys: Vec<&Key> = fills
-                .iter()
-                .filter(|f| &f.old == old)
-                .map(|f| &f.key)
-                .collect();
+        let found = Query::select()
+            .expr(self.walk.key_expr(backend))
+            .column(Alias::new(COLUMN))
+            .from(Alias::new(self.walk.table))
+            .and_where(self.walk.between(backend, &fill.first, &fill.last))
+            .and_where(holds_alias())
+            .to_owned();
+        let mut by_old: BTreeMap<String, Vec<Key>> = BTreeMap::new();
+        for row in txn.query_all(&found).await? {
+            let old: String = row.try_get_by_index(1)?;
+            by_old
+                .entry(old)
+                .or_default()
+                .push(self.walk.read_key(&row)?);
+        }
+        for (old, keys) in by_old {
             for chunk in keys.chunks(MAX_BINDS) {
-                let mut update = Query::update();
-                update
+                let update = Query::update()
                     .table(Alias::new(self.walk.table))
                     .value(Alias::new(COLUMN), OWNER)
                     .and_where(
                         Expr::col(Alias::new(self.walk.key))
                             .is_in(chunk.iter().map(|k| k.to_value(self.walk.kind, backend))),
                     )
-                    .and_where(match old {
-                        None => Expr::col(Alias::new(COLUMN)).is_null(),
-                        Some(value) => Expr::col(Alias::new(COLUMN)).eq(value.as_str()),
-                    })
-                    .returning(Query::returning().expr(self.walk.key_expr(backend)));
+                    .and_where(Expr::col(Alias::new(COLUMN)).eq(old.as_str()))
+                    .returning(Query::returning().expr(self.walk.key_expr(backend)))
+                    .to_owned();
                 for row in txn.query_all(&update).await? {
-                    let key = self.walk.read_key(&row)?;
+                    let key = self.walk.read_key(&row)?.to_string();
                     written.updated += 1;
-                    if old.is_some() {
-                        written.normalized += 1;
-                    }
-                    written.changes.push((key.to_string(), old.clone()));
+                    written.normalized += 1;
+                    written.anomalies.push(Anomaly {
+                        table: self.walk.table,
+                        row_id: key.clone(),
+                        kind: AnomalyKind::LegacyAlias,
+                        description: format!(
+                            "project_id was the legacy alias {old:?}; set to 'io'"
+                        ),
+                    });
+                    written.changes.push((key, Some(old.clone())));
                 }
             }
+        }
+        Ok(())
+    }
+}
+
+impl BatchJob for ProjectIdJob {
+    type Row = ();
+    type Write = Fill;
+
+    /// Only keys: the batch is a key range, and the database finds its NULLs itself.
+    fn columns(&self, _backend: DatabaseBackend) -> Vec<Expr> {
+        Vec::new()
+    }
+
+    fn decode(&self, _row: &QueryResult, _backend: DatabaseBackend) -> Result<(), DbErr> {
+        Ok(())
+    }
+
+    async fn plan(
+        &self,
+        _txn: &DatabaseTransaction,
+        rows: Vec<(Key, ())>,
+        _plan: &mut BatchPlan,
+    ) -> Result<Vec<Fill>, DbErr> {
+        Ok(match (rows.first(), rows.last()) {
+            (Some((first, _)), Some((last, _))) => vec![Fill {
+                first: first.clone(),
+                last: last.clone(),
+            }],
+            _ => Vec::new(),
+        })
+    }
+
+    async fn write(&self, txn: &DatabaseTransaction, fills: &[Fill]) -> Result<Written, DbErr> {
+        let mut written = Written::default();
+        for fill in fills {
+            self.fill_nulls(txn, fill, &mut written).await?;
+            self.fill_aliases(txn, fill, &mut written).await?;
         }
         Ok(written)
     }
 
-    fn rejected_row(&self, fill: &Fill) -> (&'static str, String) {
-        (self.walk.table, fill.key.to_string())
+    /// A rejected range splits at the middle of the rows it would change; a range with
+    /// one such row names it.
+    async fn split(&self, txn: &DatabaseTransaction, fill: Fill) -> Result<Split<Fill>, DbErr> {
+        let backend = txn.get_database_backend();
+        let keys = Query::select()
+            .expr(self.walk.key_expr(backend))
+            .from(Alias::new(self.walk.table))
+            .and_where(self.walk.between(backend, &fill.first, &fill.last))
+            .and_where(needs_owner())
+            .order_by(Alias::new(self.walk.key), Order::Asc)
+            .to_owned();
+        let keys = txn
+            .query_all(&keys)
+            .await?
+            .iter()
+            .map(|row| self.walk.read_key(row))
+            .collect::<Result<Vec<Key>, DbErr>>()?;
+        if keys.len() < 2 {
+            let row = keys
+                .first()
+                .map(ToString::to_string)
+                .unwrap_or_else(|| format!("{}..={}", fill.first, fill.last));
+            return Ok(Split::Row(self.walk.table, row));
+        }
+        let middle = keys.len() / 2;
+        Ok(Split::Halves(
+            Fill {
+                first: fill.first,
+                last: keys[middle - 1].clone(),
+            },
+            Fill {
+                first: keys[middle].clone(),
+                last: fill.last,
+            },
+        ))
     }
 }
 
@@ -603,17 +646,6 @@ fn parse_key(kind: KeyKind, text: &str) -> Key {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normalizes_null_aliases_and_blanks_only() {
-        assert_eq!(normalize(None), Some("io"));
-        for alias in ["io:", "I/O", "ethr", "default", "", "   "] {
-            assert_eq!(normalize(Some(alias)), Some("io"), "{alias:?}");
-        }
-        for kept in ["io", "IO", "acme", "default2"] {
-            assert_eq!(normalize(Some(kept)), None, "{kept:?}");
-        }
-    }
 
     #[test]
     fn refuses_unknown_tables() {

@@ -14,9 +14,10 @@ use migration::MEMORY_TABLES;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use sea_orm::sea_query::{Alias, Expr, Query};
+use sea_orm::sqlx::postgres::PgPoolCopyExt;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    EntityName, EntityTrait, Iterable, TransactionTrait,
+    EntityName, EntityTrait, IdenStatic, Iterable, TransactionTrait,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -256,12 +257,8 @@ impl Seeder {
             rng
         });
         while let Some((test_rows, bug_rows)) = chunks.recv().await {
-            let txn = db.begin().await?;
-            insert_rows(&txn, test_rows).await?;
-            insert_rows(&txn, bug_rows).await?;
-            txn.commit()
-                .await
-                .context("could not commit seeded tests and bugs")?;
+            insert_rows(db, test_rows).await?;
+            insert_rows(db, bug_rows).await?;
         }
         producer
             .join()
@@ -381,10 +378,10 @@ impl Seeder {
             return Ok(());
         }
         // Legacy rows predate the NOT NULL check: lift it while they are written,
-        // then put it back NOT VALID (PostgreSQL) or as triggers (SQLite).
-        let txn = db.begin().await?;
+        // then put it back NOT VALID (PostgreSQL) or as triggers (SQLite). Seeding
+        // writes into empty tables, so it needs no transaction around it all.
         for table in MEMORY_TABLES {
-            lift_check(&txn, table).await?;
+            lift_check(db, table).await?;
         }
         let node_ids: Vec<uuid::Uuid> = (0..n).map(|_| uuid_from(rng)).collect();
         let per_chunk = (self.args.chunk as u64).max(1);
@@ -394,7 +391,7 @@ impl Seeder {
             let range = start..end;
             let ids = || range.clone().map(|i| i as i32 + 1);
             insert_rows(
-                &txn,
+                db,
                 ids()
                     .map(|id| l2_insights::ActiveModel {
                         id: Set(id),
@@ -413,7 +410,7 @@ impl Seeder {
             )
             .await?;
             insert_rows(
-                &txn,
+                db,
                 range
                     .clone()
                     .map(|i| nodes::ActiveModel {
@@ -429,13 +426,14 @@ impl Seeder {
             )
             .await?;
             insert_rows(
-                &txn,
+                db,
                 range
                     .clone()
                     .map(|i| edges::ActiveModel {
                         id: Set(uuid_from(rng)),
                         source_id: Set(node_ids[i as usize]),
-                        target_id: Set(node_ids[((i + 1) % n) as usize]),
+                        // The next node of the same chunk: its row is already written.
+                        target_id: Set(node_ids[(start + (i - start + 1) % (end - start)) as usize]),
                         relation: Set("RELATES_TO".into()),
                         weight: Set(Some(1.0)),
                         properties: Set(None),
@@ -451,7 +449,7 @@ impl Seeder {
             )
             .await?;
             insert_rows(
-                &txn,
+                db,
                 ids()
                     .map(|id| working_memory::ActiveModel {
                         id: Set(id),
@@ -465,7 +463,7 @@ impl Seeder {
             )
             .await?;
             insert_rows(
-                &txn,
+                db,
                 ids()
                     .map(|id| episode_memory::ActiveModel {
                         id: Set(id),
@@ -480,7 +478,7 @@ impl Seeder {
             )
             .await?;
             insert_rows(
-                &txn,
+                db,
                 ids()
                     .map(|id| l0_raw::ActiveModel {
                         id: Set(id),
@@ -499,7 +497,7 @@ impl Seeder {
             )
             .await?;
             insert_rows(
-                &txn,
+                db,
                 ids()
                     .map(|id| ground_truth::ActiveModel {
                         id: Set(id),
@@ -516,7 +514,7 @@ impl Seeder {
             )
             .await?;
             insert_rows(
-                &txn,
+                db,
                 ids()
                     .map(|id| stale_memory::ActiveModel {
                         id: Set(id),
@@ -531,7 +529,7 @@ impl Seeder {
             )
             .await?;
             insert_rows(
-                &txn,
+                db,
                 range
                     .clone()
                     .map(|i| smf_proposals::ActiveModel {
@@ -551,7 +549,7 @@ impl Seeder {
             )
             .await?;
             insert_rows(
-                &txn,
+                db,
                 ids()
                     .map(|id| ief_feedback::ActiveModel {
                         id: Set(id),
@@ -569,7 +567,7 @@ impl Seeder {
             )
             .await?;
             insert_rows(
-                &txn,
+                db,
                 ids()
                     .map(|id| l2_insight_history::ActiveModel {
                         id: Set(id),
@@ -588,22 +586,19 @@ impl Seeder {
             start = end;
         }
         for table in MEMORY_TABLES {
-            migration::ensure_project_id_check(&txn, table).await?;
-            if txn.get_database_backend() == DatabaseBackend::Postgres
+            migration::ensure_project_id_check(db, table).await?;
+            if db.get_database_backend() == DatabaseBackend::Postgres
                 && table != "nodes"
                 && table != "edges"
             {
                 // Explicit ids do not move a SERIAL's sequence; the application's next
                 // insert must not collide with them.
-                txn.execute_unprepared(&format!(
+                db.execute_unprepared(&format!(
                     "SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), (SELECT MAX(id) FROM \"{table}\"))"
                 ))
                 .await?;
             }
         }
-        txn.commit()
-            .await
-            .context("could not commit the seeded memory tables")?;
         Ok(())
     }
 }
@@ -640,43 +635,112 @@ fn embedding(rng: &mut SmallRng) -> Vec<f32> {
     (0..8).map(|_| rng.random_range(-1.0..1.0)).collect()
 }
 
-/// Multi-row INSERTs of `rows`, as many rows a statement as the bind limit allows,
-/// each value stored the way this backend stores it.
-pub async fn insert_rows<A>(db: &impl ConnectionTrait, rows: Vec<A>) -> Result<()>
+/// Writes `rows` the way each backend loads data fastest: `COPY … FROM STDIN` on
+/// PostgreSQL, multi-row INSERTs in one transaction on SQLite.
+pub async fn insert_rows<A>(db: &DatabaseConnection, rows: Vec<A>) -> Result<()>
 where
     A: ActiveModelTrait,
 {
     let Some(first) = rows.first() else {
         return Ok(());
     };
-    let backend = db.get_database_backend();
     let columns: Vec<_> = <A::Entity as EntityTrait>::Column::iter()
         .filter(|c| first.get(*c).is_set())
         .collect();
-    let per_statement = (MAX_BINDS / columns.len().max(1)).clamp(1, 1000);
     let table = <A::Entity as Default>::default();
+    let backend = db.get_database_backend();
+    let values = |row: &A| -> Vec<sea_orm::Value> {
+        columns
+            .iter()
+            .map(|c| {
+                let value = row
+                    .get(*c)
+                    .into_value()
+                    .unwrap_or(sea_orm::Value::String(None));
+                db::stored_value(backend, value)
+            })
+            .collect()
+    };
+    let context = || {
+        format!(
+            "could not write the seeded rows of `{}`",
+            table.table_name()
+        )
+    };
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        let names: Vec<String> = columns
+            .iter()
+            .map(|c| format!("\"{}\"", c.as_str()))
+            .collect();
+        let mut csv = String::new();
+        for row in &rows {
+            let fields: Result<Vec<String>> = values(row).into_iter().map(csv_field).collect();
+            csv.push_str(&fields?.join(","));
+            csv.push('\n');
+        }
+        let statement = format!(
+            "COPY \"{}\" ({}) FROM STDIN (FORMAT csv)",
+            table.table_name(),
+            names.join(", ")
+        );
+        let mut copy = db
+            .get_postgres_connection_pool()
+            .copy_in_raw(&statement)
+            .await
+            .with_context(context)?;
+        copy.send(csv.into_bytes()).await.with_context(context)?;
+        copy.finish().await.with_context(context)?;
+        return Ok(());
+    }
+    let per_statement = (MAX_BINDS / columns.len().max(1)).clamp(1, 1000);
+    let txn = db.begin().await?;
     for chunk in rows.chunks(per_statement) {
         let mut insert = Query::insert();
         insert
             .into_table(table.table_ref())
             .columns(columns.iter().copied());
         for row in chunk {
-            let values = columns.iter().map(|c| {
-                let value = row
-                    .get(*c)
-                    .into_value()
-                    .unwrap_or(sea_orm::Value::String(None));
-                Expr::val(db::stored_value(backend, value))
-            });
             insert
-                .values(values)
+                .values(values(row).into_iter().map(Expr::val))
                 .map_err(|e| anyhow::anyhow!("BUG: seed row does not fit its table: {e}"))?;
         }
-        db.execute(&insert)
-            .await
-            .with_context(|| format!("could not insert into `{}`", table.table_name()))?;
+        txn.execute(&insert).await.with_context(context)?;
     }
+    txn.commit().await.with_context(context)?;
     Ok(())
+}
+
+/// One value as a PostgreSQL CSV field: NULL is an empty unquoted field, text is
+/// always quoted (so an empty string stays a string), arrays use PostgreSQL's literal.
+fn csv_field(value: sea_orm::Value) -> Result<String> {
+    use sea_orm::Value as V;
+    let quote = |text: &str| format!("\"{}\"", text.replace('"', "\"\""));
+    Ok(match value {
+        V::Bool(None)
+        | V::Int(None)
+        | V::BigInt(None)
+        | V::Float(None)
+        | V::Double(None)
+        | V::String(None)
+        | V::Json(None)
+        | V::Uuid(None)
+        | V::ChronoDateTimeWithTimeZone(None)
+        | V::Array(_, None) => String::new(),
+        V::Bool(Some(v)) => v.to_string(),
+        V::Int(Some(v)) => v.to_string(),
+        V::BigInt(Some(v)) => v.to_string(),
+        V::Float(Some(v)) => v.to_string(),
+        V::Double(Some(v)) => v.to_string(),
+        V::String(Some(v)) => quote(&v),
+        V::Json(Some(v)) => quote(&v.to_string()),
+        V::Uuid(Some(v)) => v.hyphenated().to_string(),
+        V::ChronoDateTimeWithTimeZone(Some(v)) => v.to_rfc3339(),
+        V::Array(_, Some(items)) => {
+            let items: Result<Vec<String>> = items.into_iter().map(csv_field).collect();
+            quote(&format!("{{{}}}", items?.join(",")))
+        }
+        other => anyhow::bail!("BUG: seed cannot COPY a value like {other:?}"),
+    })
 }
 
 #[cfg(test)]

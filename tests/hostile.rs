@@ -560,14 +560,8 @@ async fn non_utf8_stored_values_sqlite() {
         0,
         "the rest of the table was filled"
     );
-    assert_eq!(
-        texts(
-            &db,
-            "SELECT table_name || ' ' || row_id FROM backfill_anomalies WHERE kind = 'invalid_field'"
-        )
-        .await,
-        vec![Some("working_memory 3".to_string())]
-    );
+    // Neither NULL nor an alias: another project's value, however odd, is not the
+    // backfill's to change (and, never read into the program, cannot fail a batch).
 
     let out = tdb.cli(&["--format", "json", "backfill-features", "--batch-size", "1"]);
     no_panic(&out);
