@@ -30,24 +30,36 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     }
     let url = global.database_url().to_string();
     let db = db::connect(&url).await?;
-    match cli.command {
+    let outcome = dispatch(cli.command, &db, &url, &global, &reporter).await;
+    // Closing checkpoints SQLite's WAL into the database file, so the file alone is
+    // complete once the command is done (a copy of it needs no -wal beside it).
+    db.close().await.ok();
+    outcome
+}
+
+async fn dispatch(
+    command: Command,
+    db: &DatabaseConnection,
+    url: &str,
+    global: &GlobalOpts,
+    reporter: &Reporter,
+) -> Result<Outcome> {
+    match command {
         Command::Migrate(args) => {
-            let (report, outcome) = migrate::run(&db, &url, &args.action).await?;
+            let (report, outcome) = migrate::run(db, url, &args.action).await?;
             reporter.migrate(&report);
             Ok(outcome)
         }
         Command::Seed(args) => {
-            db::require_writable(&db).await?;
-            let summary = seed::run(&db, &args).await?;
+            db::require_writable(db).await?;
+            let summary = seed::run(db, &args).await?;
             reporter.seed(&summary);
             Ok(Outcome::Passed)
         }
-        Command::BackfillFeatures(args) => backfill_features(&db, &global, &args, &reporter).await,
-        Command::BackfillProjectId(args) => {
-            backfill_project_id(&db, &global, &args, &reporter).await
-        }
-        Command::Validate(args) => run_validate(&db, &args, &reporter).await,
-        Command::Anomalies(args) => run_anomalies(&db, &args, &reporter).await,
+        Command::BackfillFeatures(args) => backfill_features(db, global, &args, reporter).await,
+        Command::BackfillProjectId(args) => backfill_project_id(db, global, &args, reporter).await,
+        Command::Validate(args) => run_validate(db, &args, reporter).await,
+        Command::Anomalies(args) => run_anomalies(db, &args, reporter).await,
         Command::Demo(_) => unreachable!("BUG: demo is dispatched above"),
     }
 }

@@ -87,6 +87,7 @@ pub async fn run(args: &DemoArgs, global: &GlobalOpts, reporter: &Reporter) -> R
     .await?;
     let (validation, _) = validate::run(&db, validate::DEFAULT_THRESHOLD, false).await?;
     let anomalies_by_kind = anomaly_counts(&db).await?;
+    db.close().await.ok();
     let summary = DemoSummary {
         database: args.file.clone(),
         seed,
