@@ -6,46 +6,9 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use entity::{bugs, test_features, tests};
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, QueryOrder};
+use entity::{test_features, tests};
+use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder};
 use serde_json::{Value, json};
-
-async fn add_test(db: &DatabaseConnection, id: i64, customer: i64, data: &str) {
-    tests::Entity::insert(tests::ActiveModel {
-        id: Set(id),
-        customer_id: Set(customer),
-        product_id: Set(1),
-        data: Set(data.to_string()),
-        status: Set("archived".into()),
-        title: Set(None),
-        testing_type: Set(None),
-        start_at: Set(None),
-        end_at: Set(None),
-        synced_at: Set(None),
-    })
-    .exec_without_returning(db)
-    .await
-    .expect("insert test");
-}
-
-async fn add_bug(db: &DatabaseConnection, id: i64, customer: i64, test: i64, raw: &str) {
-    bugs::Entity::insert(bugs::ActiveModel {
-        id: Set(id),
-        customer_id: Set(customer),
-        test_id: Set(test),
-        title: Set(format!("bug {id}")),
-        severity: Set(None),
-        status: Set(None),
-        known: Set(false),
-        reported_at: Set(None),
-        raw_data: Set(raw.to_string()),
-        synced_at: Set(None),
-        test_feature_id: Set(None),
-    })
-    .exec_without_returning(db)
-    .await
-    .expect("insert bug");
-}
 
 fn feature(id: i64, feature_id: i64) -> Value {
     json!({ "id": id, "feature_id": feature_id, "title": format!("F{id}"), "user_stories": ["story"] })

@@ -11,9 +11,8 @@ use std::process::{Command, Output};
 
 use backfill::anomalies::AnomalyKind;
 use backfill::payload::{BugFeature, parse_bug_payload, parse_test_payload};
-use entity::{bugs, tests};
 use proptest::prelude::*;
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
+use sea_orm::DatabaseConnection;
 use serde_json::{Map, Value, json};
 
 // ---------------------------------------------------------------------------------
@@ -266,43 +265,6 @@ fn deep_and_huge_payloads_are_named_problems() {
 // 8. Hostile payloads in the database
 // ---------------------------------------------------------------------------------
 
-async fn add_test(db: &DatabaseConnection, id: i64, data: String) {
-    tests::Entity::insert(tests::ActiveModel {
-        id: Set(id),
-        customer_id: Set(1),
-        product_id: Set(1),
-        data: Set(data),
-        status: Set("archived".into()),
-        title: Set(None),
-        testing_type: Set(None),
-        start_at: Set(None),
-        end_at: Set(None),
-        synced_at: Set(None),
-    })
-    .exec_without_returning(db)
-    .await
-    .expect("insert test");
-}
-
-async fn add_bug(db: &DatabaseConnection, id: i64, test: i64, raw: String) {
-    bugs::Entity::insert(bugs::ActiveModel {
-        id: Set(id),
-        customer_id: Set(1),
-        test_id: Set(test),
-        title: Set(format!("bug {id}")),
-        severity: Set(None),
-        status: Set(None),
-        known: Set(false),
-        reported_at: Set(None),
-        raw_data: Set(raw),
-        synced_at: Set(None),
-        test_feature_id: Set(None),
-    })
-    .exec_without_returning(db)
-    .await
-    .expect("insert bug");
-}
-
 fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
 }
@@ -333,6 +295,7 @@ async fn hostile_payloads(backend: Backend) {
     add_test(
         &db,
         1,
+        1,
         json!({"features": [{"id": 101, "feature_id": 1, "title": "fine"}]}).to_string(),
     )
     .await;
@@ -340,6 +303,7 @@ async fn hostile_payloads(backend: Backend) {
     add_test(
         &db,
         2,
+        1,
         format!("{{\"features\":[{{\"id\":\"{ten_mb}\",\"feature_id\":2}}]}}"),
     )
     .await;
@@ -347,36 +311,48 @@ async fn hostile_payloads(backend: Backend) {
     add_test(
         &db,
         3,
+        1,
         json!({"features": [{"id": 301, "feature_id": 3, "description": ten_mb}]}).to_string(),
     )
     .await;
-    add_test(&db, 4, format!("{{\"features\":{}}}", deep(10_000))).await;
-    add_test(&db, 5, r#"{"features":[{"id":99999999999999999999,"feature_id":1},{"id":502,"feature_id":-99999999999999999999}]}"#.into()).await;
-    add_test(
-        &db,
-        6,
-        r#"{"features":[{"id":"601","feature_id":"6"}]}"#.into(),
-    )
-    .await;
+    add_test(&db, 4, 1, format!("{{\"features\":{}}}", deep(10_000))).await;
+    add_test(&db, 5, 1, r#"{"features":[{"id":99999999999999999999,"feature_id":1},{"id":502,"feature_id":-99999999999999999999}]}"#).await;
+    add_test(&db, 6, 1, r#"{"features":[{"id":"601","feature_id":"6"}]}"#).await;
     add_test(
         &db,
         8,
+        1,
         json!({"features": [{"id": 801, "feature_id": 8, "title": "after the storm"}]}).to_string(),
     )
     .await;
 
-    add_bug(&db, 1, 1, json!({"test_feature": {"id": 101}}).to_string()).await;
-    add_bug(&db, 2, 1, deep(10_000)).await;
+    add_bug(
+        &db,
+        1,
+        1,
+        1,
+        json!({"test_feature": {"id": 101}}).to_string(),
+    )
+    .await;
+    add_bug(&db, 2, 1, 1, deep(10_000)).await;
     add_bug(
         &db,
         3,
         1,
-        r#"{"test_feature":{"id":99999999999999999999}}"#.into(),
+        1,
+        r#"{"test_feature":{"id":99999999999999999999}}"#,
     )
     .await;
-    add_bug(&db, 4, 1, r#"{"test_feature":{"id":"101"}}"#.into()).await;
-    add_bug(&db, 5, 1, ten_mb.clone()).await;
-    add_bug(&db, 8, 8, json!({"test_feature": {"id": 801}}).to_string()).await;
+    add_bug(&db, 4, 1, 1, r#"{"test_feature":{"id":"101"}}"#).await;
+    add_bug(&db, 5, 1, 1, ten_mb.clone()).await;
+    add_bug(
+        &db,
+        8,
+        1,
+        8,
+        json!({"test_feature": {"id": 801}}).to_string(),
+    )
+    .await;
 
     let mut expected: BTreeSet<(String, String, String)> = [
         ("tests", "2#features[0]", "invalid_field"),
@@ -514,12 +490,14 @@ async fn non_utf8_stored_values_sqlite() {
     add_test(
         &db,
         100,
+        1,
         json!({"features": [{"id": 9001, "feature_id": 1, "title": "clean"}]}).to_string(),
     )
     .await;
     add_test(
         &db,
         101,
+        1,
         json!({"features": [{"id": 9002, "feature_id": 1, "title": "next"}]}).to_string(),
     )
     .await;

@@ -7,7 +7,10 @@
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
+use entity::{bugs, tests};
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, Statement,
+};
 
 /// The PostgreSQL server tests use; `scripts/test.sh` makes sure it is up.
 pub fn pg_admin_url() -> String {
@@ -218,4 +221,49 @@ pub fn stdout(output: &Output) -> String {
 
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Inserts a `tests` row with payload `data`.
+pub async fn add_test(db: &DatabaseConnection, id: i64, customer: i64, data: impl Into<String>) {
+    tests::Entity::insert(tests::ActiveModel {
+        id: Set(id),
+        customer_id: Set(customer),
+        product_id: Set(1),
+        data: Set(data.into()),
+        status: Set("archived".into()),
+        title: Set(None),
+        testing_type: Set(None),
+        start_at: Set(None),
+        end_at: Set(None),
+        synced_at: Set(None),
+    })
+    .exec_without_returning(db)
+    .await
+    .expect("insert test");
+}
+
+/// Inserts a `bugs` row of `test` with payload `raw`, not yet attributed.
+pub async fn add_bug(
+    db: &DatabaseConnection,
+    id: i64,
+    customer: i64,
+    test: i64,
+    raw: impl Into<String>,
+) {
+    bugs::Entity::insert(bugs::ActiveModel {
+        id: Set(id),
+        customer_id: Set(customer),
+        test_id: Set(test),
+        title: Set(format!("bug {id}")),
+        severity: Set(None),
+        status: Set(None),
+        known: Set(false),
+        reported_at: Set(None),
+        raw_data: Set(raw.into()),
+        synced_at: Set(None),
+        test_feature_id: Set(None),
+    })
+    .exec_without_returning(db)
+    .await
+    .expect("insert bug");
 }
