@@ -99,9 +99,14 @@ impl TableWalk {
     }
 
     pub fn read_key(&self, row: &QueryResult) -> Result<Key, DbErr> {
+        self.read_key_at(row, 0)
+    }
+
+    /// The key selected (by `key_expr`) at column `index`.
+    pub fn read_key_at(&self, row: &QueryResult, index: usize) -> Result<Key, DbErr> {
         match self.kind {
-            KeyKind::Integer => row.try_get_by_index::<i64>(0).map(Key::Int),
-            KeyKind::Uuid => row.try_get_by_index::<String>(0).map(Key::Text),
+            KeyKind::Integer => row.try_get_by_index::<i64>(index).map(Key::Int),
+            KeyKind::Uuid => row.try_get_by_index::<String>(index).map(Key::Text),
         }
     }
 

@@ -30,7 +30,32 @@ pub const LEGACY_ALIASES: [&str; 4] = ["io:", "I/O", "ethr", "default"];
 /// Bound values per statement, under SQLite's 32766 and PostgreSQL's 65535.
 const MAX_BINDS: usize = 30_000;
 
-/// The walk of a memory table: `nodes` and `edges` are keyed by uuid.
+/// The walk order of a memory table. On SQLite, `nodes` and `edges` (uuid keys in a
+/// rowid table) are walked by `rowid`, their physical order: in uuid order a batch would
+/// touch a different page for nearly every row. Rows are still named by their uuid.
+/// (A `VACUUM` during a run may renumber rowids; a resumed run then leaves rows that
+/// validation reports and a re-run fills.) Tables created `WITHOUT ROWID` keep uuid order.
+async fn order_of(db: &DatabaseConnection, table: &'static str) -> TableWalk {
+    let identity = walk_of(table);
+    if identity.kind != KeyKind::Uuid || db.get_database_backend() != DatabaseBackend::Sqlite {
+        return identity;
+    }
+    let probe = Query::select()
+        .column(Alias::new("rowid"))
+        .from(Alias::new(table))
+        .limit(1)
+        .to_owned();
+    match db.query_one(&probe).await {
+        Ok(_) => TableWalk {
+            table,
+            key: "rowid",
+            kind: KeyKind::Integer,
+        },
+        Err(_) => identity,
+    }
+}
+
+/// A memory table's primary key, which names its rows: `nodes` and `edges` by uuid.
 pub fn walk_of(table: &'static str) -> TableWalk {
     let kind = if matches!(table, "nodes" | "edges") {
         KeyKind::Uuid
@@ -81,7 +106,10 @@ pub struct Fill {
 }
 
 struct ProjectIdJob {
+    /// The order batches are cut in (see `order_of`).
     walk: TableWalk,
+    /// The primary key rows are named, journaled and updated by.
+    identity: TableWalk,
 }
 
 impl ProjectIdJob {
@@ -99,13 +127,13 @@ impl ProjectIdJob {
             .value(Alias::new(COLUMN), OWNER)
             .and_where(self.walk.between(backend, &fill.first, &fill.last))
             .and_where(Expr::col(Alias::new(COLUMN)).is_null())
-            .returning(Query::returning().expr(self.walk.key_expr(backend)))
+            .returning(Query::returning().expr(self.identity.key_expr(backend)))
             .to_owned();
         for row in txn.query_all(&update).await? {
             written.updated += 1;
             written
                 .changes
-                .push((self.walk.read_key(&row)?.to_string(), None));
+                .push((self.identity.read_key(&row)?.to_string(), None));
         }
         Ok(())
     }
@@ -120,7 +148,7 @@ impl ProjectIdJob {
     ) -> Result<(), DbErr> {
         let backend = txn.get_database_backend();
         let found = Query::select()
-            .expr(self.walk.key_expr(backend))
+            .expr(self.identity.key_expr(backend))
             .column(Alias::new(COLUMN))
             .from(Alias::new(self.walk.table))
             .and_where(self.walk.between(backend, &fill.first, &fill.last))
@@ -132,7 +160,7 @@ impl ProjectIdJob {
             by_old
                 .entry(old)
                 .or_default()
-                .push(self.walk.read_key(&row)?);
+                .push(self.identity.read_key(&row)?);
         }
         for (old, keys) in by_old {
             for chunk in keys.chunks(MAX_BINDS) {
@@ -140,14 +168,17 @@ impl ProjectIdJob {
                     .table(Alias::new(self.walk.table))
                     .value(Alias::new(COLUMN), OWNER)
                     .and_where(
-                        Expr::col(Alias::new(self.walk.key))
-                            .is_in(chunk.iter().map(|k| k.to_value(self.walk.kind, backend))),
+                        Expr::col(Alias::new(self.identity.key)).is_in(
+                            chunk
+                                .iter()
+                                .map(|k| k.to_value(self.identity.kind, backend)),
+                        ),
                     )
                     .and_where(Expr::col(Alias::new(COLUMN)).eq(old.as_str()))
-                    .returning(Query::returning().expr(self.walk.key_expr(backend)))
+                    .returning(Query::returning().expr(self.identity.key_expr(backend)))
                     .to_owned();
                 for row in txn.query_all(&update).await? {
-                    let key = self.walk.read_key(&row)?.to_string();
+                    let key = self.identity.read_key(&row)?.to_string();
                     written.updated += 1;
                     written.normalized += 1;
                     written.anomalies.push(Anomaly {
@@ -209,24 +240,24 @@ impl BatchJob for ProjectIdJob {
         let backend = txn.get_database_backend();
         let keys = Query::select()
             .expr(self.walk.key_expr(backend))
+            .expr(self.identity.key_expr(backend))
             .from(Alias::new(self.walk.table))
             .and_where(self.walk.between(backend, &fill.first, &fill.last))
             .and_where(needs_owner())
             .order_by(Alias::new(self.walk.key), Order::Asc)
             .to_owned();
-        let keys = txn
-            .query_all(&keys)
-            .await?
+        let rows = txn.query_all(&keys).await?;
+        if rows.len() < 2 {
+            let row = match rows.first() {
+                Some(row) => self.identity.read_key_at(row, 1)?.to_string(),
+                None => format!("{}..={}", fill.first, fill.last),
+            };
+            return Ok(Split::Row(self.walk.table, row));
+        }
+        let keys = rows
             .iter()
             .map(|row| self.walk.read_key(row))
             .collect::<Result<Vec<Key>, DbErr>>()?;
-        if keys.len() < 2 {
-            let row = keys
-                .first()
-                .map(ToString::to_string)
-                .unwrap_or_else(|| format!("{}..={}", fill.first, fill.last));
-            return Ok(Split::Row(self.walk.table, row));
-        }
         let middle = keys.len() / 2;
         Ok(Split::Halves(
             Fill {
@@ -352,8 +383,12 @@ async fn walk_tables(
     let mut walker = KeysetWalker::new(db, settings, ledger);
     let mut reports = Vec::new();
     for table in tables {
-        let walk = walk_of(table);
-        let report = walker.run(&ProjectIdJob { walk }, walk, table).await?;
+        let walk = order_of(db, table).await;
+        let job = ProjectIdJob {
+            walk,
+            identity: walk_of(table),
+        };
+        let report = walker.run(&job, walk, table).await?;
         tracing::info!(
             "{table}: {} scanned, {} set to 'io' ({} aliases), {} rejected in {} batches",
             report.counters.processed,
