@@ -6,7 +6,7 @@
 use anyhow::{Context, Result, bail};
 use entity::backfill_journal;
 use migration::{MEMORY_TABLES, ProjectIdCheck, ensure_project_id_check, project_id_check_state};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query, UpdateStatement};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
     EntityTrait, QueryFilter, QueryOrder, QueryResult, Statement, TransactionTrait,
@@ -164,17 +164,7 @@ impl ProjectIdJob {
         }
         for (old, keys) in by_old {
             for chunk in keys.chunks(MAX_BINDS) {
-                let update = Query::update()
-                    .table(Alias::new(self.walk.table))
-                    .value(Alias::new(COLUMN), OWNER)
-                    .and_where(
-                        Expr::col(Alias::new(self.identity.key)).is_in(
-                            chunk
-                                .iter()
-                                .map(|k| k.to_value(self.identity.kind, backend)),
-                        ),
-                    )
-                    .and_where(Expr::col(Alias::new(COLUMN)).eq(old.as_str()))
+                let update = swap(self.identity, backend, chunk, &old, Some(OWNER))
                     .returning(Query::returning().expr(self.identity.key_expr(backend)))
                     .to_owned();
                 for row in txn.query_all(&update).await? {
@@ -632,15 +622,7 @@ pub async fn rollback(db: &DatabaseConnection, run: Option<i64>) -> Result<Rollb
                 .map(|(k, _)| parse_key(walk.kind, k))
                 .collect();
             for chunk in keys.chunks(MAX_BINDS) {
-                let update = Query::update()
-                    .table(Alias::new(table))
-                    .value(Alias::new(COLUMN), old.clone())
-                    .and_where(
-                        Expr::col(Alias::new(walk.key))
-                            .is_in(chunk.iter().map(|k| k.to_value(walk.kind, backend))),
-                    )
-                    .and_where(Expr::col(Alias::new(COLUMN)).eq(OWNER))
-                    .to_owned();
+                let update = swap(walk, backend, chunk, OWNER, old.as_deref());
                 let done = txn.execute(&update).await?.rows_affected();
                 summary.restored += done;
                 summary.left_alone += chunk.len() as u64 - done;
@@ -657,6 +639,27 @@ pub async fn rollback(db: &DatabaseConnection, run: Option<i64>) -> Result<Rollb
         .exec(db)
         .await?;
     Ok(summary)
+}
+
+/// `UPDATE` setting `project_id` to `to` on the rows `keys` (by primary key) that
+/// still hold `from`: a row changed by someone else since is left as it is. The fill
+/// replaces an alias with 'io' this way, and rollback puts the old value back.
+fn swap(
+    identity: TableWalk,
+    backend: DatabaseBackend,
+    keys: &[Key],
+    from: &str,
+    to: Option<&str>,
+) -> UpdateStatement {
+    Query::update()
+        .table(Alias::new(identity.table))
+        .value(Alias::new(COLUMN), to)
+        .and_where(
+            Expr::col(Alias::new(identity.key))
+                .is_in(keys.iter().map(|k| k.to_value(identity.kind, backend))),
+        )
+        .and_where(Expr::col(Alias::new(COLUMN)).eq(from))
+        .to_owned()
 }
 
 fn known_table(name: &str) -> Result<&'static str> {
