@@ -40,10 +40,17 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
     }
     let mut options = ConnectOptions::new(url);
     options
-        .sqlx_logging(false)
+        .sqlx_logging(std::env::var_os("BACKFILL_SQL_LOG").is_some())
         .connect_timeout(CONNECT_TIMEOUT)
         .acquire_timeout(Duration::from_secs(30));
-    if scheme != "sqlite" {
+    if scheme == "sqlite" {
+        // Two: a batch writes on one while the next batch is read on the other.
+        options
+            .max_connections(2)
+            .map_sqlx_sqlite_pool_opts(|pool| {
+                pool.after_connect(|conn, _| tune_sqlite_connection(conn))
+            });
+    } else {
         options.max_connections(4);
     }
     let db = Database::connect(options).await.map_err(|err| {
@@ -53,29 +60,32 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
             db_message(&err)
         )))
     })?;
-    if scheme == "sqlite" {
-        relax_sync_under_wal(&db).await?;
-    }
     Ok(db)
 }
 
-/// In WAL mode `synchronous = NORMAL` cannot corrupt the file; a power cut can only
-/// lose the last commits, and each batch's checkpoint is in its own commit, so a
-/// resumed run redoes exactly those. It saves an fsync per batch. In rollback-journal
-/// mode the connection keeps SQLite's FULL default.
-async fn relax_sync_under_wal(db: &DatabaseConnection) -> Result<()> {
-    let mode = db
-        .query_one_raw(Statement::from_string(
-            DatabaseBackend::Sqlite,
-            "PRAGMA journal_mode",
-        ))
-        .await
-        .context("could not read the SQLite journal mode")?
-        .and_then(|row| row.try_get_by_index::<String>(0).ok());
-    if mode.as_deref() == Some("wal") {
-        db.execute_unprepared("PRAGMA synchronous = NORMAL").await?;
-    }
-    Ok(())
+/// Run on every new SQLite connection. Savepoint and statement journals stay in
+/// memory (`temp_store`), where each batch's savepoint would otherwise create, write
+/// and delete a temporary file. In WAL mode `synchronous = NORMAL` cannot corrupt the
+/// file; a power cut can only lose the last commits, and each batch's checkpoint is in
+/// its own commit, so a resumed run redoes exactly those. It saves an fsync per batch.
+/// In rollback-journal mode the connection keeps SQLite's FULL default.
+fn tune_sqlite_connection(
+    conn: &mut sqlx::SqliteConnection,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + '_>> {
+    Box::pin(async move {
+        sqlx::query("PRAGMA temp_store = MEMORY")
+            .execute(&mut *conn)
+            .await?;
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await?;
+        if mode == "wal" {
+            sqlx::query("PRAGMA synchronous = NORMAL")
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    })
 }
 
 /// Puts a new SQLite database (one without tables yet) in WAL mode, what a live
@@ -94,8 +104,9 @@ pub async fn prefer_wal_for_new_sqlite(db: &DatabaseConnection) -> Result<()> {
         .transpose()?
         .unwrap_or(0);
     if tables == 0 {
-        db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
-        relax_sync_under_wal(db).await?;
+        // The connections opened before this one keep FULL, which is only slower.
+        db.execute_unprepared("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL")
+            .await?;
     }
     Ok(())
 }

@@ -1,21 +1,20 @@
 //! The batch engine both backfills run on: walk a table in primary-key order
 //! (`KeysetWalker`, never OFFSET), and for each batch, in one short transaction, let the
 //! job plan its writes, write them in bulk, isolate rows the database rejects (bisecting
-//! under savepoints), journal what changed, log anomalies, and save the checkpoint. Between
-//! batches it throttles, draws progress and honours Ctrl-C. A job supplies only what is
-//! its own: which columns it reads, what it writes, and how.
+//! under savepoints), log anomalies, and save the checkpoint. Between batches it
+//! throttles, draws progress and honours Ctrl-C. A job supplies only what is its own:
+//! what it reads of a batch (its rows, or only its key range), what it writes, and how
+//! (including any journal of old values, written by its own statements).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use chrono::Utc;
-use entity::backfill_journal;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query, SelectStatement, Value};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, Query, SelectStatement, Value};
 use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
-    DbErr, EntityTrait, QueryResult, TransactionTrait,
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, QueryResult,
+    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
@@ -98,6 +97,13 @@ impl TableWalk {
         }
     }
 
+    /// The key column qualified by its table, to sort by. A bare `ORDER BY id` would
+    /// name the selected `CAST(id AS BIGINT)` on PostgreSQL (an output column called
+    /// `id`), which no index serves: every batch would scan and sort the whole table.
+    pub fn order_column(&self) -> (Alias, Alias) {
+        (Alias::new(self.table), Alias::new(self.key))
+    }
+
     pub fn read_key(&self, row: &QueryResult) -> Result<Key, DbErr> {
         self.read_key_at(row, 0)
     }
@@ -108,14 +114,6 @@ impl TableWalk {
             KeyKind::Integer => row.try_get_by_index::<i64>(index).map(Key::Int),
             KeyKind::Uuid => row.try_get_by_index::<String>(index).map(Key::Text),
         }
-    }
-
-    /// `key >= first AND key <= last`: a batch's rows, or part of them.
-    pub fn between(&self, backend: DatabaseBackend, first: &Key, last: &Key) -> Expr {
-        let col = || Expr::col(Alias::new(self.key));
-        col()
-            .gte(first.to_value(self.kind, backend))
-            .and(col().lte(last.to_value(self.kind, backend)))
     }
 
     /// `key > after AND key <= upto`, the range condition of a batch.
@@ -152,12 +150,50 @@ impl TableWalk {
             .expr(self.key_expr(backend))
             .exprs(columns)
             .from(Alias::new(self.table))
-            .order_by(Alias::new(self.key), Order::Asc)
+            .order_by(self.order_column(), Order::Asc)
             .limit(limit);
         for condition in self.range(backend, after, upto) {
             query.and_where(condition);
         }
         query
+    }
+
+    /// One batch without reading its rows: a single row holding the number of the next
+    /// `limit` rows after `after`, their last key, and the sum of each of `sums` over
+    /// them. The same primary-key range scan as `select`, aggregated in the database.
+    fn bounds(
+        &self,
+        backend: DatabaseBackend,
+        sums: Vec<Expr>,
+        after: Option<&Key>,
+        upto: Option<&Key>,
+        limit: u64,
+    ) -> SelectStatement {
+        let key = Alias::new("batch_key");
+        let mut rows = Query::select();
+        rows.expr_as(self.key_expr(backend), key.clone())
+            .from(Alias::new(self.table))
+            .order_by(self.order_column(), Order::Asc)
+            .limit(limit);
+        for condition in self.range(backend, after, upto) {
+            rows.and_where(condition);
+        }
+        let last = match (self.kind, backend) {
+            // PostgreSQL has no max(uuid); the text of a uuid compares bytewise, as
+            // the uuid itself does, under the "C" collation.
+            (KeyKind::Uuid, DatabaseBackend::Postgres) => {
+                Expr::cust_with_expr("MAX($1 COLLATE \"C\")", Expr::col(key.clone()))
+            }
+            _ => Func::max(Expr::col(key.clone())).into(),
+        };
+        let mut batch = Query::select();
+        batch.expr(Expr::cust("COUNT(*)")).expr(last);
+        for (i, sum) in sums.into_iter().enumerate() {
+            let column = Alias::new(format!("batch_sum_{i}"));
+            rows.expr_as(sum, column.clone());
+            batch.expr(Func::sum(Expr::col(column)).cast_as(Alias::new("BIGINT")));
+        }
+        batch.from_subquery(rows, Alias::new("batch")).to_owned()
     }
 }
 
@@ -196,13 +232,12 @@ impl Counters {
     }
 }
 
-/// What a bulk write changed. `changes` are journaled for rollback: (row key, old value).
+/// What a bulk write changed.
 #[derive(Debug, Default)]
 pub struct Written {
     pub inserted: u64,
     pub updated: u64,
     pub normalized: u64,
-    pub changes: Vec<(String, Option<String>)>,
     /// Anomalies only the write could see (old values it replaced).
     pub anomalies: Vec<Anomaly>,
 }
@@ -212,8 +247,29 @@ impl Written {
         self.inserted += other.inserted;
         self.updated += other.updated;
         self.normalized += other.normalized;
-        self.changes.extend(other.changes);
     }
+}
+
+/// What the engine reads of each batch for its job.
+pub enum Reads {
+    /// Every row's key and these columns after it (decoded by `BatchJob::decode`).
+    Rows(Vec<Expr>),
+    /// Only the key range, and the sum over its rows of each of these expressions
+    /// (say, 1 for a row that needs work, else 0): one row per batch, for a job whose
+    /// writes are statements over the range. Nothing per row crosses the connection.
+    Range(Vec<Expr>),
+}
+
+/// One batch: the rows with `after < key <= upto`, in key order.
+pub struct Batch<R> {
+    /// The batch's position in its table's walk, from 1.
+    pub number: u64,
+    pub after: Option<Key>,
+    pub upto: Key,
+    /// The rows read, with their keys (empty for `Reads::Range`).
+    pub rows: Vec<(Key, R)>,
+    /// The sums asked for by `Reads::Range`, in order.
+    pub sums: Vec<i64>,
 }
 
 /// A rejected write taken apart (see `BatchJob::split`).
@@ -237,9 +293,10 @@ pub trait BatchJob {
     /// One unit of writing; a rejected one is isolated alone.
     type Write;
 
-    /// What is read besides the key (index 0), in order.
-    fn columns(&self, backend: DatabaseBackend) -> Vec<Expr>;
+    /// What is read of each batch.
+    fn reads(&self, backend: DatabaseBackend) -> Reads;
 
+    /// A row read with `Reads::Rows`; the key is at index 0.
     fn decode(&self, row: &QueryResult, backend: DatabaseBackend) -> Result<Self::Row, DbErr>;
 
     /// Decides a batch's writes, reading what it needs in `txn`. Counts unchanged and
@@ -247,7 +304,7 @@ pub trait BatchJob {
     async fn plan(
         &self,
         txn: &DatabaseTransaction,
-        rows: Vec<(Key, Self::Row)>,
+        batch: Batch<Self::Row>,
         plan: &mut BatchPlan,
     ) -> Result<Vec<Self::Write>, DbErr>;
 
@@ -349,10 +406,21 @@ impl<'a> KeysetWalker<'a> {
             deferred: checkpoint.deferred,
         };
         let progress = self.progress_bar(walk, unit, state.after.as_ref()).await;
+        let mut ahead: Option<Fetched<J::Row>> = None;
         loop {
             let started = Instant::now();
+            // A read done ahead is this batch's only if the walk is where it expected.
+            let fetched = ahead.take().filter(|read| read.after == state.after);
             match self
-                .batch(job, walk, unit, &state, Cursor::Main, &mut counters)
+                .batch(
+                    job,
+                    walk,
+                    unit,
+                    &state,
+                    Cursor::Main,
+                    &mut counters,
+                    fetched,
+                )
                 .await?
             {
                 Step::Exhausted => break,
@@ -362,8 +430,9 @@ impl<'a> KeysetWalker<'a> {
                     state.after = Some(range.upto.clone());
                     state.deferred.push(range);
                 }
-                Step::Advanced { next, rows } => {
+                Step::Advanced { next, rows, read } => {
                     state = next;
+                    ahead = read;
                     timings.push(started.elapsed().as_secs_f64() * 1000.0);
                     progress.inc(rows);
                 }
@@ -381,7 +450,15 @@ impl<'a> KeysetWalker<'a> {
         // The later pass: ranges that met locks, now that the application had time.
         while let Some(range) = state.deferred.first().cloned() {
             match self
-                .batch(job, walk, unit, &state, Cursor::Deferred, &mut counters)
+                .batch(
+                    job,
+                    walk,
+                    unit,
+                    &state,
+                    Cursor::Deferred,
+                    &mut counters,
+                    None,
+                )
                 .await?
             {
                 Step::Advanced { next, .. } => state = next,
@@ -415,7 +492,9 @@ impl<'a> KeysetWalker<'a> {
         Ok(report(unit, counters, &timings))
     }
 
-    /// One batch at `cursor`, retried on transient errors.
+    /// One batch at `cursor`, retried on transient errors. `fetched` is its read, if
+    /// done ahead; a retry reads again.
+    #[allow(clippy::too_many_arguments)]
     async fn batch<J: BatchJob>(
         &mut self,
         job: &J,
@@ -424,7 +503,8 @@ impl<'a> KeysetWalker<'a> {
         state: &WalkState,
         cursor: Cursor,
         counters: &mut Counters,
-    ) -> Result<Step> {
+        mut fetched: Option<Fetched<J::Row>>,
+    ) -> Result<Step<J::Row>> {
         let (after, _) = state.range(cursor);
         let from = || {
             after
@@ -436,7 +516,16 @@ impl<'a> KeysetWalker<'a> {
         loop {
             attempt += 1;
             match self
-                .try_batch(job, walk, unit, state, cursor, counters, &mut last_upto)
+                .try_batch(
+                    job,
+                    walk,
+                    unit,
+                    state,
+                    cursor,
+                    counters,
+                    &mut last_upto,
+                    fetched.take(),
+                )
                 .await
             {
                 Ok(step) => return Ok(step),
@@ -482,6 +571,9 @@ impl<'a> KeysetWalker<'a> {
         }
     }
 
+    /// Reads the batch (unless `fetched` holds it), then writes it in one transaction
+    /// while the next batch is read ahead on a second connection: on two cores the
+    /// read and the write overlap.
     #[allow(clippy::too_many_arguments)]
     async fn try_batch<J: BatchJob>(
         &mut self,
@@ -492,41 +584,61 @@ impl<'a> KeysetWalker<'a> {
         cursor: Cursor,
         counters: &mut Counters,
         last_upto: &mut Option<Key>,
-    ) -> Result<Step, DbErr> {
-        let backend = self.db.get_database_backend();
-        let txn = self.db.begin().await?;
-        if backend == DatabaseBackend::Postgres {
-            // Bounded lock waits keep application traffic moving: a batch that would
-            // queue behind (and in front of) application locks gives up and retries.
-            let ms = self.settings.lock_timeout.as_millis();
-            txn.execute_unprepared(&format!("SET LOCAL lock_timeout = '{ms}ms'"))
-                .await?;
-        }
+        fetched: Option<Fetched<J::Row>>,
+    ) -> Result<Step<J::Row>, DbErr> {
         let (after, upto) = state.range(cursor);
-        let query = walk.select(
-            backend,
-            job.columns(backend),
-            after,
-            upto,
-            self.settings.batch_size,
-        );
-        let rows = txn.query_all(&query).await?;
-        let Some(last) = rows.last() else {
-            txn.rollback().await?;
-            return Ok(Step::Exhausted);
+        let fetched = match fetched {
+            Some(fetched) => fetched,
+            None => match fetch(self.db, &self.settings, job, walk, after, upto).await? {
+                Some(fetched) => fetched,
+                None => return Ok(Step::Exhausted),
+            },
         };
-        let batch_upto = walk.read_key(last)?;
-        *last_upto = Some(batch_upto.clone());
-        let row_count = rows.len() as u64;
-        let mut decoded = Vec::with_capacity(rows.len());
-        for row in &rows {
-            decoded.push((walk.read_key(row)?, job.decode(row, backend)?));
-        }
-        drop(rows);
+        *last_upto = Some(fetched.upto.clone());
+        let (db, settings, next_after) = (self.db, self.settings.clone(), fetched.upto.clone());
+        // A deferred range is read when its turn comes; only the main walk reads ahead.
+        // A failed read ahead is dropped: the next batch then reads for itself.
+        let read_ahead = async {
+            match cursor {
+                Cursor::Main => fetch(db, &settings, job, walk, Some(&next_after), None)
+                    .await
+                    .ok()
+                    .flatten(),
+                Cursor::Deferred => None,
+            }
+        };
+        let (written, read) = tokio::join!(
+            self.write_batch(job, unit, state, cursor, counters, fetched),
+            read_ahead
+        );
+        let (next, rows) = written?;
+        Ok(Step::Advanced { next, rows, read })
+    }
 
+    /// Plans and writes a batch already read, in one transaction with its anomalies
+    /// and checkpoint; returns the walk's next state and the number of rows.
+    async fn write_batch<J: BatchJob>(
+        &mut self,
+        job: &J,
+        unit: &str,
+        state: &WalkState,
+        cursor: Cursor,
+        counters: &mut Counters,
+        fetched: Fetched<J::Row>,
+    ) -> Result<(WalkState, u64), DbErr> {
+        let txn = begin_batch(self.db, &self.settings).await?;
+        let row_count = fetched.count;
+        let batch_upto = fetched.upto.clone();
         let mut plan = BatchPlan::default();
         plan.counters.processed = row_count;
-        let writes = job.plan(&txn, decoded, &mut plan).await?;
+        let batch = Batch {
+            number: counters.batches + 1,
+            after: fetched.after,
+            upto: fetched.upto,
+            rows: fetched.rows,
+            sums: fetched.sums,
+        };
+        let writes = job.plan(&txn, batch, &mut plan).await?;
         let written = isolate(job, &txn, writes, &mut plan.anomalies).await?;
 
         let mut batch = plan.counters;
@@ -543,18 +655,7 @@ impl<'a> KeysetWalker<'a> {
             // Exact counts, nothing kept: the batch ran for real and is rolled back.
             txn.rollback().await?;
         } else {
-            let run_id = self.run_id();
-            if let Some(run_id) = run_id.filter(|_| !written.changes.is_empty()) {
-                journal(
-                    &txn,
-                    run_id,
-                    walk.table,
-                    counters.batches + 1,
-                    written.changes,
-                )
-                .await?;
-            }
-            plan.anomalies.flush(&txn, run_id).await?;
+            plan.anomalies.flush(&txn, self.run_id()).await?;
             let mut total = *counters;
             total.add(&batch);
             if let Some(ledger) = self.ledger.as_deref_mut() {
@@ -569,10 +670,7 @@ impl<'a> KeysetWalker<'a> {
             txn.commit().await?;
         }
         counters.add(&batch);
-        Ok(Step::Advanced {
-            next,
-            rows: row_count,
-        })
+        Ok((next, row_count))
     }
 
     /// A range still locked after the later pass: logged, so the run ends "not done".
@@ -669,10 +767,117 @@ impl WalkState {
     }
 }
 
-enum Step {
-    Advanced { next: WalkState, rows: u64 },
+enum Step<R> {
+    /// The batch committed; `read` is the next batch's read, done ahead.
+    Advanced {
+        next: WalkState,
+        rows: u64,
+        read: Option<Fetched<R>>,
+    },
     Deferred(Deferred),
     Exhausted,
+}
+
+/// A batch as read: the `count` rows with `after < key <= upto`, and what the job
+/// asked to read of them.
+pub struct Fetched<R> {
+    after: Option<Key>,
+    upto: Key,
+    count: u64,
+    rows: Vec<(Key, R)>,
+    sums: Vec<i64>,
+}
+
+/// Opens a batch's transaction.
+async fn begin_batch(
+    db: &DatabaseConnection,
+    settings: &EngineSettings,
+) -> Result<DatabaseTransaction, DbErr> {
+    let txn = db.begin().await?;
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        // Bounded lock waits keep application traffic moving: a batch that would
+        // queue behind (and in front of) application locks gives up and retries.
+        // A batch's commit need not wait for its WAL flush: the batch, its journal
+        // and its checkpoint commit together, so a server crash can only lose the
+        // last few batches whole, and --resume redoes them. The run's final status
+        // commits synchronously, which flushes every batch before it.
+        let ms = settings.lock_timeout.as_millis();
+        txn.execute_unprepared(&format!(
+            "SET LOCAL lock_timeout = '{ms}ms'; SET LOCAL synchronous_commit = off"
+        ))
+        .await?;
+    }
+    Ok(txn)
+}
+
+/// Reads the batch after `after` (not past `upto`) in a short transaction of its own,
+/// with the same bounded lock waits as a write; `None` when the walk is done.
+async fn fetch<J: BatchJob>(
+    db: &DatabaseConnection,
+    settings: &EngineSettings,
+    job: &J,
+    walk: TableWalk,
+    after: Option<&Key>,
+    upto: Option<&Key>,
+) -> Result<Option<Fetched<J::Row>>, DbErr> {
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        // One SELECT is consistent by itself, and SQLite has no lock waits to bound.
+        return read_batch(db, settings.batch_size, job, walk, after, upto).await;
+    }
+    let txn = begin_batch(db, settings).await?;
+    let fetched = read_batch(&txn, settings.batch_size, job, walk, after, upto).await?;
+    txn.commit().await?;
+    Ok(fetched)
+}
+
+async fn read_batch<J: BatchJob>(
+    conn: &impl ConnectionTrait,
+    limit: u64,
+    job: &J,
+    walk: TableWalk,
+    after: Option<&Key>,
+    upto: Option<&Key>,
+) -> Result<Option<Fetched<J::Row>>, DbErr> {
+    let backend = conn.get_database_backend();
+    Ok(match job.reads(backend) {
+        Reads::Rows(columns) => {
+            let rows = conn
+                .query_all(&walk.select(backend, columns, after, upto, limit))
+                .await?;
+            let mut decoded = Vec::with_capacity(rows.len());
+            for row in &rows {
+                decoded.push((walk.read_key(row)?, job.decode(row, backend)?));
+            }
+            match decoded.last() {
+                Some((last, _)) => Some(Fetched {
+                    after: after.cloned(),
+                    upto: last.clone(),
+                    count: decoded.len() as u64,
+                    rows: decoded,
+                    sums: Vec::new(),
+                }),
+                None => None,
+            }
+        }
+        Reads::Range(sums) => {
+            let wanted = sums.len();
+            let bounds = walk.bounds(backend, sums, after, upto, limit);
+            let row = conn.query_one(&bounds).await?;
+            let count: i64 = row.as_ref().map_or(Ok(0), |r| r.try_get_by_index(0))?;
+            match row.filter(|_| count > 0) {
+                Some(row) => Some(Fetched {
+                    after: after.cloned(),
+                    upto: walk.read_key_at(&row, 1)?,
+                    count: count as u64,
+                    rows: Vec::new(),
+                    sums: (0..wanted)
+                        .map(|i| row.try_get_by_index::<i64>(2 + i))
+                        .collect::<Result<Vec<i64>, DbErr>>()?,
+                }),
+                None => None,
+            }
+        }
+    })
 }
 
 fn report(unit: &str, counters: Counters, timings: &[f64]) -> UnitReport {
@@ -751,25 +956,4 @@ async fn isolate<J: BatchJob>(
         }
     }
     Ok(written)
-}
-
-async fn journal(
-    txn: &DatabaseTransaction,
-    run_id: i64,
-    table: &str,
-    batch_no: u64,
-    changes: Vec<(String, Option<String>)>,
-) -> Result<(), DbErr> {
-    let model = backfill_journal::ActiveModel {
-        run_id: Set(run_id),
-        table_name: Set(table.to_string()),
-        batch_no: Set(batch_no as i64),
-        changes: Set(serde_json::to_value(changes).map_err(|e| DbErr::Json(e.to_string()))?),
-        created_at: Set(Utc::now().fixed_offset()),
-        ..Default::default()
-    };
-    backfill_journal::Entity::insert(model)
-        .exec_without_returning(txn)
-        .await?;
-    Ok(())
 }

@@ -19,8 +19,8 @@ use serde::Serialize;
 
 use crate::anomalies::AnomalyKind;
 use crate::engine::{
-    BatchJob, BatchPlan, EngineSettings, Key, KeyKind, KeysetWalker, Split, TableWalk, UnitReport,
-    Written,
+    Batch, BatchJob, BatchPlan, EngineSettings, Key, KeyKind, KeysetWalker, Reads, Split,
+    TableWalk, UnitReport, Written,
 };
 use crate::error::{Interrupted, Outcome};
 use crate::payload::{self, BugFeature};
@@ -85,11 +85,11 @@ impl BatchJob for FeatureJob {
     type Row = TestRow;
     type Write = FeatureWrite;
 
-    fn columns(&self, backend: DatabaseBackend) -> Vec<Expr> {
-        vec![
+    fn reads(&self, backend: DatabaseBackend) -> Reads {
+        Reads::Rows(vec![
             Expr::col(tests::Column::CustomerId),
             payload_column(backend, "data"),
-        ]
+        ])
     }
 
     fn decode(&self, row: &QueryResult, backend: DatabaseBackend) -> Result<TestRow, DbErr> {
@@ -103,13 +103,13 @@ impl BatchJob for FeatureJob {
     async fn plan(
         &self,
         txn: &DatabaseTransaction,
-        rows: Vec<(Key, TestRow)>,
+        batch: Batch<TestRow>,
         plan: &mut BatchPlan,
     ) -> Result<Vec<FeatureWrite>, DbErr> {
         // First listing wins: tests come in id order, features in payload order.
         let mut wanted: BTreeMap<i64, test_features::Model> = BTreeMap::new();
         let mut patches: HashMap<i64, Flags> = HashMap::new();
-        for (_, test) in rows {
+        for (_, test) in batch.rows {
             for (flags, model) in features_of(&test, plan) {
                 let id = model.id;
                 if let Some(first) = wanted.get(&id) {
@@ -374,13 +374,13 @@ impl BatchJob for AttributionJob {
     type Row = BugRow;
     type Write = Attribution;
 
-    fn columns(&self, backend: DatabaseBackend) -> Vec<Expr> {
-        vec![
+    fn reads(&self, backend: DatabaseBackend) -> Reads {
+        Reads::Rows(vec![
             Expr::col(bugs::Column::CustomerId),
             Expr::col(bugs::Column::TestId),
             payload_column(backend, "raw_data"),
             Expr::col(bugs::Column::TestFeatureId),
-        ]
+        ])
     }
 
     fn decode(&self, row: &QueryResult, backend: DatabaseBackend) -> Result<BugRow, DbErr> {
@@ -395,11 +395,11 @@ impl BatchJob for AttributionJob {
     async fn plan(
         &self,
         txn: &DatabaseTransaction,
-        rows: Vec<(Key, BugRow)>,
+        batch: Batch<BugRow>,
         plan: &mut BatchPlan,
     ) -> Result<Vec<Attribution>, DbErr> {
         let mut named = Vec::new();
-        for (key, bug) in rows {
+        for (key, bug) in batch.rows {
             let Key::Int(bug_id) = key else { continue };
             match payload::parse_bug_payload(&bug.data) {
                 Ok(BugFeature::None) => plan.counters.skipped += 1,

@@ -4,20 +4,25 @@
 //! validated. Also here: the dry run, `--rollback` and `--promote-not-null`.
 
 use anyhow::{Context, Result, bail};
+use chrono::Utc;
 use entity::backfill_journal;
 use migration::{MEMORY_TABLES, ProjectIdCheck, ensure_project_id_check, project_id_check_state};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query, UpdateStatement};
+use sea_orm::sea_query::{
+    Alias, CommonTableExpression, Expr, ExprTrait, Func, FunctionCall, InsertStatement, Order,
+    Query, WithClause,
+};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
     EntityTrait, QueryFilter, QueryOrder, QueryResult, Statement, TransactionTrait,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use std::collections::BTreeMap;
 
 use crate::anomalies::{Anomaly, AnomalyKind};
 use crate::engine::{
-    BatchJob, BatchPlan, Key, KeyKind, KeysetWalker, Split, TableWalk, UnitReport, Written,
+    Batch, BatchJob, BatchPlan, Key, KeyKind, KeysetWalker, Reads, Split, TableWalk, UnitReport,
+    Written,
 };
 use crate::error::{Outcome, UsageError};
 use crate::runs::{RunLedger, RunStatus};
@@ -99,10 +104,31 @@ fn needs_owner() -> Expr {
     Expr::col(Alias::new(COLUMN)).is_null().or(holds_alias())
 }
 
-/// The key range of (part of) a batch, whose NULL and alias `project_id`s become 'io'.
+/// The key range of (part of) a batch, `after < key <= upto`, whose NULL and alias
+/// `project_id`s become 'io'.
 pub struct Fill {
-    first: Key,
-    last: Key,
+    after: Option<Key>,
+    upto: Key,
+    /// The batch it belongs to, for the journal.
+    batch: u64,
+    /// Whether the range may hold NULLs, and aliases: the batch's read counted them.
+    nulls: bool,
+    aliases: bool,
+}
+
+impl Fill {
+    fn rows(&self, walk: TableWalk, backend: DatabaseBackend) -> Expr {
+        walk.range(backend, self.after.as_ref(), Some(&self.upto))
+            .into_iter()
+            .fold(Expr::value(true), |all, condition| all.and(condition))
+    }
+}
+
+/// What an update of `project_id` reports: how many rows it changed, or which.
+#[derive(Clone, Copy)]
+enum Report {
+    Count,
+    Keys,
 }
 
 struct ProjectIdJob {
@@ -110,11 +136,117 @@ struct ProjectIdJob {
     walk: TableWalk,
     /// The primary key rows are named, journaled and updated by.
     identity: TableWalk,
+    /// The run whose journal records the old values; none in a dry run.
+    run_id: Option<i64>,
 }
 
 impl ProjectIdJob {
-    /// NULLs: one UPDATE over the key range; RETURNING says exactly which rows this
-    /// run changed, for the journal.
+    /// Sets `project_id` to 'io' on the rows `target` selects, every one of which holds
+    /// `old`, and journals their keys with `old` in the batch's transaction. PostgreSQL
+    /// does both in one statement (`WITH changed AS (UPDATE … RETURNING key) INSERT
+    /// INTO backfill_journal SELECT … FROM changed`), so the journal names exactly the
+    /// rows the update changed. SQLite has no such statement, but its single writer
+    /// keeps the rows still between the journal's `INSERT … SELECT` and the update.
+    /// Nothing per row crosses the connection unless `report` asks for the keys.
+    async fn set_owner(
+        &self,
+        txn: &DatabaseTransaction,
+        target: Expr,
+        old: Option<&str>,
+        batch: u64,
+        report: Report,
+    ) -> Result<(u64, Vec<Key>), DbErr> {
+        let backend = txn.get_database_backend();
+        let key = self.identity.key_expr(backend);
+        let mut update = Query::update()
+            .table(Alias::new(self.walk.table))
+            .value(Alias::new(COLUMN), OWNER)
+            .and_where(target.clone())
+            .to_owned();
+        let read = |rows: Vec<QueryResult>| -> Result<(u64, Vec<Key>), DbErr> {
+            let keys = match report {
+                Report::Keys => rows
+                    .iter()
+                    .map(|row| self.identity.read_key(row))
+                    .collect::<Result<Vec<Key>, DbErr>>()?,
+                Report::Count => Vec::new(),
+            };
+            let count = match (report, rows.first()) {
+                (Report::Count, Some(row)) => row.try_get_by_index::<i64>(0)? as u64,
+                _ => keys.len() as u64,
+            };
+            Ok((count, keys))
+        };
+        match (self.run_id, backend) {
+            (Some(run_id), DatabaseBackend::Postgres) => {
+                let changed = Alias::new("changed");
+                let row_key = Alias::new("row_key");
+                update.returning(Query::returning().expr(key));
+                let entry = journal_entry(
+                    run_id,
+                    self.walk.table,
+                    batch,
+                    Func::cust("jsonb_build_object")
+                        .arg("old")
+                        .arg(old)
+                        .arg("keys")
+                        .arg(
+                            Func::cust("to_jsonb")
+                                .arg(Func::cust("array_agg").arg(Expr::col(row_key.clone()))),
+                        ),
+                    changed.clone(),
+                    Expr::value(true),
+                )?;
+                let result = match report {
+                    Report::Count => Expr::cust("COUNT(*)"),
+                    Report::Keys => Expr::col(row_key.clone()),
+                };
+                let statement = WithClause::new()
+                    .cte(
+                        CommonTableExpression::new()
+                            .table_name(changed.clone())
+                            .column(row_key)
+                            .query(update)
+                            .to_owned(),
+                    )
+                    .cte(
+                        CommonTableExpression::new()
+                            .table_name(Alias::new("journaled"))
+                            .query(entry)
+                            .to_owned(),
+                    )
+                    .to_owned()
+                    .query(Query::select().expr(result).from(changed).to_owned());
+                read(txn.query_all(&statement).await?)
+            }
+            (run_id, _) => {
+                if let Some(run_id) = run_id {
+                    let entry = journal_entry(
+                        run_id,
+                        self.walk.table,
+                        batch,
+                        Func::cust("json_object")
+                            .arg("old")
+                            .arg(old)
+                            .arg("keys")
+                            .arg(Func::cust("json_group_array").arg(key.clone())),
+                        Alias::new(self.walk.table),
+                        target,
+                    )?;
+                    txn.execute(&entry).await?;
+                }
+                match report {
+                    Report::Count => Ok((txn.execute(&update).await?.rows_affected(), Vec::new())),
+                    Report::Keys => {
+                        update.returning(Query::returning().expr(key));
+                        read(txn.query_all(&update).await?)
+                    }
+                }
+            }
+        }
+    }
+
+    /// NULLs: one update over the key range.
     async fn fill_nulls(
         &self,
         txn: &DatabaseTransaction,
@@ -122,19 +254,13 @@ impl ProjectIdJob {
         written: &mut Written,
     ) -> Result<(), DbErr> {
         let backend = txn.get_database_backend();
-        let update = Query::update()
-            .table(Alias::new(self.walk.table))
-            .value(Alias::new(COLUMN), OWNER)
-            .and_where(self.walk.between(backend, &fill.first, &fill.last))
-            .and_where(Expr::col(Alias::new(COLUMN)).is_null())
-            .returning(Query::returning().expr(self.identity.key_expr(backend)))
-            .to_owned();
-        for row in txn.query_all(&update).await? {
-            written.updated += 1;
-            written
-                .changes
-                .push((self.identity.read_key(&row)?.to_string(), None));
-        }
+        let target = fill
+            .rows(self.walk, backend)
+            .and(Expr::col(Alias::new(COLUMN)).is_null());
+        let (count, _) = self
+            .set_owner(txn, target, None, fill.batch, Report::Count)
+            .await?;
+        written.updated += count;
         Ok(())
     }
 
@@ -151,7 +277,7 @@ impl ProjectIdJob {
             .expr(self.identity.key_expr(backend))
             .column(Alias::new(COLUMN))
             .from(Alias::new(self.walk.table))
-            .and_where(self.walk.between(backend, &fill.first, &fill.last))
+            .and_where(fill.rows(self.walk, backend))
             .and_where(holds_alias())
             .to_owned();
         let mut by_old: BTreeMap<String, Vec<Key>> = BTreeMap::new();
@@ -164,22 +290,21 @@ impl ProjectIdJob {
         }
         for (old, keys) in by_old {
             for chunk in keys.chunks(MAX_BINDS) {
-                let update = swap(self.identity, backend, chunk, &old, Some(OWNER))
-                    .returning(Query::returning().expr(self.identity.key_expr(backend)))
-                    .to_owned();
-                for row in txn.query_all(&update).await? {
-                    let key = self.identity.read_key(&row)?.to_string();
+                let target = holding(self.identity, backend, chunk, &old);
+                let (_, changed) = self
+                    .set_owner(txn, target, Some(&old), fill.batch, Report::Keys)
+                    .await?;
+                for key in changed {
                     written.updated += 1;
                     written.normalized += 1;
                     written.anomalies.push(Anomaly {
                         table: self.walk.table,
-                        row_id: key.clone(),
+                        row_id: key.to_string(),
                         kind: AnomalyKind::LegacyAlias,
                         description: format!(
                             "project_id was the legacy alias {old:?}; set to 'io'"
                         ),
                     });
-                    written.changes.push((key, Some(old.clone())));
                 }
             }
         }
@@ -187,13 +312,53 @@ impl ProjectIdJob {
     }
 }
 
+/// The journal row of one write: `INSERT INTO backfill_journal … SELECT run, table,
+/// batch, <changes>, now FROM source WHERE rows`, which inserts nothing when no row
+/// matched.
+fn journal_entry(
+    run_id: i64,
+    table: &str,
+    batch: u64,
+    changes: FunctionCall,
+    source: Alias,
+    rows: Expr,
+) -> Result<InsertStatement, DbErr> {
+    let select = Query::select()
+        .expr(Expr::value(run_id))
+        .expr(Expr::value(table))
+        .expr(Expr::value(batch as i64))
+        .expr(changes)
+        .expr(Expr::value(Utc::now().fixed_offset()))
+        .from(source)
+        .and_where(rows)
+        .and_having(Expr::cust("COUNT(*) > 0"))
+        .to_owned();
+    Ok(Query::insert()
+        .into_table(backfill_journal::Entity)
+        .columns([
+            backfill_journal::Column::RunId,
+            backfill_journal::Column::TableName,
+            backfill_journal::Column::BatchNo,
+            backfill_journal::Column::Changes,
+            backfill_journal::Column::CreatedAt,
+        ])
+        .select_from(select)
+        .map_err(|err| DbErr::Custom(err.to_string()))?
+        .to_owned())
+}
+
 impl BatchJob for ProjectIdJob {
     type Row = ();
     type Write = Fill;
 
-    /// Only keys: the batch is a key range, and the database finds its NULLs itself.
-    fn columns(&self, _backend: DatabaseBackend) -> Vec<Expr> {
-        Vec::new()
+    /// Only the key range, with its counts of NULLs and of aliases: the database
+    /// finds the rows itself, and a range without either is not written at all.
+    fn reads(&self, _backend: DatabaseBackend) -> Reads {
+        let counts = |rows: Expr| Expr::case(rows, 1).finally(0).into();
+        Reads::Range(vec![
+            counts(Expr::col(Alias::new(COLUMN)).is_null()),
+            counts(holds_alias()),
+        ])
     }
 
     fn decode(&self, _row: &QueryResult, _backend: DatabaseBackend) -> Result<(), DbErr> {
@@ -203,23 +368,34 @@ impl BatchJob for ProjectIdJob {
     async fn plan(
         &self,
         _txn: &DatabaseTransaction,
-        rows: Vec<(Key, ())>,
+        batch: Batch<()>,
         _plan: &mut BatchPlan,
     ) -> Result<Vec<Fill>, DbErr> {
-        Ok(match (rows.first(), rows.last()) {
-            (Some((first, _)), Some((last, _))) => vec![Fill {
-                first: first.clone(),
-                last: last.clone(),
-            }],
-            _ => Vec::new(),
-        })
+        let (nulls, aliases) = match batch.sums[..] {
+            [nulls, aliases] => (nulls > 0, aliases > 0),
+            _ => (true, true),
+        };
+        if !nulls && !aliases {
+            return Ok(Vec::new());
+        }
+        Ok(vec![Fill {
+            after: batch.after,
+            upto: batch.upto,
+            batch: batch.number,
+            nulls,
+            aliases,
+        }])
     }
 
     async fn write(&self, txn: &DatabaseTransaction, fills: &[Fill]) -> Result<Written, DbErr> {
         let mut written = Written::default();
         for fill in fills {
-            self.fill_nulls(txn, fill, &mut written).await?;
-            self.fill_aliases(txn, fill, &mut written).await?;
+            if fill.nulls {
+                self.fill_nulls(txn, fill, &mut written).await?;
+            }
+            if fill.aliases {
+                self.fill_aliases(txn, fill, &mut written).await?;
+            }
         }
         Ok(written)
     }
@@ -232,15 +408,22 @@ impl BatchJob for ProjectIdJob {
             .expr(self.walk.key_expr(backend))
             .expr(self.identity.key_expr(backend))
             .from(Alias::new(self.walk.table))
-            .and_where(self.walk.between(backend, &fill.first, &fill.last))
+            .and_where(fill.rows(self.walk, backend))
             .and_where(needs_owner())
-            .order_by(Alias::new(self.walk.key), Order::Asc)
+            .order_by(self.walk.order_column(), Order::Asc)
             .to_owned();
         let rows = txn.query_all(&keys).await?;
         if rows.len() < 2 {
             let row = match rows.first() {
                 Some(row) => self.identity.read_key_at(row, 1)?.to_string(),
-                None => format!("{}..={}", fill.first, fill.last),
+                None => format!(
+                    "{}..={}",
+                    fill.after
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    fill.upto
+                ),
             };
             return Ok(Split::Row(self.walk.table, row));
         }
@@ -248,15 +431,16 @@ impl BatchJob for ProjectIdJob {
             .iter()
             .map(|row| self.walk.read_key(row))
             .collect::<Result<Vec<Key>, DbErr>>()?;
-        let middle = keys.len() / 2;
+        let middle = keys[keys.len() / 2 - 1].clone();
         Ok(Split::Halves(
             Fill {
-                first: fill.first,
-                last: keys[middle - 1].clone(),
+                after: fill.after,
+                upto: middle.clone(),
+                ..fill
             },
             Fill {
-                first: keys[middle].clone(),
-                last: fill.last,
+                after: Some(middle),
+                ..fill
             },
         ))
     }
@@ -268,8 +452,9 @@ pub struct TableSummary {
     pub table: &'static str,
     #[serde(flatten)]
     pub walk: Option<UnitReport>,
+    /// None with `--no-validate`: counting NULLs is a scan of the table.
     #[serde(flatten)]
-    pub state: TableState,
+    pub state: Option<TableState>,
 }
 
 /// What a run did, for the report.
@@ -336,14 +521,15 @@ pub async fn run(
     let mut summaries = Vec::new();
     let mut passed = !errors.too_many_errors();
     for (table, report) in tables.iter().copied().zip(reports) {
-        let state = if options.validate && !dry_run {
-            validate_table(db, table, options.promote_not_null).await?
-        } else {
-            table_state(db, table).await?
-        };
-        if options.validate && !dry_run {
+        let state = if dry_run {
+            Some(table_state(db, table).await?)
+        } else if options.validate {
+            let state = validate_table(db, table, options.promote_not_null).await?;
             passed &= state.null_count == 0 && state.constraint_validated;
-        }
+            Some(state)
+        } else {
+            None
+        };
         summaries.push(TableSummary {
             table,
             walk: Some(report),
@@ -370,6 +556,7 @@ async fn walk_tables(
     ledger: Option<&mut RunLedger>,
     tables: &[&'static str],
 ) -> Result<Vec<UnitReport>> {
+    let run_id = ledger.as_ref().map(|l| l.id);
     let mut walker = KeysetWalker::new(db, settings, ledger);
     let mut reports = Vec::new();
     for table in tables {
@@ -377,6 +564,7 @@ async fn walk_tables(
         let job = ProjectIdJob {
             walk,
             identity: walk_of(table),
+            run_id,
         };
         let report = walker.run(&job, walk, table).await?;
         tracing::info!(
@@ -520,7 +708,7 @@ pub async fn validate_only(
         summary.tables.push(TableSummary {
             table,
             walk: None,
-            state,
+            state: Some(state),
         });
     }
     let outcome = Outcome::from_passed(summary.passed);
@@ -588,8 +776,7 @@ pub async fn rollback(db: &DatabaseConnection, run: Option<i64>) -> Result<Rollb
     }
     // First pass: refuse before anything changes.
     for entry in &entries {
-        let changes = decode_changes(&entry.changes)?;
-        if changes.iter().any(|(_, old)| old.is_none()) {
+        if decode_changes(&entry.changes)?.old.is_none() {
             let table = known_table(&entry.table_name)?;
             if check_state(db, table).await? != ProjectIdCheck::Missing
                 || pg_not_null(db, table).await?
@@ -612,21 +799,15 @@ pub async fn rollback(db: &DatabaseConnection, run: Option<i64>) -> Result<Rollb
         let changes = decode_changes(&entry.changes)?;
         let txn = db.begin().await?;
         let backend = txn.get_database_backend();
-        let mut olds: Vec<&Option<String>> = changes.iter().map(|(_, old)| old).collect();
-        olds.sort();
-        olds.dedup();
-        for old in olds {
-            let keys: Vec<Key> = changes
-                .iter()
-                .filter(|(_, o)| o == old)
-                .map(|(k, _)| parse_key(walk.kind, k))
-                .collect();
-            for chunk in keys.chunks(MAX_BINDS) {
-                let update = swap(walk, backend, chunk, OWNER, old.as_deref());
-                let done = txn.execute(&update).await?.rows_affected();
-                summary.restored += done;
-                summary.left_alone += chunk.len() as u64 - done;
-            }
+        for chunk in changes.keys.chunks(MAX_BINDS) {
+            let update = Query::update()
+                .table(Alias::new(table))
+                .value(Alias::new(COLUMN), changes.old.as_deref())
+                .and_where(holding(walk, backend, chunk, OWNER))
+                .to_owned();
+            let done = txn.execute(&update).await?.rows_affected();
+            summary.restored += done;
+            summary.left_alone += chunk.len() as u64 - done;
         }
         txn.commit().await?;
     }
@@ -641,25 +822,13 @@ pub async fn rollback(db: &DatabaseConnection, run: Option<i64>) -> Result<Rollb
     Ok(summary)
 }
 
-/// `UPDATE` setting `project_id` to `to` on the rows `keys` (by primary key) that
-/// still hold `from`: a row changed by someone else since is left as it is. The fill
-/// replaces an alias with 'io' this way, and rollback puts the old value back.
-fn swap(
-    identity: TableWalk,
-    backend: DatabaseBackend,
-    keys: &[Key],
-    from: &str,
-    to: Option<&str>,
-) -> UpdateStatement {
-    Query::update()
-        .table(Alias::new(identity.table))
-        .value(Alias::new(COLUMN), to)
-        .and_where(
-            Expr::col(Alias::new(identity.key))
-                .is_in(keys.iter().map(|k| k.to_value(identity.kind, backend))),
-        )
-        .and_where(Expr::col(Alias::new(COLUMN)).eq(from))
-        .to_owned()
+/// The rows `keys` (by primary key) whose `project_id` still holds `value`: a row
+/// changed by someone else since is left as it is. The fill replaces an alias with
+/// 'io' on these rows, and rollback puts the old value back.
+fn holding(identity: TableWalk, backend: DatabaseBackend, keys: &[Key], value: &str) -> Expr {
+    Expr::col(Alias::new(identity.key))
+        .is_in(keys.iter().map(|k| k.to_value(identity.kind, backend)))
+        .and(Expr::col(Alias::new(COLUMN)).eq(value))
 }
 
 fn known_table(name: &str) -> Result<&'static str> {
@@ -670,15 +839,16 @@ fn known_table(name: &str) -> Result<&'static str> {
         .ok_or_else(|| anyhow::anyhow!("the journal names `{name}`, which is not a memory table"))
 }
 
-fn decode_changes(json: &serde_json::Value) -> Result<Vec<(String, Option<String>)>> {
-    serde_json::from_value(json.clone()).context("a journal entry is unreadable")
+/// A journal entry's `changes`: the rows one statement set to 'io', by primary key,
+/// and the value they all held before.
+#[derive(Debug, Deserialize)]
+struct JournaledChanges {
+    old: Option<String>,
+    keys: Vec<Key>,
 }
 
-fn parse_key(kind: KeyKind, text: &str) -> Key {
-    match (kind, text.parse::<i64>()) {
-        (KeyKind::Integer, Ok(v)) => Key::Int(v),
-        _ => Key::Text(text.to_string()),
-    }
+fn decode_changes(json: &serde_json::Value) -> Result<JournaledChanges> {
+    JournaledChanges::deserialize(json).context("a journal entry is unreadable")
 }
 
 #[cfg(test)]

@@ -110,29 +110,31 @@ impl Reporter {
             );
             for t in &s.tables {
                 let c = t.walk.as_ref().map(|w| w.counters).unwrap_or_default();
+                let (nulls, check) = match &t.state {
+                    Some(state) => (
+                        state.null_count.to_string(),
+                        if state.constraint_validated {
+                            "validated"
+                        } else {
+                            "not validated"
+                        },
+                    ),
+                    None => ("-".to_string(), "not checked (--no-validate)"),
+                };
                 let _ = writeln!(
                     out,
-                    "{:<20} {:>9} {:>9} {:>10} {:>8} {:>7} {:>6}  {}",
-                    t.table,
-                    c.processed,
-                    c.updated,
-                    c.normalized,
-                    c.rejected,
-                    c.batches,
-                    t.state.null_count,
-                    if t.state.constraint_validated {
-                        "validated"
-                    } else {
-                        "not validated"
-                    }
+                    "{:<20} {:>9} {:>9} {:>10} {:>8} {:>7} {:>6}  {check}",
+                    t.table, c.processed, c.updated, c.normalized, c.rejected, c.batches, nulls,
                 );
             }
-            for t in s.tables.iter().filter(|t| t.state.null_count > 0) {
-                let _ = writeln!(
-                    out,
-                    "FAILED: `{}` still has {} rows with a NULL project_id",
-                    t.table, t.state.null_count
-                );
+            for (t, state) in s.tables.iter().filter_map(|t| Some((t, t.state.as_ref()?))) {
+                if state.null_count > 0 {
+                    let _ = writeln!(
+                        out,
+                        "FAILED: `{}` still has {} rows with a NULL project_id",
+                        t.table, state.null_count
+                    );
+                }
             }
             if let Some(run) = s.run_id {
                 let _ = writeln!(

@@ -302,9 +302,7 @@ async fn journal(db: &DatabaseConnection) -> BTreeSet<(String, String, Option<St
     {
         let run = row[0].clone().unwrap();
         let table = row[1].clone().unwrap();
-        let changes: Vec<(String, Option<String>)> =
-            serde_json::from_str(row[2].as_deref().unwrap()).expect("[[row, old], …]");
-        for (id, old) in changes {
+        for (id, old) in journal_pairs(row[2].as_deref().unwrap()) {
             assert!(
                 per_run.insert((run.clone(), table.clone(), id.clone())),
                 "run {run} journaled {table} {id} twice"

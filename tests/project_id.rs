@@ -746,9 +746,7 @@ async fn journal_of(db: &DatabaseConnection, run: Option<i64>) -> Vec<(String, O
     )
     .await
     {
-        let changes: Vec<(String, Option<String>)> =
-            serde_json::from_str(&changes.expect("changes")).expect("[[row_id, old], …]");
-        all.extend(changes);
+        all.extend(journal_pairs(&changes.expect("changes")));
     }
     all
 }

@@ -13,7 +13,8 @@ pub struct Model {
     #[sea_orm(column_type = "String(StringLen::N(100))")]
     pub table_name: String,
     pub batch_no: i64,
-    /// JSON array of `[row_id, old_value]` pairs.
+    /// `{"old": value, "keys": [row ids]}`: the rows one statement set to 'io', and
+    /// the value they all held before.
     #[sea_orm(column_type = "JsonBinary")]
     pub changes: Json,
     pub created_at: DateTimeWithTimeZone,

@@ -362,7 +362,8 @@ fn backfill_journal() -> TableCreateStatement {
                 .big_integer()
                 .not_null(),
         )
-        // JSON array of [row_id, old_value] pairs.
+        // {"old": value, "keys": [row ids]}: the rows one statement changed, and the
+        // value they held before.
         .col(
             ColumnDef::new(BackfillJournal::Changes)
                 .json_binary()

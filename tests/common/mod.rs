@@ -267,3 +267,19 @@ pub async fn add_bug(
     .await
     .expect("insert bug");
 }
+
+/// The (row id, old value) pairs a journal entry's `changes` text records: the
+/// entry is `{"old": value, "keys": [row ids]}`.
+pub fn journal_pairs(changes: &str) -> Vec<(String, Option<String>)> {
+    let entry: serde_json::Value = serde_json::from_str(changes).expect("changes are JSON");
+    let old = entry["old"].as_str().map(str::to_string);
+    entry["keys"]
+        .as_array()
+        .expect("{\"old\": …, \"keys\": […]}")
+        .iter()
+        .map(|key| match key {
+            serde_json::Value::String(text) => (text.clone(), old.clone()),
+            other => (other.to_string(), old.clone()),
+        })
+        .collect()
+}
