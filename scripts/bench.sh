@@ -78,6 +78,16 @@ copy() {
   fi
 }
 
+# settle BACKEND URL — before a copy and before each timed run: on PostgreSQL the seeded
+# tables are vacuumed and analyzed once (as a live database's are), and a checkpoint
+# flushes what came before, so neither side of a comparison pays for the other's writes.
+settle() {
+  if [ "$1" = postgres ]; then
+    if [ "${3:-}" = vacuum ]; then psql "$2" -XqAt -c "VACUUM ANALYZE" >/dev/null; fi
+    psql "$2" -XqAt -c "CHECKPOINT" >/dev/null
+  fi
+}
+
 drop_all() {
   psql "$pg_admin" -XqAt -c "DROP DATABASE IF EXISTS bench_a WITH (FORCE)" -c "DROP DATABASE IF EXISTS bench_b WITH (FORCE)" -c "DROP DATABASE IF EXISTS bench_large WITH (FORCE)" >/dev/null
 }
@@ -128,12 +138,15 @@ bench_features() {
     a=$(fresh "$backend" bench_a)
     run migrate "$a" migrate up
     run seed "$a" seed --tests "$tests_n" --memory-rows 0
+    settle "$backend" "$a" vacuum
     b=$(copy "$backend" bench_a bench_b)
+    settle "$backend" "$a"
     run features "$a" backfill-features --no-validate
     local t_tool=$secs rss=$rss_mb
     run rerun "$a" backfill-features --no-validate
     local t_rerun=$secs
     features_sql "$backend" >"$work/features.sql"
+    settle "$backend" "$b"
     timed_sql "$backend" "$b" "$work/features.sql"
     local t_sql=$secs
     local rows_tool rows_sql
@@ -167,7 +180,9 @@ bench_project_id() {
     a=$(fresh "$backend" bench_a)
     run migrate "$a" migrate up
     run seed "$a" seed --tests 0 --memory-rows "$per_table" --null-project-id 0.5
+    settle "$backend" "$a" vacuum
     b=$(copy "$backend" bench_a bench_b)
+    settle "$backend" "$a"
     run project "$a" --format json backfill-project-id --sleep 0 --no-validate
     local t_tool=$secs rss=$rss_mb
     local sql="$work/project.sql" table
@@ -175,6 +190,7 @@ bench_project_id() {
     for table in l2_insights nodes edges working_memory episode_memory l0_raw ground_truth stale_memory smf_proposals ief_feedback l2_insight_history; do
       echo "UPDATE $table SET project_id = 'io' WHERE project_id IS NULL;" >>"$sql"
     done
+    settle "$backend" "$b"
     timed_sql "$backend" "$b" "$sql"
     local t_sql=$secs
     local tenths

@@ -65,10 +65,13 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
 
 /// Run on every new SQLite connection. Savepoint and statement journals stay in
 /// memory (`temp_store`), where each batch's savepoint would otherwise create, write
-/// and delete a temporary file. In WAL mode `synchronous = NORMAL` cannot corrupt the
-/// file; a power cut can only lose the last commits, and each batch's checkpoint is in
-/// its own commit, so a resumed run redoes exactly those. It saves an fsync per batch.
-/// In rollback-journal mode the connection keeps SQLite's FULL default.
+/// and delete a temporary file. A 32 MiB page cache (SQLite's default is 2 MiB) keeps
+/// the index pages a batch's inserts land on. In WAL mode `synchronous = NORMAL` cannot
+/// corrupt the file; a power cut can only lose the last commits, and each batch's
+/// checkpoint is in its own commit, so a resumed run redoes exactly those. It saves an
+/// fsync per batch. The WAL is copied back into the file every 10,000 pages (40 MiB)
+/// rather than every 1,000: short batches would otherwise copy the same index pages
+/// over and over. In rollback-journal mode the connection keeps SQLite's defaults.
 fn tune_sqlite_connection(
     conn: &mut sqlx::SqliteConnection,
 ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + '_>> {
@@ -76,11 +79,17 @@ fn tune_sqlite_connection(
         sqlx::query("PRAGMA temp_store = MEMORY")
             .execute(&mut *conn)
             .await?;
+        sqlx::query("PRAGMA cache_size = -32768")
+            .execute(&mut *conn)
+            .await?;
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(&mut *conn)
             .await?;
         if mode == "wal" {
             sqlx::query("PRAGMA synchronous = NORMAL")
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("PRAGMA wal_autocheckpoint = 10000")
                 .execute(&mut *conn)
                 .await?;
         }

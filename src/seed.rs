@@ -256,9 +256,31 @@ impl Seeder {
             }
             rng
         });
+        // On PostgreSQL a chunk's bugs are copied on a second connection while the next
+        // chunk's tests are: two server processes load at once. (Bugs follow their
+        // tests, which their foreign key needs.) SQLite has one writer: in turn there.
+        let overlap = db.get_database_backend() == DatabaseBackend::Postgres;
+        let mut bugs_due = None;
         while let Some((test_rows, bug_rows)) = chunks.recv().await {
-            insert_rows(db, test_rows).await?;
-            insert_rows(db, bug_rows).await?;
+            let earlier_bugs = async {
+                match bugs_due.take() {
+                    Some(rows) => insert_rows(db, rows).await,
+                    None => Ok(()),
+                }
+            };
+            if overlap {
+                let (tests_done, bugs_done) =
+                    tokio::join!(insert_rows(db, test_rows), earlier_bugs);
+                tests_done?;
+                bugs_done?;
+            } else {
+                earlier_bugs.await?;
+                insert_rows(db, test_rows).await?;
+            }
+            bugs_due = Some(bug_rows);
+        }
+        if let Some(rows) = bugs_due {
+            insert_rows(db, rows).await?;
         }
         producer
             .join()

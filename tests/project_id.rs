@@ -1446,7 +1446,68 @@ async fn promote_not_null_postgres() {
     assert!(refused.is_err(), "the column is NOT NULL");
 }
 
+// ---------------------------------------------------------------------------------
+// --no-validate: the run fills and journals as usual, but counts no NULLs (a scan per
+// table) and says so; a table already filled is walked without a single write.
+// ---------------------------------------------------------------------------------
+
+async fn no_validate_skips_the_count(backend: Backend) {
+    let tdb = TestDb::new(backend, "pid_novalidate").await;
+    let db = tdb.migrated().await;
+    let before = scattered_legacy(&db).await;
+    let args = [
+        "--format",
+        "json",
+        "backfill-project-id",
+        "--sleep",
+        "0",
+        "--batch-size",
+        "5",
+        "--no-validate",
+    ];
+    let out = tdb.cli(&args);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let summary = json(&out);
+    let journaled = journal_of(&db, None).await;
+    for (table, rows) in &before {
+        let t = table_of(&summary, table);
+        assert!(t.get("null_count").is_none(), "{table}: not counted: {t}");
+        assert!(t.get("constraint_validated").is_none(), "{t}");
+        let changed = (nulls(rows) + aliases(rows)) as i64;
+        assert_eq!(num(t, "updated"), changed, "{table}: {t}");
+        assert_eq!(
+            int(
+                &db,
+                &format!("SELECT COUNT(*) FROM {table} WHERE project_id IS NULL")
+            )
+            .await,
+            0,
+            "{table}"
+        );
+    }
+    let expected: usize = before.values().map(|r| nulls(r) + aliases(r)).sum();
+    assert_eq!(journaled.len(), expected, "one journaled change per row");
+    let text = stdout(&tdb.cli(&args[2..]));
+    assert!(text.contains("not checked (--no-validate)"), "{text}");
+
+    // Nothing left to do: every batch reads its range's counts and writes nothing.
+    let entries = int(&db, "SELECT COUNT(*) FROM backfill_journal").await;
+    let again = tdb.cli(&args);
+    assert_eq!(code(&again), 0, "{}", describe(&again));
+    for table in before.keys() {
+        let t = table_of(&json(&again), table).clone();
+        assert_eq!(num(&t, "updated"), 0, "{table}: {t}");
+        assert!(num(&t, "batches") > 0, "{table}: walked: {t}");
+    }
+    assert_eq!(
+        int(&db, "SELECT COUNT(*) FROM backfill_journal").await,
+        entries,
+        "a run with nothing to change journals nothing"
+    );
+}
+
 on_both!(
+    no_validate_skips_the_count,
     fills_nulls_and_aliases_exactly,
     rejected_rows_are_isolated_and_logged,
     resumes_after_kill_9,
