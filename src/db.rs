@@ -71,27 +71,23 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
 /// checkpoint is in its own commit, so a resumed run redoes exactly those. It saves an
 /// fsync per batch. The WAL is copied back into the file every 10,000 pages (40 MiB)
 /// rather than every 1,000: short batches would otherwise copy the same index pages
-/// over and over. In rollback-journal mode the connection keeps SQLite's defaults.
+/// over and over. Under a rollback journal `synchronous` stays FULL.
 fn tune_sqlite_connection(
     conn: &mut sqlx::SqliteConnection,
 ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + '_>> {
     Box::pin(async move {
-        sqlx::query("PRAGMA temp_store = MEMORY")
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("PRAGMA cache_size = -32768")
-            .execute(&mut *conn)
-            .await?;
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(&mut *conn)
             .await?;
+        let mut pragmas = vec!["PRAGMA temp_store = MEMORY", "PRAGMA cache_size = -32768"];
         if mode == "wal" {
-            sqlx::query("PRAGMA synchronous = NORMAL")
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query("PRAGMA wal_autocheckpoint = 10000")
-                .execute(&mut *conn)
-                .await?;
+            pragmas.extend([
+                "PRAGMA synchronous = NORMAL",
+                "PRAGMA wal_autocheckpoint = 10000",
+            ]);
+        }
+        for pragma in pragmas {
+            sqlx::query(pragma).execute(&mut *conn).await?;
         }
         Ok(())
     })

@@ -77,6 +77,9 @@ impl Key {
     }
 }
 
+/// The name a batch's read gives its key column.
+const BATCH_KEY: &str = "batch_key";
+
 /// A table walked by its primary key.
 #[derive(Debug, Clone, Copy)]
 pub struct TableWalk {
@@ -135,8 +138,8 @@ impl TableWalk {
     }
 
     /// The keyset read of one batch: the next `limit` rows after `after` (and not past
-    /// `upto`), in key order. A primary-key range scan: the same cost for the first
-    /// batch and the last.
+    /// `upto`), in key order, the key first (as `batch_key`). A primary-key range scan:
+    /// the same cost for the first batch and the last.
     fn select(
         &self,
         backend: DatabaseBackend,
@@ -147,7 +150,7 @@ impl TableWalk {
     ) -> SelectStatement {
         let mut query = Query::select();
         query
-            .expr(self.key_expr(backend))
+            .expr_as(self.key_expr(backend), Alias::new(BATCH_KEY))
             .exprs(columns)
             .from(Alias::new(self.table))
             .order_by(self.order_column(), Order::Asc)
@@ -169,15 +172,8 @@ impl TableWalk {
         upto: Option<&Key>,
         limit: u64,
     ) -> SelectStatement {
-        let key = Alias::new("batch_key");
-        let mut rows = Query::select();
-        rows.expr_as(self.key_expr(backend), key.clone())
-            .from(Alias::new(self.table))
-            .order_by(self.order_column(), Order::Asc)
-            .limit(limit);
-        for condition in self.range(backend, after, upto) {
-            rows.and_where(condition);
-        }
+        let key = Alias::new(BATCH_KEY);
+        let mut rows = self.select(backend, Vec::new(), after, upto, limit);
         let last = match (self.kind, backend) {
             // PostgreSQL has no max(uuid); the text of a uuid compares bytewise, as
             // the uuid itself does, under the "C" collation.
