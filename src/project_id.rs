@@ -776,16 +776,16 @@ pub async fn rollback(db: &DatabaseConnection, run: Option<i64>) -> Result<Rollb
     }
     // First pass: refuse before anything changes.
     for entry in &entries {
-        if decode_changes(&entry.changes)?.old.is_none() {
-            let table = known_table(&entry.table_name)?;
-            if check_state(db, table).await? != ProjectIdCheck::Missing
-                || pg_not_null(db, table).await?
-            {
-                bail!(UsageError::new(format!(
-                    "run {run_id} replaced NULLs in `{table}`, and NULL cannot be restored while {} forbids it: nothing was changed; `backfill migrate down` removes the check if you really need the NULLs back",
-                    migration::project_id_check_name(table)
-                )));
-            }
+        let table = known_table(&entry.table_name)?;
+        let changes = decode_changes(&entry.changes, walk_of(table).kind)?;
+        if changes.iter().any(|(old, _)| old.is_none())
+            && (check_state(db, table).await? != ProjectIdCheck::Missing
+                || pg_not_null(db, table).await?)
+        {
+            bail!(UsageError::new(format!(
+                "run {run_id} replaced NULLs in `{table}`, and NULL cannot be restored while {} forbids it: nothing was changed; `backfill migrate down` removes the check if you really need the NULLs back",
+                migration::project_id_check_name(table)
+            )));
         }
     }
     let mut summary = RollbackSummary {
@@ -796,18 +796,19 @@ pub async fn rollback(db: &DatabaseConnection, run: Option<i64>) -> Result<Rollb
     for entry in entries {
         let table = known_table(&entry.table_name)?;
         let walk = walk_of(table);
-        let changes = decode_changes(&entry.changes)?;
         let txn = db.begin().await?;
         let backend = txn.get_database_backend();
-        for chunk in changes.keys.chunks(MAX_BINDS) {
-            let update = Query::update()
-                .table(Alias::new(table))
-                .value(Alias::new(COLUMN), changes.old.as_deref())
-                .and_where(holding(walk, backend, chunk, OWNER))
-                .to_owned();
-            let done = txn.execute(&update).await?.rows_affected();
-            summary.restored += done;
-            summary.left_alone += chunk.len() as u64 - done;
+        for (old, keys) in decode_changes(&entry.changes, walk.kind)? {
+            for chunk in keys.chunks(MAX_BINDS) {
+                let update = Query::update()
+                    .table(Alias::new(table))
+                    .value(Alias::new(COLUMN), old.as_deref())
+                    .and_where(holding(walk, backend, chunk, OWNER))
+                    .to_owned();
+                let done = txn.execute(&update).await?.rows_affected();
+                summary.restored += done;
+                summary.left_alone += chunk.len() as u64 - done;
+            }
         }
         txn.commit().await?;
     }
@@ -840,20 +841,64 @@ fn known_table(name: &str) -> Result<&'static str> {
 }
 
 /// A journal entry's `changes`: the rows one statement set to 'io', by primary key,
-/// and the value they all held before.
+/// and the value they all held before; or, as journals written before this form
+/// hold them, `[row, old]` pairs.
 #[derive(Debug, Deserialize)]
-struct JournaledChanges {
-    old: Option<String>,
-    keys: Vec<Key>,
+#[serde(untagged)]
+enum JournaledChanges {
+    Rows { old: Option<String>, keys: Vec<Key> },
+    Pairs(Vec<(String, Option<String>)>),
 }
 
-fn decode_changes(json: &serde_json::Value) -> Result<JournaledChanges> {
-    JournaledChanges::deserialize(json).context("a journal entry is unreadable")
+/// An entry's rows grouped by the value they held.
+fn decode_changes(
+    json: &serde_json::Value,
+    kind: KeyKind,
+) -> Result<Vec<(Option<String>, Vec<Key>)>> {
+    let changes = JournaledChanges::deserialize(json).context("a journal entry is unreadable")?;
+    Ok(match changes {
+        JournaledChanges::Rows { old, keys } => vec![(old, keys)],
+        JournaledChanges::Pairs(pairs) => {
+            let mut by_old: BTreeMap<Option<String>, Vec<Key>> = BTreeMap::new();
+            for (key, old) in pairs {
+                let key = match (kind, key.parse::<i64>()) {
+                    (KeyKind::Integer, Ok(v)) => Key::Int(v),
+                    _ => Key::Text(key),
+                };
+                by_old.entry(old).or_default().push(key);
+            }
+            by_old.into_iter().collect()
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_both_journal_forms() {
+        let rows = serde_json::json!({"old": null, "keys": [3, 5]});
+        assert_eq!(
+            decode_changes(&rows, KeyKind::Integer).unwrap(),
+            vec![(None, vec![Key::Int(3), Key::Int(5)])]
+        );
+        let pairs = serde_json::json!([["7", null], ["8", "I/O"], ["9", null]]);
+        assert_eq!(
+            decode_changes(&pairs, KeyKind::Integer).unwrap(),
+            vec![
+                (None, vec![Key::Int(7), Key::Int(9)]),
+                (Some("I/O".to_string()), vec![Key::Int(8)]),
+            ]
+        );
+        let uuid = "0e6f1d2c-8a4b-4c3d-9e8f-7a6b5c4d3e2f";
+        let pairs = serde_json::json!([[uuid, "default"]]);
+        assert_eq!(
+            decode_changes(&pairs, KeyKind::Uuid).unwrap(),
+            vec![(Some("default".to_string()), vec![Key::Text(uuid.into())])]
+        );
+        assert!(decode_changes(&serde_json::json!({"keys": "x"}), KeyKind::Integer).is_err());
+    }
 
     #[test]
     fn refuses_unknown_tables() {
