@@ -256,12 +256,14 @@ pub enum Reads {
     Range(Vec<Expr>),
 }
 
-/// One batch: the rows with `after < key <= upto`, in key order.
+/// One batch as read: the `count` rows with `after < key <= upto`, in key order, and
+/// what the job asked to read of them.
 pub struct Batch<R> {
-    /// The batch's position in its table's walk, from 1.
+    /// The batch's position in its table's walk, from 1 (set when it is written).
     pub number: u64,
     pub after: Option<Key>,
     pub upto: Key,
+    pub count: u64,
     /// The rows read, with their keys (empty for `Reads::Range`).
     pub rows: Vec<(Key, R)>,
     /// The sums asked for by `Reads::Range`, in order.
@@ -402,7 +404,7 @@ impl<'a> KeysetWalker<'a> {
             deferred: checkpoint.deferred,
         };
         let progress = self.progress_bar(walk, unit, state.after.as_ref()).await;
-        let mut ahead: Option<Fetched<J::Row>> = None;
+        let mut ahead: Option<Batch<J::Row>> = None;
         loop {
             let started = Instant::now();
             // A read done ahead is this batch's only if the walk is where it expected.
@@ -499,7 +501,7 @@ impl<'a> KeysetWalker<'a> {
         state: &WalkState,
         cursor: Cursor,
         counters: &mut Counters,
-        mut fetched: Option<Fetched<J::Row>>,
+        mut fetched: Option<Batch<J::Row>>,
     ) -> Result<Step<J::Row>> {
         let (after, _) = state.range(cursor);
         let from = || {
@@ -580,7 +582,7 @@ impl<'a> KeysetWalker<'a> {
         cursor: Cursor,
         counters: &mut Counters,
         last_upto: &mut Option<Key>,
-        fetched: Option<Fetched<J::Row>>,
+        fetched: Option<Batch<J::Row>>,
     ) -> Result<Step<J::Row>, DbErr> {
         let (after, upto) = state.range(cursor);
         let fetched = match fetched {
@@ -620,20 +622,14 @@ impl<'a> KeysetWalker<'a> {
         state: &WalkState,
         cursor: Cursor,
         counters: &mut Counters,
-        fetched: Fetched<J::Row>,
+        mut batch: Batch<J::Row>,
     ) -> Result<(WalkState, u64), DbErr> {
         let txn = begin_batch(self.db, &self.settings).await?;
-        let row_count = fetched.count;
-        let batch_upto = fetched.upto.clone();
+        let row_count = batch.count;
+        let batch_upto = batch.upto.clone();
         let mut plan = BatchPlan::default();
         plan.counters.processed = row_count;
-        let batch = Batch {
-            number: counters.batches + 1,
-            after: fetched.after,
-            upto: fetched.upto,
-            rows: fetched.rows,
-            sums: fetched.sums,
-        };
+        batch.number = counters.batches + 1;
         let writes = job.plan(&txn, batch, &mut plan).await?;
         let written = isolate(job, &txn, writes, &mut plan.anomalies).await?;
 
@@ -768,20 +764,10 @@ enum Step<R> {
     Advanced {
         next: WalkState,
         rows: u64,
-        read: Option<Fetched<R>>,
+        read: Option<Batch<R>>,
     },
     Deferred(Deferred),
     Exhausted,
-}
-
-/// A batch as read: the `count` rows with `after < key <= upto`, and what the job
-/// asked to read of them.
-pub struct Fetched<R> {
-    after: Option<Key>,
-    upto: Key,
-    count: u64,
-    rows: Vec<(Key, R)>,
-    sums: Vec<i64>,
 }
 
 /// Opens a batch's transaction.
@@ -815,7 +801,7 @@ async fn fetch<J: BatchJob>(
     walk: TableWalk,
     after: Option<&Key>,
     upto: Option<&Key>,
-) -> Result<Option<Fetched<J::Row>>, DbErr> {
+) -> Result<Option<Batch<J::Row>>, DbErr> {
     if db.get_database_backend() != DatabaseBackend::Postgres {
         // One SELECT is consistent by itself, and SQLite has no lock waits to bound.
         return read_batch(db, settings.batch_size, job, walk, after, upto).await;
@@ -833,7 +819,7 @@ async fn read_batch<J: BatchJob>(
     walk: TableWalk,
     after: Option<&Key>,
     upto: Option<&Key>,
-) -> Result<Option<Fetched<J::Row>>, DbErr> {
+) -> Result<Option<Batch<J::Row>>, DbErr> {
     let backend = conn.get_database_backend();
     Ok(match job.reads(backend) {
         Reads::Rows(columns) => {
@@ -845,7 +831,8 @@ async fn read_batch<J: BatchJob>(
                 decoded.push((walk.read_key(row)?, job.decode(row, backend)?));
             }
             match decoded.last() {
-                Some((last, _)) => Some(Fetched {
+                Some((last, _)) => Some(Batch {
+                    number: 0,
                     after: after.cloned(),
                     upto: last.clone(),
                     count: decoded.len() as u64,
@@ -861,7 +848,8 @@ async fn read_batch<J: BatchJob>(
             let row = conn.query_one(&bounds).await?;
             let count: i64 = row.as_ref().map_or(Ok(0), |r| r.try_get_by_index(0))?;
             match row.filter(|_| count > 0) {
-                Some(row) => Some(Fetched {
+                Some(row) => Some(Batch {
+                    number: 0,
                     after: after.cloned(),
                     upto: walk.read_key_at(&row, 1)?,
                     count: count as u64,

@@ -13,11 +13,11 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QueryResult, Statement, TransactionTrait,
+    EntityTrait, QueryFilter, QueryOrder, QueryResult, QuerySelect, Statement, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::anomalies::{Anomaly, AnomalyKind};
 use crate::engine::{
@@ -163,19 +163,21 @@ impl ProjectIdJob {
             .value(Alias::new(COLUMN), OWNER)
             .and_where(target.clone())
             .to_owned();
+        // What the statement returned: one COUNT(*) row, or the changed keys.
         let read = |rows: Vec<QueryResult>| -> Result<(u64, Vec<Key>), DbErr> {
-            let keys = match report {
-                Report::Keys => rows
-                    .iter()
-                    .map(|row| self.identity.read_key(row))
-                    .collect::<Result<Vec<Key>, DbErr>>()?,
-                Report::Count => Vec::new(),
-            };
-            let count = match (report, rows.first()) {
-                (Report::Count, Some(row)) => row.try_get_by_index::<i64>(0)? as u64,
-                _ => keys.len() as u64,
-            };
-            Ok((count, keys))
+            match (report, rows.first()) {
+                (Report::Count, Some(row)) => {
+                    Ok((row.try_get_by_index::<i64>(0)? as u64, Vec::new()))
+                }
+                (Report::Count, None) => Ok((0, Vec::new())),
+                (Report::Keys, _) => {
+                    let keys = rows
+                        .iter()
+                        .map(|row| self.identity.read_key(row))
+                        .collect::<Result<Vec<Key>, DbErr>>()?;
+                    Ok((keys.len() as u64, keys))
+                }
+            }
         };
         match (self.run_id, backend) {
             (Some(run_id), DatabaseBackend::Postgres) => {
@@ -760,25 +762,13 @@ pub async fn rollback(db: &DatabaseConnection, run: Option<i64>) -> Result<Rollb
             .map(|r| r.id)
             .ok_or_else(|| UsageError::new(format!("there is no `{COMMAND}` run to roll back")))?,
     };
-    let journal = || {
-        backfill_journal::Entity::find()
-            .filter(backfill_journal::Column::RunId.eq(run_id))
-            .order_by_desc(backfill_journal::Column::Id)
-    };
-    let entries = journal()
-        .all(db)
-        .await
-        .context("could not read backfill_journal")?;
-    if entries.is_empty() {
-        bail!(UsageError::new(format!(
-            "run {run_id} changed nothing that could be rolled back"
-        )));
-    }
-    // First pass: refuse before anything changes.
-    for entry in &entries {
+    // First pass: refuse before anything changes (each table is checked once).
+    let mut checked = BTreeSet::new();
+    let entries = each_journal_entry(db, run_id, async |entry| {
         let table = known_table(&entry.table_name)?;
         let changes = decode_changes(&entry.changes, walk_of(table).kind)?;
         if changes.iter().any(|(old, _)| old.is_none())
+            && checked.insert(table)
             && (check_state(db, table).await? != ProjectIdCheck::Missing
                 || pg_not_null(db, table).await?)
         {
@@ -787,13 +777,20 @@ pub async fn rollback(db: &DatabaseConnection, run: Option<i64>) -> Result<Rollb
                 migration::project_id_check_name(table)
             )));
         }
+        Ok(())
+    })
+    .await?;
+    if entries == 0 {
+        bail!(UsageError::new(format!(
+            "run {run_id} changed nothing that could be rolled back"
+        )));
     }
     let mut summary = RollbackSummary {
         run_id,
         restored: 0,
         left_alone: 0,
     };
-    for entry in entries {
+    each_journal_entry(db, run_id, async |entry| {
         let table = known_table(&entry.table_name)?;
         let walk = walk_of(table);
         let txn = db.begin().await?;
@@ -811,7 +808,9 @@ pub async fn rollback(db: &DatabaseConnection, run: Option<i64>) -> Result<Rollb
             }
         }
         txn.commit().await?;
-    }
+        Ok(())
+    })
+    .await?;
     entity::backfill_runs::Entity::update_many()
         .col_expr(
             entity::backfill_runs::Column::Status,
@@ -821,6 +820,41 @@ pub async fn rollback(db: &DatabaseConnection, run: Option<i64>) -> Result<Rollb
         .exec(db)
         .await?;
     Ok(summary)
+}
+
+/// Journal entries read per page.
+const JOURNAL_PAGE: u64 = 100;
+
+/// Calls `visit` on every journal entry of run `run_id`, newest first, reading the
+/// journal in keyset pages (never a whole run at once); returns how many there were.
+async fn each_journal_entry(
+    db: &DatabaseConnection,
+    run_id: i64,
+    mut visit: impl AsyncFnMut(backfill_journal::Model) -> Result<()>,
+) -> Result<u64> {
+    let mut before = None;
+    let mut seen = 0;
+    loop {
+        let mut page = backfill_journal::Entity::find()
+            .filter(backfill_journal::Column::RunId.eq(run_id))
+            .order_by_desc(backfill_journal::Column::Id)
+            .limit(JOURNAL_PAGE);
+        if let Some(before) = before {
+            page = page.filter(backfill_journal::Column::Id.lt(before));
+        }
+        let page = page
+            .all(db)
+            .await
+            .context("could not read backfill_journal")?;
+        let Some(last) = page.last() else {
+            return Ok(seen);
+        };
+        before = Some(last.id);
+        seen += page.len() as u64;
+        for entry in page {
+            visit(entry).await?;
+        }
+    }
 }
 
 /// The rows `keys` (by primary key) whose `project_id` still holds `value`: a row
