@@ -1,6 +1,7 @@
 //! `seed`: a realistic synthetic dataset, the same for the same `--seed`, with chosen
 //! fractions of the imperfections the backfills must cope with. Rows are generated a
-//! chunk at a time and written with multi-row INSERTs, so memory stays flat.
+//! chunk at a time, encoded beside the database's work and written with `COPY`
+//! (PostgreSQL) or multi-row INSERTs (SQLite), so memory stays flat.
 
 use std::time::Instant;
 
@@ -14,10 +15,9 @@ use migration::MEMORY_TABLES;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use sea_orm::sea_query::{Alias, Expr, Query};
-use sea_orm::sqlx::postgres::PgPoolCopyExt;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    EntityName, EntityTrait, IdenStatic, Iterable, TransactionTrait,
+    EntityName, EntityTrait, IdenStatic, Iterable, Statement, TransactionTrait,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -165,6 +165,14 @@ pub async fn run(db: &DatabaseConnection, args: &SeedArgs) -> Result<SeedSummary
     let seeder = Seeder::new(args, &mut rng);
     let mut rng = seeder.tests_and_bugs(db, rng).await?;
     seeder.memory(db, &mut rng).await?;
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        // The chunks committed without waiting for their WAL flush (see `load`). A
+        // synchronous commit flushes the WAL up to its own record, so theirs too: once
+        // this returns, the seed survives a crash of the server.
+        db.execute_unprepared("SELECT txid_current()")
+            .await
+            .context("could not flush the seeded rows to disk")?;
+    }
     Ok(SeedSummary {
         seed: args.seed,
         tests: args.tests,
@@ -241,6 +249,7 @@ impl Seeder {
     async fn tests_and_bugs(&self, db: &DatabaseConnection, rng: SmallRng) -> Result<SmallRng> {
         let (sender, mut chunks) = tokio::sync::mpsc::channel(2);
         let generator = self.clone();
+        let backend = db.get_database_backend();
         let producer = std::thread::spawn(move || {
             let mut rng = rng;
             let mut cursor = Cursor::default();
@@ -248,8 +257,11 @@ impl Seeder {
             let mut first = 1u64;
             while first <= generator.args.tests {
                 let last = (first + per_chunk - 1).min(generator.args.tests);
-                let chunk = generator.tests_chunk(first, last, &mut rng, &mut cursor);
-                if sender.blocking_send(chunk).is_err() {
+                let (test_rows, bug_rows) =
+                    generator.tests_chunk(first, last, &mut rng, &mut cursor);
+                let encoded = encode(backend, test_rows)
+                    .and_then(|tests| Ok((tests, encode(backend, bug_rows)?)));
+                if sender.blocking_send(encoded).is_err() {
                     break;
                 }
                 first = last + 1;
@@ -259,29 +271,28 @@ impl Seeder {
         // On PostgreSQL a chunk's bugs are copied on a second connection while the next
         // chunk's tests are: two server processes load at once. (Bugs follow their
         // tests, which their foreign key needs.) SQLite has one writer: in turn there.
-        let overlap = db.get_database_backend() == DatabaseBackend::Postgres;
+        let overlap = backend == DatabaseBackend::Postgres;
+        let load_all = |rows: Option<EncodedRows>| async move {
+            match rows {
+                Some(rows) => load(db, rows).await,
+                None => Ok(()),
+            }
+        };
         let mut bugs_due = None;
-        while let Some((test_rows, bug_rows)) = chunks.recv().await {
-            let earlier_bugs = async {
-                match bugs_due.take() {
-                    Some(rows) => insert_rows(db, rows).await,
-                    None => Ok(()),
-                }
-            };
+        while let Some(encoded) = chunks.recv().await {
+            let (test_rows, bug_rows) = encoded?;
+            let earlier_bugs = load_all(bugs_due.take());
             if overlap {
-                let (tests_done, bugs_done) =
-                    tokio::join!(insert_rows(db, test_rows), earlier_bugs);
+                let (tests_done, bugs_done) = tokio::join!(load_all(test_rows), earlier_bugs);
                 tests_done?;
                 bugs_done?;
             } else {
                 earlier_bugs.await?;
-                insert_rows(db, test_rows).await?;
+                load_all(test_rows).await?;
             }
-            bugs_due = Some(bug_rows);
+            bugs_due = bug_rows;
         }
-        if let Some(rows) = bugs_due {
-            insert_rows(db, rows).await?;
-        }
+        load_all(bugs_due).await?;
         producer
             .join()
             .map_err(|_| anyhow::anyhow!("BUG: the seed generator thread panicked"))
@@ -657,87 +668,142 @@ fn embedding(rng: &mut SmallRng) -> Vec<f32> {
     (0..8).map(|_| rng.random_range(-1.0..1.0)).collect()
 }
 
-/// Writes `rows` the way each backend loads data fastest: `COPY … FROM STDIN` on
-/// PostgreSQL, multi-row INSERTs in one transaction on SQLite.
-pub async fn insert_rows<A>(db: &DatabaseConnection, rows: Vec<A>) -> Result<()>
+/// One table's rows, encoded for the backend and ready to send: the encoding is CPU
+/// work that the tests path does in the generator thread, beside the database's work.
+struct EncodedRows {
+    table: String,
+    body: Encoding,
+}
+
+enum Encoding {
+    /// PostgreSQL: `COPY … FROM STDIN` and its CSV.
+    Copy { statement: String, csv: String },
+    /// SQLite: multi-row INSERTs, run in one transaction.
+    Inserts(Vec<Statement>),
+}
+
+/// Encodes `rows` the way each backend loads data fastest: `COPY … FROM STDIN` on
+/// PostgreSQL, multi-row INSERTs on SQLite. `None` for no rows.
+fn encode<A>(backend: DatabaseBackend, rows: Vec<A>) -> Result<Option<EncodedRows>>
 where
     A: ActiveModelTrait,
 {
     let Some(first) = rows.first() else {
-        return Ok(());
+        return Ok(None);
     };
     let columns: Vec<_> = <A::Entity as EntityTrait>::Column::iter()
         .filter(|c| first.get(*c).is_set())
         .collect();
-    let table = <A::Entity as Default>::default();
-    let backend = db.get_database_backend();
-    let values = |row: &A| -> Vec<sea_orm::Value> {
-        columns
-            .iter()
-            .map(|c| {
-                let value = row
-                    .get(*c)
-                    .into_value()
-                    .unwrap_or(sea_orm::Value::String(None));
-                db::stored_value(backend, value)
-            })
-            .collect()
+    let table = <A::Entity as Default>::default().table_name().to_owned();
+    let names: Vec<String> = columns
+        .iter()
+        .map(|c| format!("\"{}\"", c.as_str()))
+        .collect();
+    // Each row's values are moved out of it, never copied.
+    let values = |mut row: A| {
+        columns.iter().map(move |c| {
+            let value = row
+                .take(*c)
+                .into_value()
+                .unwrap_or(sea_orm::Value::String(None));
+            db::stored_value(backend, value)
+        })
     };
-    let context = || {
-        format!(
-            "could not write the seeded rows of `{}`",
-            table.table_name()
-        )
-    };
-    if db.get_database_backend() == DatabaseBackend::Postgres {
-        let names: Vec<String> = columns
-            .iter()
-            .map(|c| format!("\"{}\"", c.as_str()))
-            .collect();
+    if backend == DatabaseBackend::Postgres {
         let mut csv = String::new();
-        for row in &rows {
-            let fields: Result<Vec<String>> = values(row).into_iter().map(csv_field).collect();
-            csv.push_str(&fields?.join(","));
+        for row in rows {
+            for (index, value) in values(row).enumerate() {
+                if index > 0 {
+                    csv.push(',');
+                }
+                push_csv_field(&mut csv, value)?;
+            }
             csv.push('\n');
         }
         let statement = format!(
-            "COPY \"{}\" ({}) FROM STDIN (FORMAT csv)",
-            table.table_name(),
+            "COPY \"{table}\" ({}) FROM STDIN (FORMAT csv)",
             names.join(", ")
         );
-        let mut copy = db
-            .get_postgres_connection_pool()
-            .copy_in_raw(&statement)
-            .await
-            .with_context(context)?;
-        copy.send(csv.into_bytes()).await.with_context(context)?;
-        copy.finish().await.with_context(context)?;
-        return Ok(());
+        return Ok(Some(EncodedRows {
+            table,
+            body: Encoding::Copy { statement, csv },
+        }));
     }
     let per_statement = (MAX_BINDS / columns.len().max(1)).clamp(1, 1000);
-    let txn = db.begin().await?;
-    for chunk in rows.chunks(per_statement) {
-        let mut insert = Query::insert();
-        insert
-            .into_table(table.table_ref())
-            .columns(columns.iter().copied());
-        for row in chunk {
-            insert
-                .values(values(row).into_iter().map(Expr::val))
-                .map_err(|e| anyhow::anyhow!("BUG: seed row does not fit its table: {e}"))?;
-        }
-        txn.execute(&insert).await.with_context(context)?;
+    let placeholders = format!("({})", vec!["?"; columns.len()].join(", "));
+    let mut statements = Vec::new();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<A> = rows.by_ref().take(per_statement).collect();
+        let sql = format!(
+            "INSERT INTO \"{table}\" ({}) VALUES {}",
+            names.join(", "),
+            vec![placeholders.as_str(); chunk.len()].join(", ")
+        );
+        let bound: Vec<sea_orm::Value> = chunk.into_iter().flat_map(values).collect();
+        statements.push(Statement::from_sql_and_values(backend, sql, bound));
     }
-    txn.commit().await.with_context(context)?;
+    Ok(Some(EncodedRows {
+        table,
+        body: Encoding::Inserts(statements),
+    }))
+}
+
+/// Writes rows encoded by [`encode`]. On PostgreSQL a chunk commits without waiting
+/// for its WAL flush: a seed that dies is started again on an empty database anyway,
+/// and `run` ends with a synchronous commit, which flushes all of them.
+async fn load(db: &DatabaseConnection, rows: EncodedRows) -> Result<()> {
+    let EncodedRows { table, body } = rows;
+    let context = || format!("could not write the seeded rows of `{table}`");
+    match body {
+        Encoding::Copy { statement, csv } => {
+            let mut txn = db
+                .get_postgres_connection_pool()
+                .begin()
+                .await
+                .with_context(context)?;
+            sea_orm::sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut *txn)
+                .await
+                .with_context(context)?;
+            let mut copy = txn.copy_in_raw(&statement).await.with_context(context)?;
+            copy.send(csv.into_bytes()).await.with_context(context)?;
+            copy.finish().await.with_context(context)?;
+            txn.commit().await.with_context(context)?;
+        }
+        Encoding::Inserts(statements) => {
+            let txn = db.begin().await.with_context(context)?;
+            for statement in statements {
+                txn.execute_raw(statement).await.with_context(context)?;
+            }
+            txn.commit().await.with_context(context)?;
+        }
+    }
     Ok(())
 }
 
-/// One value as a PostgreSQL CSV field: NULL is an empty unquoted field, text is
-/// always quoted (so an empty string stays a string), arrays use PostgreSQL's literal.
-fn csv_field(value: sea_orm::Value) -> Result<String> {
+/// Writes `rows` in one go (see [`encode`] and [`load`]).
+async fn insert_rows<A>(db: &DatabaseConnection, rows: Vec<A>) -> Result<()>
+where
+    A: ActiveModelTrait,
+{
+    if let Some(rows) = encode(db.get_database_backend(), rows)? {
+        load(db, rows).await?;
+    }
+    Ok(())
+}
+
+/// Appends one value as a PostgreSQL CSV field: NULL is an empty unquoted field, text
+/// is always quoted (so an empty string stays a string), arrays use PostgreSQL's literal.
+fn push_csv_field(csv: &mut String, value: sea_orm::Value) -> Result<()> {
     use sea_orm::Value as V;
-    let quote = |text: &str| format!("\"{}\"", text.replace('"', "\"\""));
-    Ok(match value {
+    use std::fmt::Write;
+    let quoted = |csv: &mut String, text: &str| {
+        csv.push('"');
+        csv.push_str(&text.replace('"', "\"\""));
+        csv.push('"');
+    };
+    match value {
         V::Bool(None)
         | V::Int(None)
         | V::BigInt(None)
@@ -747,22 +813,30 @@ fn csv_field(value: sea_orm::Value) -> Result<String> {
         | V::Json(None)
         | V::Uuid(None)
         | V::ChronoDateTimeWithTimeZone(None)
-        | V::Array(_, None) => String::new(),
-        V::Bool(Some(v)) => v.to_string(),
-        V::Int(Some(v)) => v.to_string(),
-        V::BigInt(Some(v)) => v.to_string(),
-        V::Float(Some(v)) => v.to_string(),
-        V::Double(Some(v)) => v.to_string(),
-        V::String(Some(v)) => quote(&v),
-        V::Json(Some(v)) => quote(&v.to_string()),
-        V::Uuid(Some(v)) => v.hyphenated().to_string(),
-        V::ChronoDateTimeWithTimeZone(Some(v)) => v.to_rfc3339(),
+        | V::Array(_, None) => {}
+        V::Bool(Some(v)) => csv.push_str(if v { "true" } else { "false" }),
+        V::Int(Some(v)) => write!(csv, "{v}")?,
+        V::BigInt(Some(v)) => write!(csv, "{v}")?,
+        V::Float(Some(v)) => write!(csv, "{v}")?,
+        V::Double(Some(v)) => write!(csv, "{v}")?,
+        V::String(Some(v)) => quoted(csv, &v),
+        V::Json(Some(v)) => quoted(csv, &v.to_string()),
+        V::Uuid(Some(v)) => write!(csv, "{}", v.hyphenated())?,
+        V::ChronoDateTimeWithTimeZone(Some(v)) => csv.push_str(&v.to_rfc3339()),
         V::Array(_, Some(items)) => {
-            let items: Result<Vec<String>> = items.into_iter().map(csv_field).collect();
-            quote(&format!("{{{}}}", items?.join(",")))
+            let mut literal = String::from("{");
+            for (index, item) in items.into_iter().enumerate() {
+                if index > 0 {
+                    literal.push(',');
+                }
+                push_csv_field(&mut literal, item)?;
+            }
+            literal.push('}');
+            quoted(csv, &literal);
         }
         other => anyhow::bail!("BUG: seed cannot COPY a value like {other:?}"),
-    })
+    }
+    Ok(())
 }
 
 #[cfg(test)]
