@@ -272,27 +272,21 @@ impl Seeder {
         // chunk's tests are: two server processes load at once. (Bugs follow their
         // tests, which their foreign key needs.) SQLite has one writer: in turn there.
         let overlap = backend == DatabaseBackend::Postgres;
-        let load_all = |rows: Option<EncodedRows>| async move {
-            match rows {
-                Some(rows) => load(db, rows).await,
-                None => Ok(()),
-            }
-        };
         let mut bugs_due = None;
         while let Some(encoded) = chunks.recv().await {
             let (test_rows, bug_rows) = encoded?;
-            let earlier_bugs = load_all(bugs_due.take());
+            let earlier_bugs = load(db, bugs_due.take());
             if overlap {
-                let (tests_done, bugs_done) = tokio::join!(load_all(test_rows), earlier_bugs);
+                let (tests_done, bugs_done) = tokio::join!(load(db, test_rows), earlier_bugs);
                 tests_done?;
                 bugs_done?;
             } else {
                 earlier_bugs.await?;
-                load_all(test_rows).await?;
+                load(db, test_rows).await?;
             }
             bugs_due = bug_rows;
         }
-        load_all(bugs_due).await?;
+        load(db, bugs_due).await?;
         producer
             .join()
             .map_err(|_| anyhow::anyhow!("BUG: the seed generator thread panicked"))
@@ -695,10 +689,11 @@ where
         .filter(|c| first.get(*c).is_set())
         .collect();
     let table = <A::Entity as Default>::default().table_name().to_owned();
-    let names: Vec<String> = columns
+    let names = columns
         .iter()
         .map(|c| format!("\"{}\"", c.as_str()))
-        .collect();
+        .collect::<Vec<_>>()
+        .join(", ");
     // Each row's values are moved out of it, never copied.
     let values = |mut row: A| {
         columns.iter().map(move |c| {
@@ -720,10 +715,7 @@ where
             }
             csv.push('\n');
         }
-        let statement = format!(
-            "COPY \"{table}\" ({}) FROM STDIN (FORMAT csv)",
-            names.join(", ")
-        );
+        let statement = format!("COPY \"{table}\" ({names}) FROM STDIN (FORMAT csv)");
         return Ok(Some(EncodedRows {
             table,
             body: Encoding::Copy { statement, csv },
@@ -736,8 +728,7 @@ where
     while rows.peek().is_some() {
         let chunk: Vec<A> = rows.by_ref().take(per_statement).collect();
         let sql = format!(
-            "INSERT INTO \"{table}\" ({}) VALUES {}",
-            names.join(", "),
+            "INSERT INTO \"{table}\" ({names}) VALUES {}",
             vec![placeholders.as_str(); chunk.len()].join(", ")
         );
         let bound: Vec<sea_orm::Value> = chunk.into_iter().flat_map(values).collect();
@@ -749,11 +740,13 @@ where
     }))
 }
 
-/// Writes rows encoded by [`encode`]. On PostgreSQL a chunk commits without waiting
+/// Writes rows encoded by [`encode`] (none for `None`). On PostgreSQL a chunk commits without waiting
 /// for its WAL flush: a seed that dies is started again on an empty database anyway,
 /// and `run` ends with a synchronous commit, which flushes all of them.
-async fn load(db: &DatabaseConnection, rows: EncodedRows) -> Result<()> {
-    let EncodedRows { table, body } = rows;
+async fn load(db: &DatabaseConnection, rows: Option<EncodedRows>) -> Result<()> {
+    let Some(EncodedRows { table, body }) = rows else {
+        return Ok(());
+    };
     let context = || format!("could not write the seeded rows of `{table}`");
     match body {
         Encoding::Copy { statement, csv } => {
@@ -787,10 +780,7 @@ async fn insert_rows<A>(db: &DatabaseConnection, rows: Vec<A>) -> Result<()>
 where
     A: ActiveModelTrait,
 {
-    if let Some(rows) = encode(db.get_database_backend(), rows)? {
-        load(db, rows).await?;
-    }
-    Ok(())
+    load(db, encode(db.get_database_backend(), rows)?).await
 }
 
 /// Appends one value as a PostgreSQL CSV field: NULL is an empty unquoted field, text
