@@ -6,7 +6,11 @@
 #
 # Sizes can be changed with BENCH_TESTS (200000), BENCH_LARGE_TESTS (1000000, for the
 # memory comparison), BENCH_MEMORY_ROWS (2000000 over the eleven tables) and
-# BENCH_SEED_TESTS (1000000). Timings are printed, never asserted.
+# BENCH_SEED_TESTS (1000000); BENCH_BACKENDS ("sqlite postgres") picks the backends.
+# Each comparison runs the tool and the SQL in turn BENCH_REPEAT times (3), each on a
+# fresh copy, and prints the medians: wall times on a shared 2-core machine drift by
+# tens of percent within minutes, and alternating the two sides lets the drift hit
+# both. Timings are printed, never asserted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +19,8 @@ tests_n=${BENCH_TESTS:-200000}
 large_n=${BENCH_LARGE_TESTS:-1000000}
 memory_rows=${BENCH_MEMORY_ROWS:-2000000}
 seed_n=${BENCH_SEED_TESTS:-1000000}
+repeat=${BENCH_REPEAT:-3}
+backends=${BENCH_BACKENDS:-sqlite postgres}
 work=${BENCH_DIR:-$(mktemp -d /tmp/backfill-bench.XXXXXX)}
 pg_admin=postgres://root@127.0.0.1:5432/postgres
 
@@ -54,6 +60,9 @@ timed_sql() {
 
 ratio() { echo "scale=2; $1 / $2" | bc -l; }
 
+# median X… — the middle one of the values (the lower middle of an even count).
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
 # fresh BACKEND NAME — an empty migrated database; prints its URL.
 fresh() {
   local backend=$1 name=$2
@@ -66,17 +75,21 @@ fresh() {
   fi
 }
 
-# copy BACKEND FROM TO — an identical copy; prints its URL / file.
+# copy BACKEND FROM TO — an identical copy, settled (below); prints its URL.
 copy() {
   local backend=$1 from=$2 to=$3
   if [ "$backend" = sqlite ]; then
     cp "$work/$from.db" "$work/$to.db"
-    echo "$work/$to.db"
+    echo "sqlite://$work/$to.db?mode=rwc"
   else
     psql "$pg_admin" -XqAt -c "DROP DATABASE IF EXISTS $to WITH (FORCE)" -c "CREATE DATABASE $to TEMPLATE $from" >/dev/null
+    settle postgres "postgres://root@127.0.0.1:5432/$to"
     echo "postgres://root@127.0.0.1:5432/$to"
   fi
 }
+
+# target URL — what the backend's own client takes: the file of an SQLite URL.
+target() { local url=${1#sqlite://}; echo "${url%%\?*}"; }
 
 # settle BACKEND URL — before a copy and before each timed run: on PostgreSQL the seeded
 # tables are vacuumed and analyzed once (as a live database's are), and a checkpoint
@@ -89,7 +102,10 @@ settle() {
 }
 
 drop_all() {
-  psql "$pg_admin" -XqAt -c "DROP DATABASE IF EXISTS bench_a WITH (FORCE)" -c "DROP DATABASE IF EXISTS bench_b WITH (FORCE)" -c "DROP DATABASE IF EXISTS bench_large WITH (FORCE)" >/dev/null
+  local name
+  for name in bench_seed bench_a bench_b bench_large; do
+    psql "$pg_admin" -XqAt -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null
+  done
 }
 trap drop_all EXIT
 
@@ -132,33 +148,37 @@ SQL
 
 bench_features() {
   local backend
-  for backend in sqlite postgres; do
-    echo "== backfill-features on $backend: $tests_n tests x 3 features, $((tests_n * 3)) bugs"
-    local a b
-    a=$(fresh "$backend" bench_a)
-    run migrate "$a" migrate up
-    run seed "$a" seed --tests "$tests_n" --memory-rows 0
-    settle "$backend" "$a" vacuum
-    b=$(copy "$backend" bench_a bench_b)
-    settle "$backend" "$a"
-    run features "$a" backfill-features --no-validate
-    local t_tool=$secs rss=$rss_mb
-    run rerun "$a" backfill-features --no-validate
-    local t_rerun=$secs
+  for backend in $backends; do
+    echo "== backfill-features on $backend: $tests_n tests x 3 features, $((tests_n * 3)) bugs, median of $repeat"
+    local seeded a b i tools=() reruns=() sqls=() rss=0
+    seeded=$(fresh "$backend" bench_seed)
+    run migrate "$seeded" migrate up
+    run seed "$seeded" seed --tests "$tests_n" --memory-rows 0
+    settle "$backend" "$seeded" vacuum
     features_sql "$backend" >"$work/features.sql"
-    settle "$backend" "$b"
-    timed_sql "$backend" "$b" "$work/features.sql"
-    local t_sql=$secs
-    local rows_tool rows_sql
+    for i in $(seq "$repeat"); do
+      a=$(copy "$backend" bench_seed bench_a)
+      run features "$a" backfill-features --no-validate
+      tools+=("$secs")
+      if [ "$rss_mb" -gt "$rss" ]; then rss=$rss_mb; fi
+      run rerun "$a" backfill-features --no-validate
+      reruns+=("$secs")
+      b=$(copy "$backend" bench_seed bench_b)
+      timed_sql "$backend" "$(target "$b")" "$work/features.sql"
+      sqls+=("$secs")
+    done
+    local t_tool t_rerun t_sql rows_tool rows_sql
+    t_tool=$(median "${tools[@]}") t_rerun=$(median "${reruns[@]}") t_sql=$(median "${sqls[@]}")
+    local counts='select count(*) from test_features; select count(test_feature_id) from bugs'
     if [ "$backend" = sqlite ]; then
-      rows_tool=$(sqlite3 "$work/bench_a.db" 'select count(*) from test_features; select count(test_feature_id) from bugs' | paste -sd/)
-      rows_sql=$(sqlite3 "$b" 'select count(*) from test_features; select count(test_feature_id) from bugs' | paste -sd/)
+      rows_tool=$(sqlite3 "$(target "$a")" "$counts" | paste -sd/)
+      rows_sql=$(sqlite3 "$(target "$b")" "$counts" | paste -sd/)
     else
-      rows_tool=$(psql "${a}" -XAtc 'select count(*) from test_features' -c 'select count(test_feature_id) from bugs' | paste -sd/)
+      rows_tool=$(psql "$a" -XAtc 'select count(*) from test_features' -c 'select count(test_feature_id) from bugs' | paste -sd/)
       rows_sql=$(psql "$b" -XAtc 'select count(*) from test_features' -c 'select count(test_feature_id) from bugs' | paste -sd/)
     fi
-    printf '  backfill-features      %8.2fs  peak RSS %4d MB  (features/bugs written: %s)\n' "$t_tool" "$rss" "$rows_tool"
-    printf '  set-based SQL          %8.2fs                   (features/bugs written: %s)\n' "$t_sql" "$rows_sql"
+    printf '  backfill-features      %8.2fs  peak RSS %4d MB  (features/bugs written: %s; runs: %s)\n' "$t_tool" "$rss" "$rows_tool" "${tools[*]}"
+    printf '  set-based SQL          %8.2fs                   (features/bugs written: %s; runs: %s)\n' "$t_sql" "$rows_sql" "${sqls[*]}"
     printf '  ratio tool/SQL         %8s   (target <= 1.5)\n' "$(ratio "$t_tool" "$t_sql")"
     printf '  re-run, unchanged data %8.2fs  ratio re-run/first %s (target <= 0.5)\n' "$t_rerun" "$(ratio "$t_rerun" "$t_tool")"
 
@@ -174,43 +194,46 @@ bench_features() {
 
 bench_project_id() {
   local backend per_table=$((memory_rows / 11))
-  for backend in sqlite postgres; do
-    echo "== backfill-project-id on $backend: $((per_table * 11)) rows over eleven tables, half NULL (scattered)"
-    local a b
-    a=$(fresh "$backend" bench_a)
-    run migrate "$a" migrate up
-    run seed "$a" seed --tests 0 --memory-rows "$per_table" --null-project-id 0.5
-    settle "$backend" "$a" vacuum
-    b=$(copy "$backend" bench_a bench_b)
-    settle "$backend" "$a"
-    run project "$a" --format json backfill-project-id --sleep 0 --no-validate
-    local t_tool=$secs rss=$rss_mb
-    local sql="$work/project.sql" table
+  for backend in $backends; do
+    echo "== backfill-project-id on $backend: $((per_table * 11)) rows over eleven tables, half NULL (scattered), median of $repeat"
+    local seeded a b i table tools=() sqls=() rss=0 sql="$work/project.sql"
+    seeded=$(fresh "$backend" bench_seed)
+    run migrate "$seeded" migrate up
+    run seed "$seeded" seed --tests 0 --memory-rows "$per_table" --null-project-id 0.5
+    settle "$backend" "$seeded" vacuum
     : >"$sql"
     for table in l2_insights nodes edges working_memory episode_memory l0_raw ground_truth stale_memory smf_proposals ief_feedback l2_insight_history; do
       echo "UPDATE $table SET project_id = 'io' WHERE project_id IS NULL;" >>"$sql"
     done
-    settle "$backend" "$b"
-    timed_sql "$backend" "$b" "$sql"
-    local t_sql=$secs
-    local tenths
+    for i in $(seq "$repeat"); do
+      a=$(copy "$backend" bench_seed bench_a)
+      run project "$a" --format json backfill-project-id --sleep 0 --no-validate
+      tools+=("$secs")
+      if [ "$rss_mb" -gt "$rss" ]; then rss=$rss_mb; fi
+      cp "$work/project.out" "$work/project.$secs.out"
+      b=$(copy "$backend" bench_seed bench_b)
+      timed_sql "$backend" "$(target "$b")" "$sql"
+      sqls+=("$secs")
+    done
+    local t_tool t_sql tenths
+    t_tool=$(median "${tools[@]}") t_sql=$(median "${sqls[@]}")
     tenths=$(python3 -c '
 import json, sys
 s = json.load(open(sys.argv[1]))
 t = max(s["tables"], key=lambda t: t["processed"])
 print("%s: %d batches, first tenth %.2f ms, last tenth %.2f ms, last/first %.2f" % (t["table"], t["batches"], t["first_tenth_batch_ms"], t["last_tenth_batch_ms"], t["last_tenth_batch_ms"] / t["first_tenth_batch_ms"]))
-' "$work/project.out")
-    printf '  backfill-project-id    %8.2fs  peak RSS %4d MB\n' "$t_tool" "$rss"
-    printf '  set-based UPDATEs      %8.2fs\n' "$t_sql"
+' "$work/project.$t_tool.out")
+    printf '  backfill-project-id    %8.2fs  peak RSS %4d MB  (runs: %s)\n' "$t_tool" "$rss" "${tools[*]}"
+    printf '  set-based UPDATEs      %8.2fs                   (runs: %s)\n' "$t_sql" "${sqls[*]}"
     printf '  ratio tool/SQL         %8s   (target <= 1.3)\n' "$(ratio "$t_tool" "$t_sql")"
-    printf '  batch time, %s (target last/first <= 1.2)\n' "$tenths"
+    printf '  batch time of the median run, %s (target last/first <= 1.2)\n' "$tenths"
     if [ "$backend" = sqlite ]; then rm -f "$work"/bench_*.db; fi
   done
 }
 
 bench_seed() {
   local backend
-  for backend in sqlite postgres; do
+  for backend in $backends; do
     local a
     a=$(fresh "$backend" bench_a)
     run migrate "$a" migrate up

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, Value};
+use sea_orm::sea_query::{Alias, BinOper, Expr, ExprTrait, IntoColumnRef, PgFunc, Query, Value};
 use sea_orm::sqlx;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
@@ -44,9 +44,13 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
         .connect_timeout(CONNECT_TIMEOUT)
         .acquire_timeout(Duration::from_secs(30));
     if scheme == "sqlite" {
-        // Two: a batch writes on one while the next batch is read on the other.
+        // Two: a batch writes on one while the next batch is read on the other. An
+        // SQLite connection lives in this process and cannot drop, so it is not pinged
+        // (a round trip to its worker thread) each time it is taken from the pool.
         options
             .max_connections(2)
+            .test_before_acquire(false)
+            .map_sqlx_sqlite_opts(|sqlite| sqlite.row_buffer_size(ROW_BUFFER))
             .map_sqlx_sqlite_pool_opts(|pool| {
                 pool.after_connect(|conn, _| tune_sqlite_connection(conn))
             });
@@ -116,7 +120,13 @@ pub async fn prefer_wal_for_new_sqlite(db: &DatabaseConnection) -> Result<()> {
     Ok(())
 }
 
+/// Bound values per statement, under SQLite's 32766 and PostgreSQL's 65535.
+pub const MAX_BINDS: usize = 30_000;
+
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Rows an SQLite connection's worker thread may send ahead of the task reading them
+/// (sqlx's default is 50): a default batch in one go.
+const ROW_BUFFER: usize = 1024;
 
 /// One plain connection to the server before the pool is built: a pool retries a refused
 /// or unreachable server until its acquire timeout and then only says "pool timed out",
@@ -134,6 +144,24 @@ async fn probe_server(url: &str) -> Result<()> {
             Err(_) => format!("no answer within {} seconds", CONNECT_TIMEOUT.as_secs()),
         };
     Err(UsageError::new(format!("cannot connect to `{}`: {message}", redact(url))).into())
+}
+
+/// `column IN (ids)` with the whole list bound as one value: a JSON array expanded by
+/// `json_each` on SQLite, a `bigint[]` under `= ANY` on PostgreSQL. One bound value per
+/// id would cost binding work per id on every batch, and a statement text (prepared
+/// anew) per list length; a single value keeps one prepared statement whatever the
+/// batch holds, and never meets the bind limits.
+pub fn in_id_list(backend: DatabaseBackend, column: impl IntoColumnRef, ids: &[i64]) -> Expr {
+    match backend {
+        DatabaseBackend::Postgres => Expr::col(column).eq(PgFunc::any(Expr::val(ids.to_vec()))),
+        _ => Expr::col(column).binary(
+            BinOper::In,
+            Expr::cust_with_values(
+                "(SELECT value FROM json_each(?))",
+                [serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())],
+            ),
+        ),
+    }
 }
 
 /// The URL with any password replaced, for messages.

@@ -1,7 +1,8 @@
 //! The batch engine both backfills run on: walk a table in primary-key order
 //! (`KeysetWalker`, never OFFSET), and for each batch, in one short transaction, let the
-//! job plan its writes, write them in bulk, isolate rows the database rejects (bisecting
-//! under savepoints), log anomalies, and save the checkpoint. Between batches it
+//! job plan its writes, write them in bulk, isolate rows the database rejects (a batch
+//! that meets one is rolled back and written again under savepoints, bisected until the
+//! rejected rows stand alone), log anomalies, and save the checkpoint. Between batches it
 //! throttles, draws progress and honours Ctrl-C. A job supplies only what is its own:
 //! what it reads of a batch (its rows, or only its key range), what it writes, and how
 //! (including any journal of old values, written by its own statements).
@@ -234,7 +235,7 @@ pub struct Written {
     pub inserted: u64,
     pub updated: u64,
     pub normalized: u64,
-    /// Anomalies only the write could see (old values it replaced).
+    /// Anomalies only the write could see: old values it replaced, rows rejected.
     pub anomalies: Vec<Anomaly>,
 }
 
@@ -243,6 +244,7 @@ impl Written {
         self.inserted += other.inserted;
         self.updated += other.updated;
         self.normalized += other.normalized;
+        self.anomalies.extend(other.anomalies);
     }
 }
 
@@ -491,7 +493,8 @@ impl<'a> KeysetWalker<'a> {
     }
 
     /// One batch at `cursor`, retried on transient errors. `fetched` is its read, if
-    /// done ahead; a retry reads again.
+    /// done ahead; a retry reads again. A batch the database rejects a row of is rolled
+    /// back and written again, isolating (see [`Isolation`]); that is not a retry.
     #[allow(clippy::too_many_arguments)]
     async fn batch<J: BatchJob>(
         &mut self,
@@ -511,6 +514,7 @@ impl<'a> KeysetWalker<'a> {
         };
         let mut attempt = 0;
         let mut last_upto = None;
+        let mut isolation = Isolation::Direct;
         loop {
             attempt += 1;
             match self
@@ -520,13 +524,18 @@ impl<'a> KeysetWalker<'a> {
                     unit,
                     state,
                     cursor,
+                    isolation,
                     counters,
                     &mut last_upto,
                     fetched.take(),
                 )
                 .await
             {
-                Ok(step) => return Ok(step),
+                Ok(Some(step)) => return Ok(step),
+                Ok(None) => {
+                    attempt -= 1;
+                    isolation = Isolation::Isolating;
+                }
                 Err(err) if db::is_transient(&err) && attempt < self.settings.attempts => {
                     let wait = backoff(attempt);
                     tracing::info!(
@@ -571,7 +580,8 @@ impl<'a> KeysetWalker<'a> {
 
     /// Reads the batch (unless `fetched` holds it), then writes it in one transaction
     /// while the next batch is read ahead on a second connection: on two cores the
-    /// read and the write overlap.
+    /// read and the write overlap. `None`: a row was rejected on the direct path and
+    /// the batch was rolled back, to be written again isolating.
     #[allow(clippy::too_many_arguments)]
     async fn try_batch<J: BatchJob>(
         &mut self,
@@ -580,16 +590,17 @@ impl<'a> KeysetWalker<'a> {
         unit: &str,
         state: &WalkState,
         cursor: Cursor,
+        isolation: Isolation,
         counters: &mut Counters,
         last_upto: &mut Option<Key>,
         fetched: Option<Batch<J::Row>>,
-    ) -> Result<Step<J::Row>, DbErr> {
+    ) -> Result<Option<Step<J::Row>>, DbErr> {
         let (after, upto) = state.range(cursor);
         let fetched = match fetched {
             Some(fetched) => fetched,
             None => match fetch(self.db, &self.settings, job, walk, after, upto).await? {
                 Some(fetched) => fetched,
-                None => return Ok(Step::Exhausted),
+                None => return Ok(Some(Step::Exhausted)),
             },
         };
         *last_upto = Some(fetched.upto.clone());
@@ -606,24 +617,26 @@ impl<'a> KeysetWalker<'a> {
             }
         };
         let (written, read) = tokio::join!(
-            self.write_batch(job, unit, state, cursor, counters, fetched),
+            self.write_batch(job, unit, state, cursor, isolation, counters, fetched),
             read_ahead
         );
-        let (next, rows) = written?;
-        Ok(Step::Advanced { next, rows, read })
+        Ok(written?.map(|(next, rows)| Step::Advanced { next, rows, read }))
     }
 
     /// Plans and writes a batch already read, in one transaction with its anomalies
-    /// and checkpoint; returns the walk's next state and the number of rows.
+    /// and checkpoint; returns the walk's next state and the number of rows, or `None`
+    /// when a row was rejected on the direct path (the batch is rolled back).
+    #[allow(clippy::too_many_arguments)]
     async fn write_batch<J: BatchJob>(
         &mut self,
         job: &J,
         unit: &str,
         state: &WalkState,
         cursor: Cursor,
+        isolation: Isolation,
         counters: &mut Counters,
         mut batch: Batch<J::Row>,
-    ) -> Result<(WalkState, u64), DbErr> {
+    ) -> Result<Option<(WalkState, u64)>, DbErr> {
         let txn = begin_batch(self.db, &self.settings).await?;
         let row_count = batch.count;
         let batch_upto = batch.upto.clone();
@@ -631,7 +644,31 @@ impl<'a> KeysetWalker<'a> {
         plan.counters.processed = row_count;
         batch.number = counters.batches + 1;
         let writes = job.plan(&txn, batch, &mut plan).await?;
-        let written = isolate(job, &txn, writes, &mut plan.anomalies).await?;
+        let written = match isolation {
+            Isolation::Direct => match job.write(&txn, &writes).await {
+                Ok(written) => written,
+                Err(err) if db::is_transient(&err) || db::is_connection_lost(&err) => {
+                    return Err(err);
+                }
+                Err(err) => {
+                    tracing::debug!(
+                        "a row of this batch was rejected ({}); writing it again, isolating",
+                        db::db_message(&err)
+                    );
+                    txn.rollback().await?;
+                    return Ok(None);
+                }
+            },
+            Isolation::Isolating => isolate(job, &txn, writes).await?,
+        };
+        for anomaly in &written.anomalies {
+            plan.anomalies.note(
+                anomaly.table,
+                &anomaly.row_id,
+                anomaly.kind,
+                anomaly.description.clone(),
+            );
+        }
 
         let mut batch = plan.counters;
         batch.batches = 1;
@@ -662,7 +699,7 @@ impl<'a> KeysetWalker<'a> {
             txn.commit().await?;
         }
         counters.add(&batch);
-        Ok((next, row_count))
+        Ok(Some((next, row_count)))
     }
 
     /// A range still locked after the later pass: logged, so the run ends "not done".
@@ -730,6 +767,17 @@ impl<'a> KeysetWalker<'a> {
 struct WalkState {
     after: Option<Key>,
     deferred: Vec<Deferred>,
+}
+
+/// How a batch's writes are made. A rejected row is rare, and a savepoint costs round
+/// trips on every batch, so a batch is first written directly in its transaction; if
+/// the database rejects a row, the batch is rolled back whole (PostgreSQL aborts the
+/// transaction anyway) and written again `Isolating`.
+#[derive(Debug, Clone, Copy)]
+enum Isolation {
+    Direct,
+    /// The writes under savepoints, split until the rejected rows stand alone.
+    Isolating,
 }
 
 /// Which part of the walk a batch reads: the main walk, or the first deferred range.
@@ -883,15 +931,13 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(base / 2 + jitter)
 }
 
-/// Writes `writes`; when the database rejects the statement, splits it in halves under
-/// savepoints until the rejected rows stand alone, logs each as `row_rejected` with
-/// the database's message, and keeps every other row. The happy path costs one
-/// savepoint per batch.
+/// Writes `writes` under savepoints; when the database rejects a statement, splits it
+/// in halves until the rejected rows stand alone, notes each as `row_rejected` with the
+/// database's message (in the returned anomalies), and keeps every other row.
 async fn isolate<J: BatchJob>(
     job: &J,
     txn: &DatabaseTransaction,
     writes: Vec<J::Write>,
-    anomalies: &mut AnomalyLog,
 ) -> Result<Written, DbErr> {
     let mut written = Written::default();
     let mut pending = vec![writes];
@@ -903,14 +949,6 @@ async fn isolate<J: BatchJob>(
         match job.write(&savepoint, &slice).await {
             Ok(done) => {
                 savepoint.commit().await?;
-                for anomaly in &done.anomalies {
-                    anomalies.note(
-                        anomaly.table,
-                        &anomaly.row_id,
-                        anomaly.kind,
-                        anomaly.description.clone(),
-                    );
-                }
                 written.absorb(done);
             }
             Err(err) if db::is_transient(&err) || db::is_connection_lost(&err) => return Err(err),
@@ -926,14 +964,12 @@ async fn isolate<J: BatchJob>(
                             pending.push(vec![right]);
                             pending.push(vec![left]);
                         }
-                        Split::Row(table, row) => {
-                            anomalies.note(
-                                table,
-                                row,
-                                AnomalyKind::RowRejected,
-                                db::db_message(&err),
-                            );
-                        }
+                        Split::Row(table, row_id) => written.anomalies.push(Anomaly {
+                            table,
+                            row_id,
+                            kind: AnomalyKind::RowRejected,
+                            description: db::db_message(&err),
+                        }),
                     }
                 }
             }

@@ -12,24 +12,23 @@ use sea_orm::sea_query::{
     Alias, Expr, ExprTrait, IntoIden, OnConflict, Query, TableRef, ValueTuple,
 };
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, IntoActiveModel, QueryFilter, QueryResult, QuerySelect,
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryResult, QuerySelect,
 };
 use serde::Serialize;
 
 use crate::anomalies::AnomalyKind;
+use crate::db;
 use crate::engine::{
     Batch, BatchJob, BatchPlan, EngineSettings, Key, KeyKind, KeysetWalker, Reads, Split,
     TableWalk, UnitReport, Written,
 };
 use crate::error::{Interrupted, Outcome};
-use crate::payload::{self, BugFeature};
+use crate::payload::{self, BugFeature, PayloadProblem, TestPayload};
 use crate::runs::{RunLedger, RunStatus};
 use crate::validate::{self, Coverage};
 
 pub const COMMAND: &str = "backfill-features";
-/// Bound values per statement, under SQLite's 32766 and PostgreSQL's 65535.
-const MAX_BINDS: usize = 30_000;
 const FEATURE_COLUMNS: usize = 11;
 
 const TESTS: TableWalk = TableWalk {
@@ -66,11 +65,12 @@ fn read_payload(
     }
 }
 
-/// A `tests` row as phase 1 reads it.
+/// A `tests` row as phase 1 reads it, its payload already parsed: decoding runs while
+/// the batch before it writes, so parsing is off the writer's path.
 pub struct TestRow {
     id: i64,
     customer_id: i64,
-    data: Vec<u8>,
+    payload: Result<TestPayload, PayloadProblem>,
 }
 
 /// A `test_features` row to insert or rewrite.
@@ -96,7 +96,7 @@ impl BatchJob for FeatureJob {
         Ok(TestRow {
             id: row.try_get_by_index(0)?,
             customer_id: row.try_get_by_index(1)?,
-            data: read_payload(backend, row, 2)?,
+            payload: payload::parse_test_payload(&read_payload(backend, row, 2)?),
         })
     }
 
@@ -110,7 +110,8 @@ impl BatchJob for FeatureJob {
         let mut wanted: BTreeMap<i64, test_features::Model> = BTreeMap::new();
         let mut patches: HashMap<i64, Flags> = HashMap::new();
         for (_, test) in batch.rows {
-            for (flags, model) in features_of(&test, plan) {
+            let test_id = test.id;
+            for (flags, model) in features_of(test, plan) {
                 let id = model.id;
                 if let Some(first) = wanted.get(&id) {
                     plan.counters.skipped += 1;
@@ -128,7 +129,7 @@ impl BatchJob for FeatureJob {
                         kind,
                         format!(
                             "feature id {id} is listed by test {} and again by test {}{whose}; the first listing is kept",
-                            first.test_id, test.id
+                            first.test_id, test_id
                         ),
                     );
                     continue;
@@ -189,7 +190,7 @@ impl BatchJob for FeatureJob {
         txn: &DatabaseTransaction,
         writes: &[FeatureWrite],
     ) -> Result<Written, DbErr> {
-        for chunk in writes.chunks(MAX_BINDS / FEATURE_COLUMNS) {
+        for chunk in writes.chunks(db::MAX_BINDS / FEATURE_COLUMNS) {
             let on_conflict = OnConflict::column(test_features::Column::Id)
                 .update_columns([
                     test_features::Column::FeatureId,
@@ -236,8 +237,8 @@ impl BatchJob for FeatureJob {
 type Flags = [Option<bool>; 3];
 
 /// The `test_features` rows a test's payload asks for, noting what cannot be used.
-fn features_of(test: &TestRow, plan: &mut BatchPlan) -> Vec<(Flags, test_features::Model)> {
-    let parsed = match payload::parse_test_payload(&test.data) {
+fn features_of(test: TestRow, plan: &mut BatchPlan) -> Vec<(Flags, test_features::Model)> {
+    let parsed = match test.payload {
         Ok(parsed) => parsed,
         Err(problem) => {
             plan.anomalies
@@ -288,23 +289,17 @@ async fn load_features(
     ids: impl Iterator<Item = i64>,
 ) -> Result<HashMap<i64, test_features::Model>, DbErr> {
     let ids: Vec<i64> = ids.collect();
-    let mut found = HashMap::with_capacity(ids.len());
-    if txn.get_database_backend() == DatabaseBackend::Sqlite {
-        for chunk in ids.chunks(MAX_BINDS) {
-            found.extend(load_features_sqlite(txn, chunk).await?);
-        }
-        return Ok(found);
+    let backend = txn.get_database_backend();
+    if backend == DatabaseBackend::Sqlite {
+        return load_features_sqlite(txn, &ids).await;
     }
-    for chunk in ids.chunks(MAX_BINDS) {
-        for row in test_features::Entity::find()
-            .filter(test_features::Column::Id.is_in(chunk.iter().copied()))
-            .all(txn)
-            .await?
-        {
-            found.insert(row.id, row);
-        }
-    }
-    Ok(found)
+    Ok(test_features::Entity::find()
+        .filter(db::in_id_list(backend, test_features::Column::Id, &ids))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|row| (row.id, row))
+        .collect())
 }
 
 /// `load_features` on SQLite, whose TEXT may hold bytes that are not UTF-8: the text
@@ -313,7 +308,7 @@ async fn load_features(
 async fn load_features_sqlite(
     txn: &DatabaseTransaction,
     ids: &[i64],
-) -> Result<Vec<(i64, test_features::Model)>, DbErr> {
+) -> Result<HashMap<i64, test_features::Model>, DbErr> {
     use test_features::Column as C;
     let backend = DatabaseBackend::Sqlite;
     let query = Query::select()
@@ -324,9 +319,9 @@ async fn load_features_sqlite(
         .expr(payload_column(backend, "user_stories"))
         .columns([C::EnableDefault, C::EnableContent, C::EnableVisual])
         .from(test_features::Entity)
-        .and_where(Expr::col(C::Id).is_in(ids.iter().copied()))
+        .and_where(db::in_id_list(backend, C::Id, ids))
         .to_owned();
-    let mut found = Vec::with_capacity(ids.len());
+    let mut found = HashMap::with_capacity(ids.len());
     for row in txn.query_all(&query).await? {
         let text = |i: usize| {
             row.try_get_by_index::<Option<Vec<u8>>>(i)
@@ -345,16 +340,16 @@ async fn load_features_sqlite(
             enable_content: row.try_get_by_index(9)?,
             enable_visual: row.try_get_by_index(10)?,
         };
-        found.push((model.id, model));
+        found.insert(model.id, model);
     }
     Ok(found)
 }
 
-/// A `bugs` row as phase 2 reads it.
+/// A `bugs` row as phase 2 reads it, its payload already parsed (as for `TestRow`).
 pub struct BugRow {
     customer_id: i64,
     test_id: i64,
-    data: Vec<u8>,
+    feature: Result<BugFeature, PayloadProblem>,
     test_feature_id: Option<i64>,
 }
 
@@ -387,7 +382,7 @@ impl BatchJob for AttributionJob {
         Ok(BugRow {
             customer_id: row.try_get_by_index(1)?,
             test_id: row.try_get_by_index(2)?,
-            data: read_payload(backend, row, 3)?,
+            feature: payload::parse_bug_payload(&read_payload(backend, row, 3)?),
             test_feature_id: row.try_get_by_index(4)?,
         })
     }
@@ -401,7 +396,7 @@ impl BatchJob for AttributionJob {
         let mut named = Vec::new();
         for (key, bug) in batch.rows {
             let Key::Int(bug_id) = key else { continue };
-            match payload::parse_bug_payload(&bug.data) {
+            match bug.feature {
                 Ok(BugFeature::None) => plan.counters.skipped += 1,
                 Ok(BugFeature::Id(feature)) => named.push((bug_id, bug, feature)),
                 Err(problem) => plan
@@ -457,7 +452,7 @@ impl BatchJob for AttributionJob {
         // One UPDATE … FROM (VALUES (bug, feature), …) per chunk: a join on the primary
         // key, two bound values a row.
         let list = Alias::new("attribution");
-        for chunk in writes.chunks(MAX_BINDS / 2) {
+        for chunk in writes.chunks(db::MAX_BINDS / 2) {
             let values = chunk
                 .iter()
                 .map(|w| ValueTuple::Two(w.bug_id.into(), w.test_feature_id.into()))
@@ -499,19 +494,19 @@ async fn feature_owners(
     let mut ids: Vec<i64> = ids.collect();
     ids.sort_unstable();
     ids.dedup();
-    let mut owners = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(MAX_BINDS) {
-        let rows: Vec<(i64, i64)> = test_features::Entity::find()
-            .select_only()
-            .column(test_features::Column::Id)
-            .column(test_features::Column::CustomerId)
-            .filter(test_features::Column::Id.is_in(chunk.iter().copied()))
-            .into_tuple()
-            .all(txn)
-            .await?;
-        owners.extend(rows);
-    }
-    Ok(owners)
+    let rows: Vec<(i64, i64)> = test_features::Entity::find()
+        .select_only()
+        .column(test_features::Column::Id)
+        .column(test_features::Column::CustomerId)
+        .filter(db::in_id_list(
+            txn.get_database_backend(),
+            test_features::Column::Id,
+            &ids,
+        ))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    Ok(rows.into_iter().collect())
 }
 
 /// The features phase 1 would create from the payloads of `test_ids`, with their
@@ -524,20 +519,18 @@ async fn planned_owners(
     test_ids.dedup();
     let backend = txn.get_database_backend();
     let mut owners = HashMap::new();
-    for chunk in test_ids.chunks(MAX_BINDS) {
-        let query = Query::select()
-            .column(tests::Column::Id)
-            .column(tests::Column::CustomerId)
-            .expr(payload_column(backend, "data"))
-            .from(tests::Entity)
-            .and_where(Expr::col(tests::Column::Id).is_in(chunk.iter().copied()))
-            .to_owned();
-        for row in txn.query_all(&query).await? {
-            let customer_id: i64 = row.try_get_by_index(1)?;
-            let data = read_payload(backend, &row, 2)?;
-            if let Ok(parsed) = payload::parse_test_payload(&data) {
-                owners.extend(parsed.features.iter().map(|f| (f.id, customer_id)));
-            }
+    let query = Query::select()
+        .column(tests::Column::Id)
+        .column(tests::Column::CustomerId)
+        .expr(payload_column(backend, "data"))
+        .from(tests::Entity)
+        .and_where(db::in_id_list(backend, tests::Column::Id, &test_ids))
+        .to_owned();
+    for row in txn.query_all(&query).await? {
+        let customer_id: i64 = row.try_get_by_index(1)?;
+        let data = read_payload(backend, &row, 2)?;
+        if let Ok(parsed) = payload::parse_test_payload(&data) {
+            owners.extend(parsed.features.iter().map(|f| (f.id, customer_id)));
         }
     }
     Ok(owners)

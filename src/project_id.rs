@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::anomalies::{Anomaly, AnomalyKind};
+use crate::db;
 use crate::engine::{
     Batch, BatchJob, BatchPlan, Key, KeyKind, KeysetWalker, Reads, Split, TableWalk, UnitReport,
     Written,
@@ -32,8 +33,6 @@ const COLUMN: &str = "project_id";
 const OWNER: &str = "io";
 /// Values older writers used for the legacy owner; blank strings count too.
 pub const LEGACY_ALIASES: [&str; 4] = ["io:", "I/O", "ethr", "default"];
-/// Bound values per statement, under SQLite's 32766 and PostgreSQL's 65535.
-const MAX_BINDS: usize = 30_000;
 
 /// The walk order of a memory table. On SQLite, `nodes` and `edges` (uuid keys in a
 /// rowid table) are walked by `rowid`, their physical order: in uuid order a batch would
@@ -291,7 +290,7 @@ impl ProjectIdJob {
                 .push(self.identity.read_key(&row)?);
         }
         for (old, keys) in by_old {
-            for chunk in keys.chunks(MAX_BINDS) {
+            for chunk in keys.chunks(db::MAX_BINDS) {
                 let target = holding(self.identity, backend, chunk, &old);
                 let (_, changed) = self
                     .set_owner(txn, target, Some(&old), fill.batch, Report::Keys)
@@ -796,7 +795,7 @@ pub async fn rollback(db: &DatabaseConnection, run: Option<i64>) -> Result<Rollb
         let txn = db.begin().await?;
         let backend = txn.get_database_backend();
         for (old, keys) in decode_changes(&entry.changes, walk.kind)? {
-            for chunk in keys.chunks(MAX_BINDS) {
+            for chunk in keys.chunks(db::MAX_BINDS) {
                 let update = Query::update()
                     .table(Alias::new(table))
                     .value(Alias::new(COLUMN), old.as_deref())

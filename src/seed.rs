@@ -26,8 +26,6 @@ use crate::cli::SeedArgs;
 use crate::db;
 use crate::error::UsageError;
 
-/// Bound values per statement, under SQLite's 32766 and PostgreSQL's 65535.
-const MAX_BINDS: usize = 30_000;
 /// Feature ids at and above this never exist: bugs naming them dangle.
 const MISSING_FEATURE_BASE: i64 = 1_000_000_000_000;
 const ALIASES: [&str; 6] = ["io:", "I/O", "ethr", "default", "", "  "];
@@ -721,7 +719,7 @@ where
             body: Encoding::Copy { statement, csv },
         }));
     }
-    let per_statement = (MAX_BINDS / columns.len().max(1)).clamp(1, 1000);
+    let per_statement = (db::MAX_BINDS / columns.len().max(1)).clamp(1, 1000);
     let placeholders = format!("({})", vec!["?"; columns.len()].join(", "));
     let mut statements = Vec::new();
     let mut rows = rows.into_iter().peekable();

@@ -558,7 +558,35 @@ async fn missing_tables_are_a_usage_error(backend: Backend) {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
 
+/// One batch whose lookups name more ids than a statement may bind values (SQLite
+/// 32766): 12,000 tests list 36,000 features and 36,000 bugs name one each. The first
+/// run inserts and attributes them all; the second finds every row as it left it.
+async fn a_batch_larger_than_the_bind_limit(backend: Backend) {
+    let tdb = TestDb::new(backend, "wide").await;
+    let db = tdb.migrated().await;
+    let seeded = tdb.cli(&["seed", "--tests", "12000", "--memory-rows", "0"]);
+    assert_eq!(seeded.status.code(), Some(0), "{}", stderr(&seeded));
+    let (code, first) = run(&tdb, &["--batch-size", "12000", "--no-validate"]);
+    assert_eq!(code, 0, "{first}");
+    assert_eq!(first["features"]["batches"], 1, "{first}");
+    assert_eq!(first["features"]["inserted"], 36_000, "{first}");
+    assert_eq!(first["bugs"]["updated"], 36_000, "{first}");
+    let (code, second) = run(&tdb, &["--batch-size", "12000", "--no-validate"]);
+    assert_eq!(code, 0, "{second}");
+    assert_eq!(second["features"]["unchanged"], 36_000, "{second}");
+    assert_eq!(second["bugs"]["unchanged"], 36_000, "{second}");
+    assert_eq!(
+        int(
+            &db,
+            "SELECT COUNT(*) FROM bugs WHERE test_feature_id IS NOT NULL"
+        )
+        .await,
+        36_000
+    );
+}
+
 on_both!(
+    a_batch_larger_than_the_bind_limit,
     both_shapes_and_field_rules,
     second_run_writes_nothing,
     tenants_never_mix,
