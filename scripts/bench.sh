@@ -21,6 +21,9 @@ memory_rows=${BENCH_MEMORY_ROWS:-2000000}
 seed_n=${BENCH_SEED_TESTS:-1000000}
 repeat=${BENCH_REPEAT:-3}
 backends=${BENCH_BACKENDS:-sqlite postgres}
+case "$repeat" in
+  '' | *[!0-9]* | 0) echo "bench: BENCH_REPEAT must be a whole number of runs, at least 1 (got '$repeat')" >&2; exit 2 ;;
+esac
 work=${BENCH_DIR:-$(mktemp -d /tmp/backfill-bench.XXXXXX)}
 pg_admin=postgres://root@127.0.0.1:5432/postgres
 
@@ -41,7 +44,8 @@ run() {
     local code=$?
     if [ "$code" -ne 1 ]; then echo "bench: $label failed ($code): $(cat "$work/$label.err")" >&2; exit 1; fi
   }
-  read -r secs kb <"$work/time"
+  # The last line: after a non-zero exit GNU time writes "Command exited with…" first.
+  read -r secs kb < <(tail -n 1 "$work/time")
   rss_mb=$((kb / 1024))
 }
 
@@ -85,6 +89,26 @@ copy() {
     psql "$pg_admin" -XqAt -c "DROP DATABASE IF EXISTS $to WITH (FORCE)" -c "CREATE DATABASE $to TEMPLATE $from" >/dev/null
     settle postgres "postgres://root@127.0.0.1:5432/$to"
     echo "postgres://root@127.0.0.1:5432/$to"
+  fi
+}
+
+# discard BACKEND NAME — drops a copy once measured, so that no copy but the one being
+# timed is left to the server's background work (autovacuum, writeback).
+discard() {
+  if [ "$1" = sqlite ]; then
+    rm -f "$work/$2.db" "$work/$2.db-wal" "$work/$2.db-shm"
+  else
+    psql "$pg_admin" -XqAt -c "DROP DATABASE IF EXISTS $2 WITH (FORCE)" >/dev/null
+  fi
+}
+
+# counts BACKEND URL — test_features rows / attributed bugs, as "N/N".
+counts() {
+  local q1='select count(*) from test_features' q2='select count(test_feature_id) from bugs'
+  if [ "$1" = sqlite ]; then
+    sqlite3 "$(target "$2")" "$q1; $q2" | paste -sd/
+  else
+    psql "$2" -XAtc "$q1" -c "$q2" | paste -sd/
   fi
 }
 
@@ -156,6 +180,7 @@ bench_features() {
     run seed "$seeded" seed --tests "$tests_n" --memory-rows 0
     settle "$backend" "$seeded" vacuum
     features_sql "$backend" >"$work/features.sql"
+    local rows_tool rows_sql
     for i in $(seq "$repeat"); do
       a=$(copy "$backend" bench_seed bench_a)
       run features "$a" backfill-features --no-validate
@@ -163,20 +188,16 @@ bench_features() {
       if [ "$rss_mb" -gt "$rss" ]; then rss=$rss_mb; fi
       run rerun "$a" backfill-features --no-validate
       reruns+=("$secs")
+      rows_tool=$(counts "$backend" "$a")
+      discard "$backend" bench_a
       b=$(copy "$backend" bench_seed bench_b)
       timed_sql "$backend" "$(target "$b")" "$work/features.sql"
       sqls+=("$secs")
+      rows_sql=$(counts "$backend" "$b")
+      discard "$backend" bench_b
     done
-    local t_tool t_rerun t_sql rows_tool rows_sql
+    local t_tool t_rerun t_sql
     t_tool=$(median "${tools[@]}") t_rerun=$(median "${reruns[@]}") t_sql=$(median "${sqls[@]}")
-    local counts='select count(*) from test_features; select count(test_feature_id) from bugs'
-    if [ "$backend" = sqlite ]; then
-      rows_tool=$(sqlite3 "$(target "$a")" "$counts" | paste -sd/)
-      rows_sql=$(sqlite3 "$(target "$b")" "$counts" | paste -sd/)
-    else
-      rows_tool=$(psql "$a" -XAtc 'select count(*) from test_features' -c 'select count(test_feature_id) from bugs' | paste -sd/)
-      rows_sql=$(psql "$b" -XAtc 'select count(*) from test_features' -c 'select count(test_feature_id) from bugs' | paste -sd/)
-    fi
     printf '  backfill-features      %8.2fs  peak RSS %4d MB  (features/bugs written: %s; runs: %s)\n' "$t_tool" "$rss" "$rows_tool" "${tools[*]}"
     printf '  set-based SQL          %8.2fs                   (features/bugs written: %s; runs: %s)\n' "$t_sql" "$rows_sql" "${sqls[*]}"
     printf '  ratio tool/SQL         %8s   (target <= 1.5)\n' "$(ratio "$t_tool" "$t_sql")"
@@ -211,9 +232,11 @@ bench_project_id() {
       tools+=("$secs")
       if [ "$rss_mb" -gt "$rss" ]; then rss=$rss_mb; fi
       cp "$work/project.out" "$work/project.$secs.out"
+      discard "$backend" bench_a
       b=$(copy "$backend" bench_seed bench_b)
       timed_sql "$backend" "$(target "$b")" "$sql"
       sqls+=("$secs")
+      discard "$backend" bench_b
     done
     local t_tool t_sql tenths
     t_tool=$(median "${tools[@]}") t_sql=$(median "${sqls[@]}")

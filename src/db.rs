@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use sea_orm::sea_query::{Alias, BinOper, Expr, ExprTrait, IntoColumnRef, PgFunc, Query, Value};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, IntoColumnRef, PgFunc, Query, Value};
 use sea_orm::sqlx;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
@@ -67,9 +67,10 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
     Ok(db)
 }
 
-/// Run on every new SQLite connection. Savepoint and statement journals stay in
-/// memory (`temp_store`), where each batch's savepoint would otherwise create, write
-/// and delete a temporary file. A 32 MiB page cache (SQLite's default is 2 MiB) keeps
+/// Run on every new SQLite connection. Statement and savepoint journals stay in
+/// memory (`temp_store`), where every multi-row statement (and each savepoint of a
+/// batch written again to isolate a rejected row) would otherwise create, write and
+/// delete a temporary file. A 32 MiB page cache (SQLite's default is 2 MiB) keeps
 /// the index pages a batch's inserts land on. In WAL mode `synchronous = NORMAL` cannot
 /// corrupt the file; a power cut can only lose the last commits, and each batch's
 /// checkpoint is in its own commit, so a resumed run redoes exactly those. It saves an
@@ -154,13 +155,17 @@ async fn probe_server(url: &str) -> Result<()> {
 pub fn in_id_list(backend: DatabaseBackend, column: impl IntoColumnRef, ids: &[i64]) -> Expr {
     match backend {
         DatabaseBackend::Postgres => Expr::col(column).eq(PgFunc::any(Expr::val(ids.to_vec()))),
-        _ => Expr::col(column).binary(
-            BinOper::In,
-            Expr::cust_with_values(
-                "(SELECT value FROM json_each(?))",
-                [serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())],
-            ),
-        ),
+        _ => {
+            let list = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+            let each = Query::select()
+                .column(Alias::new("value"))
+                .from_function(
+                    Func::cust(Alias::new("json_each")).arg(list),
+                    Alias::new("ids"),
+                )
+                .to_owned();
+            Expr::col(column).in_subquery(each)
+        }
     }
 }
 

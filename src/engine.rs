@@ -841,7 +841,9 @@ async fn begin_batch(
 }
 
 /// Reads the batch after `after` (not past `upto`) in a short transaction of its own,
-/// with the same bounded lock waits as a write; `None` when the walk is done.
+/// with the same bounded lock waits as a write, then decodes it once that transaction
+/// has ended (decoding parses payloads: no snapshot is held for it); `None` when the walk
+/// is done.
 async fn fetch<J: BatchJob>(
     db: &DatabaseConnection,
     settings: &EngineSettings,
@@ -850,14 +852,25 @@ async fn fetch<J: BatchJob>(
     after: Option<&Key>,
     upto: Option<&Key>,
 ) -> Result<Option<Batch<J::Row>>, DbErr> {
-    if db.get_database_backend() != DatabaseBackend::Postgres {
+    let backend = db.get_database_backend();
+    let limit = settings.batch_size;
+    let read = if backend == DatabaseBackend::Postgres {
+        let txn = begin_batch(db, settings).await?;
+        let read = read_batch(&txn, limit, job, walk, after, upto).await?;
+        txn.commit().await?;
+        read
+    } else {
         // One SELECT is consistent by itself, and SQLite has no lock waits to bound.
-        return read_batch(db, settings.batch_size, job, walk, after, upto).await;
-    }
-    let txn = begin_batch(db, settings).await?;
-    let fetched = read_batch(&txn, settings.batch_size, job, walk, after, upto).await?;
-    txn.commit().await?;
-    Ok(fetched)
+        read_batch(db, limit, job, walk, after, upto).await?
+    };
+    decode_batch(job, walk, backend, after, read)
+}
+
+/// A batch as the database returned it: its rows, or the one row of its bounds and the
+/// number of sums in it.
+enum ReadBatch {
+    Rows(Vec<QueryResult>),
+    Range(Option<QueryResult>, usize),
 }
 
 async fn read_batch<J: BatchJob>(
@@ -867,13 +880,30 @@ async fn read_batch<J: BatchJob>(
     walk: TableWalk,
     after: Option<&Key>,
     upto: Option<&Key>,
-) -> Result<Option<Batch<J::Row>>, DbErr> {
+) -> Result<ReadBatch, DbErr> {
     let backend = conn.get_database_backend();
     Ok(match job.reads(backend) {
-        Reads::Rows(columns) => {
-            let rows = conn
-                .query_all(&walk.select(backend, columns, after, upto, limit))
-                .await?;
+        Reads::Rows(columns) => ReadBatch::Rows(
+            conn.query_all(&walk.select(backend, columns, after, upto, limit))
+                .await?,
+        ),
+        Reads::Range(sums) => {
+            let wanted = sums.len();
+            let bounds = walk.bounds(backend, sums, after, upto, limit);
+            ReadBatch::Range(conn.query_one(&bounds).await?, wanted)
+        }
+    })
+}
+
+fn decode_batch<J: BatchJob>(
+    job: &J,
+    walk: TableWalk,
+    backend: DatabaseBackend,
+    after: Option<&Key>,
+    read: ReadBatch,
+) -> Result<Option<Batch<J::Row>>, DbErr> {
+    Ok(match read {
+        ReadBatch::Rows(rows) => {
             let mut decoded = Vec::with_capacity(rows.len());
             for row in &rows {
                 decoded.push((walk.read_key(row)?, job.decode(row, backend)?));
@@ -890,10 +920,7 @@ async fn read_batch<J: BatchJob>(
                 None => None,
             }
         }
-        Reads::Range(sums) => {
-            let wanted = sums.len();
-            let bounds = walk.bounds(backend, sums, after, upto, limit);
-            let row = conn.query_one(&bounds).await?;
+        ReadBatch::Range(row, wanted) => {
             let count: i64 = row.as_ref().map_or(Ok(0), |r| r.try_get_by_index(0))?;
             match row.filter(|_| count > 0) {
                 Some(row) => Some(Batch {

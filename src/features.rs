@@ -65,8 +65,8 @@ fn read_payload(
     }
 }
 
-/// A `tests` row as phase 1 reads it, its payload already parsed: decoding runs while
-/// the batch before it writes, so parsing is off the writer's path.
+/// A `tests` row as phase 1 reads it, its payload already parsed: a batch read ahead is
+/// decoded while the database works on the batch before it.
 pub struct TestRow {
     id: i64,
     customer_id: i64,
@@ -289,6 +289,9 @@ async fn load_features(
     ids: impl Iterator<Item = i64>,
 ) -> Result<HashMap<i64, test_features::Model>, DbErr> {
     let ids: Vec<i64> = ids.collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
     let backend = txn.get_database_backend();
     if backend == DatabaseBackend::Sqlite {
         return load_features_sqlite(txn, &ids).await;
@@ -492,6 +495,9 @@ async fn feature_owners(
     ids: impl Iterator<Item = i64>,
 ) -> Result<HashMap<i64, i64>, DbErr> {
     let mut ids: Vec<i64> = ids.collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
     ids.sort_unstable();
     ids.dedup();
     let rows: Vec<(i64, i64)> = test_features::Entity::find()
@@ -515,10 +521,13 @@ async fn planned_owners(
     txn: &DatabaseTransaction,
     mut test_ids: Vec<i64>,
 ) -> Result<HashMap<i64, i64>, DbErr> {
+    let mut owners = HashMap::new();
+    if test_ids.is_empty() {
+        return Ok(owners);
+    }
     test_ids.sort_unstable();
     test_ids.dedup();
     let backend = txn.get_database_backend();
-    let mut owners = HashMap::new();
     let query = Query::select()
         .column(tests::Column::Id)
         .column(tests::Column::CustomerId)

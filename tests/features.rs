@@ -559,29 +559,41 @@ async fn missing_tables_are_a_usage_error(backend: Backend) {
 }
 
 /// One batch whose lookups name more ids than a statement may bind values (SQLite
-/// 32766): 12,000 tests list 36,000 features and 36,000 bugs name one each. The first
-/// run inserts and attributes them all; the second finds every row as it left it.
+/// 32766, PostgreSQL 65535): 22,000 tests list 66,000 features and 66,000 bugs name one
+/// each, all in one batch per phase. A dry run counts what the run then does; the run
+/// inserts and attributes them all; a second run finds every row as it left it.
 async fn a_batch_larger_than_the_bind_limit(backend: Backend) {
     let tdb = TestDb::new(backend, "wide").await;
     let db = tdb.migrated().await;
-    let seeded = tdb.cli(&["seed", "--tests", "12000", "--memory-rows", "0"]);
+    let seeded = tdb.cli(&["seed", "--tests", "22000", "--memory-rows", "0"]);
     assert_eq!(seeded.status.code(), Some(0), "{}", stderr(&seeded));
-    let (code, first) = run(&tdb, &["--batch-size", "12000", "--no-validate"]);
+    let one_batch = ["--batch-size", "70000", "--no-validate"];
+    let (code, dry) = run(&tdb, &[&["--dry-run"][..], &one_batch].concat());
+    assert_eq!(code, 0, "{dry}");
+    let (code, first) = run(&tdb, &one_batch);
     assert_eq!(code, 0, "{first}");
-    assert_eq!(first["features"]["batches"], 1, "{first}");
-    assert_eq!(first["features"]["inserted"], 36_000, "{first}");
-    assert_eq!(first["bugs"]["updated"], 36_000, "{first}");
-    let (code, second) = run(&tdb, &["--batch-size", "12000", "--no-validate"]);
+    for phase in ["features", "bugs"] {
+        assert_eq!(first[phase]["batches"], 1, "{first}");
+        for count in ["inserted", "updated", "unchanged", "skipped", "anomalies"] {
+            assert_eq!(
+                dry[phase][count], first[phase][count],
+                "{phase} {count}: {dry} {first}"
+            );
+        }
+    }
+    assert_eq!(first["features"]["inserted"], 66_000, "{first}");
+    assert_eq!(first["bugs"]["updated"], 66_000, "{first}");
+    let (code, second) = run(&tdb, &one_batch);
     assert_eq!(code, 0, "{second}");
-    assert_eq!(second["features"]["unchanged"], 36_000, "{second}");
-    assert_eq!(second["bugs"]["unchanged"], 36_000, "{second}");
+    assert_eq!(second["features"]["unchanged"], 66_000, "{second}");
+    assert_eq!(second["bugs"]["unchanged"], 66_000, "{second}");
     assert_eq!(
         int(
             &db,
             "SELECT COUNT(*) FROM bugs WHERE test_feature_id IS NOT NULL"
         )
         .await,
-        36_000
+        66_000
     );
 }
 
