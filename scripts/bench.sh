@@ -79,6 +79,16 @@ fresh() {
   fi
 }
 
+# seed_base BACKEND SEED_ARGS… — bench_seed, migrated, seeded and settled: what every
+# timed run copies.
+seed_base() {
+  local backend=$1 url; shift
+  url=$(fresh "$backend" bench_seed)
+  run migrate "$url" migrate up
+  run seed "$url" seed "$@"
+  settle "$backend" "$url" vacuum
+}
+
 # copy BACKEND FROM TO — an identical copy, settled (below); prints its URL.
 copy() {
   local backend=$1 from=$2 to=$3
@@ -174,11 +184,8 @@ bench_features() {
   local backend
   for backend in $backends; do
     echo "== backfill-features on $backend: $tests_n tests x 3 features, $((tests_n * 3)) bugs, median of $repeat"
-    local seeded a b i tools=() reruns=() sqls=() rss=0
-    seeded=$(fresh "$backend" bench_seed)
-    run migrate "$seeded" migrate up
-    run seed "$seeded" seed --tests "$tests_n" --memory-rows 0
-    settle "$backend" "$seeded" vacuum
+    local a b i tools=() reruns=() sqls=() rss=0
+    seed_base "$backend" --tests "$tests_n" --memory-rows 0
     features_sql "$backend" >"$work/features.sql"
     local rows_tool rows_sql
     for i in $(seq "$repeat"); do
@@ -217,11 +224,8 @@ bench_project_id() {
   local backend per_table=$((memory_rows / 11))
   for backend in $backends; do
     echo "== backfill-project-id on $backend: $((per_table * 11)) rows over eleven tables, half NULL (scattered), median of $repeat"
-    local seeded a b i table tools=() sqls=() rss=0 sql="$work/project.sql"
-    seeded=$(fresh "$backend" bench_seed)
-    run migrate "$seeded" migrate up
-    run seed "$seeded" seed --tests 0 --memory-rows "$per_table" --null-project-id 0.5
-    settle "$backend" "$seeded" vacuum
+    local a b i table tools=() sqls=() rss=0 sql="$work/project.sql"
+    seed_base "$backend" --tests 0 --memory-rows "$per_table" --null-project-id 0.5
     : >"$sql"
     for table in l2_insights nodes edges working_memory episode_memory l0_raw ground_truth stale_memory smf_proposals ief_feedback l2_insight_history; do
       echo "UPDATE $table SET project_id = 'io' WHERE project_id IS NULL;" >>"$sql"

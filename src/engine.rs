@@ -512,11 +512,11 @@ impl<'a> KeysetWalker<'a> {
                 .map(ToString::to_string)
                 .unwrap_or_else(|| "the start".into())
         };
-        let mut attempt = 0;
+        // Transient failures so far; the batch has `attempts` tries before it is deferred.
+        let mut waits = 0;
         let mut last_upto = None;
         let mut isolation = Isolation::Direct;
         loop {
-            attempt += 1;
             match self
                 .try_batch(
                     job,
@@ -532,12 +532,10 @@ impl<'a> KeysetWalker<'a> {
                 .await
             {
                 Ok(Some(step)) => return Ok(step),
-                Ok(None) => {
-                    attempt -= 1;
-                    isolation = Isolation::Isolating;
-                }
-                Err(err) if db::is_transient(&err) && attempt < self.settings.attempts => {
-                    let wait = backoff(attempt);
+                Ok(None) => isolation = Isolation::Isolating,
+                Err(err) if db::is_transient(&err) && waits + 1 < self.settings.attempts => {
+                    waits += 1;
+                    let wait = backoff(waits);
                     tracing::info!(
                         "{}: batch after {} waited too long for locks ({}); retrying in {:?}",
                         walk.table,
@@ -647,10 +645,7 @@ impl<'a> KeysetWalker<'a> {
         let written = match isolation {
             Isolation::Direct => match job.write(&txn, &writes).await {
                 Ok(written) => written,
-                Err(err) if db::is_transient(&err) || db::is_connection_lost(&err) => {
-                    return Err(err);
-                }
-                Err(err) => {
+                Err(err) if is_rejection(&err) => {
                     tracing::debug!(
                         "a row of this batch was rejected ({}); writing it again, isolating",
                         db::db_message(&err)
@@ -658,6 +653,7 @@ impl<'a> KeysetWalker<'a> {
                     txn.rollback().await?;
                     return Ok(None);
                 }
+                Err(err) => return Err(err),
             },
             Isolation::Isolating => isolate(job, &txn, writes).await?,
         };
@@ -958,6 +954,12 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(base / 2 + jitter)
 }
 
+/// The database refused the rows themselves (a constraint, a trigger, a type): neither
+/// "not now" (`db::is_transient`) nor a lost connection, which no row is to blame for.
+fn is_rejection(err: &DbErr) -> bool {
+    !db::is_transient(err) && !db::is_connection_lost(err)
+}
+
 /// Writes `writes` under savepoints; when the database rejects a statement, splits it
 /// in halves until the rejected rows stand alone, notes each as `row_rejected` with the
 /// database's message (in the returned anomalies), and keeps every other row.
@@ -978,7 +980,7 @@ async fn isolate<J: BatchJob>(
                 savepoint.commit().await?;
                 written.absorb(done);
             }
-            Err(err) if db::is_transient(&err) || db::is_connection_lost(&err) => return Err(err),
+            Err(err) if !is_rejection(&err) => return Err(err),
             Err(err) => {
                 savepoint.rollback().await?;
                 if slice.len() > 1 {
