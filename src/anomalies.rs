@@ -3,17 +3,19 @@
 //! writes them in that batch's transaction; the `anomalies` command lists and resolves.
 
 use std::collections::BTreeMap;
+use std::str::FromStr;
 
 use anyhow::{Context, Result};
 use chrono::Utc;
 use entity::backfill_anomalies::{self, Column};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::Serialize;
 
+use crate::backend;
 use crate::error::UsageError;
 
 /// Stable, machine-readable anomaly codes (SPEC §4.4).
@@ -32,6 +34,18 @@ pub enum AnomalyKind {
 }
 
 impl AnomalyKind {
+    const ALL: [AnomalyKind; 9] = [
+        Self::InvalidJson,
+        Self::MissingId,
+        Self::InvalidField,
+        Self::DuplicateId,
+        Self::CrossTenant,
+        Self::DanglingReference,
+        Self::LegacyAlias,
+        Self::RowRejected,
+        Self::LockTimeout,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::InvalidJson => "invalid_json",
@@ -50,6 +64,23 @@ impl AnomalyKind {
     /// Aliases are normalized and duplicates written once: those rows are fine.
     pub fn is_error(self) -> bool {
         !matches!(self, Self::LegacyAlias | Self::DuplicateId)
+    }
+}
+
+impl FromStr for AnomalyKind {
+    type Err = UsageError;
+
+    fn from_str(text: &str) -> Result<Self, UsageError> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Self::ALL.iter().map(|kind| kind.as_str()).collect();
+                UsageError::new(format!(
+                    "`{text}` is not an anomaly kind (one of {})",
+                    known.join(", ")
+                ))
+            })
     }
 }
 
@@ -121,7 +152,7 @@ impl AnomalyLog {
         run_id: Option<i64>,
     ) -> Result<(), DbErr> {
         let now = Utc::now().fixed_offset();
-        let backend = db.get_database_backend();
+        let open = backend::of(db).open_anomaly_predicate();
         let anomalies = self.drain();
         // 7 columns a row: stay far below SQLite's 32766 bind parameters.
         for chunk in anomalies.chunks(1000) {
@@ -137,7 +168,7 @@ impl AnomalyLog {
                 ..Default::default()
             });
             let on_conflict = OnConflict::columns([Column::TableName, Column::RowId, Column::Kind])
-                .target_and_where(Expr::cust(open_predicate(backend)))
+                .target_and_where(Expr::cust(open))
                 .update_columns([Column::IssueDescription, Column::RunId, Column::LastSeenAt])
                 .to_owned();
             backfill_anomalies::Entity::insert_many(models)
@@ -146,15 +177,6 @@ impl AnomalyLog {
                 .await?;
         }
         Ok(())
-    }
-}
-
-/// The predicate of the partial unique index on open anomalies, spelled as the
-/// migration spells it: SQLite matches `ON CONFLICT … WHERE` to the index by its text.
-fn open_predicate(backend: DatabaseBackend) -> &'static str {
-    match backend {
-        DatabaseBackend::Sqlite => migration::ANOMALIES_OPEN_PREDICATE_SQLITE,
-        _ => migration::ANOMALIES_OPEN_PREDICATE_POSTGRES,
     }
 }
 
@@ -175,7 +197,7 @@ pub struct ListedAnomaly {
 pub async fn list(
     db: &DatabaseConnection,
     table: Option<&str>,
-    kind: Option<&str>,
+    kind: Option<AnomalyKind>,
     include_resolved: bool,
     limit: u64,
 ) -> Result<Vec<ListedAnomaly>> {
@@ -184,7 +206,7 @@ pub async fn list(
         query = query.filter(Column::TableName.eq(table));
     }
     if let Some(kind) = kind {
-        query = query.filter(Column::Kind.eq(kind));
+        query = query.filter(Column::Kind.eq(kind.as_str()));
     }
     if !include_resolved {
         query = query.filter(Column::Resolved.eq(false));
@@ -239,4 +261,31 @@ pub async fn resolve(db: &DatabaseConnection, ids: &[i64]) -> Result<u64> {
         .await
         .context("could not update backfill_anomalies")?;
     Ok(result.rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_and_unknown_ones_are_refused() {
+        for kind in AnomalyKind::ALL {
+            assert_eq!(kind.as_str().parse::<AnomalyKind>().unwrap(), kind);
+        }
+        let err = "cross-tenant".parse::<AnomalyKind>().unwrap_err();
+        assert!(err.to_string().contains("cross_tenant"), "{err}");
+    }
+
+    #[test]
+    fn a_batch_logs_one_anomaly_per_row_and_kind() {
+        let mut log = AnomalyLog::default();
+        log.note("bugs", 7, AnomalyKind::CrossTenant, "first");
+        log.note("bugs", 7, AnomalyKind::CrossTenant, "again");
+        log.note("bugs", 7, AnomalyKind::LegacyAlias, "alias");
+        assert_eq!(log.len(), 2);
+        assert_eq!(log.error_count(), 1, "an alias is normalized, not an error");
+        let drained = log.drain();
+        assert_eq!(drained[0].description, "again", "the latest note wins");
+        assert!(log.is_empty());
+    }
 }

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+
+use crate::report::Format;
 
 /// The embedded default, used when neither `--database-url` nor `DATABASE_URL` is set.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://backfill.db?mode=rwc";
@@ -29,7 +31,7 @@ pub struct GlobalOpts {
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Summary format on stdout: `text`, or `json` for exactly one JSON object.
-    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    #[arg(long, global = true, default_value = "text")]
     pub format: Format,
     /// More detail in the logs on stderr (repeat for more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -46,12 +48,6 @@ impl GlobalOpts {
     pub fn database_url(&self) -> &str {
         self.database_url.as_deref().unwrap_or(DEFAULT_DATABASE_URL)
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,7 +161,9 @@ pub struct RunOpts {
     /// Skip the validation step at the end.
     #[arg(long)]
     pub no_validate: bool,
-    /// Continue the latest interrupted run of this command from its checkpoints.
+    /// Continue the latest interrupted run of this command from its checkpoints. The run
+    /// keeps what it was started on (its tables, its phases); the pace (--batch-size,
+    /// --sleep, --lock-timeout) and --no-validate are taken from this command line.
     #[arg(long, conflicts_with = "dry_run")]
     pub resume: bool,
     /// Seconds to sleep between batches, to leave room for application traffic.
@@ -213,7 +211,7 @@ pub struct ProjectIdArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ValidateArgs {
     /// Minimum rate that passes, between 0 and 1.
-    #[arg(long, default_value_t = 0.95)]
+    #[arg(long, default_value_t = crate::validate::DEFAULT_THRESHOLD)]
     pub threshold: f64,
     /// Break the rates down per customer and name those below the threshold.
     #[arg(long)]
@@ -227,7 +225,8 @@ pub struct AnomaliesArgs {
     /// Only anomalies of this table.
     #[arg(long)]
     pub table: Option<String>,
-    /// Only anomalies of this kind (invalid_json, missing_id, cross_tenant, …).
+    /// Only anomalies of this kind (invalid_json, missing_id, cross_tenant, …); an
+    /// unknown kind is refused.
     #[arg(long)]
     pub kind: Option<String>,
     /// Include resolved anomalies.

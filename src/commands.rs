@@ -1,35 +1,36 @@
-//! Dispatch: one function per subcommand turns the parsed flags into settings, calls the
-//! library module that does the work, and hands its summary to `report`.
+//! Dispatch: one function per subcommand turns the parsed flags into typed settings
+//! (resolved here, once), calls the library module that does the work, and hands its
+//! summary to `report`. Nothing past this module sees clap.
 
 use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::Result;
 use sea_orm::DatabaseConnection;
-use serde_json::json;
 
 use crate::cli::{
-    AnomaliesAction, AnomaliesArgs, Cli, Command, FeaturesArgs, GlobalOpts, ProjectIdArgs, RunOpts,
-    ValidateArgs,
+    AnomaliesAction, AnomaliesArgs, Cli, Command, FeaturesArgs, GlobalOpts, MigrateAction,
+    ProjectIdArgs, RunOpts, SeedArgs, ValidateArgs,
 };
-use crate::engine::{EngineSettings, install_interrupt_handler};
+use crate::engine::{Cancel, EngineSettings, RetryPolicy};
 use crate::error::{Outcome, UsageError};
+use crate::jobs::features::{self, FeaturesSettings};
+use crate::jobs::project_id::{self, ProjectIdSettings};
 use crate::report::Reporter;
-use crate::{anomalies, db, demo, features, migrate, project_id, seed, validate};
+use crate::seed::SeedSettings;
+use crate::{anomalies, backend, demo, migrate, seed, validate};
 
-/// The tables each command reads or writes; missing ones are an exit-2 error before
-/// anything is written.
-const ANALYTICS_TABLES: [&str; 4] = ["tests", "bugs", "test_features", "backfill_anomalies"];
+/// The bookkeeping tables every backfill writes.
 const BOOKKEEPING_TABLES: [&str; 3] = ["backfill_anomalies", "backfill_runs", "backfill_journal"];
 
 pub async fn run(cli: Cli) -> Result<Outcome> {
     let global = cli.global;
     let reporter = Reporter::new(global.format);
     if let Command::Demo(args) = &cli.command {
-        return demo::run(args, &global, &reporter).await;
+        return demo::run(&args.file, &reporter).await;
     }
     let url = global.database_url().to_string();
-    let db = db::connect(&url).await?;
+    let db = backend::connect(&url).await?;
     let outcome = dispatch(cli.command, &db, &url, &global, &reporter).await;
     // Closing checkpoints SQLite's WAL into the database file, so the file alone is
     // complete once the command is done (a copy of it needs no -wal beside it).
@@ -46,13 +47,13 @@ async fn dispatch(
 ) -> Result<Outcome> {
     match command {
         Command::Migrate(args) => {
-            let (report, outcome) = migrate::run(db, url, &args.action).await?;
+            let (report, outcome) = migrate::run(db, url, migrate_action(&args.action)).await?;
             reporter.migrate(&report);
             Ok(outcome)
         }
         Command::Seed(args) => {
-            db::require_writable(db).await?;
-            let summary = seed::run(db, &args).await?;
+            backend::require_writable(db).await?;
+            let summary = seed::run(db, &seed_settings(&args)).await?;
             reporter.seed(&summary);
             Ok(Outcome::Passed)
         }
@@ -61,6 +62,37 @@ async fn dispatch(
         Command::Validate(args) => run_validate(db, &args, reporter).await,
         Command::Anomalies(args) => run_anomalies(db, &args, reporter).await,
         Command::Demo(_) => unreachable!("BUG: demo is dispatched above"),
+    }
+}
+
+fn migrate_action(action: &MigrateAction) -> migrate::Action {
+    match *action {
+        MigrateAction::Up { num } => migrate::Action::Up(num),
+        MigrateAction::Down { num } => migrate::Action::Down(num),
+        MigrateAction::Status => migrate::Action::Status,
+        MigrateAction::Fresh => migrate::Action::Fresh,
+        MigrateAction::Refresh => migrate::Action::Refresh,
+        MigrateAction::Reset => migrate::Action::Reset,
+        MigrateAction::Check => migrate::Action::Check,
+    }
+}
+
+fn seed_settings(args: &SeedArgs) -> SeedSettings {
+    SeedSettings {
+        seed: args.seed,
+        tests: args.tests,
+        features_per_test: args.features_per_test,
+        bugs_per_test: args.bugs_per_test,
+        customers: args.customers,
+        memory_rows: args.memory_rows,
+        malformed_json: args.malformed_json,
+        features_without_id: args.features_without_id,
+        bugs_without_feature: args.bugs_without_feature,
+        bugs_missing_feature: args.bugs_missing_feature,
+        bugs_foreign_feature: args.bugs_foreign_feature,
+        null_project_id: args.null_project_id,
+        alias_project_id: args.alias_project_id,
+        chunk: args.chunk,
     }
 }
 
@@ -77,8 +109,17 @@ fn engine_settings(
         lock_timeout: run.lock_timeout,
         dry_run: run.dry_run,
         progress: !global.no_progress && !global.quiet && std::io::stderr().is_terminal(),
-        attempts: 5,
+        retry: RetryPolicy::default(),
     }
+}
+
+/// Refuses, before anything is written, a database the run cannot write to.
+async fn require_run_preconditions(db: &DatabaseConnection, run: &RunOpts) -> Result<()> {
+    backend::require_tables(db, &BOOKKEEPING_TABLES).await?;
+    if !run.dry_run {
+        backend::require_writable(db).await?;
+    }
+    Ok(())
 }
 
 pub async fn backfill_features(
@@ -87,22 +128,14 @@ pub async fn backfill_features(
     args: &FeaturesArgs,
     reporter: &Reporter,
 ) -> Result<Outcome> {
-    db::require_tables(db, &ANALYTICS_TABLES).await?;
-    db::require_tables(db, &BOOKKEEPING_TABLES).await?;
-    if !args.run.dry_run {
-        db::require_writable(db).await?;
-    }
-    install_interrupt_handler();
-    let settings = engine_settings(global, &args.run, args.batch_size, Duration::ZERO);
-    let arguments = json!({ "batch_size": args.batch_size, "validate": !args.run.no_validate });
-    let (summary, outcome) = features::run(
-        db,
-        settings,
-        args.run.resume,
-        !args.run.no_validate,
-        arguments,
-    )
-    .await?;
+    backend::require_tables(db, &features::TABLES).await?;
+    require_run_preconditions(db, &args.run).await?;
+    let settings = FeaturesSettings {
+        engine: engine_settings(global, &args.run, args.batch_size, Duration::ZERO),
+        resume: args.run.resume,
+        validate: !args.run.no_validate,
+    };
+    let (summary, outcome) = features::run(db, settings, Cancel::on_ctrl_c()).await?;
     reporter.features(&summary);
     Ok(outcome)
 }
@@ -114,37 +147,36 @@ pub async fn backfill_project_id(
     reporter: &Reporter,
 ) -> Result<Outcome> {
     let tables = project_id::select_tables(&args.tables)?;
-    db::require_tables(db, &tables).await?;
-    db::require_tables(db, &BOOKKEEPING_TABLES).await?;
-    if !args.run.dry_run {
-        db::require_writable(db).await?;
+    backend::require_tables(db, &tables).await?;
+    for table in &tables {
+        backend::require_columns(db, table, &[migration::PROJECT_ID_COLUMN]).await?;
     }
+    require_run_preconditions(db, &args.run).await?;
     if args.rollback {
         let summary = project_id::rollback(db, args.run_id).await?;
         reporter.rollback(&summary);
         return Ok(Outcome::Passed);
     }
     if args.validate_only {
-        let (summary, outcome) =
-            project_id::validate_only(db, &tables, args.promote_not_null).await?;
+        let states = project_id::validate_tables(db, &tables, args.promote_not_null).await?;
+        let summary = project_id::ProjectIdSummary::validated(states);
+        let outcome = Outcome::from_passed(summary.passed);
         reporter.project_id(&summary);
         return Ok(outcome);
     }
-    install_interrupt_handler();
-    let settings = engine_settings(
-        global,
-        &args.run,
-        args.batch_size,
-        Duration::from_millis(100),
-    );
-    let options = project_id::ProjectIdOptions {
-        tables: tables.clone(),
+    let settings = ProjectIdSettings {
+        engine: engine_settings(
+            global,
+            &args.run,
+            args.batch_size,
+            Duration::from_millis(100),
+        ),
+        tables,
         resume: args.run.resume,
         validate: !args.run.no_validate,
         promote_not_null: args.promote_not_null,
     };
-    let arguments = json!({ "batch_size": args.batch_size, "tables": tables });
-    let (summary, outcome) = project_id::run(db, settings, &options, arguments).await?;
+    let (summary, outcome) = project_id::run(db, settings, Cancel::on_ctrl_c()).await?;
     reporter.project_id(&summary);
     Ok(outcome)
 }
@@ -160,8 +192,8 @@ pub async fn run_validate(
             args.threshold
         )));
     }
-    db::require_tables(db, &["tests", "bugs", "test_features"]).await?;
-    db::require_tables(db, &migration::MEMORY_TABLES).await?;
+    backend::require_tables(db, &["tests", "bugs", "test_features"]).await?;
+    backend::require_tables(db, &migration::MEMORY_TABLES).await?;
     let (report, outcome) = validate::run(db, args.threshold, args.by_customer).await?;
     reporter.validate(&report);
     Ok(outcome)
@@ -172,21 +204,16 @@ async fn run_anomalies(
     args: &AnomaliesArgs,
     reporter: &Reporter,
 ) -> Result<Outcome> {
-    db::require_tables(db, &["backfill_anomalies"]).await?;
+    let kind = args.kind.as_deref().map(str::parse).transpose()?;
+    backend::require_tables(db, &["backfill_anomalies"]).await?;
     match &args.action {
         Some(AnomaliesAction::Resolve { ids }) => {
             let resolved = anomalies::resolve(db, ids).await?;
             reporter.resolved(resolved);
         }
         None => {
-            let listed = anomalies::list(
-                db,
-                args.table.as_deref(),
-                args.kind.as_deref(),
-                args.all,
-                args.limit,
-            )
-            .await?;
+            let listed =
+                anomalies::list(db, args.table.as_deref(), kind, args.all, args.limit).await?;
             reporter.anomalies(&listed);
         }
     }

@@ -11,14 +11,13 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
 use serde::Serialize;
 
-use crate::cli::{DemoArgs, GlobalOpts, SeedArgs};
-use crate::db;
-use crate::engine::{EngineSettings, install_interrupt_handler};
+use crate::backend;
+use crate::engine::{Cancel, EngineSettings, RetryPolicy};
 use crate::error::{Outcome, UsageError};
-use crate::features::{self, FeaturesSummary};
-use crate::project_id::{self, ProjectIdOptions, ProjectIdSummary};
+use crate::jobs::features::{self, FeaturesSettings, FeaturesSummary};
+use crate::jobs::project_id::{self, ProjectIdSettings, ProjectIdSummary};
 use crate::report::{Reporter, percent};
-use crate::seed::{self, SeedSummary};
+use crate::seed::{self, SeedSettings, SeedSummary};
 use crate::validate::{self, ValidationReport};
 
 /// `PRAGMA application_id` of a file the demo created ("BFDM").
@@ -37,59 +36,52 @@ pub struct DemoSummary {
     pub held_row: Option<i64>,
 }
 
-pub async fn run(args: &DemoArgs, global: &GlobalOpts, reporter: &Reporter) -> Result<Outcome> {
-    let path = Path::new(&args.file);
+/// Runs the demo on the SQLite file `file`.
+pub async fn run(file: &str, reporter: &Reporter) -> Result<Outcome> {
+    let path = Path::new(file);
     claim_file(path).await?;
     let url = format!("sqlite://{}?mode=rwc", path.display());
-    let db = db::connect(&url).await?;
+    let db = backend::connect(&url).await?;
     db.execute_unprepared(&format!("PRAGMA application_id = {DEMO_APPLICATION_ID}"))
         .await?;
-    db::prefer_wal_for_new_sqlite(&db).await?;
+    backend::of(&db).prepare_new_database(&db).await?;
     Migrator::up(&db, None)
         .await
         .context("migrating demo.db failed")?;
     let seed = seed::run(&db, &demo_seed()).await?;
     let held_row = stage_rejected_row(&db).await?;
 
-    install_interrupt_handler();
-    let settings = EngineSettings {
+    let cancel = Cancel::on_ctrl_c();
+    let engine = EngineSettings {
         batch_size: 500,
         sleep: Duration::ZERO,
         lock_timeout: Duration::from_secs(2),
         dry_run: false,
         progress: false,
-        attempts: 5,
+        retry: RetryPolicy::default(),
     };
-    let (features, _) = features::run(
-        &db,
-        settings.clone(),
-        false,
-        false,
-        serde_json::json!({"demo": true}),
-    )
-    .await?;
-    let options = ProjectIdOptions {
+    let features_settings = FeaturesSettings {
+        engine: engine.clone(),
+        resume: false,
+        validate: false,
+    };
+    let (features, _) = features::run(&db, features_settings, cancel.clone()).await?;
+    let project_settings = ProjectIdSettings {
+        engine: EngineSettings {
+            batch_size: 100,
+            ..engine
+        },
         tables: migration::MEMORY_TABLES.to_vec(),
         resume: false,
         validate: true,
         promote_not_null: false,
     };
-    let project_settings = EngineSettings {
-        batch_size: 100,
-        ..settings
-    };
-    let (project_id, _) = project_id::run(
-        &db,
-        project_settings,
-        &options,
-        serde_json::json!({"demo": true}),
-    )
-    .await?;
+    let (project_id, _) = project_id::run(&db, project_settings, cancel).await?;
     let (validation, _) = validate::run(&db, validate::DEFAULT_THRESHOLD, false).await?;
     let anomalies_by_kind = anomaly_counts(&db).await?;
     db.close().await.ok();
     let summary = DemoSummary {
-        database: args.file.clone(),
+        database: file.to_string(),
         seed,
         features,
         project_id,
@@ -97,10 +89,7 @@ pub async fn run(args: &DemoArgs, global: &GlobalOpts, reporter: &Reporter) -> R
         anomalies_by_kind,
         held_row,
     };
-    match global.format {
-        crate::cli::Format::Json => reporter.demo(&summary, String::new()),
-        crate::cli::Format::Text => reporter.demo(&summary, account(&summary)),
-    }
+    reporter.demo(&summary, account(&summary));
     Ok(Outcome::Passed)
 }
 
@@ -111,7 +100,7 @@ async fn claim_file(path: &Path) -> Result<()> {
         Err(_) => return Ok(()),
     };
     if size > 0 {
-        let probe = db::connect(&format!("sqlite://{}?mode=ro", path.display())).await;
+        let probe = backend::connect(&format!("sqlite://{}?mode=ro", path.display())).await;
         let id = match probe {
             Ok(conn) => {
                 let row = conn
@@ -144,8 +133,8 @@ async fn claim_file(path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn demo_seed() -> SeedArgs {
-    SeedArgs {
+fn demo_seed() -> SeedSettings {
+    SeedSettings {
         seed: 7,
         tests: 2000,
         features_per_test: 3,

@@ -1,13 +1,16 @@
-//! The three ways a command ends other than "done": a usage or configuration problem
-//! (exit 2), an interruption (exit 130), and, as an outcome rather than an error, data
-//! that falls short (exit 1). Everything else is reported as exit 2 with its context.
+//! How a command ends other than "done": a usage or configuration problem (exit 2), an
+//! interruption (exit 130), a batch stopped by its database (exit 2, after the last
+//! committed batch), and, as an outcome rather than an error, data that falls short
+//! (exit 1). The exit code follows from the error's type, in one place.
 
-use std::fmt;
 use std::process::ExitCode;
+
+use sea_orm::DbErr;
 
 /// A problem with the invocation, configuration, connection or schema. Its message is
 /// one sentence written for the user; nothing has been written when it is raised.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct UsageError(String);
 
 impl UsageError {
@@ -16,34 +19,64 @@ impl UsageError {
     }
 }
 
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+/// Ctrl-C (or `cancel`) arrived; the batch in flight was committed or rolled back whole
+/// and the checkpoint records where to resume.
+#[derive(Debug, thiserror::Error)]
+pub enum Interrupted {
+    #[error(
+        "interrupted: the batch in flight was finished whole and run {0} was checkpointed; continue it with --resume"
+    )]
+    Checkpointed(i64),
+    #[error("interrupted: nothing was written")]
+    NothingWritten,
+}
+
+impl Interrupted {
+    pub fn of_run(run_id: Option<i64>) -> Self {
+        run_id.map_or(Self::NothingWritten, Self::Checkpointed)
     }
 }
 
-impl std::error::Error for UsageError {}
-
-/// Ctrl-C arrived; the batch in flight was committed or rolled back whole and the
-/// checkpoint records where to resume.
-#[derive(Debug)]
-pub struct Interrupted {
-    pub run_id: Option<i64>,
+/// What stopped a walk: every batch before it committed whole, with its checkpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error("{table}: the database stayed busy")]
+    Busy {
+        table: &'static str,
+        #[source]
+        source: DbErr,
+    },
+    #[error(
+        "{table}: lost the connection to the database; every committed batch is checkpointed, continue with --resume"
+    )]
+    ConnectionLost {
+        table: &'static str,
+        #[source]
+        source: DbErr,
+    },
+    #[error(
+        "{table}: the database is out of space; every committed batch is checkpointed: free some space, then continue with --resume"
+    )]
+    DiskFull {
+        table: &'static str,
+        #[source]
+        source: DbErr,
+    },
+    #[error("{table}: the database refused to write (it is read-only now)")]
+    ReadOnly {
+        table: &'static str,
+        #[source]
+        source: DbErr,
+    },
+    #[error("{table}: a batch failed and was rolled back")]
+    Failed {
+        table: &'static str,
+        #[source]
+        source: DbErr,
+    },
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
 }
-
-impl fmt::Display for Interrupted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.run_id {
-            Some(id) => write!(
-                f,
-                "interrupted: the batch in flight was finished whole and run {id} was checkpointed; continue it with --resume"
-            ),
-            None => write!(f, "interrupted: nothing was written"),
-        }
-    }
-}
-
-impl std::error::Error for Interrupted {}
 
 /// How a finished command ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,10 +96,6 @@ impl Outcome {
         }
     }
 
-    pub fn and(self, other: Outcome) -> Outcome {
-        Self::from_passed(self == Self::Passed && other == Self::Passed)
-    }
-
     pub fn exit_code(self) -> ExitCode {
         match self {
             Self::Passed => ExitCode::SUCCESS,
@@ -75,9 +104,18 @@ impl Outcome {
     }
 }
 
+/// Whether `err` is an interruption (exit 130).
+pub fn is_interruption(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<Interrupted>().is_some()
+        || matches!(
+            err.downcast_ref::<BatchError>(),
+            Some(BatchError::Interrupted(_))
+        )
+}
+
 /// The exit code for an error that ended a command.
 pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
-    if err.downcast_ref::<Interrupted>().is_some() {
+    if is_interruption(err) {
         ExitCode::from(130)
     } else {
         ExitCode::from(2)

@@ -1,23 +1,29 @@
 //! `backfill`: batched, resumable, journaled data backfills on live SQLite and
 //! PostgreSQL databases, with the validation that proves them.
 //!
-//! `cli` parses, `commands` dispatches; each command is a module of its own; `engine`
-//! is the batch engine both backfills share.
+//! | module | owns |
+//! |---|---|
+//! | `cli`, `commands` | the command line (clap) and one function per subcommand: flags → settings → library call → report |
+//! | `engine` | the batch engine both backfills run on |
+//! | `jobs` | the two backfills, a folder each |
+//! | `backend` | everything that differs between databases, a file per backend |
+//! | `ledger`, `anomalies` | the run ledger (checkpoints, resume) and the anomaly log |
+//! | `validate`, `schema`, `migrate` | `validate`, entity/schema drift, `migrate` |
+//! | `seed`, `demo` | `seed` and `demo` |
+//! | `report`, `logging`, `error` | summaries on stdout, logs on stderr, exit codes |
 
 pub mod anomalies;
+pub mod backend;
 pub mod cli;
 pub mod commands;
-pub mod db;
 pub mod demo;
 pub mod engine;
 pub mod error;
-pub mod features;
+pub mod jobs;
+pub mod ledger;
 pub mod logging;
 pub mod migrate;
-pub mod payload;
-pub mod project_id;
 pub mod report;
-pub mod runs;
 pub mod schema;
 pub mod seed;
 pub mod validate;

@@ -5,10 +5,9 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::GlobalOpts;
-
-pub fn init(global: &GlobalOpts) {
-    let level = match (global.quiet, global.verbose) {
+/// Installs the subscriber: `quiet` shows only errors, each `verbose` step more.
+pub fn init(quiet: bool, verbose: u8) {
+    let level = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn,backfill=info",
         (false, 1) => "info,backfill=debug",

@@ -6,7 +6,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = backfill::cli::Cli::parse();
-    backfill::logging::init(&cli.global);
+    backfill::logging::init(cli.global.quiet, cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

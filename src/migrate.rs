@@ -5,11 +5,10 @@
 use anyhow::{Context, Result, bail};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
-use sea_orm_migration::MigrationStatus;
+use sea_orm_migration::{MigrationStatus, SchemaManager};
 use serde::Serialize;
 
-use crate::cli::MigrateAction;
-use crate::db;
+use crate::backend;
 use crate::error::{Outcome, UsageError};
 use crate::schema;
 
@@ -27,40 +26,68 @@ pub struct MigrateReport {
     pub passed: bool,
 }
 
+/// What `migrate` is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Apply pending migrations: all, or the next N.
+    Up(Option<u32>),
+    /// Roll back the last N applied migrations.
+    Down(u32),
+    Status,
+    Fresh,
+    Refresh,
+    Reset,
+    Check,
+}
+
+impl Action {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Up(_) => "up",
+            Self::Down(_) => "down",
+            Self::Status => "status",
+            Self::Fresh => "fresh",
+            Self::Refresh => "refresh",
+            Self::Reset => "reset",
+            Self::Check => "check",
+        }
+    }
+}
+
 pub async fn run(
     db: &DatabaseConnection,
     url: &str,
-    action: &MigrateAction,
+    action: Action,
 ) -> Result<(MigrateReport, Outcome)> {
     let mut report = MigrateReport {
-        action: format!("{action:?}").to_lowercase(),
+        action: action.name().to_string(),
         passed: true,
         ..Default::default()
     };
     match action {
-        MigrateAction::Up { num } => {
-            db::prefer_wal_for_new_sqlite(db).await?;
-            Migrator::up(db, *num).await.context("migrate up failed")?
+        Action::Up(num) => {
+            backend::of(db).prepare_new_database(db).await?;
+            Migrator::up(db, num).await.context("migrate up failed")?
         }
-        MigrateAction::Down { num } => Migrator::down(db, Some(*num))
+        Action::Down(num) => Migrator::down(db, Some(num))
             .await
             .context("migrate down failed")?,
-        MigrateAction::Status => {}
-        MigrateAction::Fresh => {
+        Action::Status => {}
+        Action::Fresh => {
             Migrator::fresh(db).await.context("migrate fresh failed")?;
             report.data_dropped = true;
         }
-        MigrateAction::Refresh => {
+        Action::Refresh => {
             Migrator::refresh(db)
                 .await
                 .context("migrate refresh failed")?;
             report.data_dropped = true;
         }
-        MigrateAction::Reset => {
+        Action::Reset => {
             Migrator::reset(db).await.context("migrate reset failed")?;
             report.data_dropped = true;
         }
-        MigrateAction::Check => return check(db, url).await,
+        Action::Check => return check(db, url).await,
     }
     list_status(db, &mut report).await?;
     Ok((report, Outcome::Passed))
@@ -114,7 +141,7 @@ async fn exercise(scratch: &DatabaseConnection, report: &mut MigrateReport) -> R
             Err(err) => {
                 report
                     .scratch_steps
-                    .push(format!("{step}: failed: {}", db::db_message(&err)));
+                    .push(format!("{step}: failed: {}", backend::db_message(&err)));
                 return Ok(());
             }
         }
@@ -124,7 +151,7 @@ async fn exercise(scratch: &DatabaseConnection, report: &mut MigrateReport) -> R
             }
         } else {
             for (table, _) in schema::expected_schema() {
-                if db::table_exists(scratch, &table).await? {
+                if SchemaManager::new(scratch).has_table(&table).await? {
                     report
                         .drift
                         .push(format!("after down: table `{table}` is still there"));
@@ -165,7 +192,7 @@ impl Scratch {
                 let mut parsed =
                     url::Url::parse(url).context("the database URL is not a valid URL")?;
                 parsed.set_path(&format!("/{unique}"));
-                let conn = db::connect(parsed.as_str()).await?;
+                let conn = backend::connect(parsed.as_str()).await?;
                 Ok(Self {
                     conn,
                     place: ScratchPlace::Postgres(unique),
@@ -173,7 +200,8 @@ impl Scratch {
             }
             DatabaseBackend::Sqlite => {
                 let path = std::env::temp_dir().join(format!("{unique}.db"));
-                let conn = db::connect(&format!("sqlite://{}?mode=rwc", path.display())).await?;
+                let conn =
+                    backend::connect(&format!("sqlite://{}?mode=rwc", path.display())).await?;
                 Ok(Self {
                     conn,
                     place: ScratchPlace::File(path),

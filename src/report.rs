@@ -6,13 +6,34 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::anomalies::ListedAnomaly;
-use crate::cli::Format;
 use crate::engine::UnitReport;
-use crate::features::FeaturesSummary;
+use crate::error::UsageError;
+use crate::jobs::features::FeaturesSummary;
+use crate::jobs::project_id::{ProjectIdSummary, RollbackSummary};
 use crate::migrate::MigrateReport;
-use crate::project_id::{ProjectIdSummary, RollbackSummary};
 use crate::seed::SeedSummary;
 use crate::validate::{Coverage, ValidationReport};
+
+/// How summaries are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+impl std::str::FromStr for Format {
+    type Err = UsageError;
+
+    fn from_str(text: &str) -> Result<Self, UsageError> {
+        match text {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            _ => Err(UsageError::new(format!(
+                "`{text}` is not a summary format (text or json)"
+            ))),
+        }
+    }
+}
 
 pub struct Reporter {
     format: Format,

@@ -4,11 +4,12 @@
 
 use anyhow::{Context, Result};
 use migration::MEMORY_TABLES;
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, QueryResult, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, QueryResult, Statement};
 use serde::Serialize;
 
+use crate::backend;
 use crate::error::Outcome;
-use crate::project_id::{self, TableState};
+use crate::jobs::project_id::{TableState, table_state};
 
 pub const DEFAULT_THRESHOLD: f64 = 0.95;
 
@@ -67,28 +68,6 @@ fn meets(rate: Option<f64>, threshold: f64) -> bool {
     rate.is_none_or(|r| r >= threshold)
 }
 
-/// Per backend: does this payload list at least one feature / name a test feature?
-/// SQLite checks with its JSON functions (guarded by `json_valid`); PostgreSQL cannot
-/// cast text that is not JSON without failing the query, so it matches the text.
-fn lists_features(backend: DatabaseBackend) -> &'static str {
-    match backend {
-        DatabaseBackend::Sqlite => {
-            "(json_valid(t.data) AND COALESCE(json_array_length(t.data, '$.features'), \
-             json_array_length(t.data, '$.exploratory_test.features'), 0) > 0)"
-        }
-        _ => r#"(t.data ~ '"features"\s*:\s*\[\s*[^]\s]')"#,
-    }
-}
-
-fn names_feature(backend: DatabaseBackend) -> &'static str {
-    match backend {
-        DatabaseBackend::Sqlite => {
-            "(json_valid(b.raw_data) AND json_type(b.raw_data, '$.test_feature') IS 'object')"
-        }
-        _ => r#"(b.raw_data ~ '"test_feature"\s*:\s*\{')"#,
-    }
-}
-
 async fn one_row(db: &impl ConnectionTrait, sql: String) -> Result<QueryResult> {
     db.query_one_raw(Statement::from_string(
         db.get_database_backend(),
@@ -101,7 +80,7 @@ async fn one_row(db: &impl ConnectionTrait, sql: String) -> Result<QueryResult> 
 
 /// The three rates and their diagnostics.
 pub async fn coverage(db: &DatabaseConnection, threshold: f64) -> Result<Coverage> {
-    let backend = db.get_database_backend();
+    let backend = backend::of(db);
     let tests = one_row(
         db,
         format!(
@@ -109,7 +88,7 @@ pub async fn coverage(db: &DatabaseConnection, threshold: f64) -> Result<Coverag
              COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM test_features f WHERE f.test_id = t.id) THEN 1 ELSE 0 END), 0), \
              COALESCE(SUM(CASE WHEN NOT EXISTS (SELECT 1 FROM test_features f WHERE f.test_id = t.id) AND NOT {} THEN 1 ELSE 0 END), 0) \
              FROM tests t",
-            lists_features(backend)
+            backend.lists_features()
         ),
     )
     .await?;
@@ -118,7 +97,7 @@ pub async fn coverage(db: &DatabaseConnection, threshold: f64) -> Result<Coverag
         format!(
             "SELECT COUNT(*), COUNT(b.test_feature_id), \
              COALESCE(SUM(CASE WHEN b.test_feature_id IS NULL AND NOT {} THEN 1 ELSE 0 END), 0) FROM bugs b",
-            names_feature(backend)
+            backend.names_test_feature()
         ),
     )
     .await?;
@@ -190,7 +169,7 @@ pub async fn run(
     for table in MEMORY_TABLES {
         tables.push(TableValidation {
             table,
-            state: project_id::table_state(db, table).await?,
+            state: table_state(db, table).await?,
         });
     }
     let by_customer = if per_customer {

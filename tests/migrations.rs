@@ -9,7 +9,7 @@ use common::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Output};
 
-use backfill::cli::SeedArgs;
+use backfill::seed::SeedSettings;
 use migration::{
     MEMORY_TABLES, Migrator, MigratorTrait, project_id_check_name, project_id_insert_trigger_name,
     project_id_update_trigger_name,
@@ -914,8 +914,8 @@ const SEED_TESTS: u64 = 5_000;
 const SEED_MEMORY_ROWS: u64 = 1_000;
 const FEATURES_PER_TEST: u32 = 3;
 
-fn seed_args(seed: u64) -> SeedArgs {
-    SeedArgs {
+fn seed_args(seed: u64) -> SeedSettings {
+    SeedSettings {
         seed,
         tests: SEED_TESTS,
         features_per_test: FEATURES_PER_TEST,

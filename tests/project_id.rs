@@ -1506,8 +1506,64 @@ async fn no_validate_skips_the_count(backend: Backend) {
     );
 }
 
+/// A resumed run keeps what it was started on (its tables) and takes its pace and its
+/// validation from the new command line (`--help` of `--resume` says so).
+async fn resume_keeps_its_tables_and_takes_its_pace_from_the_new_command_line(backend: Backend) {
+    let tdb = TestDb::new(backend, "pid_resume_settings").await;
+    let db = tdb.migrated().await;
+    many_legacy_rows(&db, 20_000).await;
+    let mut child = start_slow_backfill(&tdb);
+    wait_for_checkpoint(&db, &mut child).await;
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap the killed process");
+    let checkpoints = texts(&db, "SELECT CAST(checkpoints AS TEXT) FROM backfill_runs").await;
+    let checkpoints: Value =
+        serde_json::from_str(checkpoints[0].as_deref().expect("checkpoints")).unwrap();
+    let done = &checkpoints["working_memory"]["counters"];
+    let (processed, batches) = (num(done, "processed"), num(done, "batches"));
+    assert!(processed < 20_000, "killed mid-table");
+
+    let out = tdb.cli(&[
+        "--format",
+        "json",
+        "backfill-project-id",
+        "--resume",
+        "--sleep",
+        "0",
+        "--batch-size",
+        "1000",
+        "--table",
+        "nodes",
+        "--no-validate",
+    ]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let summary = json(&out);
+    let tables: Vec<&str> = summary["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["table"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tables,
+        ["working_memory"],
+        "the run's own tables, not --table"
+    );
+    let table = table_of(&summary, "working_memory");
+    assert_eq!(
+        num(table, "batches"),
+        batches + (20_000 - processed + 999) / 1000,
+        "the rest walked in batches of the new --batch-size"
+    );
+    assert!(
+        table.get("null_count").is_none(),
+        "--no-validate of the new command line"
+    );
+}
+
 on_both!(
     no_validate_skips_the_count,
+    resume_keeps_its_tables_and_takes_its_pace_from_the_new_command_line,
     fills_nulls_and_aliases_exactly,
     rejected_rows_are_isolated_and_logged,
     resumes_after_kill_9,

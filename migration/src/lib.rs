@@ -75,10 +75,18 @@ pub const ANOMALIES_OPEN_PREDICATE_SQLITE: &str = "resolved = 0";
 /// `WHERE` clause of [`RUNS_RUNNING_INDEX`], the same on both backends.
 pub const RUNS_RUNNING_PREDICATE: &str = "status = 'running'";
 
-/// Whether `table` is one of [`MEMORY_TABLES`]; the only names that may reach SQL
-/// built by hand.
-pub fn is_memory_table(table: &str) -> bool {
-    MEMORY_TABLES.contains(&table)
+/// `url` with the password, if any, replaced by `***`, for messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
 }
 
 /// Name of the check that forbids a NULL `project_id` in `table`:
@@ -116,7 +124,13 @@ mod tests {
             project_id_update_trigger_name("nodes"),
             "check_nodes_project_id_not_null_update"
         );
-        assert!(is_memory_table("edges"));
-        assert!(!is_memory_table("edges; drop table nodes"));
+        assert_eq!(
+            redact_url("postgres://bob:s3cr@t@db:5432/x"),
+            "postgres://bob:***@db:5432/x"
+        );
+        assert_eq!(
+            redact_url("sqlite://a.db?mode=rwc"),
+            "sqlite://a.db?mode=rwc"
+        );
     }
 }

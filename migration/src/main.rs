@@ -70,12 +70,12 @@ async fn run(cli: Cli) -> Result<(), String> {
     {
         return Err(format!(
             "unsupported database URL `{}`: use sqlite://FILE?mode=rwc or postgres://USER@HOST/DB",
-            redact(&url)
+            migration::redact_url(&url)
         ));
     }
     let db = Database::connect(&url)
         .await
-        .map_err(|e| format!("cannot connect to {}: {e}", redact(&url)))?;
+        .map_err(|e| format!("cannot connect to {}: {e}", migration::redact_url(&url)))?;
 
     let before = statuses(&db).await?;
     let (verb, result) = match cli.command {
@@ -138,18 +138,4 @@ async fn statuses(db: &DatabaseConnection) -> Result<Vec<(String, MigrationStatu
                 .collect()
         })
         .map_err(|e: DbErr| format!("cannot read the migration status: {e}"))
-}
-
-/// `url` with the password, if any, replaced by `***`.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
-    }
 }

@@ -92,7 +92,7 @@ impl TestDb {
     }
 
     pub async fn connect(&self) -> DatabaseConnection {
-        backfill::db::connect(&self.url)
+        backfill::backend::connect(&self.url)
             .await
             .expect("connect to the test database")
     }

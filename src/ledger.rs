@@ -1,28 +1,33 @@
-//! The run ledger: one `backfill_runs` row per run, holding its arguments, status and
+//! The run ledger: one `backfill_runs` row per run, holding its settings, status and
 //! per-table checkpoints. Checkpoints are written in the same transaction as the batch
 //! they describe, so after a crash the ledger and the data agree, and `--resume` picks
 //! up exactly where the last committed batch ended. A live run also fences off a second
 //! process of the same command.
 
 use std::collections::BTreeMap;
+use std::str::FromStr;
 
 use anyhow::{Context, Result, bail};
+use async_trait::async_trait;
 use chrono::{DateTime, FixedOffset, Utc};
 use entity::backfill_runs::{self, Column};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction,
+    DbErr, EntityTrait, QueryFilter, QueryOrder,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-use crate::engine::{Counters, Deferred, Key};
-use crate::error::UsageError;
+use crate::backend::db_message;
+use crate::engine::{Checkpoint, CheckpointStore};
+use crate::error::{UsageError, is_interruption};
 
 /// A run whose heartbeat is older than this is taken for dead even if its process
 /// cannot be checked (it ran on another host).
 const STALE_AFTER_SECS: i64 = 600;
 
+/// Where a run stands, as `backfill_runs.status` spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunStatus {
     Running,
@@ -33,6 +38,14 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    const ALL: [RunStatus; 5] = [
+        Self::Running,
+        Self::Completed,
+        Self::Failed,
+        Self::Interrupted,
+        Self::RolledBack,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Running => "running",
@@ -42,18 +55,22 @@ impl RunStatus {
             Self::RolledBack => "rolled_back",
         }
     }
+
+    /// Whether a run in this state can be continued with `--resume`.
+    fn is_resumable(self) -> bool {
+        matches!(self, Self::Interrupted | Self::Failed)
+    }
 }
 
-/// Where one unit of work (a table, or a phase) stands.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Checkpoint {
-    /// The last key of the last committed batch.
-    pub after: Option<Key>,
-    /// Ranges that met locks, still owed a later pass.
-    #[serde(default)]
-    pub deferred: Vec<Deferred>,
-    pub done: bool,
-    pub counters: Counters,
+impl FromStr for RunStatus {
+    type Err = UsageError;
+
+    fn from_str(text: &str) -> Result<Self, UsageError> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == text)
+            .ok_or_else(|| UsageError::new(format!("`{text}` is not a run status")))
+    }
 }
 
 pub type Checkpoints = BTreeMap<String, Checkpoint>;
@@ -62,23 +79,40 @@ pub type Checkpoints = BTreeMap<String, Checkpoint>;
 #[derive(Debug)]
 pub struct RunLedger {
     pub id: i64,
-    /// The arguments the run was started with (a resumed run keeps them).
-    pub arguments: serde_json::Value,
+    /// The settings the run was started with, as stored (a resumed run keeps them).
+    settings: serde_json::Value,
     checkpoints: Checkpoints,
 }
 
 impl RunLedger {
-    /// Records a new run of `command`, refusing while another live run of it exists.
-    pub async fn start(
+    /// The ledger of a run of `command`: none in a dry run (nothing is recorded), the
+    /// latest unfinished run when resuming, else a new run recording `settings`.
+    pub async fn open(
         db: &DatabaseConnection,
         command: &str,
-        arguments: serde_json::Value,
+        settings: &impl Serialize,
+        dry_run: bool,
+        resume: bool,
+    ) -> Result<Option<Self>> {
+        Ok(match (dry_run, resume) {
+            (true, _) => None,
+            (false, true) => Some(Self::resume(db, command).await?),
+            (false, false) => Some(Self::start(db, command, settings).await?),
+        })
+    }
+
+    /// Records a new run of `command`, refusing while another live run of it exists.
+    async fn start(
+        db: &DatabaseConnection,
+        command: &str,
+        settings: &impl Serialize,
     ) -> Result<Self> {
         retire_dead_runs(db, command).await?;
+        let settings = serde_json::to_value(settings)?;
         let now = Utc::now().fixed_offset();
         let model = backfill_runs::ActiveModel {
             command: Set(command.to_string()),
-            arguments: Set(arguments.clone()),
+            arguments: Set(settings.clone()),
             status: Set(RunStatus::Running.as_str().to_string()),
             started_at: Set(now),
             finished_at: Set(None),
@@ -92,21 +126,21 @@ impl RunLedger {
         let inserted = model.insert(db).await.map_err(|err| {
             // The partial unique index on running runs closes the race between two
             // processes that both found no live run.
-            anyhow::Error::from(UsageError::new(format!(
+            UsageError::new(format!(
                 "another `{command}` run started at the same moment ({}): let it finish, then run again",
-                crate::db::db_message(&err)
-            )))
+                db_message(&err)
+            ))
         })?;
         Ok(Self {
             id: inserted.id,
-            arguments,
+            settings,
             checkpoints: Checkpoints::new(),
         })
     }
 
     /// Takes over the latest unfinished run of `command` (interrupted, failed, or
     /// running in a process that no longer exists) with its checkpoints.
-    pub async fn resume(db: &DatabaseConnection, command: &str) -> Result<Self> {
+    async fn resume(db: &DatabaseConnection, command: &str) -> Result<Self> {
         retire_dead_runs(db, command).await?;
         let run = backfill_runs::Entity::find()
             .filter(Column::Command.eq(command))
@@ -114,9 +148,7 @@ impl RunLedger {
             .one(db)
             .await
             .context("could not read backfill_runs")?;
-        let Some(run) = run.filter(|r| {
-            r.status == RunStatus::Interrupted.as_str() || r.status == RunStatus::Failed.as_str()
-        }) else {
+        let Some(run) = run.filter(|r| r.status.parse().is_ok_and(RunStatus::is_resumable)) else {
             bail!(UsageError::new(format!(
                 "there is no interrupted `{command}` run to resume: run it without --resume (it is safe to run again)"
             )));
@@ -142,10 +174,10 @@ impl RunLedger {
             .exec(db)
             .await
             .map_err(|err| {
-                anyhow::Error::from(UsageError::new(format!(
+                UsageError::new(format!(
                     "another `{command}` run is in progress ({}): let it finish first",
-                    crate::db::db_message(&err)
-                )))
+                    db_message(&err)
+                ))
             })?;
         if taken.rows_affected != 1 {
             bail!(UsageError::new(format!(
@@ -155,19 +187,78 @@ impl RunLedger {
         }
         Ok(Self {
             id: run.id,
-            arguments: run.arguments,
+            settings: run.arguments,
             checkpoints,
         })
     }
 
-    pub fn checkpoint_of(&self, unit: &str) -> Checkpoint {
+    /// The settings the run was started with.
+    pub fn settings<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_value(self.settings.clone())
+            .with_context(|| format!("run {} does not record its settings", self.id))
+    }
+
+    /// Closes the run with `status` and its final summary.
+    pub async fn finish(
+        &self,
+        db: &DatabaseConnection,
+        status: RunStatus,
+        summary: &impl Serialize,
+    ) -> Result<()> {
+        backfill_runs::Entity::update_many()
+            .col_expr(Column::Status, Expr::value(status.as_str()))
+            .col_expr(
+                Column::Counters,
+                Expr::value(serde_json::to_value(summary)?),
+            )
+            .col_expr(
+                Column::FinishedAt,
+                Expr::value(Some(Utc::now().fixed_offset())),
+            )
+            .filter(Column::Id.eq(self.id))
+            .exec(db)
+            .await
+            .with_context(|| format!("could not record the end of run {}", self.id))?;
+        Ok(())
+    }
+}
+
+/// What a run's walk ended with, recorded: on an error the run is closed as
+/// interrupted or failed (so `--resume` finds it) and the error is returned.
+pub async fn settle<T>(
+    db: &DatabaseConnection,
+    ledger: Option<&RunLedger>,
+    walked: Result<T>,
+) -> Result<T> {
+    let err = match walked {
+        Ok(done) => return Ok(done),
+        Err(err) => err,
+    };
+    if let Some(ledger) = ledger {
+        let status = if is_interruption(&err) {
+            RunStatus::Interrupted
+        } else {
+            RunStatus::Failed
+        };
+        // Best effort: the error that stopped the run is the one to report.
+        let _ = ledger.finish(db, status, &serde_json::json!({})).await;
+    }
+    Err(err)
+}
+
+#[async_trait]
+impl CheckpointStore for RunLedger {
+    fn run_id(&self) -> i64 {
+        self.id
+    }
+
+    fn checkpoint_of(&self, unit: &str) -> Checkpoint {
         self.checkpoints.get(unit).cloned().unwrap_or_default()
     }
 
-    /// Records `checkpoint` for `unit` inside the batch's transaction `txn`.
-    pub async fn save(
+    async fn save(
         &mut self,
-        txn: &impl ConnectionTrait,
+        txn: &DatabaseTransaction,
         unit: &str,
         checkpoint: Checkpoint,
     ) -> Result<(), DbErr> {
@@ -180,27 +271,6 @@ impl RunLedger {
             .filter(Column::Id.eq(self.id))
             .exec(txn)
             .await?;
-        Ok(())
-    }
-
-    /// Closes the run with `status` and its final counters.
-    pub async fn finish(
-        &self,
-        db: &DatabaseConnection,
-        status: RunStatus,
-        counters: serde_json::Value,
-    ) -> Result<()> {
-        backfill_runs::Entity::update_many()
-            .col_expr(Column::Status, Expr::value(status.as_str()))
-            .col_expr(Column::Counters, Expr::value(counters))
-            .col_expr(
-                Column::FinishedAt,
-                Expr::value(Some(Utc::now().fixed_offset())),
-            )
-            .filter(Column::Id.eq(self.id))
-            .exec(db)
-            .await
-            .with_context(|| format!("could not record the end of run {}", self.id))?;
         Ok(())
     }
 }
@@ -248,4 +318,19 @@ fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "unknown".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_and_unknown_ones_are_refused() {
+        for status in RunStatus::ALL {
+            assert_eq!(status.as_str().parse::<RunStatus>().unwrap(), status);
+        }
+        assert!("finished".parse::<RunStatus>().is_err());
+        assert!(RunStatus::Interrupted.is_resumable());
+        assert!(!RunStatus::Completed.is_resumable());
+    }
 }

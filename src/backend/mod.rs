@@ -1,0 +1,366 @@
+//! What differs between databases, in one place. Each backend is one file implementing
+//! [`Backend`]; the rest of the tool asks [`of`] for a connection's backend and never
+//! matches on the database kind itself, so a new backend does not compile until each
+//! of its methods is written. Also here: connecting, and the checks every command
+//! makes before it writes (tables present, database writable).
+
+mod postgres;
+mod sqlite;
+
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use async_trait::async_trait;
+use chrono::Utc;
+use entity::backfill_journal;
+use sea_orm::sea_query::{
+    ColumnRef, Expr, FunctionCall, InsertStatement, Query, SelectStatement, UpdateStatement, Value,
+};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, DbErr, QueryResult, RuntimeErr, Statement, sqlx,
+};
+use sea_orm_migration::SchemaManager;
+
+use crate::error::UsageError;
+
+pub use postgres::Postgres;
+pub use sqlite::Sqlite;
+
+/// Bound values per statement, under SQLite's 32766 and PostgreSQL's 65535.
+pub const MAX_BINDS: usize = 30_000;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a failed statement means for the batch that sent it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// "Not now": a lock wait that hit the lock timeout, a deadlock, a serialization
+    /// failure, a busy file. The batch is rolled back whole and tried again; bisecting
+    /// would blame innocent rows.
+    Transient,
+    /// The connection itself is gone: no row is to blame.
+    ConnectionLost,
+    /// The database's storage is full.
+    DiskFull,
+    /// The database only allows reading.
+    ReadOnly,
+    /// The database refused the rows themselves (a constraint, a trigger, a type).
+    Rejected,
+}
+
+/// An update whose changed rows are journaled in `backfill_journal`, in the same
+/// transaction, as `{"old": old, "keys": [key, …]}`.
+pub struct JournaledUpdate<'a> {
+    pub run_id: i64,
+    /// The batch the update belongs to.
+    pub batch: u64,
+    pub table: &'static str,
+    /// The rows to change; every one of them holds `old`.
+    pub target: Expr,
+    /// The value every changed row held.
+    pub old: Option<&'a str>,
+    /// The update itself, its `WHERE` being `target`.
+    pub update: UpdateStatement,
+    /// The key that names a changed row, as selected.
+    pub key: Expr,
+    /// Whether the changed keys are wanted back (else only their count).
+    pub return_keys: bool,
+}
+
+/// What an update changed: how many rows, or which (one key per row, at index 0).
+pub enum Changed {
+    Count(u64),
+    Keys(Vec<QueryResult>),
+}
+
+/// Rows of one table encoded for the fastest bulk load its backend has (`seed`). The
+/// encoding is CPU work, done beside the database's work on the chunk before.
+pub struct BulkRows {
+    pub table: String,
+    pub(crate) body: BulkBody,
+}
+
+pub(crate) enum BulkBody {
+    /// `COPY … FROM STDIN` and its CSV.
+    Copy { statement: String, csv: String },
+    /// Multi-row INSERTs, run in one transaction.
+    Inserts(Vec<Statement>),
+}
+
+/// Everything about a database that is not the same on every backend.
+#[async_trait]
+pub trait Backend: Send + Sync {
+    // --- connecting -------------------------------------------------------------
+
+    /// Pool size, per-connection settings and driver options.
+    fn configure(&self, options: &mut ConnectOptions);
+
+    /// One plain connection before the pool is built, so that an unreachable server is
+    /// reported at once with its reason (a pool retries, then only says "timed out").
+    async fn probe(&self, url: &str) -> Result<(), String>;
+
+    /// Whether the database refuses writes (a read-only file or transaction mode).
+    async fn is_read_only(&self, db: &DatabaseConnection) -> Result<bool, DbErr>;
+
+    /// Settings a database gets when the migrations create it from nothing (an
+    /// existing database keeps its own).
+    async fn prepare_new_database(&self, db: &DatabaseConnection) -> Result<(), DbErr>;
+
+    // --- transactions and errors -----------------------------------------------
+
+    /// Statements that open a batch's transaction: bounded lock waits, commit mode.
+    fn batch_setup(&self, lock_timeout: Duration) -> Option<String>;
+
+    /// Whether a batch's read runs in a transaction of its own (with the lock waits
+    /// of a write); where there are no lock waits to bound, one SELECT is enough.
+    fn reads_in_transaction(&self) -> bool;
+
+    /// What a database error, by its code, means for a batch (`None`: not a database
+    /// error the backend recognises).
+    fn classify_code(&self, code: &str) -> Option<Failure>;
+
+    // --- keys and values --------------------------------------------------------
+
+    /// A uuid key as selected, so that it reads back as its hyphenated text.
+    fn uuid_as_text(&self, column: Expr) -> Expr;
+
+    /// The greatest of the uuid texts `column`, ordered as the uuids are.
+    fn max_uuid_text(&self, column: Expr) -> Expr;
+
+    /// A value as this backend stores it (SQLite keeps uuids and arrays as text).
+    fn stored_value(&self, value: Value) -> Value;
+
+    /// `column IN (ids)` with the whole list bound as one value: one prepared statement
+    /// serves every batch, whatever its size, and never meets the bind limits.
+    fn in_id_list(&self, column: ColumnRef, ids: &[i64]) -> Expr;
+
+    // --- payloads ---------------------------------------------------------------
+
+    /// A text column as the backfills read it: as bytes where TEXT may hold bytes that
+    /// are not UTF-8 (reading such a value as a string would fail its whole batch).
+    fn text_as_read(&self, column: Expr) -> Expr;
+
+    /// Reads a column selected with [`Backend::text_as_read`].
+    fn read_text(&self, row: &QueryResult, index: usize) -> Result<Option<Vec<u8>>, DbErr>;
+
+    /// SQL predicate over `tests t`: the payload lists at least one feature.
+    fn lists_features(&self) -> &'static str;
+
+    /// SQL predicate over `bugs b`: the payload names a test feature.
+    fn names_test_feature(&self) -> &'static str;
+
+    // --- catalog ----------------------------------------------------------------
+
+    /// A query of one boolean row: is `table.column` declared NOT NULL? `None` where
+    /// the tool never makes a column NOT NULL.
+    fn not_null_query(&self, table: &str, column: &str) -> Option<Statement>;
+
+    /// Whether tables keyed by uuid are walked in `rowid` order (their physical
+    /// order: in uuid order a batch would touch a different page for nearly every row).
+    fn walks_uuid_tables_by_rowid(&self) -> bool;
+
+    /// The predicate of the partial unique index on open anomalies, spelled as the
+    /// migration spells it (an upsert repeats it).
+    fn open_anomaly_predicate(&self) -> &'static str;
+
+    // --- writes -----------------------------------------------------------------
+
+    /// Runs the update and journals exactly the rows it changed, in `txn`.
+    async fn journaled_update(
+        &self,
+        txn: &DatabaseTransaction,
+        update: JournaledUpdate<'_>,
+    ) -> Result<Changed, DbErr>;
+
+    // --- bulk loading (seed) ------------------------------------------------------
+
+    /// Encodes rows (each its values, in `columns` order) for [`Backend::load_bulk`].
+    fn encode_bulk(
+        &self,
+        table: &str,
+        columns: &[&str],
+        rows: &mut dyn Iterator<Item = Vec<Value>>,
+    ) -> Result<BulkRows>;
+
+    /// Writes rows encoded by [`Backend::encode_bulk`] in one transaction.
+    async fn load_bulk(&self, db: &DatabaseConnection, rows: BulkRows) -> Result<()>;
+
+    /// Whether two bulk loads may run at once (on two connections).
+    fn loads_in_parallel(&self) -> bool;
+
+    /// Statements that lift a memory table's NOT NULL guard on `project_id`, for
+    /// writing legacy rows (`seed`); `migration::ensure_project_id_check` restores it.
+    fn lift_project_id_guard(&self, table: &str) -> Vec<String>;
+
+    /// Statements after a seed: make every loaded row durable, and move the sequences
+    /// of tables given explicit ids past them.
+    fn after_seed(&self, serial_tables: &[&str]) -> Vec<String>;
+}
+
+/// The backend of `conn`. `connect` refuses every scheme without a backend, so only
+/// the backends named here ever reach it.
+pub fn of(conn: &impl ConnectionTrait) -> &'static dyn Backend {
+    match conn.get_database_backend() {
+        DatabaseBackend::Sqlite => &Sqlite,
+        DatabaseBackend::Postgres => &Postgres,
+        other => unreachable!("BUG: connect accepted a {other:?} database, which has no backend"),
+    }
+}
+
+/// The backend a URL names, or the sentence that refuses it.
+fn for_url(url: &str) -> Result<&'static dyn Backend> {
+    match url.split(':').next().unwrap_or_default() {
+        "sqlite" => Ok(&Sqlite),
+        "postgres" | "postgresql" => Ok(&Postgres),
+        "mysql" | "mariadb" => bail!(UsageError::new(format!(
+            "MySQL/MariaDB support is planned but not built in yet; use a sqlite:// or postgres:// URL (got `{}`)",
+            migration::redact_url(url)
+        ))),
+        _ => bail!(UsageError::new(format!(
+            "unsupported database URL `{}`: use sqlite://FILE?mode=rwc or postgres://USER@HOST/DB",
+            migration::redact_url(url)
+        ))),
+    }
+}
+
+/// Connects to `url`, refusing unsupported schemes and unreachable servers in one
+/// sentence (exit 2).
+pub async fn connect(url: &str) -> Result<DatabaseConnection> {
+    let backend = for_url(url)?;
+    if let Err(reason) = backend.probe(url).await {
+        bail!(UsageError::new(format!(
+            "cannot connect to `{}`: {reason}",
+            migration::redact_url(url)
+        )));
+    }
+    let mut options = ConnectOptions::new(url);
+    options
+        .sqlx_logging(std::env::var_os("BACKFILL_SQL_LOG").is_some())
+        .connect_timeout(CONNECT_TIMEOUT)
+        .acquire_timeout(Duration::from_secs(30));
+    backend.configure(&mut options);
+    Database::connect(options).await.map_err(|err| {
+        UsageError::new(format!(
+            "cannot connect to `{}`: {}",
+            migration::redact_url(url),
+            db_message(&err)
+        ))
+        .into()
+    })
+}
+
+/// The database's own message for an error, without SeaORM's wrapping.
+pub fn db_message(err: &DbErr) -> String {
+    match sqlx_error(err) {
+        Some(sqlx::Error::Database(db)) => db.message().to_string(),
+        Some(other) => other.to_string(),
+        None => err.to_string(),
+    }
+}
+
+fn sqlx_error(err: &DbErr) -> Option<&sqlx::Error> {
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e))
+        | DbErr::Conn(RuntimeErr::SqlxError(e)) => Some(e.as_ref()),
+        _ => None,
+    }
+}
+
+/// What `err`, met on `conn`'s backend, means for the batch that met it.
+pub fn classify(backend: &dyn Backend, err: &DbErr) -> Failure {
+    if matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) {
+        return Failure::ConnectionLost;
+    }
+    match sqlx_error(err) {
+        Some(sqlx::Error::PoolTimedOut) => Failure::Transient,
+        Some(sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Protocol(_)) => {
+            Failure::ConnectionLost
+        }
+        Some(sqlx::Error::Database(db)) => db
+            .code()
+            .and_then(|code| backend.classify_code(&code))
+            .unwrap_or(Failure::Rejected),
+        _ => Failure::Rejected,
+    }
+}
+
+/// The journal row of one write: `INSERT INTO backfill_journal … SELECT run, table,
+/// batch, <changes>, now FROM source WHERE rows`, which inserts nothing when no row
+/// matched. Shared by the backends' [`Backend::journaled_update`].
+fn journal_insert(
+    entry: &JournaledUpdate<'_>,
+    changes: FunctionCall,
+    source: sea_orm::sea_query::Alias,
+    rows: Expr,
+) -> Result<InsertStatement, DbErr> {
+    let select: SelectStatement = Query::select()
+        .expr(Expr::value(entry.run_id))
+        .expr(Expr::value(entry.table))
+        .expr(Expr::value(entry.batch as i64))
+        .expr(changes)
+        .expr(Expr::value(Utc::now().fixed_offset()))
+        .from(source)
+        .and_where(rows)
+        .and_having(Expr::cust("COUNT(*) > 0"))
+        .to_owned();
+    Ok(Query::insert()
+        .into_table(backfill_journal::Entity)
+        .columns([
+            backfill_journal::Column::RunId,
+            backfill_journal::Column::TableName,
+            backfill_journal::Column::BatchNo,
+            backfill_journal::Column::Changes,
+            backfill_journal::Column::CreatedAt,
+        ])
+        .select_from(select)
+        .map_err(|err| DbErr::Custom(err.to_string()))?
+        .to_owned())
+}
+
+/// Fails with exit 2 and the fix when one of `tables` is missing.
+pub async fn require_tables(db: &DatabaseConnection, tables: &[&str]) -> Result<()> {
+    let schema = SchemaManager::new(db);
+    for table in tables {
+        if !schema.has_table(*table).await? {
+            bail!(UsageError::new(format!(
+                "table `{table}` does not exist in this database: run `backfill migrate up` first"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Fails with exit 2 and the fix when `table` lacks one of `columns`.
+pub async fn require_columns(db: &DatabaseConnection, table: &str, columns: &[&str]) -> Result<()> {
+    let schema = SchemaManager::new(db);
+    for column in columns {
+        if !schema.has_column(table, *column).await? {
+            bail!(UsageError::new(format!(
+                "table `{table}` has no column `{column}`: run `backfill migrate up` first"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses to write to a database that only allows reading, before anything is written.
+pub async fn require_writable(db: &DatabaseConnection) -> Result<()> {
+    if of(db).is_read_only(db).await? {
+        bail!(UsageError::new(
+            "the database is read-only (a read-only file or a read-only transaction mode): nothing was written"
+        ));
+    }
+    Ok(())
+}
+
+/// The boolean a one-row query returns; false when it returns no row.
+pub async fn query_flag(conn: &impl ConnectionTrait, query: Statement) -> Result<bool, DbErr> {
+    Ok(conn
+        .query_one_raw(query)
+        .await?
+        .map(|row| row.try_get_by_index::<bool>(0))
+        .transpose()?
+        .unwrap_or(false))
+}

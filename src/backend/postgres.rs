@@ -1,0 +1,325 @@
+//! PostgreSQL: bounded lock waits per batch, native uuid and array types, ids bound as
+//! one `bigint[]`, and a journal written by the update's own statement.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use sea_orm::sea_query::{
+    Alias, ColumnRef, CommonTableExpression, Expr, ExprTrait, Func, PgFunc, Query, Value,
+    WithClause,
+};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
+    DbErr, QueryResult, Statement, sqlx,
+};
+
+use super::sqlite::quoted_list;
+use super::{
+    Backend, BulkBody, BulkRows, CONNECT_TIMEOUT, Changed, Failure, JournaledUpdate, journal_insert,
+};
+
+pub struct Postgres;
+
+#[async_trait]
+impl Backend for Postgres {
+    fn configure(&self, options: &mut ConnectOptions) {
+        // A batch writing, the next one read ahead, and room for the ledger.
+        options.max_connections(4);
+    }
+
+    async fn probe(&self, url: &str) -> std::result::Result<(), String> {
+        use sqlx::Connection;
+        match tokio::time::timeout(CONNECT_TIMEOUT, sqlx::PgConnection::connect(url)).await {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+                Ok(())
+            }
+            Ok(Err(sqlx::Error::Database(db))) => Err(db.message().to_string()),
+            Ok(Err(err)) => Err(err.to_string()),
+            Err(_) => Err(format!(
+                "no answer within {} seconds",
+                CONNECT_TIMEOUT.as_secs()
+            )),
+        }
+    }
+
+    async fn is_read_only(&self, db: &DatabaseConnection) -> Result<bool, DbErr> {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                DatabaseBackend::Postgres,
+                "SHOW transaction_read_only",
+            ))
+            .await?;
+        Ok(row
+            .map(|r| r.try_get_by_index::<String>(0))
+            .transpose()?
+            .is_some_and(|v| v == "on"))
+    }
+
+    async fn prepare_new_database(&self, _db: &DatabaseConnection) -> Result<(), DbErr> {
+        Ok(())
+    }
+
+    fn batch_setup(&self, lock_timeout: Duration) -> Option<String> {
+        // Bounded lock waits keep application traffic moving: a batch that would
+        // queue behind (and in front of) application locks gives up and retries.
+        // A batch's commit need not wait for its WAL flush: the batch, its journal and
+        // its checkpoint commit together, so a server crash can only lose the last few
+        // batches whole, and --resume redoes them. The run's final status commits
+        // synchronously, which flushes every batch before it.
+        let ms = lock_timeout.as_millis();
+        Some(format!(
+            "SET LOCAL lock_timeout = '{ms}ms'; SET LOCAL synchronous_commit = off"
+        ))
+    }
+
+    fn reads_in_transaction(&self) -> bool {
+        true
+    }
+
+    fn classify_code(&self, code: &str) -> Option<Failure> {
+        Some(match code {
+            // lock_not_available, serialization_failure, deadlock_detected
+            "55P03" | "40001" | "40P01" => Failure::Transient,
+            // admin_shutdown (pg_terminate_backend) and the connection exceptions
+            "57P01" => Failure::ConnectionLost,
+            code if code.starts_with("08") => Failure::ConnectionLost,
+            // disk_full, insufficient_resources
+            "53100" | "53000" => Failure::DiskFull,
+            // read_only_sql_transaction
+            "25006" => Failure::ReadOnly,
+            _ => Failure::Rejected,
+        })
+    }
+
+    fn uuid_as_text(&self, column: Expr) -> Expr {
+        column.cast_as(Alias::new("TEXT"))
+    }
+
+    fn max_uuid_text(&self, column: Expr) -> Expr {
+        // No max(uuid); the text of a uuid compares bytewise, as the uuid itself does,
+        // under the "C" collation.
+        Expr::cust_with_expr("MAX($1 COLLATE \"C\")", column)
+    }
+
+    fn stored_value(&self, value: Value) -> Value {
+        value
+    }
+
+    fn in_id_list(&self, column: ColumnRef, ids: &[i64]) -> Expr {
+        Expr::col(column).eq(PgFunc::any(Expr::val(ids.to_vec())))
+    }
+
+    fn text_as_read(&self, column: Expr) -> Expr {
+        // PostgreSQL's text is always UTF-8.
+        column
+    }
+
+    fn read_text(&self, row: &QueryResult, index: usize) -> Result<Option<Vec<u8>>, DbErr> {
+        Ok(row
+            .try_get_by_index::<Option<String>>(index)?
+            .map(String::into_bytes))
+    }
+
+    // Text that is not JSON cannot be cast without failing the query: match the text.
+    fn lists_features(&self) -> &'static str {
+        r#"(t.data ~ '"features"\s*:\s*\[\s*[^]\s]')"#
+    }
+
+    fn names_test_feature(&self) -> &'static str {
+        r#"(b.raw_data ~ '"test_feature"\s*:\s*\{')"#
+    }
+
+    fn not_null_query(&self, table: &str, column: &str) -> Option<Statement> {
+        Some(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT is_nullable = 'NO' FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2",
+            [table.into(), column.into()],
+        ))
+    }
+
+    fn walks_uuid_tables_by_rowid(&self) -> bool {
+        false
+    }
+
+    fn open_anomaly_predicate(&self) -> &'static str {
+        migration::ANOMALIES_OPEN_PREDICATE_POSTGRES
+    }
+
+    async fn journaled_update(
+        &self,
+        txn: &DatabaseTransaction,
+        entry: JournaledUpdate<'_>,
+    ) -> Result<Changed, DbErr> {
+        // One statement, `WITH changed AS (UPDATE … RETURNING key) INSERT INTO
+        // backfill_journal SELECT … FROM changed`: the journal names exactly the rows
+        // the update changed.
+        let changed = Alias::new("changed");
+        let row_key = Alias::new("row_key");
+        let mut update = entry.update.clone();
+        update.returning(Query::returning().expr(entry.key.clone()));
+        let changes = Func::cust("jsonb_build_object")
+            .arg("old")
+            .arg(entry.old)
+            .arg("keys")
+            .arg(
+                Func::cust("to_jsonb").arg(Func::cust("array_agg").arg(Expr::col(row_key.clone()))),
+            );
+        let journal = journal_insert(&entry, changes, changed.clone(), Expr::value(true))?;
+        let result = if entry.return_keys {
+            Expr::col(row_key.clone())
+        } else {
+            Expr::cust("COUNT(*)")
+        };
+        let statement = WithClause::new()
+            .cte(
+                CommonTableExpression::new()
+                    .table_name(changed.clone())
+                    .column(row_key)
+                    .query(update)
+                    .to_owned(),
+            )
+            .cte(
+                CommonTableExpression::new()
+                    .table_name(Alias::new("journaled"))
+                    .query(journal)
+                    .to_owned(),
+            )
+            .to_owned()
+            .query(Query::select().expr(result).from(changed).to_owned());
+        let rows = txn.query_all(&statement).await?;
+        if entry.return_keys {
+            return Ok(Changed::Keys(rows));
+        }
+        let count = match rows.first() {
+            Some(row) => row.try_get_by_index::<i64>(0)? as u64,
+            None => 0,
+        };
+        Ok(Changed::Count(count))
+    }
+
+    fn encode_bulk(
+        &self,
+        table: &str,
+        columns: &[&str],
+        rows: &mut dyn Iterator<Item = Vec<Value>>,
+    ) -> anyhow::Result<BulkRows> {
+        let mut csv = String::new();
+        for row in rows {
+            for (index, value) in row.into_iter().enumerate() {
+                if index > 0 {
+                    csv.push(',');
+                }
+                push_csv_field(&mut csv, value)?;
+            }
+            csv.push('\n');
+        }
+        let statement = format!(
+            "COPY \"{table}\" ({}) FROM STDIN (FORMAT csv)",
+            quoted_list(columns)
+        );
+        Ok(BulkRows {
+            table: table.to_string(),
+            body: BulkBody::Copy { statement, csv },
+        })
+    }
+
+    /// A chunk commits without waiting for its WAL flush: a seed that dies is started
+    /// again on an empty database anyway, and `after_seed` ends with a synchronous
+    /// commit, which flushes all of them.
+    async fn load_bulk(&self, db: &DatabaseConnection, rows: BulkRows) -> anyhow::Result<()> {
+        let context = || format!("could not write the seeded rows of `{}`", rows.table);
+        let BulkBody::Copy { statement, csv } = rows.body else {
+            anyhow::bail!("BUG: PostgreSQL was given rows encoded for another backend");
+        };
+        let mut txn = db
+            .get_postgres_connection_pool()
+            .begin()
+            .await
+            .with_context(context)?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *txn)
+            .await
+            .with_context(context)?;
+        let mut copy = txn.copy_in_raw(&statement).await.with_context(context)?;
+        copy.send(csv.into_bytes()).await.with_context(context)?;
+        copy.finish().await.with_context(context)?;
+        txn.commit().await.with_context(context)?;
+        Ok(())
+    }
+
+    fn loads_in_parallel(&self) -> bool {
+        true
+    }
+
+    fn lift_project_id_guard(&self, table: &str) -> Vec<String> {
+        vec![format!(
+            "ALTER TABLE \"{table}\" DROP CONSTRAINT IF EXISTS \"{}\"",
+            migration::project_id_check_name(table)
+        )]
+    }
+
+    fn after_seed(&self, serial_tables: &[&str]) -> Vec<String> {
+        // Explicit ids do not move a SERIAL's sequence; the application's next insert
+        // must not collide with them. The last statement commits synchronously, which
+        // flushes the WAL of every chunk before it.
+        let mut statements: Vec<String> = serial_tables
+            .iter()
+            .map(|table| {
+                format!(
+                    "SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), (SELECT MAX(id) FROM \"{table}\"))"
+                )
+            })
+            .collect();
+        statements.push("SELECT txid_current()".to_string());
+        statements
+    }
+}
+
+/// Appends one value as a PostgreSQL CSV field: NULL is an empty unquoted field, text
+/// is always quoted (so an empty string stays a string), arrays use PostgreSQL's literal.
+fn push_csv_field(csv: &mut String, value: sea_orm::Value) -> anyhow::Result<()> {
+    use sea_orm::Value as V;
+    use std::fmt::Write;
+    let quoted = |csv: &mut String, text: &str| {
+        csv.push('"');
+        csv.push_str(&text.replace('"', "\"\""));
+        csv.push('"');
+    };
+    match value {
+        V::Bool(None)
+        | V::Int(None)
+        | V::BigInt(None)
+        | V::Float(None)
+        | V::Double(None)
+        | V::String(None)
+        | V::Json(None)
+        | V::Uuid(None)
+        | V::ChronoDateTimeWithTimeZone(None)
+        | V::Array(_, None) => {}
+        V::Bool(Some(v)) => csv.push_str(if v { "true" } else { "false" }),
+        V::Int(Some(v)) => write!(csv, "{v}")?,
+        V::BigInt(Some(v)) => write!(csv, "{v}")?,
+        V::Float(Some(v)) => write!(csv, "{v}")?,
+        V::Double(Some(v)) => write!(csv, "{v}")?,
+        V::String(Some(v)) => quoted(csv, &v),
+        V::Json(Some(v)) => quoted(csv, &v.to_string()),
+        V::Uuid(Some(v)) => write!(csv, "{}", v.hyphenated())?,
+        V::ChronoDateTimeWithTimeZone(Some(v)) => csv.push_str(&v.to_rfc3339()),
+        V::Array(_, Some(items)) => {
+            let mut literal = String::from("{");
+            for (index, item) in items.into_iter().enumerate() {
+                if index > 0 {
+                    literal.push(',');
+                }
+                push_csv_field(&mut literal, item)?;
+            }
+            literal.push('}');
+            quoted(csv, &literal);
+        }
+        other => anyhow::bail!("BUG: seed cannot COPY a value like {other:?}"),
+    }
+    Ok(())
+}

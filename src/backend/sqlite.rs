@@ -1,0 +1,322 @@
+//! SQLite: one writer, no lock waits to bound, TEXT that may hold any bytes, uuids and
+//! arrays stored as text, and ids bound as one JSON array under `json_each`.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use sea_orm::sea_query::{Alias, ColumnRef, Expr, ExprTrait, Func, Query, UpdateStatement, Value};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
+    DbErr, QueryResult, Statement, TransactionTrait, sqlx,
+};
+
+use super::{
+    Backend, BulkBody, BulkRows, Changed, Failure, JournaledUpdate, MAX_BINDS, db_message,
+    journal_insert,
+};
+
+/// Rows a connection's worker thread may send ahead of the task reading them (sqlx's
+/// default is 50): a default batch in one go.
+const ROW_BUFFER: usize = 1024;
+
+pub struct Sqlite;
+
+#[async_trait]
+impl Backend for Sqlite {
+    fn configure(&self, options: &mut ConnectOptions) {
+        // Two: a batch writes on one while the next batch is read on the other. An
+        // SQLite connection lives in this process and cannot drop, so it is not pinged
+        // (a round trip to its worker thread) each time it is taken from the pool.
+        // sqlx turns foreign keys on for every connection.
+        options
+            .max_connections(2)
+            .test_before_acquire(false)
+            .map_sqlx_sqlite_opts(|sqlite| sqlite.row_buffer_size(ROW_BUFFER))
+            .map_sqlx_sqlite_pool_opts(|pool| pool.after_connect(|conn, _| tune_connection(conn)));
+    }
+
+    async fn probe(&self, _url: &str) -> std::result::Result<(), String> {
+        // A file, not a server: opening it is the probe.
+        Ok(())
+    }
+
+    async fn is_read_only(&self, db: &DatabaseConnection) -> Result<bool, DbErr> {
+        // SQLite reports read-only-ness only when a write is tried: create a table in a
+        // transaction that is always rolled back. A busy file is not read-only.
+        let probe = db
+            .execute_unprepared(
+                "BEGIN; CREATE TABLE main.backfill_write_probe (x INTEGER); ROLLBACK;",
+            )
+            .await;
+        if probe.is_err() {
+            let _ = db.execute_unprepared("ROLLBACK").await;
+        }
+        Ok(probe.is_err_and(|err| {
+            let message = db_message(&err).to_lowercase();
+            message.contains("readonly")
+                || message.contains("read-only")
+                || message.contains("query_only")
+        }))
+    }
+
+    async fn prepare_new_database(&self, db: &DatabaseConnection) -> Result<(), DbErr> {
+        let tables = db
+            .query_one_raw(Statement::from_string(
+                DatabaseBackend::Sqlite,
+                "SELECT COUNT(*) FROM sqlite_master",
+            ))
+            .await?
+            .map(|row| row.try_get_by_index::<i64>(0))
+            .transpose()?
+            .unwrap_or(0);
+        if tables == 0 {
+            // WAL, what a live database with readers beside a writer wants. The
+            // connections opened before this one keep FULL, which is only slower.
+            db.execute_unprepared("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL")
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn batch_setup(&self, _lock_timeout: Duration) -> Option<String> {
+        // One writer at a time: a busy file is retried, not waited for under a timeout.
+        None
+    }
+
+    fn reads_in_transaction(&self) -> bool {
+        false
+    }
+
+    fn classify_code(&self, code: &str) -> Option<Failure> {
+        // Primary result codes are the low byte of the extended ones.
+        let primary = code.parse::<i32>().ok()? & 0xff;
+        Some(match primary {
+            5 | 6 => Failure::Transient,   // SQLITE_BUSY, SQLITE_LOCKED
+            8 => Failure::ReadOnly,        // SQLITE_READONLY
+            13 => Failure::DiskFull,       // SQLITE_FULL
+            10 => Failure::ConnectionLost, // SQLITE_IOERR: the file is gone or unreadable
+            _ => Failure::Rejected,
+        })
+    }
+
+    fn uuid_as_text(&self, column: Expr) -> Expr {
+        // Stored as its hyphenated text already.
+        column
+    }
+
+    fn max_uuid_text(&self, column: Expr) -> Expr {
+        Func::max(column).into()
+    }
+
+    fn stored_value(&self, value: Value) -> Value {
+        match value {
+            Value::Uuid(uuid) => Value::String(uuid.map(|u| u.hyphenated().to_string())),
+            Value::Array(_, Some(items)) => {
+                let json: Vec<serde_json::Value> = items.into_iter().map(value_to_json).collect();
+                Value::String(Some(serde_json::Value::Array(json).to_string()))
+            }
+            Value::Array(_, None) => Value::String(None),
+            other => other,
+        }
+    }
+
+    fn in_id_list(&self, column: ColumnRef, ids: &[i64]) -> Expr {
+        let list = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+        let each = Query::select()
+            .column(Alias::new("value"))
+            .from_function(
+                Func::cust(Alias::new("json_each")).arg(list),
+                Alias::new("ids"),
+            )
+            .to_owned();
+        Expr::col(column).in_subquery(each)
+    }
+
+    fn text_as_read(&self, column: Expr) -> Expr {
+        column.cast_as(Alias::new("BLOB"))
+    }
+
+    fn read_text(&self, row: &QueryResult, index: usize) -> Result<Option<Vec<u8>>, DbErr> {
+        row.try_get_by_index::<Option<Vec<u8>>>(index)
+    }
+
+    fn lists_features(&self) -> &'static str {
+        "(json_valid(t.data) AND COALESCE(json_array_length(t.data, '$.features'), \
+         json_array_length(t.data, '$.exploratory_test.features'), 0) > 0)"
+    }
+
+    fn names_test_feature(&self) -> &'static str {
+        "(json_valid(b.raw_data) AND json_type(b.raw_data, '$.test_feature') IS 'object')"
+    }
+
+    fn not_null_query(&self, _table: &str, _column: &str) -> Option<Statement> {
+        // SQLite cannot make a column NOT NULL in place; its triggers do the work.
+        None
+    }
+
+    fn walks_uuid_tables_by_rowid(&self) -> bool {
+        true
+    }
+
+    fn open_anomaly_predicate(&self) -> &'static str {
+        migration::ANOMALIES_OPEN_PREDICATE_SQLITE
+    }
+
+    async fn journaled_update(
+        &self,
+        txn: &DatabaseTransaction,
+        entry: JournaledUpdate<'_>,
+    ) -> Result<Changed, DbErr> {
+        // No statement here both updates and inserts, but the single writer keeps the
+        // rows still between the journal's `INSERT … SELECT` and the update.
+        let changes = Func::cust("json_object")
+            .arg("old")
+            .arg(entry.old)
+            .arg("keys")
+            .arg(Func::cust("json_group_array").arg(entry.key.clone()));
+        let journal = journal_insert(
+            &entry,
+            changes,
+            Alias::new(entry.table),
+            entry.target.clone(),
+        )?;
+        txn.execute(&journal).await?;
+        run_update(txn, entry.update, entry.key, entry.return_keys).await
+    }
+
+    fn encode_bulk(
+        &self,
+        table: &str,
+        columns: &[&str],
+        rows: &mut dyn Iterator<Item = Vec<Value>>,
+    ) -> anyhow::Result<BulkRows> {
+        let names = quoted_list(columns);
+        let per_statement = (MAX_BINDS / columns.len().max(1)).clamp(1, 1000);
+        let placeholders = format!("({})", vec!["?"; columns.len()].join(", "));
+        let mut statements = Vec::new();
+        let mut rows = rows.peekable();
+        while rows.peek().is_some() {
+            let mut bound = Vec::with_capacity(per_statement * columns.len());
+            let mut count = 0;
+            for row in rows.by_ref().take(per_statement) {
+                bound.extend(row.into_iter().map(|value| self.stored_value(value)));
+                count += 1;
+            }
+            let sql = format!(
+                "INSERT INTO \"{table}\" ({names}) VALUES {}",
+                vec![placeholders.as_str(); count].join(", ")
+            );
+            statements.push(Statement::from_sql_and_values(
+                DatabaseBackend::Sqlite,
+                sql,
+                bound,
+            ));
+        }
+        Ok(BulkRows {
+            table: table.to_string(),
+            body: BulkBody::Inserts(statements),
+        })
+    }
+
+    async fn load_bulk(&self, db: &DatabaseConnection, rows: BulkRows) -> anyhow::Result<()> {
+        let context = || format!("could not write the seeded rows of `{}`", rows.table);
+        let BulkBody::Inserts(statements) = rows.body else {
+            anyhow::bail!("BUG: SQLite was given rows encoded for another backend");
+        };
+        let txn = db.begin().await.with_context(context)?;
+        for statement in statements {
+            txn.execute_raw(statement).await.with_context(context)?;
+        }
+        txn.commit().await.with_context(context)?;
+        Ok(())
+    }
+
+    fn loads_in_parallel(&self) -> bool {
+        // One writer at a time.
+        false
+    }
+
+    fn lift_project_id_guard(&self, table: &str) -> Vec<String> {
+        [
+            migration::project_id_insert_trigger_name(table),
+            migration::project_id_update_trigger_name(table),
+        ]
+        .into_iter()
+        .map(|trigger| format!("DROP TRIGGER IF EXISTS \"{trigger}\""))
+        .collect()
+    }
+
+    fn after_seed(&self, _serial_tables: &[&str]) -> Vec<String> {
+        // Every chunk committed durably, and an explicit rowid moves AUTOINCREMENT on.
+        Vec::new()
+    }
+}
+
+/// `"a", "b", …` for column names (ours, never user input).
+pub(super) fn quoted_list(columns: &[&str]) -> String {
+    columns
+        .iter()
+        .map(|c| format!("\"{c}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Runs `update`, returning the changed keys when asked for.
+pub(super) async fn run_update(
+    txn: &DatabaseTransaction,
+    mut update: UpdateStatement,
+    key: Expr,
+    return_keys: bool,
+) -> Result<Changed, DbErr> {
+    if return_keys {
+        update.returning(Query::returning().expr(key));
+        Ok(Changed::Keys(txn.query_all(&update).await?))
+    } else {
+        Ok(Changed::Count(txn.execute(&update).await?.rows_affected()))
+    }
+}
+
+/// Run on every new connection. Statement and savepoint journals stay in memory
+/// (`temp_store`), where every multi-row statement (and each savepoint of a batch
+/// written again to isolate a rejected row) would otherwise create, write and delete a
+/// temporary file. A 32 MiB page cache (SQLite's default is 2 MiB) keeps the index
+/// pages a batch's inserts land on. In WAL mode `synchronous = NORMAL` cannot corrupt
+/// the file; a power cut can only lose the last commits, and each batch's checkpoint is
+/// in its own commit, so a resumed run redoes exactly those. It saves an fsync per
+/// batch. The WAL is copied back into the file every 10,000 pages (40 MiB) rather than
+/// every 1,000: short batches would otherwise copy the same index pages over and over.
+/// Under a rollback journal `synchronous` stays FULL.
+fn tune_connection(
+    conn: &mut sqlx::SqliteConnection,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + '_>> {
+    Box::pin(async move {
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await?;
+        let mut pragmas = vec!["PRAGMA temp_store = MEMORY", "PRAGMA cache_size = -32768"];
+        if mode == "wal" {
+            pragmas.extend([
+                "PRAGMA synchronous = NORMAL",
+                "PRAGMA wal_autocheckpoint = 10000",
+            ]);
+        }
+        for pragma in pragmas {
+            sqlx::query(pragma).execute(&mut *conn).await?;
+        }
+        Ok(())
+    })
+}
+
+fn value_to_json(value: Value) -> serde_json::Value {
+    match value {
+        Value::Uuid(Some(u)) => serde_json::Value::String(u.hyphenated().to_string()),
+        Value::Int(Some(v)) => v.into(),
+        Value::BigInt(Some(v)) => v.into(),
+        Value::Float(Some(v)) => v.into(),
+        Value::Double(Some(v)) => v.into(),
+        Value::String(Some(v)) => v.into(),
+        Value::Bool(Some(v)) => v.into(),
+        _ => serde_json::Value::Null,
+    }
+}

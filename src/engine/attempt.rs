@@ -1,0 +1,239 @@
+//! One batch of a walk, tried until it commits, is deferred or stops the run. Each try
+//! reads the batch (unless it was read ahead), then, in one transaction, plans it,
+//! writes it, notes its anomalies and saves the walk's new checkpoint, while the next
+//! batch is read ahead on a second connection: on two cores the read and the write
+//! overlap.
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
+
+use super::EngineSettings;
+use super::counters::Counters;
+use super::fetch::fetch;
+use super::isolate::{is_rejection, isolate};
+use super::job::{Batch, BatchJob, BatchPlan};
+use super::walk::{Key, TableWalk};
+use super::walker::{Checkpoint, CheckpointStore, Deferred, WalkState};
+use crate::anomalies::AnomalyKind;
+use crate::backend::{self, Failure};
+use crate::error::BatchError;
+
+/// Opens a batch's transaction, set up as the backend wants (bounded lock waits).
+pub(super) async fn begin_batch(
+    db: &DatabaseConnection,
+    settings: &EngineSettings,
+) -> Result<DatabaseTransaction, DbErr> {
+    let txn = db.begin().await?;
+    if let Some(setup) = backend::of(db).batch_setup(settings.lock_timeout) {
+        txn.execute_unprepared(&setup).await?;
+    }
+    Ok(txn)
+}
+
+/// Which part of the walk a batch reads: the main walk, or the first deferred range.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Cursor {
+    Main,
+    Deferred,
+}
+
+/// How a batch's writes are made: directly, or (after a rejection) isolating.
+#[derive(Debug, Clone, Copy)]
+enum Isolation {
+    Direct,
+    Isolating,
+}
+
+/// How a batch ended.
+pub(super) enum Step<R> {
+    /// The batch committed; `read` is the next batch's read, done ahead.
+    Advanced {
+        next: WalkState,
+        rows: u64,
+        read: Option<Batch<R>>,
+    },
+    /// Its range stayed locked through every retry: a later pass owes it.
+    Deferred(Deferred),
+    /// There was nothing left to read.
+    Exhausted,
+}
+
+/// One batch at `cursor` of a walk standing at `state`.
+pub(super) struct BatchAttempt<'a, J: BatchJob> {
+    pub db: &'a DatabaseConnection,
+    pub settings: &'a EngineSettings,
+    pub job: &'a J,
+    pub walk: TableWalk,
+    pub unit: &'a str,
+    pub state: &'a WalkState,
+    pub cursor: Cursor,
+    /// The walk's counters so far; the committed batch's are added.
+    pub counters: &'a mut Counters,
+    /// Where the checkpoint goes; none in a dry run.
+    pub store: Option<&'a mut dyn CheckpointStore>,
+}
+
+impl<J: BatchJob> BatchAttempt<'_, J> {
+    /// Runs the batch, retrying on transient errors. `fetched` is its read, if done
+    /// ahead; a retry reads again. A batch the database rejects a row of is rolled back
+    /// and written again, isolating: that is not a retry.
+    pub async fn run(
+        mut self,
+        mut fetched: Option<Batch<J::Row>>,
+    ) -> Result<Step<J::Row>, BatchError> {
+        let table = self.walk.table;
+        let after = self.state.range(self.cursor).0.cloned();
+        let from = after
+            .as_ref()
+            .map_or_else(|| "the start".into(), ToString::to_string);
+        let mut failures = 0;
+        let mut last_upto = None;
+        let mut isolation = Isolation::Direct;
+        loop {
+            let err = match self
+                .try_once(isolation, &mut last_upto, fetched.take())
+                .await
+            {
+                Ok(Some(step)) => return Ok(step),
+                Ok(None) => {
+                    isolation = Isolation::Isolating;
+                    continue;
+                }
+                Err(err) => err,
+            };
+            match backend::classify(backend::of(self.db), &err) {
+                Failure::Transient if self.settings.retry.may_retry(failures + 1) => {
+                    failures += 1;
+                    let wait = self.settings.retry.wait(failures);
+                    tracing::info!(
+                        "{table}: batch after {from} waited too long for locks ({}); retrying in {wait:?}",
+                        backend::db_message(&err),
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                Failure::Transient => {
+                    let Some(upto) = last_upto else {
+                        return Err(BatchError::Busy { table, source: err });
+                    };
+                    tracing::warn!(
+                        "{table}: rows after {from} up to {upto} are locked by another session; deferring them to a later pass",
+                    );
+                    return Ok(Step::Deferred(Deferred { after, upto }));
+                }
+                Failure::ConnectionLost => {
+                    return Err(BatchError::ConnectionLost { table, source: err });
+                }
+                Failure::DiskFull => return Err(BatchError::DiskFull { table, source: err }),
+                Failure::ReadOnly => return Err(BatchError::ReadOnly { table, source: err }),
+                Failure::Rejected => return Err(BatchError::Failed { table, source: err }),
+            }
+        }
+    }
+
+    /// One try: reads the batch (unless `fetched` holds it), then writes it while the
+    /// next batch is read ahead. `None`: a row was rejected on the direct path and the
+    /// batch was rolled back, to be written again isolating.
+    async fn try_once(
+        &mut self,
+        isolation: Isolation,
+        last_upto: &mut Option<Key>,
+        fetched: Option<Batch<J::Row>>,
+    ) -> Result<Option<Step<J::Row>>, DbErr> {
+        let (db, settings, job, walk) = (self.db, self.settings, self.job, self.walk);
+        let (after, upto) = self.state.range(self.cursor);
+        let batch = match fetched {
+            Some(batch) => batch,
+            None => match fetch(db, settings, job, walk, after, upto).await? {
+                Some(batch) => batch,
+                None => return Ok(Some(Step::Exhausted)),
+            },
+        };
+        *last_upto = Some(batch.upto.clone());
+        let next_after = batch.upto.clone();
+        // A deferred range is read when its turn comes; only the main walk reads ahead.
+        // A failed read ahead is dropped: the next batch then reads for itself.
+        let main_walk = matches!(self.cursor, Cursor::Main);
+        let read_ahead = async {
+            if !main_walk {
+                return None;
+            }
+            fetch(db, settings, job, walk, Some(&next_after), None)
+                .await
+                .ok()
+                .flatten()
+        };
+        let (written, read) = tokio::join!(self.write(isolation, batch), read_ahead);
+        Ok(written?.map(|(next, rows)| Step::Advanced { next, rows, read }))
+    }
+
+    /// Plans and writes a batch already read, in one transaction with its anomalies
+    /// and checkpoint; returns the walk's next state and the number of rows, or `None`
+    /// when a row was rejected on the direct path (the batch is rolled back).
+    async fn write(
+        &mut self,
+        isolation: Isolation,
+        mut batch: Batch<J::Row>,
+    ) -> Result<Option<(WalkState, u64)>, DbErr> {
+        let txn = begin_batch(self.db, self.settings).await?;
+        let row_count = batch.count;
+        let batch_upto = batch.upto.clone();
+        let mut plan = BatchPlan::default();
+        plan.counters.processed = row_count;
+        batch.number = self.counters.batches + 1;
+        let writes = self.job.plan(&txn, batch, &mut plan).await?;
+        let written = match isolation {
+            Isolation::Direct => match self.job.write(&txn, &writes).await {
+                Ok(written) => written,
+                Err(err) if is_rejection(&txn, &err) => {
+                    tracing::debug!(
+                        "a row of this batch was rejected ({}); writing it again, isolating",
+                        backend::db_message(&err)
+                    );
+                    txn.rollback().await?;
+                    return Ok(None);
+                }
+                Err(err) => return Err(err),
+            },
+            Isolation::Isolating => isolate(self.job, &txn, writes).await?,
+        };
+        for anomaly in &written.anomalies {
+            plan.anomalies.note(
+                anomaly.table,
+                &anomaly.row_id,
+                anomaly.kind,
+                anomaly.description.clone(),
+            );
+        }
+
+        let mut done = plan.counters;
+        done.batches = 1;
+        done.inserted += written.inserted;
+        done.updated += written.updated;
+        done.normalized += written.normalized;
+        done.anomalies += plan.anomalies.len() as u64;
+        done.errors += plan.anomalies.error_count() as u64;
+        done.rejected += plan.anomalies.count_of(AnomalyKind::RowRejected) as u64;
+
+        let next = self.state.advanced(self.cursor, batch_upto);
+        if self.settings.dry_run {
+            // Exact counts, nothing kept: the batch ran for real and is rolled back.
+            txn.rollback().await?;
+        } else {
+            let run_id = self.store.as_ref().map(|store| store.run_id());
+            plan.anomalies.flush(&txn, run_id).await?;
+            let mut total = *self.counters;
+            total.add(&done);
+            if let Some(store) = self.store.as_deref_mut() {
+                let checkpoint = Checkpoint {
+                    after: next.after.clone(),
+                    deferred: next.deferred.clone(),
+                    done: false,
+                    counters: total,
+                };
+                store.save(&txn, self.unit, checkpoint).await?;
+            }
+            txn.commit().await?;
+        }
+        self.counters.add(&done);
+        Ok(Some((next, row_count)))
+    }
+}

@@ -1,0 +1,94 @@
+//! What a walk did: the counters every job reports (each the fields that mean
+//! something for it), and the report of one walked table or phase.
+
+use serde::{Deserialize, Serialize};
+
+/// What one unit of work did.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Counters {
+    pub processed: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub skipped: u64,
+    pub errors: u64,
+    pub anomalies: u64,
+    pub rejected: u64,
+    pub normalized: u64,
+    pub batches: u64,
+}
+
+impl Counters {
+    pub fn add(&mut self, other: &Counters) {
+        self.processed += other.processed;
+        self.inserted += other.inserted;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.skipped += other.skipped;
+        self.errors += other.errors;
+        self.anomalies += other.anomalies;
+        self.rejected += other.rejected;
+        self.normalized += other.normalized;
+        self.batches += other.batches;
+    }
+
+    /// More than 5% of processed records errored (SPEC §5: exit 1).
+    pub fn too_many_errors(&self) -> bool {
+        self.processed > 0 && self.errors * 20 > self.processed
+    }
+}
+
+/// The report of one walked table (or phase).
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitReport {
+    pub unit: String,
+    #[serde(flatten)]
+    pub counters: Counters,
+    /// Mean batch time of the first and the last tenth of the batches, in ms: a flat
+    /// cost per batch shows as two close numbers.
+    pub first_tenth_batch_ms: Option<f64>,
+    pub last_tenth_batch_ms: Option<f64>,
+}
+
+impl UnitReport {
+    /// The report of `unit` from its counters and the times of its batches (ms).
+    pub fn new(unit: &str, counters: Counters, timings: &[f64]) -> Self {
+        let tenth = timings.len().div_ceil(10);
+        let mean = |slice: &[f64]| {
+            (!slice.is_empty()).then(|| slice.iter().sum::<f64>() / slice.len() as f64)
+        };
+        Self {
+            unit: unit.to_string(),
+            counters,
+            first_tenth_batch_ms: mean(&timings[..tenth]),
+            last_tenth_batch_ms: mean(&timings[timings.len() - tenth..]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn five_percent_of_errors_is_the_limit() {
+        let counters = |processed, errors| Counters {
+            processed,
+            errors,
+            ..Counters::default()
+        };
+        assert!(!counters(100, 5).too_many_errors());
+        assert!(counters(100, 6).too_many_errors());
+        assert!(!counters(0, 0).too_many_errors());
+    }
+
+    #[test]
+    fn tenths_of_the_batch_times() {
+        let timings: Vec<f64> = (1..=20).map(f64::from).collect();
+        let report = UnitReport::new("t", Counters::default(), &timings);
+        assert_eq!(report.first_tenth_batch_ms, Some(1.5));
+        assert_eq!(report.last_tenth_batch_ms, Some(19.5));
+        let empty = UnitReport::new("t", Counters::default(), &[]);
+        assert_eq!(empty.first_tenth_batch_ms, None);
+    }
+}

@@ -1,0 +1,53 @@
+//! The batch engine both backfills run on. It walks a table in primary-key order
+//! (never OFFSET) and, for each batch, in one short transaction, lets the job plan its
+//! writes, writes them in bulk, isolates rows the database rejects, logs anomalies and
+//! saves the checkpoint; between batches it paces, draws progress and honours
+//! cancellation. A job supplies only what is its own (`BatchJob`); what differs between
+//! databases comes from `crate::backend`.
+//!
+//! | module | owns |
+//! |---|---|
+//! | `walk` | keys, a table's walk order and the SQL of a batch's read |
+//! | `job` | the `BatchJob` trait and the values a batch passes through |
+//! | `counters` | what a walk did, and its report |
+//! | `walker` | the loop over one table: read ahead, defer, checkpoint, finish |
+//! | `attempt` | one try of one batch, in one transaction |
+//! | `isolate` | bisection of a batch the database rejected a row of |
+//! | `retry` | how often and how long a batch waits out a busy database |
+//! | `fetch` | reading and decoding a batch |
+//! | `progress` | the progress bar |
+//! | `cancel` | Ctrl-C and cancellation, passed in |
+
+mod attempt;
+mod cancel;
+mod counters;
+mod fetch;
+mod isolate;
+mod job;
+mod progress;
+mod retry;
+mod walk;
+mod walker;
+
+#[cfg(test)]
+mod tests;
+
+pub use cancel::Cancel;
+pub use counters::{Counters, UnitReport};
+pub use job::{Batch, BatchJob, BatchPlan, Reads, Split, Written};
+pub use retry::RetryPolicy;
+pub use walk::{Key, KeyKind, TableWalk};
+pub use walker::{Checkpoint, CheckpointStore, Deferred, KeysetWalker};
+
+use std::time::Duration;
+
+/// How the engine paces and guards batches, resolved once from the flags.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub batch_size: u64,
+    pub sleep: Duration,
+    pub lock_timeout: Duration,
+    pub dry_run: bool,
+    pub progress: bool,
+    pub retry: RetryPolicy,
+}

@@ -1,0 +1,214 @@
+//! Phase 2 of `backfill-features`: each batch of `bugs` is attributed to the test
+//! feature its payload names, in one `UPDATE … FROM (VALUES …)` per batch. A feature of
+//! another customer, or one that does not exist, is an anomaly and the bug is left as
+//! it is.
+
+use std::collections::HashMap;
+
+use entity::{bugs, test_features, tests};
+use sea_orm::sea_query::{
+    Alias, Expr, ExprTrait, IntoColumnRef, IntoIden, Query, TableRef, ValueTuple,
+};
+use sea_orm::{
+    ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryResult, QuerySelect,
+};
+
+use super::payload::{self, BugFeature, PayloadProblem};
+use crate::anomalies::AnomalyKind;
+use crate::backend::{self, Backend};
+use crate::engine::{Batch, BatchJob, BatchPlan, Reads, Split, Written};
+
+/// A `bugs` row as phase 2 reads it, its payload already parsed (as for `TestRow`).
+pub(super) struct BugRow {
+    id: i64,
+    customer_id: i64,
+    test_id: i64,
+    feature: Result<BugFeature, PayloadProblem>,
+    test_feature_id: Option<i64>,
+}
+
+/// A bug to attribute to a test feature.
+pub(super) struct Attribution {
+    bug_id: i64,
+    test_feature_id: i64,
+}
+
+pub(super) struct AttributionJob {
+    /// In a dry run phase 1 was rolled back, so a feature it would have created is
+    /// looked up in the bug's own test payload instead.
+    pub dry_run: bool,
+}
+
+impl BatchJob for AttributionJob {
+    type Row = BugRow;
+    type Write = Attribution;
+
+    fn reads(&self, backend: &dyn Backend) -> Reads {
+        Reads::Rows(vec![
+            Expr::col(bugs::Column::CustomerId),
+            Expr::col(bugs::Column::TestId),
+            backend.text_as_read(Expr::col(bugs::Column::RawData)),
+            Expr::col(bugs::Column::TestFeatureId),
+        ])
+    }
+
+    fn decode(&self, row: &QueryResult, backend: &dyn Backend) -> Result<BugRow, DbErr> {
+        Ok(BugRow {
+            id: row.try_get_by_index(0)?,
+            customer_id: row.try_get_by_index(1)?,
+            test_id: row.try_get_by_index(2)?,
+            feature: payload::parse_bug_payload(&backend.read_text(row, 3)?.unwrap_or_default()),
+            test_feature_id: row.try_get_by_index(4)?,
+        })
+    }
+
+    async fn plan(
+        &self,
+        txn: &DatabaseTransaction,
+        batch: Batch<BugRow>,
+        plan: &mut BatchPlan,
+    ) -> Result<Vec<Attribution>, DbErr> {
+        let mut named = Vec::new();
+        for (_, bug) in batch.rows {
+            let bug_id = bug.id;
+            match bug.feature {
+                Ok(BugFeature::None) => plan.counters.skipped += 1,
+                Ok(BugFeature::Id(feature)) => named.push((bug_id, bug, feature)),
+                Err(problem) => plan
+                    .anomalies
+                    .note("bugs", bug_id, problem.kind, problem.message),
+            }
+        }
+        let owners = feature_owners(txn, named.iter().map(|(_, _, f)| *f)).await?;
+        let planned = if self.dry_run {
+            let missing: Vec<i64> = named
+                .iter()
+                .filter(|(_, _, f)| !owners.contains_key(f))
+                .map(|(_, bug, _)| bug.test_id)
+                .collect();
+            planned_owners(txn, missing).await?
+        } else {
+            HashMap::new()
+        };
+        let mut writes = Vec::new();
+        for (bug_id, bug, feature) in named {
+            let stored = owners.get(&feature);
+            match stored.or_else(|| planned.get(&feature)) {
+                None => plan.anomalies.note(
+                    "bugs",
+                    bug_id,
+                    AnomalyKind::DanglingReference,
+                    format!("names test feature {feature}, which has no test_features row; left unchanged"),
+                ),
+                Some(&owner) if owner != bug.customer_id => plan.anomalies.note(
+                    "bugs",
+                    bug_id,
+                    AnomalyKind::CrossTenant,
+                    format!(
+                        "bug of customer {} names test feature {feature} of customer {owner}; left unchanged",
+                        bug.customer_id
+                    ),
+                ),
+                Some(_) if bug.test_feature_id == Some(feature) => plan.counters.unchanged += 1,
+                // Only planned (dry run): the row does not exist to point at; count
+                // the attribution a real run would make.
+                Some(_) if stored.is_none() => plan.counters.updated += 1,
+                Some(_) => writes.push(Attribution { bug_id, test_feature_id: feature }),
+            }
+        }
+        Ok(writes)
+    }
+
+    async fn write(
+        &self,
+        txn: &DatabaseTransaction,
+        writes: &[Attribution],
+    ) -> Result<Written, DbErr> {
+        // One UPDATE … FROM (VALUES (bug, feature), …) per chunk: a join on the primary
+        // key, two bound values a row.
+        let list = Alias::new("attribution");
+        for chunk in writes.chunks(backend::MAX_BINDS / 2) {
+            let values = chunk
+                .iter()
+                .map(|w| ValueTuple::Two(w.bug_id.into(), w.test_feature_id.into()))
+                .collect();
+            let update = Query::update()
+                .table(bugs::Entity)
+                .value(
+                    bugs::Column::TestFeatureId,
+                    Expr::col((list.clone(), Alias::new("column2"))),
+                )
+                .from(TableRef::ValuesList(values, list.clone().into_iden()))
+                .and_where(
+                    Expr::col((bugs::Entity, bugs::Column::Id))
+                        .equals((list.clone(), Alias::new("column1"))),
+                )
+                .to_owned();
+            txn.execute(&update).await?;
+        }
+        Ok(Written {
+            updated: writes.len() as u64,
+            ..Written::default()
+        })
+    }
+
+    async fn split(
+        &self,
+        _txn: &DatabaseTransaction,
+        write: Attribution,
+    ) -> Result<Split<Attribution>, DbErr> {
+        Ok(Split::Row("bugs", write.bug_id.to_string()))
+    }
+}
+
+/// The customer owning each of `ids` in `test_features`.
+async fn feature_owners(
+    txn: &DatabaseTransaction,
+    ids: impl Iterator<Item = i64>,
+) -> Result<HashMap<i64, i64>, DbErr> {
+    let mut ids: Vec<i64> = ids.collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let rows: Vec<(i64, i64)> = test_features::Entity::find()
+        .select_only()
+        .column(test_features::Column::Id)
+        .column(test_features::Column::CustomerId)
+        .filter(backend::of(txn).in_id_list(test_features::Column::Id.into_column_ref(), &ids))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The features phase 1 would create from the payloads of `test_ids`, with their
+/// customer (for the dry run).
+async fn planned_owners(
+    txn: &DatabaseTransaction,
+    mut test_ids: Vec<i64>,
+) -> Result<HashMap<i64, i64>, DbErr> {
+    let mut owners = HashMap::new();
+    if test_ids.is_empty() {
+        return Ok(owners);
+    }
+    test_ids.sort_unstable();
+    test_ids.dedup();
+    let backend = backend::of(txn);
+    let query = Query::select()
+        .column(tests::Column::Id)
+        .column(tests::Column::CustomerId)
+        .expr(backend.text_as_read(Expr::col(tests::Column::Data)))
+        .from(tests::Entity)
+        .and_where(backend.in_id_list(tests::Column::Id.into_column_ref(), &test_ids))
+        .to_owned();
+    for row in txn.query_all(&query).await? {
+        let customer_id: i64 = row.try_get_by_index(1)?;
+        let data = backend.read_text(&row, 2)?.unwrap_or_default();
+        if let Ok(parsed) = payload::parse_test_payload(&data) {
+            owners.extend(parsed.features.iter().map(|f| (f.id, customer_id)));
+        }
+    }
+    Ok(owners)
+}

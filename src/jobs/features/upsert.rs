@@ -1,0 +1,288 @@
+//! Phase 1 of `backfill-features`: each batch of `tests` becomes the `test_features`
+//! rows its payloads list, upserted in bulk. Rows whose stored values already match are
+//! not written; a row of another customer is never overwritten.
+
+use std::collections::{BTreeMap, HashMap};
+
+use entity::{test_features, tests};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, IntoColumnRef, OnConflict, Query};
+use sea_orm::{
+    ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, QueryResult,
+};
+
+use super::payload::{self, PayloadProblem, TestPayload};
+use crate::anomalies::AnomalyKind;
+use crate::backend::{self, Backend};
+use crate::engine::{Batch, BatchJob, BatchPlan, Reads, Split, Written};
+
+/// Bound values per `test_features` row.
+const FEATURE_COLUMNS: usize = 11;
+
+/// A `tests` row as phase 1 reads it, its payload already parsed: a batch read ahead is
+/// decoded while the database works on the batch before it.
+pub(super) struct TestRow {
+    id: i64,
+    customer_id: i64,
+    payload: Result<TestPayload, PayloadProblem>,
+}
+
+/// A `test_features` row to insert or rewrite.
+pub(super) struct FeatureWrite {
+    row: test_features::Model,
+    is_new: bool,
+}
+
+pub(super) struct FeatureJob;
+
+impl BatchJob for FeatureJob {
+    type Row = TestRow;
+    type Write = FeatureWrite;
+
+    fn reads(&self, backend: &dyn Backend) -> Reads {
+        Reads::Rows(vec![
+            Expr::col(tests::Column::CustomerId),
+            backend.text_as_read(Expr::col(tests::Column::Data)),
+        ])
+    }
+
+    fn decode(&self, row: &QueryResult, backend: &dyn Backend) -> Result<TestRow, DbErr> {
+        Ok(TestRow {
+            id: row.try_get_by_index(0)?,
+            customer_id: row.try_get_by_index(1)?,
+            payload: payload::parse_test_payload(&backend.read_text(row, 2)?.unwrap_or_default()),
+        })
+    }
+
+    async fn plan(
+        &self,
+        txn: &DatabaseTransaction,
+        batch: Batch<TestRow>,
+        plan: &mut BatchPlan,
+    ) -> Result<Vec<FeatureWrite>, DbErr> {
+        // First listing wins: tests come in id order, features in payload order.
+        let mut wanted: BTreeMap<i64, test_features::Model> = BTreeMap::new();
+        let mut patches: HashMap<i64, Flags> = HashMap::new();
+        for (_, test) in batch.rows {
+            let test_id = test.id;
+            for (flags, model) in features_of(test, plan) {
+                let id = model.id;
+                if let Some(first) = wanted.get(&id) {
+                    plan.counters.skipped += 1;
+                    let (kind, whose) = if first.customer_id == model.customer_id {
+                        (AnomalyKind::DuplicateId, String::new())
+                    } else {
+                        (
+                            AnomalyKind::CrossTenant,
+                            format!(" of customer {}", model.customer_id),
+                        )
+                    };
+                    plan.anomalies.note(
+                        "test_features",
+                        id,
+                        kind,
+                        format!(
+                            "feature id {id} is listed by test {} and again by test {}{whose}; the first listing is kept",
+                            first.test_id, test_id
+                        ),
+                    );
+                    continue;
+                }
+                wanted.insert(id, model);
+                patches.insert(id, flags);
+            }
+        }
+        let existing = load_features(txn, wanted.keys().copied()).await?;
+        let mut writes = Vec::new();
+        for (id, mut row) in wanted {
+            let Some(stored) = existing.get(&id) else {
+                writes.push(FeatureWrite { row, is_new: true });
+                continue;
+            };
+            if stored.customer_id != row.customer_id {
+                plan.counters.skipped += 1;
+                plan.anomalies.note(
+                    "test_features",
+                    id,
+                    AnomalyKind::CrossTenant,
+                    format!(
+                        "test {} (customer {}) lists feature {id}, which belongs to customer {}; left unchanged",
+                        row.test_id, row.customer_id, stored.customer_id
+                    ),
+                );
+                continue;
+            }
+            if stored.test_id != row.test_id {
+                plan.counters.skipped += 1;
+                plan.anomalies.note(
+                    "test_features",
+                    id,
+                    AnomalyKind::DuplicateId,
+                    format!(
+                        "feature id {id} is listed by test {} but already belongs to test {}; left unchanged",
+                        row.test_id, stored.test_id
+                    ),
+                );
+                continue;
+            }
+            // An unspecified flag keeps the stored value.
+            let [default, content, visual] = patches[&id];
+            row.enable_default = default.unwrap_or(stored.enable_default);
+            row.enable_content = content.unwrap_or(stored.enable_content);
+            row.enable_visual = visual.unwrap_or(stored.enable_visual);
+            if &row == stored {
+                plan.counters.unchanged += 1;
+            } else {
+                writes.push(FeatureWrite { row, is_new: false });
+            }
+        }
+        Ok(writes)
+    }
+
+    async fn write(
+        &self,
+        txn: &DatabaseTransaction,
+        writes: &[FeatureWrite],
+    ) -> Result<Written, DbErr> {
+        for chunk in writes.chunks(backend::MAX_BINDS / FEATURE_COLUMNS) {
+            let on_conflict = OnConflict::column(test_features::Column::Id)
+                .update_columns([
+                    test_features::Column::FeatureId,
+                    test_features::Column::Title,
+                    test_features::Column::Description,
+                    test_features::Column::Howtofind,
+                    test_features::Column::UserStories,
+                    test_features::Column::EnableDefault,
+                    test_features::Column::EnableContent,
+                    test_features::Column::EnableVisual,
+                ])
+                // Belt and braces: a row another customer took meanwhile is not overwritten.
+                .action_and_where(
+                    Expr::col((test_features::Entity, test_features::Column::CustomerId))
+                        .equals((Alias::new("excluded"), test_features::Column::CustomerId)),
+                )
+                .to_owned();
+            test_features::Entity::insert_many(
+                chunk.iter().map(|w| w.row.clone().into_active_model()),
+            )
+            .on_conflict(on_conflict)
+            .exec_without_returning(txn)
+            .await?;
+        }
+        let inserted = writes.iter().filter(|w| w.is_new).count() as u64;
+        Ok(Written {
+            inserted,
+            updated: writes.len() as u64 - inserted,
+            ..Written::default()
+        })
+    }
+
+    async fn split(
+        &self,
+        _txn: &DatabaseTransaction,
+        write: FeatureWrite,
+    ) -> Result<Split<FeatureWrite>, DbErr> {
+        Ok(Split::Row("test_features", write.row.id.to_string()))
+    }
+}
+
+/// The `enable_default`, `enable_content`, `enable_visual` a payload states (`None`:
+/// not stated, so an update keeps the stored value).
+type Flags = [Option<bool>; 3];
+
+/// The `test_features` rows a test's payload asks for, noting what cannot be used.
+fn features_of(test: TestRow, plan: &mut BatchPlan) -> Vec<(Flags, test_features::Model)> {
+    let parsed = match test.payload {
+        Ok(parsed) => parsed,
+        Err(problem) => {
+            plan.anomalies
+                .note("tests", test.id, problem.kind, problem.message);
+            return Vec::new();
+        }
+    };
+    if parsed.features.is_empty() && parsed.problems.is_empty() {
+        plan.counters.skipped += 1;
+    }
+    for (index, problem) in &parsed.problems {
+        plan.anomalies.note(
+            "tests",
+            format!("{}#features[{index}]", test.id),
+            problem.kind,
+            problem.message.clone(),
+        );
+    }
+    parsed
+        .features
+        .into_iter()
+        .map(|feature| {
+            let flags = [
+                feature.enable_default,
+                feature.enable_content,
+                feature.enable_visual,
+            ];
+            let model = test_features::Model {
+                id: feature.id,
+                customer_id: test.customer_id,
+                test_id: test.id,
+                feature_id: feature.feature_id,
+                user_stories: serde_json::Value::from(feature.user_stories).to_string(),
+                title: feature.title,
+                description: feature.description,
+                howtofind: feature.howtofind,
+                enable_default: flags[0].unwrap_or(false),
+                enable_content: flags[1].unwrap_or(false),
+                enable_visual: flags[2].unwrap_or(false),
+            };
+            (flags, model)
+        })
+        .collect()
+}
+
+/// The stored `test_features` rows of `ids`. Text columns are read as the backend
+/// reads payloads and decoded lossily: where TEXT may hold bytes that are not UTF-8,
+/// such a row compares as changed and is rewritten from the payload instead of failing
+/// its batch (and every retry).
+async fn load_features(
+    txn: &DatabaseTransaction,
+    ids: impl Iterator<Item = i64>,
+) -> Result<HashMap<i64, test_features::Model>, DbErr> {
+    use test_features::Column as C;
+    let ids: Vec<i64> = ids.collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let backend = backend::of(txn);
+    let text = |column: C| backend.text_as_read(Expr::col(column));
+    let query = Query::select()
+        .columns([C::Id, C::CustomerId, C::TestId, C::FeatureId])
+        .expr(text(C::Title))
+        .expr(text(C::Description))
+        .expr(text(C::Howtofind))
+        .expr(text(C::UserStories))
+        .columns([C::EnableDefault, C::EnableContent, C::EnableVisual])
+        .from(test_features::Entity)
+        .and_where(backend.in_id_list(C::Id.into_column_ref(), &ids))
+        .to_owned();
+    let mut found = HashMap::with_capacity(ids.len());
+    for row in txn.query_all(&query).await? {
+        let text = |i: usize| {
+            backend
+                .read_text(&row, i)
+                .map(|b| b.map(|b| String::from_utf8_lossy(&b).into_owned()))
+        };
+        let model = test_features::Model {
+            id: row.try_get_by_index(0)?,
+            customer_id: row.try_get_by_index(1)?,
+            test_id: row.try_get_by_index(2)?,
+            feature_id: row.try_get_by_index(3)?,
+            title: text(4)?.unwrap_or_default(),
+            description: text(5)?,
+            howtofind: text(6)?,
+            user_stories: text(7)?.unwrap_or_default(),
+            enable_default: row.try_get_by_index(8)?,
+            enable_content: row.try_get_by_index(9)?,
+            enable_visual: row.try_get_by_index(10)?,
+        };
+        found.insert(model.id, model);
+    }
+    Ok(found)
+}

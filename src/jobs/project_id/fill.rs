@@ -1,0 +1,272 @@
+//! The fill of one memory table, on the shared engine: each batch reads only its key
+//! range with its counts of NULLs and aliases (no row crosses the connection), and a
+//! range with neither is not written. NULLs become `'io'` in one journaled update over
+//! the range; aliases (rare) are read with their values and replaced per old value,
+//! which the `WHERE` re-checks, so the journal and the anomaly name what was replaced.
+
+use std::collections::BTreeMap;
+
+use migration::{LEGACY_PROJECT_ID, PROJECT_ID_COLUMN};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, QueryResult};
+
+use super::{LEGACY_ALIASES, holding};
+use crate::anomalies::{Anomaly, AnomalyKind};
+use crate::backend::{self, Backend, Changed, JournaledUpdate};
+use crate::engine::{Batch, BatchJob, BatchPlan, Key, Reads, Split, TableWalk, Written};
+
+/// Rows whose `project_id` is a legacy alias of the owner: the aliases, or blank.
+fn holds_alias() -> Expr {
+    Expr::col(Alias::new(PROJECT_ID_COLUMN))
+        .is_in(LEGACY_ALIASES)
+        .or(Expr::cust("TRIM(project_id) = ''"))
+}
+
+/// Rows the backfill sets to `'io'`: NULL or a legacy alias.
+fn needs_owner() -> Expr {
+    Expr::col(Alias::new(PROJECT_ID_COLUMN))
+        .is_null()
+        .or(holds_alias())
+}
+
+/// The key range of (part of) a batch, `after < key <= upto`, whose NULL and alias
+/// `project_id`s become 'io'.
+pub(super) struct Fill {
+    after: Option<Key>,
+    upto: Key,
+    /// The batch it belongs to, for the journal.
+    batch: u64,
+    /// Whether the range may hold NULLs, and aliases: the batch's read counted them.
+    nulls: bool,
+    aliases: bool,
+}
+
+impl Fill {
+    fn rows(&self, walk: TableWalk, backend: &dyn Backend) -> Expr {
+        walk.range(backend, self.after.as_ref(), Some(&self.upto))
+            .into_iter()
+            .fold(Expr::value(true), |all, condition| all.and(condition))
+    }
+}
+
+pub(super) struct ProjectIdJob {
+    /// The order batches are cut in (see `super::order_of`).
+    pub walk: TableWalk,
+    /// The primary key rows are named, journaled and updated by.
+    pub identity: TableWalk,
+    /// The run whose journal records the old values; none in a dry run.
+    pub run_id: Option<i64>,
+}
+
+impl ProjectIdJob {
+    /// Sets `project_id` to 'io' on the rows `target` selects, every one of which holds
+    /// `old`, journaling them in the batch's transaction (see
+    /// [`Backend::journaled_update`]). Nothing per row crosses the connection unless
+    /// `return_keys` asks for the keys.
+    async fn set_owner(
+        &self,
+        txn: &DatabaseTransaction,
+        target: Expr,
+        old: Option<&str>,
+        batch: u64,
+        return_keys: bool,
+    ) -> Result<(u64, Vec<Key>), DbErr> {
+        let backend = backend::of(txn);
+        let key = self.identity.key_expr(backend);
+        let mut update = Query::update()
+            .table(Alias::new(self.walk.table))
+            .value(Alias::new(PROJECT_ID_COLUMN), LEGACY_PROJECT_ID)
+            .and_where(target.clone())
+            .to_owned();
+        let changed = match self.run_id {
+            Some(run_id) => {
+                let entry = JournaledUpdate {
+                    run_id,
+                    batch,
+                    table: self.walk.table,
+                    target,
+                    old,
+                    update,
+                    key,
+                    return_keys,
+                };
+                backend.journaled_update(txn, entry).await?
+            }
+            None if return_keys => {
+                update.returning(Query::returning().expr(key));
+                Changed::Keys(txn.query_all(&update).await?)
+            }
+            None => Changed::Count(txn.execute(&update).await?.rows_affected()),
+        };
+        match changed {
+            Changed::Count(count) => Ok((count, Vec::new())),
+            Changed::Keys(rows) => {
+                let keys = rows
+                    .iter()
+                    .map(|row| self.identity.read_key(row))
+                    .collect::<Result<Vec<Key>, DbErr>>()?;
+                Ok((keys.len() as u64, keys))
+            }
+        }
+    }
+
+    /// NULLs: one update over the key range.
+    async fn fill_nulls(
+        &self,
+        txn: &DatabaseTransaction,
+        fill: &Fill,
+        written: &mut Written,
+    ) -> Result<(), DbErr> {
+        let target = fill
+            .rows(self.walk, backend::of(txn))
+            .and(Expr::col(Alias::new(PROJECT_ID_COLUMN)).is_null());
+        let (count, _) = self.set_owner(txn, target, None, fill.batch, false).await?;
+        written.updated += count;
+        Ok(())
+    }
+
+    /// Aliases (rare): read with their values, then updated per old value.
+    async fn fill_aliases(
+        &self,
+        txn: &DatabaseTransaction,
+        fill: &Fill,
+        written: &mut Written,
+    ) -> Result<(), DbErr> {
+        let backend = backend::of(txn);
+        let found = Query::select()
+            .expr(self.identity.key_expr(backend))
+            .column(Alias::new(PROJECT_ID_COLUMN))
+            .from(Alias::new(self.walk.table))
+            .and_where(fill.rows(self.walk, backend))
+            .and_where(holds_alias())
+            .to_owned();
+        let mut by_old: BTreeMap<String, Vec<Key>> = BTreeMap::new();
+        for row in txn.query_all(&found).await? {
+            let old: String = row.try_get_by_index(1)?;
+            by_old
+                .entry(old)
+                .or_default()
+                .push(self.identity.read_key(&row)?);
+        }
+        for (old, keys) in by_old {
+            for chunk in keys.chunks(backend::MAX_BINDS) {
+                let target = holding(self.identity, backend, chunk, &old);
+                let (_, changed) = self
+                    .set_owner(txn, target, Some(&old), fill.batch, true)
+                    .await?;
+                for key in changed {
+                    written.updated += 1;
+                    written.normalized += 1;
+                    written.anomalies.push(Anomaly {
+                        table: self.walk.table,
+                        row_id: key.to_string(),
+                        kind: AnomalyKind::LegacyAlias,
+                        description: format!(
+                            "project_id was the legacy alias {old:?}; set to 'io'"
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl BatchJob for ProjectIdJob {
+    type Row = ();
+    type Write = Fill;
+
+    /// Only the key range, with its counts of NULLs and of aliases: the database
+    /// finds the rows itself, and a range without either is not written at all.
+    fn reads(&self, _backend: &dyn Backend) -> Reads {
+        let counts = |rows: Expr| Expr::case(rows, 1).finally(0).into();
+        Reads::Range(vec![
+            counts(Expr::col(Alias::new(PROJECT_ID_COLUMN)).is_null()),
+            counts(holds_alias()),
+        ])
+    }
+
+    fn decode(&self, _row: &QueryResult, _backend: &dyn Backend) -> Result<(), DbErr> {
+        Ok(())
+    }
+
+    async fn plan(
+        &self,
+        _txn: &DatabaseTransaction,
+        batch: Batch<()>,
+        _plan: &mut BatchPlan,
+    ) -> Result<Vec<Fill>, DbErr> {
+        let (nulls, aliases) = match batch.sums[..] {
+            [nulls, aliases] => (nulls > 0, aliases > 0),
+            _ => (true, true),
+        };
+        if !nulls && !aliases {
+            return Ok(Vec::new());
+        }
+        Ok(vec![Fill {
+            after: batch.after,
+            upto: batch.upto,
+            batch: batch.number,
+            nulls,
+            aliases,
+        }])
+    }
+
+    async fn write(&self, txn: &DatabaseTransaction, fills: &[Fill]) -> Result<Written, DbErr> {
+        let mut written = Written::default();
+        for fill in fills {
+            if fill.nulls {
+                self.fill_nulls(txn, fill, &mut written).await?;
+            }
+            if fill.aliases {
+                self.fill_aliases(txn, fill, &mut written).await?;
+            }
+        }
+        Ok(written)
+    }
+
+    /// A rejected range splits at the middle of the rows it would change; a range with
+    /// one such row names it.
+    async fn split(&self, txn: &DatabaseTransaction, fill: Fill) -> Result<Split<Fill>, DbErr> {
+        let backend = backend::of(txn);
+        let keys = Query::select()
+            .expr(self.walk.key_expr(backend))
+            .expr(self.identity.key_expr(backend))
+            .from(Alias::new(self.walk.table))
+            .and_where(fill.rows(self.walk, backend))
+            .and_where(needs_owner())
+            .order_by(self.walk.order_column(), Order::Asc)
+            .to_owned();
+        let rows = txn.query_all(&keys).await?;
+        if rows.len() < 2 {
+            let row = match rows.first() {
+                Some(row) => self.identity.read_key_at(row, 1)?.to_string(),
+                None => format!(
+                    "{}..={}",
+                    fill.after
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    fill.upto
+                ),
+            };
+            return Ok(Split::Row(self.walk.table, row));
+        }
+        let keys = rows
+            .iter()
+            .map(|row| self.walk.read_key(row))
+            .collect::<Result<Vec<Key>, DbErr>>()?;
+        let middle = keys[keys.len() / 2 - 1].clone();
+        Ok(Split::Halves(
+            Fill {
+                after: fill.after,
+                upto: middle.clone(),
+                ..fill
+            },
+            Fill {
+                after: Some(middle),
+                ..fill
+            },
+        ))
+    }
+}

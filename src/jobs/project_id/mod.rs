@@ -1,0 +1,266 @@
+//! `backfill-project-id`: every legacy row of the eleven memory tables belongs to `'io'`.
+//! `fill` is the job on the shared engine (NULLs and legacy aliases become `'io'`,
+//! journaled); `checks` validates the NOT NULL guards afterwards; `rollback` restores
+//! what one run changed. This module picks the tables and their walk order and runs
+//! them in turn.
+
+mod checks;
+mod fill;
+mod rollback;
+
+use anyhow::{Result, bail};
+use migration::{MEMORY_TABLES, PROJECT_ID_COLUMN};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde::{Deserialize, Serialize};
+
+pub use checks::{TableState, table_state, validate_tables};
+pub use rollback::{RollbackSummary, rollback};
+
+use crate::backend::{self, Backend};
+use crate::engine::{
+    Cancel, Counters, EngineSettings, Key, KeyKind, KeysetWalker, TableWalk, UnitReport,
+};
+use crate::error::{BatchError, Outcome, UsageError};
+use crate::ledger::{self, RunLedger, RunStatus};
+use fill::ProjectIdJob;
+
+pub const COMMAND: &str = "backfill-project-id";
+
+/// Values older writers used for the legacy owner; blank strings count too.
+pub const LEGACY_ALIASES: [&str; 4] = ["io:", "I/O", "ethr", "default"];
+
+/// Checks `names` against the eleven tables (nothing a user types reaches SQL), in the
+/// spec's order; no names means all eleven.
+pub fn select_tables(names: &[String]) -> Result<Vec<&'static str>> {
+    for name in names {
+        if !MEMORY_TABLES.contains(&name.as_str()) {
+            bail!(UsageError::new(format!(
+                "`{name}` is not one of the eleven memory tables ({}): nothing was written",
+                MEMORY_TABLES.join(", ")
+            )));
+        }
+    }
+    Ok(MEMORY_TABLES
+        .iter()
+        .copied()
+        .filter(|t| names.is_empty() || names.iter().any(|n| n == t))
+        .collect())
+}
+
+/// A memory table's primary key, which names its rows: `nodes` and `edges` by uuid.
+fn walk_of(table: &'static str) -> TableWalk {
+    let kind = if matches!(table, "nodes" | "edges") {
+        KeyKind::Uuid
+    } else {
+        KeyKind::Integer
+    };
+    TableWalk {
+        table,
+        key: "id",
+        kind,
+    }
+}
+
+/// The walk order of a memory table: its primary key, or, where the backend walks
+/// uuid tables by `rowid` and the table has one, `rowid`. Rows are still named by their
+/// uuid. (A `VACUUM` during a run may renumber rowids; a resumed run then leaves rows
+/// that validation reports and a re-run fills.) Tables created `WITHOUT ROWID` keep
+/// uuid order.
+async fn order_of(db: &DatabaseConnection, table: &'static str) -> TableWalk {
+    let identity = walk_of(table);
+    if identity.kind != KeyKind::Uuid || !backend::of(db).walks_uuid_tables_by_rowid() {
+        return identity;
+    }
+    let probe = Query::select()
+        .column(Alias::new("rowid"))
+        .from(Alias::new(table))
+        .limit(1)
+        .to_owned();
+    match db.query_one(&probe).await {
+        Ok(_) => TableWalk {
+            table,
+            key: "rowid",
+            kind: KeyKind::Integer,
+        },
+        Err(_) => identity,
+    }
+}
+
+/// The rows `keys` (by primary key) whose `project_id` still holds `value`: a row
+/// changed by someone else since is left as it is. The fill replaces an alias with
+/// 'io' on these rows, and rollback puts the old value back.
+fn holding(identity: TableWalk, backend: &dyn Backend, keys: &[Key], value: &str) -> Expr {
+    Expr::col(Alias::new(identity.key))
+        .is_in(keys.iter().map(|k| k.to_value(identity.kind, backend)))
+        .and(Expr::col(Alias::new(PROJECT_ID_COLUMN)).eq(value))
+}
+
+/// A run's settings, resolved from the flags.
+#[derive(Debug, Clone)]
+pub struct ProjectIdSettings {
+    pub engine: EngineSettings,
+    /// The tables to fill, in the spec's order (checked by `select_tables`).
+    pub tables: Vec<&'static str>,
+    /// Continue the latest interrupted run: its tables and checkpoints are its own; the
+    /// pace (batch size, sleep, lock timeout) and the validation come from these settings.
+    pub resume: bool,
+    /// Validate the checks afterwards (never in a dry run).
+    pub validate: bool,
+    /// After validation, make the column NOT NULL where the backend can.
+    pub promote_not_null: bool,
+}
+
+/// What the ledger records of a run's settings; a resumed run keeps its `tables`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Recorded {
+    batch_size: u64,
+    tables: Vec<String>,
+}
+
+/// The per-table summary of a run.
+#[derive(Debug, Serialize)]
+pub struct TableSummary {
+    pub table: &'static str,
+    #[serde(flatten)]
+    pub walk: Option<UnitReport>,
+    /// None with `--no-validate`: counting NULLs is a scan of the table.
+    #[serde(flatten)]
+    pub state: Option<TableState>,
+}
+
+/// What a run did, for the report.
+#[derive(Debug, Serialize)]
+pub struct ProjectIdSummary {
+    pub run_id: Option<i64>,
+    pub dry_run: bool,
+    pub tables: Vec<TableSummary>,
+    pub passed: bool,
+}
+
+impl ProjectIdSummary {
+    /// The summary of `--validate-only`: each table's state after validation.
+    pub fn validated(states: Vec<(&'static str, TableState)>) -> Self {
+        let passed = states.iter().all(|(_, state)| state.passes());
+        Self {
+            run_id: None,
+            dry_run: false,
+            tables: states
+                .into_iter()
+                .map(|(table, state)| TableSummary {
+                    table,
+                    walk: None,
+                    state: Some(state),
+                })
+                .collect(),
+            passed,
+        }
+    }
+}
+
+/// Backfills `project_id` on the chosen tables, then validates.
+pub async fn run(
+    db: &DatabaseConnection,
+    settings: ProjectIdSettings,
+    cancel: Cancel,
+) -> Result<(ProjectIdSummary, Outcome)> {
+    let dry_run = settings.engine.dry_run;
+    let recorded = Recorded {
+        batch_size: settings.engine.batch_size,
+        tables: settings.tables.iter().map(ToString::to_string).collect(),
+    };
+    let mut ledger = RunLedger::open(db, COMMAND, &recorded, dry_run, settings.resume).await?;
+    let run_id = ledger.as_ref().map(|l| l.id);
+    // A resumed run finishes the tables it was started on, whatever --table says now.
+    let tables = match ledger.as_ref().filter(|_| settings.resume) {
+        Some(ledger) => select_tables(&ledger.settings::<Recorded>()?.tables)?,
+        None => settings.tables.clone(),
+    };
+    let walked = walk_tables(
+        db,
+        settings.engine.clone(),
+        ledger.as_mut(),
+        &tables,
+        cancel,
+    )
+    .await;
+    let reports = ledger::settle(db, ledger.as_ref(), walked.map_err(Into::into)).await?;
+    let mut errors = Counters::default();
+    for report in &reports {
+        errors.add(&report.counters);
+    }
+    let mut summaries = Vec::new();
+    let mut passed = !errors.too_many_errors();
+    for (table, report) in tables.iter().copied().zip(reports) {
+        let state = if dry_run {
+            Some(table_state(db, table).await?)
+        } else if settings.validate {
+            let state = checks::validate_table(db, table, settings.promote_not_null).await?;
+            passed &= state.passes();
+            Some(state)
+        } else {
+            None
+        };
+        summaries.push(TableSummary {
+            table,
+            walk: Some(report),
+            state,
+        });
+    }
+    if let Some(ledger) = &ledger {
+        ledger.finish(db, RunStatus::Completed, &summaries).await?;
+    }
+    let summary = ProjectIdSummary {
+        run_id,
+        dry_run,
+        tables: summaries,
+        passed,
+    };
+    Ok((summary, Outcome::from_passed(passed)))
+}
+
+async fn walk_tables(
+    db: &DatabaseConnection,
+    settings: EngineSettings,
+    ledger: Option<&mut RunLedger>,
+    tables: &[&'static str],
+    cancel: Cancel,
+) -> Result<Vec<UnitReport>, BatchError> {
+    let run_id = ledger.as_ref().map(|l| l.id);
+    let mut walker = KeysetWalker::new(db, settings, ledger.map(|l| l as _), cancel);
+    let mut reports = Vec::new();
+    for table in tables {
+        let walk = order_of(db, table).await;
+        let job = ProjectIdJob {
+            walk,
+            identity: walk_of(table),
+            run_id,
+        };
+        let report = walker.run(&job, walk, table).await?;
+        tracing::info!(
+            "{table}: {} scanned, {} set to 'io' ({} aliases), {} rejected in {} batches",
+            report.counters.processed,
+            report.counters.updated,
+            report.counters.normalized,
+            report.counters.rejected,
+            report.counters.batches
+        );
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_unknown_tables() {
+        assert!(select_tables(&["nodes; DROP TABLE edges".into()]).is_err());
+        assert_eq!(
+            select_tables(&["edges".into(), "nodes".into()]).unwrap(),
+            vec!["nodes", "edges"]
+        );
+        assert_eq!(select_tables(&[]).unwrap().len(), 11);
+    }
+}
