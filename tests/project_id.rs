@@ -796,6 +796,28 @@ fn start_slow_backfill(tdb: &TestDb) -> std::process::Child {
         .expect("start backfill")
 }
 
+/// `backfill-project-id --resume` with `flags`, its summary in JSON.
+fn resume(tdb: &TestDb, flags: &[&str]) -> Output {
+    let mut args = vec![
+        "--format",
+        "json",
+        "backfill-project-id",
+        "--resume",
+        "--sleep",
+        "0",
+    ];
+    args.extend(flags);
+    tdb.cli(&args)
+}
+
+/// Starts the slow backfill, waits for a committed checkpoint, then kills it (-9).
+async fn kill_after_checkpoint(tdb: &TestDb, db: &DatabaseConnection) {
+    let mut child = start_slow_backfill(tdb);
+    wait_for_checkpoint(db, &mut child).await;
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap the killed process");
+}
+
 /// Waits until the running backfill has committed a checkpoint of working_memory.
 async fn wait_for_checkpoint(db: &DatabaseConnection, child: &mut std::process::Child) {
     let mut polls = 0;
@@ -822,11 +844,7 @@ async fn resumes_after_kill_9(backend: Backend) {
     let db = tdb.migrated().await;
     let original = many_legacy_rows(&db, 20_000).await;
 
-    let mut child = start_slow_backfill(&tdb);
-    // Wait for a committed checkpoint, then kill -9.
-    wait_for_checkpoint(&db, &mut child).await;
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reap the killed process");
+    kill_after_checkpoint(&tdb, &db).await;
 
     let run_id = int(&db, "SELECT id FROM backfill_runs").await;
     assert_eq!(
@@ -844,18 +862,7 @@ async fn resumes_after_kill_9(backend: Backend) {
         "killed mid-table: {left} NULLs left"
     );
 
-    let out = tdb.cli(&[
-        "--format",
-        "json",
-        "backfill-project-id",
-        "--resume",
-        "--sleep",
-        "0",
-        "--batch-size",
-        "50",
-        "--table",
-        "working_memory",
-    ]);
+    let out = resume(&tdb, &["--batch-size", "50", "--table", "working_memory"]);
     assert_eq!(code(&out), 0, "{}", describe(&out));
     let summary = json(&out);
     assert_eq!(summary["run_id"], run_id, "the interrupted run continues");
@@ -1512,10 +1519,7 @@ async fn resume_keeps_its_tables_and_takes_its_pace_from_the_new_command_line(ba
     let tdb = TestDb::new(backend, "pid_resume_settings").await;
     let db = tdb.migrated().await;
     many_legacy_rows(&db, 20_000).await;
-    let mut child = start_slow_backfill(&tdb);
-    wait_for_checkpoint(&db, &mut child).await;
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reap the killed process");
+    kill_after_checkpoint(&tdb, &db).await;
     let checkpoints = texts(&db, "SELECT CAST(checkpoints AS TEXT) FROM backfill_runs").await;
     let checkpoints: Value =
         serde_json::from_str(checkpoints[0].as_deref().expect("checkpoints")).unwrap();
@@ -1523,19 +1527,10 @@ async fn resume_keeps_its_tables_and_takes_its_pace_from_the_new_command_line(ba
     let (processed, batches) = (num(done, "processed"), num(done, "batches"));
     assert!(processed < 20_000, "killed mid-table");
 
-    let out = tdb.cli(&[
-        "--format",
-        "json",
-        "backfill-project-id",
-        "--resume",
-        "--sleep",
-        "0",
-        "--batch-size",
-        "1000",
-        "--table",
-        "nodes",
-        "--no-validate",
-    ]);
+    let out = resume(
+        &tdb,
+        &["--batch-size", "1000", "--table", "nodes", "--no-validate"],
+    );
     assert_eq!(code(&out), 0, "{}", describe(&out));
     let summary = json(&out);
     let tables: Vec<&str> = summary["tables"]

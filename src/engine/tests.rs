@@ -158,10 +158,15 @@ fn settings(batch_size: u64) -> EngineSettings {
     }
 }
 
-async fn values(db: &DatabaseConnection) -> Vec<(i64, i64)> {
+/// The rows of a two-column query.
+async fn pairs<A, B>(db: &DatabaseConnection, sql: &str) -> Vec<(A, B)>
+where
+    A: sea_orm::TryGetable,
+    B: sea_orm::TryGetable,
+{
     db.query_all_raw(sea_orm::Statement::from_string(
         db.get_database_backend(),
-        "SELECT id, value FROM items ORDER BY id",
+        sql,
     ))
     .await
     .unwrap()
@@ -175,21 +180,16 @@ async fn values(db: &DatabaseConnection) -> Vec<(i64, i64)> {
     .collect()
 }
 
+async fn values(db: &DatabaseConnection) -> Vec<(i64, i64)> {
+    pairs(db, "SELECT id, value FROM items ORDER BY id").await
+}
+
 async fn anomalies(db: &DatabaseConnection) -> Vec<(String, String)> {
-    db.query_all_raw(sea_orm::Statement::from_string(
-        db.get_database_backend(),
+    pairs(
+        db,
         "SELECT kind, row_id FROM backfill_anomalies ORDER BY kind, row_id",
-    ))
+    )
     .await
-    .unwrap()
-    .iter()
-    .map(|row| {
-        (
-            row.try_get_by_index(0).unwrap(),
-            row.try_get_by_index(1).unwrap(),
-        )
-    })
-    .collect()
 }
 
 #[tokio::test]
