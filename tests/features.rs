@@ -469,6 +469,68 @@ async fn dry_run_counts_match_and_write_nothing(backend: Backend) {
 }
 
 /// 10,000 seeded tests: the rows equal an independent computation from the payloads.
+/// The dry run sees what phase 1 would have written, not only the bug's own test: a bug
+/// naming a feature another test lists is attributed, and a feature listed again by a
+/// later batch is a duplicate, exactly as in the run.
+async fn dry_run_sees_what_phase_one_would_write(backend: Backend) {
+    let tdb = TestDb::new(backend, "dry_planned").await;
+    let db = tdb.migrated().await;
+    add_test(
+        &db,
+        1,
+        1,
+        json!({ "features": [feature(10, 1)] }).to_string(),
+    )
+    .await;
+    add_test(
+        &db,
+        2,
+        1,
+        json!({ "features": [feature(20, 1)] }).to_string(),
+    )
+    .await;
+    // Test 3 lists feature 10 again: a later batch, a duplicate.
+    add_test(
+        &db,
+        3,
+        1,
+        json!({ "features": [feature(10, 1)] }).to_string(),
+    )
+    .await;
+    add_test(
+        &db,
+        4,
+        2,
+        json!({ "features": [feature(40, 1)] }).to_string(),
+    )
+    .await;
+    let names = |feature: i64| json!({ "test_feature": { "id": feature } }).to_string();
+    add_bug(&db, 1, 1, 2, names(10)).await; // another test's feature, same customer
+    add_bug(&db, 2, 1, 1, names(10)).await; // its own test's feature
+    add_bug(&db, 3, 1, 1, names(40)).await; // another customer's feature
+    add_bug(&db, 4, 1, 1, names(99)).await; // a feature nobody lists
+    let (_, dry) = run(&tdb, &["--dry-run", "--batch-size", "1"]);
+    let (_, real) = run(&tdb, &["--batch-size", "1", "--no-validate"]);
+    assert_eq!(real["bugs"]["updated"], 2, "{real}");
+    assert_eq!(real["features"]["inserted"], 3, "{real}");
+    for phase in ["features", "bugs"] {
+        for key in [
+            "inserted",
+            "updated",
+            "unchanged",
+            "skipped",
+            "errors",
+            "anomalies",
+        ] {
+            assert_eq!(
+                dry[phase][key], real[phase][key],
+                "{phase}.{key}: dry {dry} real {real}"
+            );
+        }
+    }
+    assert_eq!(dry["too_many_errors"], real["too_many_errors"]);
+}
+
 async fn matches_an_independent_computation(backend: Backend) {
     let tdb = TestDb::new(backend, "oracle").await;
     let db = tdb.migrated().await;
@@ -606,6 +668,7 @@ on_both!(
     bad_payloads_become_anomalies,
     rejected_rows_do_not_sink_their_batch,
     dry_run_counts_match_and_write_nothing,
+    dry_run_sees_what_phase_one_would_write,
     matches_an_independent_computation,
     missing_tables_are_a_usage_error,
 );

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use entity::{bugs, test_features, tests};
+use entity::{bugs, test_features};
 use sea_orm::sea_query::{
     Alias, Expr, ExprTrait, IntoColumnRef, IntoIden, Query, TableRef, ValueTuple,
 };
@@ -14,6 +14,7 @@ use sea_orm::{
 };
 
 use super::payload::{self, BugFeature, PayloadProblem};
+use super::planned::Planned;
 use crate::anomalies::AnomalyKind;
 use crate::backend::{self, Backend};
 use crate::engine::{Batch, BatchJob, BatchPlan, Reads, Split, Written};
@@ -22,7 +23,6 @@ use crate::engine::{Batch, BatchJob, BatchPlan, Reads, Split, Written};
 pub(super) struct BugRow {
     id: i64,
     customer_id: i64,
-    test_id: i64,
     feature: Result<BugFeature, PayloadProblem>,
     test_feature_id: Option<i64>,
 }
@@ -33,20 +33,19 @@ pub(super) struct Attribution {
     test_feature_id: i64,
 }
 
-pub(super) struct AttributionJob {
+pub(super) struct AttributionJob<'a> {
     /// In a dry run phase 1 was rolled back, so a feature it would have created is
-    /// looked up in the bug's own test payload instead.
-    pub dry_run: bool,
+    /// looked up among those it planned.
+    pub planned: Option<&'a Planned>,
 }
 
-impl BatchJob for AttributionJob {
+impl BatchJob for AttributionJob<'_> {
     type Row = BugRow;
     type Write = Attribution;
 
     fn reads(&self, backend: &dyn Backend) -> Reads {
         Reads::Rows(vec![
             Expr::col(bugs::Column::CustomerId),
-            Expr::col(bugs::Column::TestId),
             backend.text_as_read(Expr::col(bugs::Column::RawData)),
             Expr::col(bugs::Column::TestFeatureId),
         ])
@@ -56,9 +55,8 @@ impl BatchJob for AttributionJob {
         Ok(BugRow {
             id: row.try_get_by_index(0)?,
             customer_id: row.try_get_by_index(1)?,
-            test_id: row.try_get_by_index(2)?,
-            feature: payload::parse_bug_payload(&backend.read_text(row, 3)?.unwrap_or_default()),
-            test_feature_id: row.try_get_by_index(4)?,
+            feature: payload::parse_bug_payload(&backend.read_text(row, 2)?.unwrap_or_default()),
+            test_feature_id: row.try_get_by_index(3)?,
         })
     }
 
@@ -80,15 +78,21 @@ impl BatchJob for AttributionJob {
             }
         }
         let owners = feature_owners(txn, named.iter().map(|(_, _, f)| *f)).await?;
-        let planned = if self.dry_run {
-            let missing: Vec<i64> = named
-                .iter()
-                .filter(|(_, _, f)| !owners.contains_key(f))
-                .map(|(_, bug, _)| bug.test_id)
-                .collect();
-            planned_owners(txn, missing).await?
-        } else {
-            HashMap::new()
+        let planned: HashMap<i64, i64> = match self.planned {
+            Some(planned) => {
+                let missing: Vec<i64> = named
+                    .iter()
+                    .map(|(_, _, f)| *f)
+                    .filter(|f| !owners.contains_key(f))
+                    .collect();
+                planned
+                    .find(&missing)
+                    .await?
+                    .into_iter()
+                    .map(|(id, feature)| (id, feature.customer_id))
+                    .collect()
+            }
+            None => HashMap::new(),
         };
         let mut writes = Vec::new();
         for (bug_id, bug, feature) in named {
@@ -181,34 +185,4 @@ async fn feature_owners(
         .all(txn)
         .await?;
     Ok(rows.into_iter().collect())
-}
-
-/// The features phase 1 would create from the payloads of `test_ids`, with their
-/// customer (for the dry run).
-async fn planned_owners(
-    txn: &DatabaseTransaction,
-    mut test_ids: Vec<i64>,
-) -> Result<HashMap<i64, i64>, DbErr> {
-    let mut owners = HashMap::new();
-    if test_ids.is_empty() {
-        return Ok(owners);
-    }
-    test_ids.sort_unstable();
-    test_ids.dedup();
-    let backend = backend::of(txn);
-    let query = Query::select()
-        .column(tests::Column::Id)
-        .column(tests::Column::CustomerId)
-        .expr(backend.text_as_read(Expr::col(tests::Column::Data)))
-        .from(tests::Entity)
-        .and_where(backend.in_id_list(tests::Column::Id.into_column_ref(), &test_ids))
-        .to_owned();
-    for row in txn.query_all(&query).await? {
-        let customer_id: i64 = row.try_get_by_index(1)?;
-        let data = backend.read_text(&row, 2)?.unwrap_or_default();
-        if let Ok(parsed) = payload::parse_test_payload(&data) {
-            owners.extend(parsed.features.iter().map(|f| (f.id, customer_id)));
-        }
-    }
-    Ok(owners)
 }

@@ -6,6 +6,7 @@
 
 mod attribution;
 pub mod payload;
+mod planned;
 mod upsert;
 
 use anyhow::Result;
@@ -18,6 +19,7 @@ use crate::ledger::{self, RunLedger, RunStatus};
 use crate::validate::{self, Coverage};
 
 use attribution::AttributionJob;
+use planned::Planned;
 use upsert::FeatureJob;
 
 pub const COMMAND: &str = "backfill-features";
@@ -78,13 +80,20 @@ pub async fn run(
     };
     let mut ledger = RunLedger::open(db, COMMAND, &recorded, dry_run, settings.resume).await?;
     let run_id = ledger.as_ref().map(|l| l.id);
+    let planned = match dry_run {
+        true => Some(Planned::new().await?),
+        false => None,
+    };
+    let planned = planned.as_ref();
     let phases = {
         let store = ledger.as_mut().map(|l| l as _);
         let mut walker = KeysetWalker::new(db, settings.engine, store, cancel);
         async {
-            let features = walker.run(&FeatureJob, TESTS, "test_features").await?;
+            let features = walker
+                .run(&FeatureJob { planned }, TESTS, "test_features")
+                .await?;
             let bugs = walker
-                .run(&AttributionJob { dry_run }, BUGS, "bugs")
+                .run(&AttributionJob { planned }, BUGS, "bugs")
                 .await?;
             anyhow::Ok((features, bugs))
         }

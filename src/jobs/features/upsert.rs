@@ -11,6 +11,7 @@ use sea_orm::{
 };
 
 use super::payload::{self, PayloadProblem, TestPayload};
+use super::planned::{Planned, PlannedFeature};
 use crate::anomalies::AnomalyKind;
 use crate::backend::{self, Backend};
 use crate::engine::{Batch, BatchJob, BatchPlan, Reads, Split, Written};
@@ -32,9 +33,13 @@ pub(super) struct FeatureWrite {
     is_new: bool,
 }
 
-pub(super) struct FeatureJob;
+pub(super) struct FeatureJob<'a> {
+    /// In a dry run, where the features inserted by earlier (rolled back) batches are
+    /// kept.
+    pub planned: Option<&'a Planned>,
+}
 
-impl BatchJob for FeatureJob {
+impl BatchJob for FeatureJob<'_> {
     type Row = TestRow;
     type Write = FeatureWrite;
 
@@ -91,7 +96,24 @@ impl BatchJob for FeatureJob {
                 patches.insert(id, flags);
             }
         }
-        let existing = load_features(txn, wanted.keys().copied()).await?;
+        let mut existing = load_features(txn, wanted.keys().copied()).await?;
+        if let Some(planned) = self.planned {
+            // The rows earlier batches of this dry run would have inserted; only
+            // their owner and test matter to a later listing.
+            let missing: Vec<i64> = wanted
+                .keys()
+                .filter(|id| !existing.contains_key(id))
+                .copied()
+                .collect();
+            for (id, feature) in planned.find(&missing).await? {
+                let stored = test_features::Model {
+                    customer_id: feature.customer_id,
+                    test_id: feature.test_id,
+                    ..wanted[&id].clone()
+                };
+                existing.insert(id, stored);
+            }
+        }
         let mut writes = Vec::new();
         for (id, mut row) in wanted {
             let Some(stored) = existing.get(&id) else {
@@ -167,6 +189,18 @@ impl BatchJob for FeatureJob {
             .on_conflict(on_conflict)
             .exec_without_returning(txn)
             .await?;
+        }
+        if let Some(planned) = self.planned {
+            let new: Vec<PlannedFeature> = writes
+                .iter()
+                .filter(|w| w.is_new)
+                .map(|w| PlannedFeature {
+                    id: w.row.id,
+                    customer_id: w.row.customer_id,
+                    test_id: w.row.test_id,
+                })
+                .collect();
+            planned.record(&new).await?;
         }
         let inserted = writes.iter().filter(|w| w.is_new).count() as u64;
         Ok(Written {
