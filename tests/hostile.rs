@@ -538,8 +538,25 @@ async fn non_utf8_stored_values_sqlite() {
         0,
         "the rest of the table was filled"
     );
-    // Neither NULL nor an alias: another project's value, however odd, is not the
-    // backfill's to change (and, never read into the program, cannot fail a batch).
+    // Neither NULL nor an alias: not the backfill's to change, but not another
+    // project's name either: logged for review, and counted.
+    let summary: Value = serde_json::from_str(stdout(&out).trim()).expect("JSON summary");
+    let table = summary["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "working_memory")
+        .unwrap();
+    assert_eq!(table["errors"], 1, "{table}");
+    assert_eq!(table["null_count"], 0, "{table}");
+    assert_eq!(
+        texts(
+            &db,
+            "SELECT kind || ' ' || table_name || ' ' || row_id FROM backfill_anomalies"
+        )
+        .await,
+        vec![Some("invalid_field working_memory 3".to_string())]
+    );
 
     let out = tdb.cli(&["--format", "json", "backfill-features", "--batch-size", "1"]);
     no_panic(&out);

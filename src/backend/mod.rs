@@ -144,6 +144,10 @@ pub trait Backend: Send + Sync {
     /// Reads a column selected with [`Backend::text_as_read`].
     fn read_text(&self, row: &QueryResult, index: usize) -> Result<Option<Vec<u8>>, DbErr>;
 
+    /// Rows whose text `column` may not be valid UTF-8, for a closer look (`None` where
+    /// text is always valid UTF-8). Any value outside printable ASCII qualifies.
+    fn maybe_not_utf8(&self, column: &str) -> Option<Expr>;
+
     /// SQL predicate over `tests t`: the payload lists at least one feature.
     fn lists_features(&self) -> &'static str;
 

@@ -122,6 +122,11 @@ impl Backend for Postgres {
             .map(String::into_bytes))
     }
 
+    fn maybe_not_utf8(&self, _column: &str) -> Option<Expr> {
+        // The server refuses text that is not valid in its encoding.
+        None
+    }
+
     // Text that is not JSON cannot be cast without failing the query: match the text.
     fn lists_features(&self) -> &'static str {
         r#"(t.data ~ '"features"\s*:\s*\[\s*[^]\s]')"#

@@ -141,6 +141,11 @@ impl Backend for Sqlite {
         row.try_get_by_index::<Option<Vec<u8>>>(index)
     }
 
+    fn maybe_not_utf8(&self, column: &str) -> Option<Expr> {
+        // TEXT takes any bytes. GLOB reads a stray byte as U+FFFD, outside ' '..'~'.
+        Some(Expr::cust(format!("(\"{column}\" GLOB '*[^ -~]*')")))
+    }
+
     fn lists_features(&self) -> &'static str {
         "(json_valid(t.data) AND COALESCE(json_array_length(t.data, '$.features'), \
          json_array_length(t.data, '$.exploratory_test.features'), 0) > 0)"

@@ -172,18 +172,78 @@ impl ProjectIdJob {
     }
 }
 
+/// Rows of a value that is neither 'io' nor NULL and may not be UTF-8 (see
+/// [`Backend::maybe_not_utf8`]).
+fn maybe_not_utf8(backend: &dyn Backend) -> Option<Expr> {
+    let odd = backend.maybe_not_utf8(PROJECT_ID_COLUMN)?;
+    Some(
+        Expr::col(Alias::new(PROJECT_ID_COLUMN))
+            .ne(LEGACY_PROJECT_ID)
+            .and(odd),
+    )
+}
+
+impl ProjectIdJob {
+    /// A `project_id` that is not text at all (bytes that are not UTF-8) is neither the
+    /// legacy owner nor an alias: it is left as it is, and logged for review.
+    async fn note_not_utf8(
+        &self,
+        txn: &DatabaseTransaction,
+        batch: &Batch<()>,
+        plan: &mut BatchPlan,
+    ) -> Result<(), DbErr> {
+        let backend = backend::of(txn);
+        let Some(odd) = maybe_not_utf8(backend) else {
+            return Ok(());
+        };
+        let range = Fill {
+            after: batch.after.clone(),
+            upto: batch.upto.clone(),
+            batch: batch.number,
+            nulls: false,
+            aliases: false,
+        };
+        let found = Query::select()
+            .expr(self.identity.key_expr(backend))
+            .expr(backend.text_as_read(Expr::col(Alias::new(PROJECT_ID_COLUMN))))
+            .from(Alias::new(self.walk.table))
+            .and_where(range.rows(self.walk, backend))
+            .and_where(odd)
+            .to_owned();
+        for row in txn.query_all(&found).await? {
+            let bytes = backend.read_text(&row, 1)?.unwrap_or_default();
+            if std::str::from_utf8(&bytes).is_err() {
+                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                plan.anomalies.note(
+                    self.walk.table,
+                    self.identity.read_key(&row)?,
+                    AnomalyKind::InvalidField,
+                    format!(
+                        "project_id holds bytes that are not UTF-8 (hex {hex}); left unchanged"
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 impl BatchJob for ProjectIdJob {
     type Row = ();
     type Write = Fill;
 
     /// Only the key range, with its counts of NULLs and of aliases: the database
     /// finds the rows itself, and a range without either is not written at all.
-    fn reads(&self, _backend: &dyn Backend) -> Reads {
+    fn reads(&self, backend: &dyn Backend) -> Reads {
         let counts = |rows: Expr| Expr::case(rows, 1).finally(0).into();
-        Reads::Range(vec![
+        let mut sums = vec![
             counts(Expr::col(Alias::new(PROJECT_ID_COLUMN)).is_null()),
             counts(holds_alias()),
-        ])
+        ];
+        if let Some(odd) = maybe_not_utf8(backend) {
+            sums.push(counts(odd));
+        }
+        Reads::Range(sums)
     }
 
     fn decode(&self, _row: &QueryResult, _backend: &dyn Backend) -> Result<(), DbErr> {
@@ -192,14 +252,17 @@ impl BatchJob for ProjectIdJob {
 
     async fn plan(
         &self,
-        _txn: &DatabaseTransaction,
+        txn: &DatabaseTransaction,
         batch: Batch<()>,
-        _plan: &mut BatchPlan,
+        plan: &mut BatchPlan,
     ) -> Result<Vec<Fill>, DbErr> {
         let (nulls, aliases) = match batch.sums[..] {
-            [nulls, aliases] => (nulls > 0, aliases > 0),
+            [nulls, aliases, ..] => (nulls > 0, aliases > 0),
             _ => (true, true),
         };
+        if batch.sums.get(2).is_some_and(|odd| *odd > 0) {
+            self.note_not_utf8(txn, &batch, plan).await?;
+        }
         if !nulls && !aliases {
             return Ok(Vec::new());
         }
