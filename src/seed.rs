@@ -29,6 +29,8 @@ use crate::error::UsageError;
 /// Feature ids at and above this never exist: bugs naming them dangle.
 const MISSING_FEATURE_BASE: i64 = 1_000_000_000_000;
 const ALIASES: [&str; 6] = ["io:", "I/O", "ethr", "default", "", "  "];
+/// The labels `l0_raw.energy` holds.
+const ENERGIES: [&str; 3] = ["low", "medium", "high"];
 
 /// Where the generator stands in the sequences the imperfections are drawn from.
 #[derive(Debug, Default)]
@@ -512,10 +514,10 @@ impl Seeder {
                         content: Set(format!("utterance {id}")),
                         timestamp: Set(Some(self.at(rng))),
                         metadata: Set(None),
-                        energy: Set(Some(0.7)),
+                        energy: Set(Some(ENERGIES[id as usize % ENERGIES.len()].into())),
                         state: Set(None),
                         location: Set(None),
-                        intentions: Set(None),
+                        intentions: Set(Some(vec!["answer".into(), "remember".into()])),
                         project_id: Set(self.project_id(id as u64 - 1, rng)),
                     })
                     .collect(),

@@ -551,7 +551,7 @@ CREATE TABLE working_memory (id SERIAL PRIMARY KEY, content TEXT NOT NULL, impor
 CREATE TABLE episode_memory (id SERIAL PRIMARY KEY, query TEXT NOT NULL, reward FLOAT NOT NULL,
     reflection TEXT NOT NULL, embedding REAL[] NOT NULL, created_at TIMESTAMPTZ DEFAULT NOW());
 CREATE TABLE l0_raw (id SERIAL PRIMARY KEY, session_id TEXT NOT NULL, speaker TEXT NOT NULL, content TEXT NOT NULL,
-    timestamp TIMESTAMPTZ DEFAULT NOW(), metadata JSONB, energy FLOAT, state TEXT, location TEXT, intentions TEXT);
+    timestamp TIMESTAMPTZ DEFAULT NOW(), metadata JSONB, energy VARCHAR(20), state TEXT, location TEXT, intentions TEXT[]);
 CREATE TABLE ground_truth (id SERIAL PRIMARY KEY, query TEXT NOT NULL, expected_docs INTEGER[] NOT NULL,
     judge1_model TEXT, judge2_model TEXT, kappa FLOAT, created_at TIMESTAMPTZ DEFAULT NOW(), metadata JSONB);
 CREATE TABLE stale_memory (id SERIAL PRIMARY KEY, original_content TEXT NOT NULL, importance FLOAT NOT NULL,
@@ -576,8 +576,8 @@ INSERT INTO edges (source_id, target_id, relation, weight) VALUES
     ('6f1c1f3e-8a9b-4c1d-9e2f-0a1b2c3d4e5f', '0b6e2a44-1d2c-4e3f-8a9b-7c6d5e4f3a2b', 'LIVES_IN', 0.9);
 INSERT INTO working_memory (content, importance, project_id) VALUES ('todo', 0.9, NULL), ('note', 0.1, 'aurora');
 INSERT INTO episode_memory (query, reward, reflection, embedding) VALUES ('q', 1.5, 'good', ARRAY[0.5, 0.25]::real[]);
-INSERT INTO l0_raw (session_id, speaker, content, metadata) VALUES ('s1', 'user', 'hello', '{"lang": "en"}'),
-    ('s1', 'assistant', 'hi', NULL);
+INSERT INTO l0_raw (session_id, speaker, content, metadata, energy, intentions) VALUES
+    ('s1', 'user', 'hello', '{"lang": "en"}', 'high', ARRAY['greet', 'ask']), ('s1', 'assistant', 'hi', NULL, NULL, NULL);
 INSERT INTO ground_truth (query, expected_docs, kappa) VALUES ('who', ARRAY[3, 5, 8], 0.7);
 INSERT INTO stale_memory (original_content, importance, reason, content) VALUES ('old', 0.2, 'superseded', 'new');
 INSERT INTO smf_proposals (trigger_type, proposed_action, affected_edges, reasoning, approval_level) VALUES
@@ -604,7 +604,7 @@ CREATE TABLE working_memory (id INTEGER PRIMARY KEY AUTOINCREMENT, content TEXT 
 CREATE TABLE episode_memory (id INTEGER PRIMARY KEY AUTOINCREMENT, query TEXT NOT NULL, reward REAL NOT NULL,
     reflection TEXT NOT NULL, embedding TEXT NOT NULL, created_at TEXT DEFAULT CURRENT_TIMESTAMP);
 CREATE TABLE l0_raw (id INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL, speaker TEXT NOT NULL,
-    content TEXT NOT NULL, timestamp TEXT DEFAULT CURRENT_TIMESTAMP, metadata TEXT, energy REAL, state TEXT,
+    content TEXT NOT NULL, timestamp TEXT DEFAULT CURRENT_TIMESTAMP, metadata TEXT, energy VARCHAR(20), state TEXT,
     location TEXT, intentions TEXT);
 CREATE TABLE ground_truth (id INTEGER PRIMARY KEY AUTOINCREMENT, query TEXT NOT NULL, expected_docs TEXT NOT NULL,
     judge1_model TEXT, judge2_model TEXT, kappa REAL, created_at TEXT DEFAULT CURRENT_TIMESTAMP, metadata TEXT);
@@ -631,8 +631,8 @@ INSERT INTO edges (id, source_id, target_id, relation, weight) VALUES
      '0b6e2a44-1d2c-4e3f-8a9b-7c6d5e4f3a2b', 'LIVES_IN', 0.9);
 INSERT INTO working_memory (content, importance, project_id) VALUES ('todo', 0.9, NULL), ('note', 0.1, 'aurora');
 INSERT INTO episode_memory (query, reward, reflection, embedding) VALUES ('q', 1.5, 'good', '[0.5,0.25]');
-INSERT INTO l0_raw (session_id, speaker, content, metadata) VALUES ('s1', 'user', 'hello', '{"lang": "en"}'),
-    ('s1', 'assistant', 'hi', NULL);
+INSERT INTO l0_raw (session_id, speaker, content, metadata, energy, intentions) VALUES
+    ('s1', 'user', 'hello', '{"lang": "en"}', 'high', '["greet","ask"]'), ('s1', 'assistant', 'hi', NULL, NULL, NULL);
 INSERT INTO ground_truth (query, expected_docs, kappa) VALUES ('who', '[3,5,8]', 0.7);
 INSERT INTO stale_memory (original_content, importance, reason, content) VALUES ('old', 0.2, 'superseded', 'new');
 INSERT INTO smf_proposals (trigger_type, proposed_action, affected_edges, reasoning, approval_level) VALUES
@@ -1326,6 +1326,76 @@ fn bad_database_urls_exit_2_with_one_line() {
     assert!(!stderr(&out).contains("s3cret"), "{}", stderr(&out));
 }
 
+/// `l0_raw.energy` is a `VARCHAR(20)` label and `l0_raw.intentions` a text array
+/// (SPEC §4.2): the migration creates them so, the entity reads them so, and `seed`
+/// writes them so (a real `text[]` on PostgreSQL, a JSON array on SQLite).
+async fn l0_raw_holds_labels_and_text_arrays(backend: Backend) {
+    let t = TestDb::new(backend, "l0_raw_types").await;
+    let db = t.migrated().await;
+    let args = SeedArgs {
+        tests: 10,
+        memory_rows: 10,
+        ..seed_args(3)
+    };
+    backfill::seed::run(&db, &args).await.expect("seed");
+    match backend {
+        Backend::Postgres => {
+            let types = texts(
+                &db,
+                "SELECT column_name::text || ' ' || udt_name::text || ' ' || coalesce(character_maximum_length::text, '-') \
+                 FROM information_schema.columns WHERE table_schema = current_schema() \
+                 AND table_name = 'l0_raw' AND column_name IN ('energy', 'intentions') ORDER BY 1",
+            )
+            .await;
+            assert_eq!(
+                types,
+                [
+                    Some("energy varchar 20".into()),
+                    Some("intentions _text -".into())
+                ]
+            );
+            assert_eq!(
+                texts(
+                    &db,
+                    "SELECT DISTINCT array_to_string(intentions, ',') FROM l0_raw"
+                )
+                .await,
+                [Some("answer,remember".to_string())]
+            );
+        }
+        Backend::Sqlite => {
+            assert_eq!(
+                texts(&db, "SELECT DISTINCT intentions FROM l0_raw").await,
+                [Some(r#"["answer","remember"]"#.to_string())]
+            );
+        }
+    }
+    let energies: BTreeSet<String> = texts(&db, "SELECT energy FROM l0_raw")
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(
+        energies,
+        BTreeSet::from(["high".into(), "low".into(), "medium".into()])
+    );
+    if backend == Backend::Postgres {
+        // The entity reads the seeded row back as the types it declares.
+        use sea_orm::EntityTrait;
+        let row = entity::l0_raw::Entity::find_by_id(1)
+            .one(&db)
+            .await
+            .unwrap()
+            .expect("row 1");
+        assert_eq!(
+            row.intentions,
+            Some(vec!["answer".to_string(), "remember".to_string()])
+        );
+        assert!(row.energy.is_some_and(|e| energies.contains(&e)));
+    }
+    db.close().await.ok();
+}
+
 // ---------------------------------------------------------------------------------
 // 8. A migration that fails half-way changes nothing
 // ---------------------------------------------------------------------------------
@@ -1420,6 +1490,7 @@ on_both!(
     adopts_external_memory_tables,
     project_id_check_rejects_null,
     seed_is_deterministic_and_imperfect,
+    l0_raw_holds_labels_and_text_arrays,
     migrate_check_catches_drift,
     failed_migration_rolls_back,
 );

@@ -31,14 +31,15 @@ pub(crate) fn generated_uuid(backend: DbBackend, name: impl IntoIden) -> ColumnD
         .take()
 }
 
-/// A NOT NULL array column: `elem[]` on PostgreSQL, a JSON array (text) on SQLite.
+/// An array column: `elem[]` on PostgreSQL, a JSON array (text) on SQLite. Its
+/// nullability is the caller's to set.
 pub(crate) fn array(backend: DbBackend, name: impl IntoIden, elem: ColumnType) -> ColumnDef {
     let mut column = ColumnDef::new(name);
     match backend {
         DbBackend::Sqlite => column.custom(Alias::new(SQLITE_ARRAY_TYPE)),
         _ => column.array(elem),
     };
-    column.not_null().take()
+    column
 }
 
 /// A `timestamptz` column that defaults to the current time.

@@ -25,7 +25,7 @@ impl MigrationTrait for Migration {
             edges(backend),
             working_memory(),
             episode_memory(backend),
-            l0_raw(),
+            l0_raw(backend),
             ground_truth(backend),
             stale_memory(),
             smf_proposals(backend),
@@ -254,8 +254,8 @@ fn l2_insights(backend: DbBackend) -> TableCreateStatement {
         .if_not_exists()
         .col(serial_id(L2Insights::Id))
         .col(text(L2Insights::Content))
-        .col(array(backend, L2Insights::Embedding, ColumnType::Float))
-        .col(array(backend, L2Insights::SourceIds, ColumnType::Integer))
+        .col(array(backend, L2Insights::Embedding, ColumnType::Float).not_null())
+        .col(array(backend, L2Insights::SourceIds, ColumnType::Integer).not_null())
         .col(created_at(L2Insights::CreatedAt))
         .col(jsonb_null(L2Insights::Metadata))
         .col(text_null(L2Insights::IoCategory))
@@ -363,12 +363,12 @@ fn episode_memory(backend: DbBackend) -> TableCreateStatement {
         .col(text(EpisodeMemory::Query))
         .col(ColumnDef::new(EpisodeMemory::Reward).double().not_null())
         .col(text(EpisodeMemory::Reflection))
-        .col(array(backend, EpisodeMemory::Embedding, ColumnType::Float))
+        .col(array(backend, EpisodeMemory::Embedding, ColumnType::Float).not_null())
         .col(created_at(EpisodeMemory::CreatedAt))
         .take()
 }
 
-fn l0_raw() -> TableCreateStatement {
+fn l0_raw(backend: DbBackend) -> TableCreateStatement {
     Table::create()
         .table(L0Raw::Table)
         .if_not_exists()
@@ -378,10 +378,10 @@ fn l0_raw() -> TableCreateStatement {
         .col(text(L0Raw::Content))
         .col(created_at(L0Raw::Timestamp))
         .col(jsonb_null(L0Raw::Metadata))
-        .col(double_null(L0Raw::Energy))
+        .col(ColumnDef::new(L0Raw::Energy).string_len(20).null())
         .col(text_null(L0Raw::State))
         .col(text_null(L0Raw::Location))
-        .col(text_null(L0Raw::Intentions))
+        .col(array(backend, L0Raw::Intentions, ColumnType::Text).null())
         .take()
 }
 
@@ -391,11 +391,7 @@ fn ground_truth(backend: DbBackend) -> TableCreateStatement {
         .if_not_exists()
         .col(serial_id(GroundTruth::Id))
         .col(text(GroundTruth::Query))
-        .col(array(
-            backend,
-            GroundTruth::ExpectedDocs,
-            ColumnType::Integer,
-        ))
+        .col(array(backend, GroundTruth::ExpectedDocs, ColumnType::Integer).not_null())
         .col(text_null(GroundTruth::Judge1Model))
         .col(text_null(GroundTruth::Judge2Model))
         .col(double_null(GroundTruth::Kappa))
@@ -428,11 +424,7 @@ fn smf_proposals(backend: DbBackend) -> TableCreateStatement {
                 .json_binary()
                 .not_null(),
         )
-        .col(array(
-            backend,
-            SmfProposals::AffectedEdges,
-            ColumnType::Uuid,
-        ))
+        .col(array(backend, SmfProposals::AffectedEdges, ColumnType::Uuid).not_null())
         .col(text(SmfProposals::Reasoning))
         .col(text(SmfProposals::ApprovalLevel))
         .col(text(SmfProposals::Status))
