@@ -91,13 +91,13 @@ async fn check(db: &DatabaseConnection, url: &str) -> Result<(MigrateReport, Out
     result?;
 
     list_status(db, &mut report).await?;
-    if report.pending.is_empty() {
-        for drift in schema::drift(db).await? {
-            report.drift.push(format!("this database: {drift}"));
-        }
+    // Pending migrations fail the gate, and do not excuse drift in what is applied.
+    for drift in schema::drift(db).await? {
+        report.drift.push(format!("this database: {drift}"));
     }
-    report.passed =
-        report.drift.is_empty() && report.scratch_steps.iter().all(|s| s.ends_with(": ok"));
+    report.passed = report.pending.is_empty()
+        && report.drift.is_empty()
+        && report.scratch_steps.iter().all(|s| s.ends_with(": ok"));
     let outcome = Outcome::from_passed(report.passed);
     Ok((report, outcome))
 }

@@ -1200,12 +1200,7 @@ async fn migrate_check_catches_drift(backend: Backend) {
     // Before migrating: pending migrations are a failure, not a crash.
     let db = t.connect().await;
     let out = t.cli(&["migrate", "check"]);
-    assert_ne!(
-        out.status.code(),
-        Some(2),
-        "migrate check on an unmigrated database: {}",
-        stderr(&out)
-    );
+    assert_exit(&out, 1, "migrate check on an unmigrated database");
     assert!(stdout(&out).contains("pending"), "{}", stdout(&out));
 
     Migrator::up(&db, None).await.unwrap();
@@ -1254,6 +1249,33 @@ async fn migrate_check_catches_drift(backend: Backend) {
     assert_exit(&out, 1, &format!("migrate check after `{changed}`"));
     assert!(stdout(&out).contains(named), "{}", stdout(&out));
     assert!(stdout(&out).contains("bugs.severity"), "{}", stdout(&out));
+    db.close().await.ok();
+}
+
+/// A pending migration fails the gate, naming it, and the migrations that are
+/// applied are still checked for drift.
+async fn migrate_check_fails_on_pending_migrations(backend: Backend) {
+    let t = TestDb::new(backend, "check_pending").await;
+    let out = t.cli(&["migrate", "up", "-n", "3"]);
+    assert_exit(&out, 0, "migrate up -n 3");
+    let db = t.connect().await;
+    exec(&db, "ALTER TABLE bugs DROP COLUMN severity").await;
+
+    let out = t.cli(&["migrate", "check"]);
+    assert_exit(&out, 1, "migrate check with a pending migration");
+    assert!(
+        stdout(&out).contains(&format!("pending  {}", MIGRATIONS[3])),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("bugs.severity"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("migrate check FAILED"),
+        "{}",
+        stdout(&out)
+    );
+    // Only read: the pending migration is still pending.
+    assert_eq!(applied_migrations(&db).await, MIGRATIONS[..3]);
     db.close().await.ok();
 }
 
@@ -1492,5 +1514,6 @@ on_both!(
     seed_is_deterministic_and_imperfect,
     l0_raw_holds_labels_and_text_arrays,
     migrate_check_catches_drift,
+    migrate_check_fails_on_pending_migrations,
     failed_migration_rolls_back,
 );
