@@ -100,6 +100,22 @@ pub async fn actual_columns(db: &impl ConnectionTrait, table: &str) -> Result<Ve
         .collect()
 }
 
+/// PostgreSQL `udt_name` of pgvector's `vector(n)`, the type the source system gives
+/// its `embedding` columns (SPEC §4.2).
+pub const PGVECTOR_TYPE: &str = "vector";
+
+/// The columns the entities model as a float array and the source system stores as
+/// pgvector's type. The tool never reads them and `seed` writes them in the column's
+/// own type, so that type is compatible there (and only there).
+const EMBEDDING_COLUMN: &str = "embedding";
+
+/// Whether `actual` is a pgvector column standing for the entity's `embedding`.
+pub fn is_pgvector_embedding(backend: DatabaseBackend, actual: &ActualColumn) -> bool {
+    backend == DatabaseBackend::Postgres
+        && actual.name == EMBEDDING_COLUMN
+        && actual.type_name == PGVECTOR_TYPE
+}
+
 /// Whether a stored type can hold the entity's type on this backend.
 fn compatible(backend: DatabaseBackend, expected: &ColumnType, actual: &str) -> bool {
     match backend {
@@ -171,7 +187,9 @@ pub async fn drift(db: &impl ConnectionTrait) -> Result<Vec<Drift>> {
                 drift.push(format!("`{table}.{}` is missing", column.name));
                 continue;
             };
-            if !compatible(backend, &column.column_type, &found.type_name) {
+            if !compatible(backend, &column.column_type, &found.type_name)
+                && !is_pgvector_embedding(backend, found)
+            {
                 drift.push(format!(
                     "`{table}.{}` is {} in the database, which cannot hold the entity's {:?}",
                     column.name, found.type_name, column.column_type

@@ -3,6 +3,7 @@
 //! chunk at a time, encoded beside the database's work and written with `COPY`
 //! (PostgreSQL) or multi-row INSERTs (SQLite), so memory stays flat.
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -25,6 +26,7 @@ use serde_json::json;
 use crate::cli::SeedArgs;
 use crate::db;
 use crate::error::UsageError;
+use crate::schema;
 
 /// Feature ids at and above this never exist: bugs naming them dangle.
 const MISSING_FEATURE_BASE: i64 = 1_000_000_000_000;
@@ -259,8 +261,9 @@ impl Seeder {
                 let last = (first + per_chunk - 1).min(generator.args.tests);
                 let (test_rows, bug_rows) =
                     generator.tests_chunk(first, last, &mut rng, &mut cursor);
-                let encoded = encode(backend, test_rows)
-                    .and_then(|tests| Ok((tests, encode(backend, bug_rows)?)));
+                let none = PgvectorColumns::new();
+                let encoded = encode(backend, test_rows, &none)
+                    .and_then(|tests| Ok((tests, encode(backend, bug_rows, &none)?)));
                 if sender.blocking_send(encoded).is_err() {
                     break;
                 }
@@ -410,6 +413,7 @@ impl Seeder {
         for table in MEMORY_TABLES {
             lift_check(db, table).await?;
         }
+        let vector_columns = pgvector_columns(db).await?;
         let node_ids: Vec<uuid::Uuid> = (0..n).map(|_| uuid_from(rng)).collect();
         let per_chunk = (self.args.chunk as u64).max(1);
         let mut start = 0u64;
@@ -419,6 +423,7 @@ impl Seeder {
             let ids = || range.clone().map(|i| i as i32 + 1);
             insert_rows(
                 db,
+                &vector_columns,
                 ids()
                     .map(|id| l2_insights::ActiveModel {
                         id: Set(id),
@@ -438,6 +443,7 @@ impl Seeder {
             .await?;
             insert_rows(
                 db,
+                &vector_columns,
                 range
                     .clone()
                     .map(|i| nodes::ActiveModel {
@@ -454,6 +460,7 @@ impl Seeder {
             .await?;
             insert_rows(
                 db,
+                &vector_columns,
                 range
                     .clone()
                     .map(|i| edges::ActiveModel {
@@ -477,6 +484,7 @@ impl Seeder {
             .await?;
             insert_rows(
                 db,
+                &vector_columns,
                 ids()
                     .map(|id| working_memory::ActiveModel {
                         id: Set(id),
@@ -491,6 +499,7 @@ impl Seeder {
             .await?;
             insert_rows(
                 db,
+                &vector_columns,
                 ids()
                     .map(|id| episode_memory::ActiveModel {
                         id: Set(id),
@@ -506,6 +515,7 @@ impl Seeder {
             .await?;
             insert_rows(
                 db,
+                &vector_columns,
                 ids()
                     .map(|id| l0_raw::ActiveModel {
                         id: Set(id),
@@ -525,6 +535,7 @@ impl Seeder {
             .await?;
             insert_rows(
                 db,
+                &vector_columns,
                 ids()
                     .map(|id| ground_truth::ActiveModel {
                         id: Set(id),
@@ -542,6 +553,7 @@ impl Seeder {
             .await?;
             insert_rows(
                 db,
+                &vector_columns,
                 ids()
                     .map(|id| stale_memory::ActiveModel {
                         id: Set(id),
@@ -557,6 +569,7 @@ impl Seeder {
             .await?;
             insert_rows(
                 db,
+                &vector_columns,
                 range
                     .clone()
                     .map(|i| smf_proposals::ActiveModel {
@@ -577,6 +590,7 @@ impl Seeder {
             .await?;
             insert_rows(
                 db,
+                &vector_columns,
                 ids()
                     .map(|id| ief_feedback::ActiveModel {
                         id: Set(id),
@@ -595,6 +609,7 @@ impl Seeder {
             .await?;
             insert_rows(
                 db,
+                &vector_columns,
                 ids()
                     .map(|id| l2_insight_history::ActiveModel {
                         id: Set(id),
@@ -678,7 +693,12 @@ enum Encoding {
 
 /// Encodes `rows` the way each backend loads data fastest: `COPY … FROM STDIN` on
 /// PostgreSQL, multi-row INSERTs on SQLite. `None` for no rows.
-fn encode<A>(backend: DatabaseBackend, rows: Vec<A>) -> Result<Option<EncodedRows>>
+/// Columns named in `vector_columns` get pgvector's text form.
+fn encode<A>(
+    backend: DatabaseBackend,
+    rows: Vec<A>,
+    vector_columns: &PgvectorColumns,
+) -> Result<Option<EncodedRows>>
 where
     A: ActiveModelTrait,
 {
@@ -689,6 +709,10 @@ where
         .filter(|c| first.get(*c).is_set())
         .collect();
     let table = <A::Entity as Default>::default().table_name().to_owned();
+    let as_vector: Vec<bool> = columns
+        .iter()
+        .map(|c| vector_columns.contains(&(table.clone(), c.as_str().to_string())))
+        .collect();
     let names = columns
         .iter()
         .map(|c| format!("\"{}\"", c.as_str()))
@@ -696,12 +720,16 @@ where
         .join(", ");
     // Each row's values are moved out of it, never copied.
     let values = |mut row: A| {
-        columns.iter().map(move |c| {
+        columns.iter().zip(&as_vector).map(move |(c, as_vector)| {
             let value = row
                 .take(*c)
                 .into_value()
                 .unwrap_or(sea_orm::Value::String(None));
-            db::stored_value(backend, value)
+            if *as_vector {
+                pgvector_text(value)
+            } else {
+                db::stored_value(backend, value)
+            }
         })
     };
     if backend == DatabaseBackend::Postgres {
@@ -776,11 +804,54 @@ async fn load(db: &DatabaseConnection, rows: Option<EncodedRows>) -> Result<()> 
 }
 
 /// Writes `rows` in one go (see [`encode`] and [`load`]).
-async fn insert_rows<A>(db: &DatabaseConnection, rows: Vec<A>) -> Result<()>
+async fn insert_rows<A>(
+    db: &DatabaseConnection,
+    vector_columns: &PgvectorColumns,
+    rows: Vec<A>,
+) -> Result<()>
 where
     A: ActiveModelTrait,
 {
-    load(db, encode(db.get_database_backend(), rows)?).await
+    load(db, encode(db.get_database_backend(), rows, vector_columns)?).await
+}
+
+/// (table, column) of the memory columns whose type is pgvector's `vector`.
+type PgvectorColumns = BTreeSet<(String, String)>;
+
+/// The memory columns stored as pgvector's `vector` (a database adopted from the source
+/// system): `seed` writes their values in that type's text form, `[0.25,-0.5]`, which
+/// a `real[]` would refuse.
+async fn pgvector_columns(db: &DatabaseConnection) -> Result<PgvectorColumns> {
+    let backend = db.get_database_backend();
+    let mut found = PgvectorColumns::new();
+    for table in MEMORY_TABLES {
+        for column in schema::actual_columns(db, table).await? {
+            if schema::is_pgvector_embedding(backend, &column) {
+                found.insert((table.to_string(), column.name));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// A float array in pgvector's text form; any other value as it is.
+fn pgvector_text(value: sea_orm::Value) -> sea_orm::Value {
+    use sea_orm::Value as V;
+    let V::Array(_, Some(items)) = &value else {
+        return value;
+    };
+    let numbers: Option<Vec<String>> = items
+        .iter()
+        .map(|item| match item {
+            V::Float(Some(v)) => Some(v.to_string()),
+            V::Double(Some(v)) => Some(v.to_string()),
+            _ => None,
+        })
+        .collect();
+    match numbers {
+        Some(numbers) => V::String(Some(format!("[{}]", numbers.join(",")))),
+        None => value,
+    }
 }
 
 /// Appends one value as a PostgreSQL CSV field: NULL is an empty unquoted field, text

@@ -1279,6 +1279,98 @@ async fn migrate_check_fails_on_pending_migrations(backend: Backend) {
     db.close().await.ok();
 }
 
+/// A stand-in for pgvector's `vector` (not installed here): a base type of that name
+/// with text's input and output, so the catalog reports it as pgvector's is reported
+/// (`data_type` `USER-DEFINED`, `udt_name` `vector`) and it takes `'[0.25,-0.5]'`.
+const PGVECTOR_STAND_IN: &str = "
+CREATE TYPE vector;
+CREATE FUNCTION vector_in(cstring) RETURNS vector AS 'textin' LANGUAGE internal IMMUTABLE STRICT;
+CREATE FUNCTION vector_out(vector) RETURNS cstring AS 'textout' LANGUAGE internal IMMUTABLE STRICT;
+CREATE TYPE vector (INPUT = vector_in, OUTPUT = vector_out, LIKE = text)";
+
+/// A database whose `embedding` columns are pgvector's `vector` passes `migrate check`,
+/// `seed` writes its embeddings in that type, and a real drift still fails the check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pgvector_embeddings_are_compatible_postgres() {
+    let t = TestDb::new(Backend::Postgres, "pgvector").await;
+    let db = t.connect().await;
+    for statement in PGVECTOR_STAND_IN.split(';') {
+        exec(&db, statement).await;
+    }
+    let tables_only = PG_EXTERNAL_DDL
+        .split(';')
+        .map(str::trim)
+        .filter(|s| s.starts_with("CREATE TABLE"));
+    for statement in tables_only {
+        exec(
+            &db,
+            &statement.replace("embedding REAL[] NOT NULL", "embedding vector NOT NULL"),
+        )
+        .await;
+    }
+    assert_eq!(
+        texts(
+            &db,
+            "SELECT DISTINCT data_type::text || ' ' || udt_name::text FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND column_name = 'embedding'"
+        )
+        .await,
+        [Some("USER-DEFINED vector".to_string())]
+    );
+    let out = t.cli(&["migrate", "up"]);
+    assert_exit(&out, 0, "migrate up");
+
+    let out = t.cli(&["migrate", "check"]);
+    assert_exit(&out, 0, "migrate check with vector embeddings");
+    assert!(!stdout(&out).contains("DRIFT"), "{}", stdout(&out));
+
+    let args = SeedArgs {
+        tests: 10,
+        memory_rows: 10,
+        ..seed_args(5)
+    };
+    backfill::seed::run(&db, &args)
+        .await
+        .expect("seed into vector columns");
+    for table in ["l2_insights", "episode_memory"] {
+        let embeddings = texts(&db, &format!("SELECT embedding::text FROM {table}")).await;
+        assert_eq!(embeddings.len(), 10, "{table}");
+        for embedding in embeddings.into_iter().flatten() {
+            let numbers = embedding
+                .strip_prefix('[')
+                .and_then(|e| e.strip_suffix(']'))
+                .unwrap_or_else(|| panic!("{table}: not pgvector's text form: {embedding}"));
+            assert_eq!(numbers.split(',').count(), 8, "{table}: {embedding}");
+            for number in numbers.split(',') {
+                number.parse::<f32>().expect("a float");
+            }
+        }
+    }
+
+    // A real drift still fails: a missing column, and the type elsewhere.
+    exec(&db, "ALTER TABLE l2_insights DROP COLUMN io_category").await;
+    exec(&db, "ALTER TABLE l0_raw DROP COLUMN content").await;
+    exec(
+        &db,
+        "ALTER TABLE l0_raw ADD COLUMN content vector NOT NULL DEFAULT '[1]'",
+    )
+    .await;
+    let out = t.cli(&["migrate", "check"]);
+    assert_exit(&out, 1, "migrate check with real drift");
+    assert!(
+        stdout(&out).contains("l2_insights.io_category"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("l0_raw.content` is vector"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!stdout(&out).contains(".embedding"), "{}", stdout(&out));
+    db.close().await.ok();
+}
+
 // ---------------------------------------------------------------------------------
 // 7. Bad URLs
 // ---------------------------------------------------------------------------------
