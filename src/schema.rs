@@ -1,9 +1,11 @@
 //! Drift between the entities and a database: every entity column must exist with a
-//! compatible type and nullability, read back from the database's own catalog. Used by
-//! `migrate check` and by the migration tests.
+//! compatible type and nullability, read back from the database's own catalog; and
+//! every key and index the migrations create must be there. Used by `migrate check`
+//! and by the migration tests.
 
 use anyhow::{Context, Result};
 use entity::prelude::*;
+use migration::catalog;
 use sea_orm::sea_query::ColumnType;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, IdenStatic, Iterable,
@@ -199,6 +201,58 @@ pub async fn drift(db: &impl ConnectionTrait) -> Result<Vec<Drift>> {
                 drift.push(format!(
                     "`{table}.{}` allows NULL in the database but not in the entity",
                     column.name
+                ));
+            }
+        }
+    }
+    Ok(drift)
+}
+
+/// The unique keys, indexes and foreign keys that `reference` (a scratch database the
+/// migrations built) has on the entities' tables and `db` lacks, compared by what they
+/// cover rather than by name (see `migration::catalog`).
+pub async fn missing_keys(
+    reference: &impl ConnectionTrait,
+    db: &impl ConnectionTrait,
+) -> Result<Vec<Drift>> {
+    let sqlite = db.get_database_backend() == DatabaseBackend::Sqlite;
+    let mut drift = Vec::new();
+    for (table, _) in expected_schema() {
+        if actual_columns(db, &table).await?.is_empty() {
+            continue; // reported by `drift` as missing
+        }
+        let found = catalog::indexes(db, &table)
+            .await
+            .with_context(|| format!("could not read the indexes of `{table}`"))?;
+        for wanted in catalog::indexes(reference, &table).await? {
+            if !found.iter().any(|index| index.serves_as(&wanted)) {
+                let kind = if wanted.unique { "unique key" } else { "index" };
+                drift.push(format!(
+                    "`{table}` lacks the {kind} {} on ({})",
+                    wanted.name,
+                    wanted.columns.join(", ")
+                ));
+            }
+        }
+        let found = catalog::foreign_keys(db, &table)
+            .await
+            .with_context(|| format!("could not read the foreign keys of `{table}`"))?;
+        for wanted in catalog::foreign_keys(reference, &table).await? {
+            if !found.iter().any(|key| key.serves_as(&wanted)) {
+                let name = if wanted.name.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", wanted.name)
+                };
+                let fix = if sqlite {
+                    " (SQLite cannot add one to an existing table: rebuild the table to get it)"
+                } else {
+                    ""
+                };
+                drift.push(format!(
+                    "`{table}.{}` lacks the foreign key{name} to `{}`{fix}",
+                    wanted.columns.join(", "),
+                    wanted.referenced_table
                 ));
             }
         }

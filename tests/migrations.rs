@@ -662,13 +662,7 @@ async fn dump(db: &DatabaseConnection, table: &str, columns: &[String]) -> Vec<O
 async fn adopts_external_memory_tables(backend: Backend) {
     let t = TestDb::new(backend, "adoption").await;
     let db = t.connect().await;
-    let ddl = match backend {
-        Backend::Postgres => PG_EXTERNAL_DDL,
-        Backend::Sqlite => SQLITE_EXTERNAL_DDL,
-    };
-    for statement in ddl.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-        exec(&db, statement).await;
-    }
+    load_external_memory_tables(&db).await;
     let mut before = BTreeMap::new();
     for table in MEMORY_TABLES {
         let columns = column_names(&db, table).await;
@@ -769,6 +763,239 @@ async fn adopts_external_memory_tables(backend: Backend) {
         texts(&db, "SELECT project_id FROM l0_raw WHERE content = 'new'").await,
         vec![Some("io".to_string())]
     );
+    db.close().await.ok();
+}
+
+/// The external schema of [`adopts_external_memory_tables`], loaded into `db`.
+async fn load_external_memory_tables(db: &DatabaseConnection) {
+    let ddl = match backend_of(db) {
+        Backend::Postgres => PG_EXTERNAL_DDL,
+        Backend::Sqlite => SQLITE_EXTERNAL_DDL,
+    };
+    for statement in ddl.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        exec(db, statement).await;
+    }
+}
+
+/// `down` removes only what `up` created: on an adopted schema whose `nodes` already
+/// has a filled `project_id` and its check, going down past the `project_id`
+/// migration keeps them (and `working_memory`'s), and going all the way down keeps
+/// every table created elsewhere, with its rows.
+async fn down_keeps_what_up_adopted(backend: Backend) {
+    let t = TestDb::new(backend, "down_keeps").await;
+    let db = t.connect().await;
+    load_external_memory_tables(&db).await;
+    exec(&db, "ALTER TABLE nodes ADD COLUMN project_id VARCHAR(50)").await;
+    exec(&db, "UPDATE nodes SET project_id = 'aurora'").await;
+    migration::ensure_project_id_check(&db, "nodes")
+        .await
+        .unwrap();
+    let check_of_nodes = || async {
+        migration::project_id_check_state(&db, "nodes")
+            .await
+            .unwrap()
+    };
+    let adopted_tables = table_names(&db).await;
+
+    let out = t.cli(&["migrate", "up"]);
+    assert_exit(&out, 0, "migrate up on an adopted database");
+    assert!(
+        column_names(&db, "l0_raw")
+            .await
+            .contains(&"project_id".to_string())
+    );
+    let added_check = match backend {
+        Backend::Postgres => migration::ProjectIdCheck::NotValidated,
+        Backend::Sqlite => migration::ProjectIdCheck::Enforced,
+    };
+    assert_eq!(
+        migration::project_id_check_state(&db, "l0_raw")
+            .await
+            .unwrap(),
+        added_check
+    );
+
+    let out = t.cli(&["migrate", "down", "-n", "2"]);
+    assert_exit(&out, 0, "migrate down -n 2");
+    assert_eq!(applied_migrations(&db).await, MIGRATIONS[..2]);
+    assert_eq!(
+        texts(&db, "SELECT project_id FROM nodes ORDER BY name").await,
+        [Some("aurora".to_string()), Some("aurora".to_string())],
+        "the adopted, filled nodes.project_id survives down"
+    );
+    assert_ne!(check_of_nodes().await, migration::ProjectIdCheck::Missing);
+    assert_eq!(
+        texts(&db, "SELECT project_id FROM working_memory ORDER BY id").await,
+        [None, Some("aurora".to_string())]
+    );
+    // What up added is gone.
+    assert!(
+        !column_names(&db, "l0_raw")
+            .await
+            .contains(&"project_id".to_string())
+    );
+    assert_eq!(
+        migration::project_id_check_state(&db, "working_memory")
+            .await
+            .unwrap(),
+        migration::ProjectIdCheck::Missing
+    );
+    assert!(!table_names(&db).await.contains("backfill_runs"));
+
+    let out = t.cli(&["migrate", "down", "-n", "2"]);
+    assert_exit(&out, 0, "migrate down to nothing");
+    assert!(applied_migrations(&db).await.is_empty());
+    let mut expected = adopted_tables;
+    expected.insert("seaql_migrations".into());
+    assert_eq!(
+        table_names(&db).await,
+        expected,
+        "only the tables created elsewhere are left (the record of what up created is gone too)"
+    );
+    assert_eq!(int(&db, "SELECT COUNT(*) FROM edges").await, 1);
+    assert_ne!(check_of_nodes().await, migration::ProjectIdCheck::Missing);
+
+    // And up adopts them again.
+    let out = t.cli(&["migrate", "up"]);
+    assert_exit(&out, 0, "migrate up again");
+    assert_full_schema(&db).await;
+    db.close().await.ok();
+}
+
+/// The external schema with `nodes` and `edges` stripped of their unique and foreign
+/// keys (and `nodes.vector_id` of its reference).
+fn external_ddl_without_graph_keys(backend: Backend) -> String {
+    let ddl = match backend {
+        Backend::Postgres => PG_EXTERNAL_DDL,
+        Backend::Sqlite => SQLITE_EXTERNAL_DDL,
+    };
+    let stripped = ddl
+        .replace(
+            "vector_id INTEGER REFERENCES l2_insights(id)",
+            "vector_id INTEGER",
+        )
+        .replace(" REFERENCES nodes(id) ON DELETE CASCADE", "")
+        .replace(",\n    UNIQUE (label, name)", "")
+        .replace(", UNIQUE (source_id, target_id, relation)", "");
+    assert!(!stripped.contains("UNIQUE") && !stripped.contains("REFERENCES nodes"));
+    stripped
+}
+
+/// Adopted `nodes` and `edges` get the unique keys they lack on both backends and the
+/// foreign keys on PostgreSQL (added `NOT VALID`, then validated); SQLite cannot add a
+/// foreign key to an existing table, so `migrate check` names each one missing there.
+/// Rows that break a key make `up` fail with a sentence naming it, changing nothing.
+async fn adopted_graph_tables_get_their_keys(backend: Backend) {
+    let t = TestDb::new(backend, "adopted_keys").await;
+    let db = t.connect().await;
+    let ddl = external_ddl_without_graph_keys(backend);
+    for statement in ddl.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        exec(&db, statement).await;
+    }
+    let duplicate = match backend {
+        Backend::Postgres => "INSERT INTO nodes (label, name) VALUES ('person', 'ada')",
+        Backend::Sqlite => {
+            "INSERT INTO nodes (id, label, name) VALUES ('22222222-2222-4222-8222-222222222222', 'person', 'ada')"
+        }
+    };
+    exec(&db, duplicate).await;
+    let out = t.cli(&["migrate", "up"]);
+    assert_exit(&out, 2, "migrate up with duplicate nodes");
+    assert!(
+        stderr(&out).contains("uq_nodes_label_name") && stderr(&out).contains("`nodes`"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(applied_migrations(&db).await.len() < 2);
+    exec(
+        &db,
+        "DELETE FROM nodes WHERE name = 'ada' AND vector_id IS NULL",
+    )
+    .await;
+    assert_eq!(int(&db, "SELECT COUNT(*) FROM nodes").await, 2);
+
+    let out = t.cli(&["migrate", "up"]);
+    assert_exit(&out, 0, "migrate up on adopted graph tables");
+    let indexes = migration::catalog::indexes(&db, "nodes").await.unwrap();
+    assert!(
+        indexes
+            .iter()
+            .any(|i| i.unique && i.columns == ["label", "name"]),
+        "{indexes:?}"
+    );
+    let indexes = migration::catalog::indexes(&db, "edges").await.unwrap();
+    assert!(
+        indexes
+            .iter()
+            .any(|i| i.unique && i.columns == ["source_id", "target_id", "relation"]),
+        "{indexes:?}"
+    );
+    let err = db
+        .execute_unprepared(duplicate)
+        .await
+        .expect_err("a duplicate node");
+    assert!(err.to_string().to_lowercase().contains("unique"), "{err}");
+
+    let out = t.cli(&["migrate", "check"]);
+    match backend {
+        Backend::Postgres => {
+            assert_exit(&out, 0, "migrate check after adoption");
+            for (table, column, referenced) in [
+                ("nodes", "vector_id", "l2_insights"),
+                ("edges", "source_id", "nodes"),
+                ("edges", "target_id", "nodes"),
+            ] {
+                let validated = texts(
+                    &db,
+                    &format!(
+                        "SELECT c.convalidated::text FROM pg_constraint c \
+                         WHERE c.contype = 'f' AND c.conrelid = '{table}'::regclass \
+                         AND c.confrelid = '{referenced}'::regclass \
+                         AND c.conkey = ARRAY[(SELECT attnum FROM pg_attribute \
+                             WHERE attrelid = '{table}'::regclass AND attname = '{column}')]"
+                    ),
+                )
+                .await;
+                assert_eq!(validated, [Some("true".to_string())], "{table}.{column}");
+            }
+            let err = db
+                .execute_unprepared(
+                    "INSERT INTO edges (source_id, target_id, relation) VALUES \
+                     (gen_random_uuid(), gen_random_uuid(), 'DANGLES')",
+                )
+                .await
+                .expect_err("an edge between no nodes");
+            assert!(err.to_string().contains("fk_edges_source_id"), "{err}");
+        }
+        Backend::Sqlite => {
+            assert_exit(&out, 1, "migrate check with foreign keys SQLite cannot add");
+            for missing in [
+                "`nodes.vector_id` lacks the foreign key to `l2_insights`",
+                "`edges.source_id` lacks the foreign key to `nodes`",
+                "`edges.target_id` lacks the foreign key to `nodes`",
+            ] {
+                assert!(
+                    stdout(&out).contains(missing),
+                    "{missing}: {}",
+                    stdout(&out)
+                );
+            }
+            assert!(!stdout(&out).contains("unique key"), "{}", stdout(&out));
+        }
+    }
+
+    // down takes back the keys up added, and keeps the adopted tables and rows.
+    let out = t.cli(&["migrate", "down", "-n", "4"]);
+    assert_exit(&out, 0, "migrate down -n 4");
+    let indexes = migration::catalog::indexes(&db, "nodes").await.unwrap();
+    assert!(indexes.iter().all(|i| !i.unique), "{indexes:?}");
+    assert!(
+        migration::catalog::foreign_keys(&db, "edges")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(int(&db, "SELECT COUNT(*) FROM edges").await, 1);
     db.close().await.ok();
 }
 
@@ -1190,6 +1417,76 @@ async fn seed_is_deterministic_and_imperfect(backend: Backend) {
     }
 }
 
+/// `l0_raw.energy` is a `VARCHAR(20)` label and `l0_raw.intentions` a text array
+/// (SPEC §4.2): the migration creates them so, the entity reads them so, and `seed`
+/// writes them so (a real `text[]` on PostgreSQL, a JSON array on SQLite).
+async fn l0_raw_holds_labels_and_text_arrays(backend: Backend) {
+    let t = TestDb::new(backend, "l0_raw_types").await;
+    let db = t.migrated().await;
+    let args = SeedArgs {
+        tests: 10,
+        memory_rows: 10,
+        ..seed_args(3)
+    };
+    backfill::seed::run(&db, &args).await.expect("seed");
+    match backend {
+        Backend::Postgres => {
+            let types = texts(
+                &db,
+                "SELECT column_name::text || ' ' || udt_name::text || ' ' || coalesce(character_maximum_length::text, '-') \
+                 FROM information_schema.columns WHERE table_schema = current_schema() \
+                 AND table_name = 'l0_raw' AND column_name IN ('energy', 'intentions') ORDER BY 1",
+            )
+            .await;
+            assert_eq!(
+                types,
+                [
+                    Some("energy varchar 20".into()),
+                    Some("intentions _text -".into())
+                ]
+            );
+            assert_eq!(
+                texts(
+                    &db,
+                    "SELECT DISTINCT array_to_string(intentions, ',') FROM l0_raw"
+                )
+                .await,
+                [Some("answer,remember".to_string())]
+            );
+        }
+        Backend::Sqlite => {
+            assert_eq!(
+                texts(&db, "SELECT DISTINCT intentions FROM l0_raw").await,
+                [Some(r#"["answer","remember"]"#.to_string())]
+            );
+        }
+    }
+    let energies: BTreeSet<String> = texts(&db, "SELECT energy FROM l0_raw")
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(
+        energies,
+        BTreeSet::from(["high".into(), "low".into(), "medium".into()])
+    );
+    if backend == Backend::Postgres {
+        // The entity reads the seeded row back as the types it declares.
+        use sea_orm::EntityTrait;
+        let row = entity::l0_raw::Entity::find_by_id(1)
+            .one(&db)
+            .await
+            .unwrap()
+            .expect("row 1");
+        assert_eq!(
+            row.intentions,
+            Some(vec!["answer".to_string(), "remember".to_string()])
+        );
+        assert!(row.energy.is_some_and(|e| energies.contains(&e)));
+    }
+    db.close().await.ok();
+}
+
 // ---------------------------------------------------------------------------------
 // 6. migrate check
 // ---------------------------------------------------------------------------------
@@ -1440,76 +1737,6 @@ fn bad_database_urls_exit_2_with_one_line() {
     assert!(!stderr(&out).contains("s3cret"), "{}", stderr(&out));
 }
 
-/// `l0_raw.energy` is a `VARCHAR(20)` label and `l0_raw.intentions` a text array
-/// (SPEC §4.2): the migration creates them so, the entity reads them so, and `seed`
-/// writes them so (a real `text[]` on PostgreSQL, a JSON array on SQLite).
-async fn l0_raw_holds_labels_and_text_arrays(backend: Backend) {
-    let t = TestDb::new(backend, "l0_raw_types").await;
-    let db = t.migrated().await;
-    let args = SeedArgs {
-        tests: 10,
-        memory_rows: 10,
-        ..seed_args(3)
-    };
-    backfill::seed::run(&db, &args).await.expect("seed");
-    match backend {
-        Backend::Postgres => {
-            let types = texts(
-                &db,
-                "SELECT column_name::text || ' ' || udt_name::text || ' ' || coalesce(character_maximum_length::text, '-') \
-                 FROM information_schema.columns WHERE table_schema = current_schema() \
-                 AND table_name = 'l0_raw' AND column_name IN ('energy', 'intentions') ORDER BY 1",
-            )
-            .await;
-            assert_eq!(
-                types,
-                [
-                    Some("energy varchar 20".into()),
-                    Some("intentions _text -".into())
-                ]
-            );
-            assert_eq!(
-                texts(
-                    &db,
-                    "SELECT DISTINCT array_to_string(intentions, ',') FROM l0_raw"
-                )
-                .await,
-                [Some("answer,remember".to_string())]
-            );
-        }
-        Backend::Sqlite => {
-            assert_eq!(
-                texts(&db, "SELECT DISTINCT intentions FROM l0_raw").await,
-                [Some(r#"["answer","remember"]"#.to_string())]
-            );
-        }
-    }
-    let energies: BTreeSet<String> = texts(&db, "SELECT energy FROM l0_raw")
-        .await
-        .into_iter()
-        .flatten()
-        .collect();
-    assert_eq!(
-        energies,
-        BTreeSet::from(["high".into(), "low".into(), "medium".into()])
-    );
-    if backend == Backend::Postgres {
-        // The entity reads the seeded row back as the types it declares.
-        use sea_orm::EntityTrait;
-        let row = entity::l0_raw::Entity::find_by_id(1)
-            .one(&db)
-            .await
-            .unwrap()
-            .expect("row 1");
-        assert_eq!(
-            row.intentions,
-            Some(vec!["answer".to_string(), "remember".to_string()])
-        );
-        assert!(row.energy.is_some_and(|e| energies.contains(&e)));
-    }
-    db.close().await.ok();
-}
-
 // ---------------------------------------------------------------------------------
 // 8. A migration that fails half-way changes nothing
 // ---------------------------------------------------------------------------------
@@ -1602,6 +1829,8 @@ on_both!(
     up_down_up_status,
     schema_matches_entities,
     adopts_external_memory_tables,
+    down_keeps_what_up_adopted,
+    adopted_graph_tables_get_their_keys,
     project_id_check_rejects_null,
     seed_is_deterministic_and_imperfect,
     l0_raw_holds_labels_and_text_arrays,

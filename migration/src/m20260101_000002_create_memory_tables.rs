@@ -1,5 +1,7 @@
 //! The eleven agent-memory tables (SPEC §4.2) with their real columns, foreign keys
 //! and unique keys, without `project_id` (added by `m20260101_000003_add_project_id`).
+//! A table created elsewhere gets the unique and foreign keys it lacks where the
+//! backend can add them (see `ownership::create_table`).
 //!
 //! PostgreSQL gets native `uuid`, `jsonb`, `real[]`, `integer[]` and `uuid[]`;
 //! SQLite stores UUIDs as hyphenated text and JSON and arrays as JSON text (see
@@ -10,6 +12,7 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
 use crate::column::{array, created_at, generated_uuid};
+use crate::ownership::{create_table, drop_created};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -32,31 +35,14 @@ impl MigrationTrait for Migration {
             ief_feedback(backend),
             l2_insight_history(),
         ] {
-            manager.create_table(table).await?;
+            create_table(manager, self, table).await?;
         }
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // Reverse order: dependents (edges, nodes, history) before l2_insights.
-        for table in [
-            L2InsightHistory::Table.into_iden(),
-            IefFeedback::Table.into_iden(),
-            SmfProposals::Table.into_iden(),
-            StaleMemory::Table.into_iden(),
-            GroundTruth::Table.into_iden(),
-            L0Raw::Table.into_iden(),
-            EpisodeMemory::Table.into_iden(),
-            WorkingMemory::Table.into_iden(),
-            Edges::Table.into_iden(),
-            Nodes::Table.into_iden(),
-            L2Insights::Table.into_iden(),
-        ] {
-            manager
-                .drop_table(Table::drop().table(table).if_exists().take())
-                .await?;
-        }
-        Ok(())
+        // Newest first: dependents (edges, nodes, history) before l2_insights.
+        drop_created(manager, self).await
     }
 
     fn use_transaction(&self) -> Option<bool> {
