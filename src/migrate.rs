@@ -113,18 +113,22 @@ async fn check(db: &DatabaseConnection, url: &str) -> Result<(MigrateReport, Out
         ..Default::default()
     };
     let scratch = Scratch::create(db, url).await?;
-    let result = exercise(&scratch.conn, &mut report).await;
+    // The scratch database, once migrated, is the reference for keys and indexes.
+    let result = match exercise(&scratch.conn, &mut report).await {
+        Ok(()) => schema::missing_keys(&scratch.conn, db).await,
+        Err(err) => Err(err),
+    };
     scratch.drop(db).await?;
-    result?;
+    let missing_keys = result?;
 
     list_status(db, &mut report).await?;
-    if report.pending.is_empty() {
-        for drift in schema::drift(db).await? {
-            report.drift.push(format!("this database: {drift}"));
-        }
+    // Pending migrations fail the gate, and do not excuse drift in what is applied.
+    for drift in schema::drift(db).await?.into_iter().chain(missing_keys) {
+        report.drift.push(format!("this database: {drift}"));
     }
-    report.passed =
-        report.drift.is_empty() && report.scratch_steps.iter().all(|s| s.ends_with(": ok"));
+    report.passed = report.pending.is_empty()
+        && report.drift.is_empty()
+        && report.scratch_steps.iter().all(|s| s.ends_with(": ok"));
     let outcome = Outcome::from_passed(report.passed);
     Ok((report, outcome))
 }

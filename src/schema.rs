@@ -1,9 +1,11 @@
 //! Drift between the entities and a database: every entity column must exist with a
-//! compatible type and nullability, read back from the database's own catalog. Used by
-//! `migrate check` and by the migration tests.
+//! compatible type and nullability, read back from the database's own catalog; and
+//! every key and index the migrations create must be there. Used by `migrate check`
+//! and by the migration tests.
 
 use anyhow::{Context, Result};
 use entity::prelude::*;
+use migration::catalog;
 use sea_orm::sea_query::ColumnType;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, IdenStatic, Iterable,
@@ -100,6 +102,22 @@ pub async fn actual_columns(db: &impl ConnectionTrait, table: &str) -> Result<Ve
         .collect()
 }
 
+/// PostgreSQL `udt_name` of pgvector's `vector(n)`, the type the source system gives
+/// its `embedding` columns (SPEC §4.2).
+pub const PGVECTOR_TYPE: &str = "vector";
+
+/// The columns the entities model as a float array and the source system stores as
+/// pgvector's type. The tool never reads them and `seed` writes them in the column's
+/// own type, so that type is compatible there (and only there).
+const EMBEDDING_COLUMN: &str = "embedding";
+
+/// Whether `actual` is a pgvector column standing for the entity's `embedding`.
+pub fn is_pgvector_embedding(backend: DatabaseBackend, actual: &ActualColumn) -> bool {
+    backend == DatabaseBackend::Postgres
+        && actual.name == EMBEDDING_COLUMN
+        && actual.type_name == PGVECTOR_TYPE
+}
+
 /// Whether a stored type can hold the entity's type on this backend.
 fn compatible(backend: DatabaseBackend, expected: &ColumnType, actual: &str) -> bool {
     match backend {
@@ -171,7 +189,9 @@ pub async fn drift(db: &impl ConnectionTrait) -> Result<Vec<Drift>> {
                 drift.push(format!("`{table}.{}` is missing", column.name));
                 continue;
             };
-            if !compatible(backend, &column.column_type, &found.type_name) {
+            if !compatible(backend, &column.column_type, &found.type_name)
+                && !is_pgvector_embedding(backend, found)
+            {
                 drift.push(format!(
                     "`{table}.{}` is {} in the database, which cannot hold the entity's {:?}",
                     column.name, found.type_name, column.column_type
@@ -181,6 +201,58 @@ pub async fn drift(db: &impl ConnectionTrait) -> Result<Vec<Drift>> {
                 drift.push(format!(
                     "`{table}.{}` allows NULL in the database but not in the entity",
                     column.name
+                ));
+            }
+        }
+    }
+    Ok(drift)
+}
+
+/// The unique keys, indexes and foreign keys that `reference` (a scratch database the
+/// migrations built) has on the entities' tables and `db` lacks, compared by what they
+/// cover rather than by name (see `migration::catalog`).
+pub async fn missing_keys(
+    reference: &impl ConnectionTrait,
+    db: &impl ConnectionTrait,
+) -> Result<Vec<Drift>> {
+    let sqlite = db.get_database_backend() == DatabaseBackend::Sqlite;
+    let mut drift = Vec::new();
+    for (table, _) in expected_schema() {
+        if actual_columns(db, &table).await?.is_empty() {
+            continue; // reported by `drift` as missing
+        }
+        let found = catalog::indexes(db, &table)
+            .await
+            .with_context(|| format!("could not read the indexes of `{table}`"))?;
+        for wanted in catalog::indexes(reference, &table).await? {
+            if !found.iter().any(|index| index.serves_as(&wanted)) {
+                let kind = if wanted.unique { "unique key" } else { "index" };
+                drift.push(format!(
+                    "`{table}` lacks the {kind} {} on ({})",
+                    wanted.name,
+                    wanted.columns.join(", ")
+                ));
+            }
+        }
+        let found = catalog::foreign_keys(db, &table)
+            .await
+            .with_context(|| format!("could not read the foreign keys of `{table}`"))?;
+        for wanted in catalog::foreign_keys(reference, &table).await? {
+            if !found.iter().any(|key| key.serves_as(&wanted)) {
+                let name = if wanted.name.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", wanted.name)
+                };
+                let fix = if sqlite {
+                    " (SQLite cannot add one to an existing table: rebuild the table to get it)"
+                } else {
+                    ""
+                };
+                drift.push(format!(
+                    "`{table}.{}` lacks the foreign key{name} to `{}`{fix}",
+                    wanted.columns.join(", "),
+                    wanted.referenced_table
                 ));
             }
         }

@@ -551,7 +551,7 @@ CREATE TABLE working_memory (id SERIAL PRIMARY KEY, content TEXT NOT NULL, impor
 CREATE TABLE episode_memory (id SERIAL PRIMARY KEY, query TEXT NOT NULL, reward FLOAT NOT NULL,
     reflection TEXT NOT NULL, embedding REAL[] NOT NULL, created_at TIMESTAMPTZ DEFAULT NOW());
 CREATE TABLE l0_raw (id SERIAL PRIMARY KEY, session_id TEXT NOT NULL, speaker TEXT NOT NULL, content TEXT NOT NULL,
-    timestamp TIMESTAMPTZ DEFAULT NOW(), metadata JSONB, energy FLOAT, state TEXT, location TEXT, intentions TEXT);
+    timestamp TIMESTAMPTZ DEFAULT NOW(), metadata JSONB, energy VARCHAR(20), state TEXT, location TEXT, intentions TEXT[]);
 CREATE TABLE ground_truth (id SERIAL PRIMARY KEY, query TEXT NOT NULL, expected_docs INTEGER[] NOT NULL,
     judge1_model TEXT, judge2_model TEXT, kappa FLOAT, created_at TIMESTAMPTZ DEFAULT NOW(), metadata JSONB);
 CREATE TABLE stale_memory (id SERIAL PRIMARY KEY, original_content TEXT NOT NULL, importance FLOAT NOT NULL,
@@ -576,8 +576,8 @@ INSERT INTO edges (source_id, target_id, relation, weight) VALUES
     ('6f1c1f3e-8a9b-4c1d-9e2f-0a1b2c3d4e5f', '0b6e2a44-1d2c-4e3f-8a9b-7c6d5e4f3a2b', 'LIVES_IN', 0.9);
 INSERT INTO working_memory (content, importance, project_id) VALUES ('todo', 0.9, NULL), ('note', 0.1, 'aurora');
 INSERT INTO episode_memory (query, reward, reflection, embedding) VALUES ('q', 1.5, 'good', ARRAY[0.5, 0.25]::real[]);
-INSERT INTO l0_raw (session_id, speaker, content, metadata) VALUES ('s1', 'user', 'hello', '{"lang": "en"}'),
-    ('s1', 'assistant', 'hi', NULL);
+INSERT INTO l0_raw (session_id, speaker, content, metadata, energy, intentions) VALUES
+    ('s1', 'user', 'hello', '{"lang": "en"}', 'high', ARRAY['greet', 'ask']), ('s1', 'assistant', 'hi', NULL, NULL, NULL);
 INSERT INTO ground_truth (query, expected_docs, kappa) VALUES ('who', ARRAY[3, 5, 8], 0.7);
 INSERT INTO stale_memory (original_content, importance, reason, content) VALUES ('old', 0.2, 'superseded', 'new');
 INSERT INTO smf_proposals (trigger_type, proposed_action, affected_edges, reasoning, approval_level) VALUES
@@ -604,7 +604,7 @@ CREATE TABLE working_memory (id INTEGER PRIMARY KEY AUTOINCREMENT, content TEXT 
 CREATE TABLE episode_memory (id INTEGER PRIMARY KEY AUTOINCREMENT, query TEXT NOT NULL, reward REAL NOT NULL,
     reflection TEXT NOT NULL, embedding TEXT NOT NULL, created_at TEXT DEFAULT CURRENT_TIMESTAMP);
 CREATE TABLE l0_raw (id INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL, speaker TEXT NOT NULL,
-    content TEXT NOT NULL, timestamp TEXT DEFAULT CURRENT_TIMESTAMP, metadata TEXT, energy REAL, state TEXT,
+    content TEXT NOT NULL, timestamp TEXT DEFAULT CURRENT_TIMESTAMP, metadata TEXT, energy VARCHAR(20), state TEXT,
     location TEXT, intentions TEXT);
 CREATE TABLE ground_truth (id INTEGER PRIMARY KEY AUTOINCREMENT, query TEXT NOT NULL, expected_docs TEXT NOT NULL,
     judge1_model TEXT, judge2_model TEXT, kappa REAL, created_at TEXT DEFAULT CURRENT_TIMESTAMP, metadata TEXT);
@@ -631,8 +631,8 @@ INSERT INTO edges (id, source_id, target_id, relation, weight) VALUES
      '0b6e2a44-1d2c-4e3f-8a9b-7c6d5e4f3a2b', 'LIVES_IN', 0.9);
 INSERT INTO working_memory (content, importance, project_id) VALUES ('todo', 0.9, NULL), ('note', 0.1, 'aurora');
 INSERT INTO episode_memory (query, reward, reflection, embedding) VALUES ('q', 1.5, 'good', '[0.5,0.25]');
-INSERT INTO l0_raw (session_id, speaker, content, metadata) VALUES ('s1', 'user', 'hello', '{"lang": "en"}'),
-    ('s1', 'assistant', 'hi', NULL);
+INSERT INTO l0_raw (session_id, speaker, content, metadata, energy, intentions) VALUES
+    ('s1', 'user', 'hello', '{"lang": "en"}', 'high', '["greet","ask"]'), ('s1', 'assistant', 'hi', NULL, NULL, NULL);
 INSERT INTO ground_truth (query, expected_docs, kappa) VALUES ('who', '[3,5,8]', 0.7);
 INSERT INTO stale_memory (original_content, importance, reason, content) VALUES ('old', 0.2, 'superseded', 'new');
 INSERT INTO smf_proposals (trigger_type, proposed_action, affected_edges, reasoning, approval_level) VALUES
@@ -662,13 +662,7 @@ async fn dump(db: &DatabaseConnection, table: &str, columns: &[String]) -> Vec<O
 async fn adopts_external_memory_tables(backend: Backend) {
     let t = TestDb::new(backend, "adoption").await;
     let db = t.connect().await;
-    let ddl = match backend {
-        Backend::Postgres => PG_EXTERNAL_DDL,
-        Backend::Sqlite => SQLITE_EXTERNAL_DDL,
-    };
-    for statement in ddl.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-        exec(&db, statement).await;
-    }
+    load_external_memory_tables(&db).await;
     let mut before = BTreeMap::new();
     for table in MEMORY_TABLES {
         let columns = column_names(&db, table).await;
@@ -769,6 +763,239 @@ async fn adopts_external_memory_tables(backend: Backend) {
         texts(&db, "SELECT project_id FROM l0_raw WHERE content = 'new'").await,
         vec![Some("io".to_string())]
     );
+    db.close().await.ok();
+}
+
+/// The external schema of [`adopts_external_memory_tables`], loaded into `db`.
+async fn load_external_memory_tables(db: &DatabaseConnection) {
+    let ddl = match backend_of(db) {
+        Backend::Postgres => PG_EXTERNAL_DDL,
+        Backend::Sqlite => SQLITE_EXTERNAL_DDL,
+    };
+    for statement in ddl.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        exec(db, statement).await;
+    }
+}
+
+/// `down` removes only what `up` created: on an adopted schema whose `nodes` already
+/// has a filled `project_id` and its check, going down past the `project_id`
+/// migration keeps them (and `working_memory`'s), and going all the way down keeps
+/// every table created elsewhere, with its rows.
+async fn down_keeps_what_up_adopted(backend: Backend) {
+    let t = TestDb::new(backend, "down_keeps").await;
+    let db = t.connect().await;
+    load_external_memory_tables(&db).await;
+    exec(&db, "ALTER TABLE nodes ADD COLUMN project_id VARCHAR(50)").await;
+    exec(&db, "UPDATE nodes SET project_id = 'aurora'").await;
+    migration::ensure_project_id_check(&db, "nodes")
+        .await
+        .unwrap();
+    let check_of_nodes = || async {
+        migration::project_id_check_state(&db, "nodes")
+            .await
+            .unwrap()
+    };
+    let adopted_tables = table_names(&db).await;
+
+    let out = t.cli(&["migrate", "up"]);
+    assert_exit(&out, 0, "migrate up on an adopted database");
+    assert!(
+        column_names(&db, "l0_raw")
+            .await
+            .contains(&"project_id".to_string())
+    );
+    let added_check = match backend {
+        Backend::Postgres => migration::ProjectIdCheck::NotValidated,
+        Backend::Sqlite => migration::ProjectIdCheck::Enforced,
+    };
+    assert_eq!(
+        migration::project_id_check_state(&db, "l0_raw")
+            .await
+            .unwrap(),
+        added_check
+    );
+
+    let out = t.cli(&["migrate", "down", "-n", "2"]);
+    assert_exit(&out, 0, "migrate down -n 2");
+    assert_eq!(applied_migrations(&db).await, MIGRATIONS[..2]);
+    assert_eq!(
+        texts(&db, "SELECT project_id FROM nodes ORDER BY name").await,
+        [Some("aurora".to_string()), Some("aurora".to_string())],
+        "the adopted, filled nodes.project_id survives down"
+    );
+    assert_ne!(check_of_nodes().await, migration::ProjectIdCheck::Missing);
+    assert_eq!(
+        texts(&db, "SELECT project_id FROM working_memory ORDER BY id").await,
+        [None, Some("aurora".to_string())]
+    );
+    // What up added is gone.
+    assert!(
+        !column_names(&db, "l0_raw")
+            .await
+            .contains(&"project_id".to_string())
+    );
+    assert_eq!(
+        migration::project_id_check_state(&db, "working_memory")
+            .await
+            .unwrap(),
+        migration::ProjectIdCheck::Missing
+    );
+    assert!(!table_names(&db).await.contains("backfill_runs"));
+
+    let out = t.cli(&["migrate", "down", "-n", "2"]);
+    assert_exit(&out, 0, "migrate down to nothing");
+    assert!(applied_migrations(&db).await.is_empty());
+    let mut expected = adopted_tables;
+    expected.insert("seaql_migrations".into());
+    assert_eq!(
+        table_names(&db).await,
+        expected,
+        "only the tables created elsewhere are left (the record of what up created is gone too)"
+    );
+    assert_eq!(int(&db, "SELECT COUNT(*) FROM edges").await, 1);
+    assert_ne!(check_of_nodes().await, migration::ProjectIdCheck::Missing);
+
+    // And up adopts them again.
+    let out = t.cli(&["migrate", "up"]);
+    assert_exit(&out, 0, "migrate up again");
+    assert_full_schema(&db).await;
+    db.close().await.ok();
+}
+
+/// The external schema with `nodes` and `edges` stripped of their unique and foreign
+/// keys (and `nodes.vector_id` of its reference).
+fn external_ddl_without_graph_keys(backend: Backend) -> String {
+    let ddl = match backend {
+        Backend::Postgres => PG_EXTERNAL_DDL,
+        Backend::Sqlite => SQLITE_EXTERNAL_DDL,
+    };
+    let stripped = ddl
+        .replace(
+            "vector_id INTEGER REFERENCES l2_insights(id)",
+            "vector_id INTEGER",
+        )
+        .replace(" REFERENCES nodes(id) ON DELETE CASCADE", "")
+        .replace(",\n    UNIQUE (label, name)", "")
+        .replace(", UNIQUE (source_id, target_id, relation)", "");
+    assert!(!stripped.contains("UNIQUE") && !stripped.contains("REFERENCES nodes"));
+    stripped
+}
+
+/// Adopted `nodes` and `edges` get the unique keys they lack on both backends and the
+/// foreign keys on PostgreSQL (added `NOT VALID`, then validated); SQLite cannot add a
+/// foreign key to an existing table, so `migrate check` names each one missing there.
+/// Rows that break a key make `up` fail with a sentence naming it, changing nothing.
+async fn adopted_graph_tables_get_their_keys(backend: Backend) {
+    let t = TestDb::new(backend, "adopted_keys").await;
+    let db = t.connect().await;
+    let ddl = external_ddl_without_graph_keys(backend);
+    for statement in ddl.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        exec(&db, statement).await;
+    }
+    let duplicate = match backend {
+        Backend::Postgres => "INSERT INTO nodes (label, name) VALUES ('person', 'ada')",
+        Backend::Sqlite => {
+            "INSERT INTO nodes (id, label, name) VALUES ('22222222-2222-4222-8222-222222222222', 'person', 'ada')"
+        }
+    };
+    exec(&db, duplicate).await;
+    let out = t.cli(&["migrate", "up"]);
+    assert_exit(&out, 2, "migrate up with duplicate nodes");
+    assert!(
+        stderr(&out).contains("uq_nodes_label_name") && stderr(&out).contains("`nodes`"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(applied_migrations(&db).await.len() < 2);
+    exec(
+        &db,
+        "DELETE FROM nodes WHERE name = 'ada' AND vector_id IS NULL",
+    )
+    .await;
+    assert_eq!(int(&db, "SELECT COUNT(*) FROM nodes").await, 2);
+
+    let out = t.cli(&["migrate", "up"]);
+    assert_exit(&out, 0, "migrate up on adopted graph tables");
+    let indexes = migration::catalog::indexes(&db, "nodes").await.unwrap();
+    assert!(
+        indexes
+            .iter()
+            .any(|i| i.unique && i.columns == ["label", "name"]),
+        "{indexes:?}"
+    );
+    let indexes = migration::catalog::indexes(&db, "edges").await.unwrap();
+    assert!(
+        indexes
+            .iter()
+            .any(|i| i.unique && i.columns == ["source_id", "target_id", "relation"]),
+        "{indexes:?}"
+    );
+    let err = db
+        .execute_unprepared(duplicate)
+        .await
+        .expect_err("a duplicate node");
+    assert!(err.to_string().to_lowercase().contains("unique"), "{err}");
+
+    let out = t.cli(&["migrate", "check"]);
+    match backend {
+        Backend::Postgres => {
+            assert_exit(&out, 0, "migrate check after adoption");
+            for (table, column, referenced) in [
+                ("nodes", "vector_id", "l2_insights"),
+                ("edges", "source_id", "nodes"),
+                ("edges", "target_id", "nodes"),
+            ] {
+                let validated = texts(
+                    &db,
+                    &format!(
+                        "SELECT c.convalidated::text FROM pg_constraint c \
+                         WHERE c.contype = 'f' AND c.conrelid = '{table}'::regclass \
+                         AND c.confrelid = '{referenced}'::regclass \
+                         AND c.conkey = ARRAY[(SELECT attnum FROM pg_attribute \
+                             WHERE attrelid = '{table}'::regclass AND attname = '{column}')]"
+                    ),
+                )
+                .await;
+                assert_eq!(validated, [Some("true".to_string())], "{table}.{column}");
+            }
+            let err = db
+                .execute_unprepared(
+                    "INSERT INTO edges (source_id, target_id, relation) VALUES \
+                     (gen_random_uuid(), gen_random_uuid(), 'DANGLES')",
+                )
+                .await
+                .expect_err("an edge between no nodes");
+            assert!(err.to_string().contains("fk_edges_source_id"), "{err}");
+        }
+        Backend::Sqlite => {
+            assert_exit(&out, 1, "migrate check with foreign keys SQLite cannot add");
+            for missing in [
+                "`nodes.vector_id` lacks the foreign key to `l2_insights`",
+                "`edges.source_id` lacks the foreign key to `nodes`",
+                "`edges.target_id` lacks the foreign key to `nodes`",
+            ] {
+                assert!(
+                    stdout(&out).contains(missing),
+                    "{missing}: {}",
+                    stdout(&out)
+                );
+            }
+            assert!(!stdout(&out).contains("unique key"), "{}", stdout(&out));
+        }
+    }
+
+    // down takes back the keys up added, and keeps the adopted tables and rows.
+    let out = t.cli(&["migrate", "down", "-n", "4"]);
+    assert_exit(&out, 0, "migrate down -n 4");
+    let indexes = migration::catalog::indexes(&db, "nodes").await.unwrap();
+    assert!(indexes.iter().all(|i| !i.unique), "{indexes:?}");
+    assert!(
+        migration::catalog::foreign_keys(&db, "edges")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(int(&db, "SELECT COUNT(*) FROM edges").await, 1);
     db.close().await.ok();
 }
 
@@ -1190,6 +1417,76 @@ async fn seed_is_deterministic_and_imperfect(backend: Backend) {
     }
 }
 
+/// `l0_raw.energy` is a `VARCHAR(20)` label and `l0_raw.intentions` a text array
+/// (SPEC §4.2): the migration creates them so, the entity reads them so, and `seed`
+/// writes them so (a real `text[]` on PostgreSQL, a JSON array on SQLite).
+async fn l0_raw_holds_labels_and_text_arrays(backend: Backend) {
+    let t = TestDb::new(backend, "l0_raw_types").await;
+    let db = t.migrated().await;
+    let args = SeedSettings {
+        tests: 10,
+        memory_rows: 10,
+        ..seed_args(3)
+    };
+    backfill::seed::run(&db, &args).await.expect("seed");
+    match backend {
+        Backend::Postgres => {
+            let types = texts(
+                &db,
+                "SELECT column_name::text || ' ' || udt_name::text || ' ' || coalesce(character_maximum_length::text, '-') \
+                 FROM information_schema.columns WHERE table_schema = current_schema() \
+                 AND table_name = 'l0_raw' AND column_name IN ('energy', 'intentions') ORDER BY 1",
+            )
+            .await;
+            assert_eq!(
+                types,
+                [
+                    Some("energy varchar 20".into()),
+                    Some("intentions _text -".into())
+                ]
+            );
+            assert_eq!(
+                texts(
+                    &db,
+                    "SELECT DISTINCT array_to_string(intentions, ',') FROM l0_raw"
+                )
+                .await,
+                [Some("answer,remember".to_string())]
+            );
+        }
+        Backend::Sqlite => {
+            assert_eq!(
+                texts(&db, "SELECT DISTINCT intentions FROM l0_raw").await,
+                [Some(r#"["answer","remember"]"#.to_string())]
+            );
+        }
+    }
+    let energies: BTreeSet<String> = texts(&db, "SELECT energy FROM l0_raw")
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(
+        energies,
+        BTreeSet::from(["high".into(), "low".into(), "medium".into()])
+    );
+    if backend == Backend::Postgres {
+        // The entity reads the seeded row back as the types it declares.
+        use sea_orm::EntityTrait;
+        let row = entity::l0_raw::Entity::find_by_id(1)
+            .one(&db)
+            .await
+            .unwrap()
+            .expect("row 1");
+        assert_eq!(
+            row.intentions,
+            Some(vec!["answer".to_string(), "remember".to_string()])
+        );
+        assert!(row.energy.is_some_and(|e| energies.contains(&e)));
+    }
+    db.close().await.ok();
+}
+
 // ---------------------------------------------------------------------------------
 // 6. migrate check
 // ---------------------------------------------------------------------------------
@@ -1200,12 +1497,7 @@ async fn migrate_check_catches_drift(backend: Backend) {
     // Before migrating: pending migrations are a failure, not a crash.
     let db = t.connect().await;
     let out = t.cli(&["migrate", "check"]);
-    assert_ne!(
-        out.status.code(),
-        Some(2),
-        "migrate check on an unmigrated database: {}",
-        stderr(&out)
-    );
+    assert_exit(&out, 1, "migrate check on an unmigrated database");
     assert!(stdout(&out).contains("pending"), "{}", stdout(&out));
 
     Migrator::up(&db, None).await.unwrap();
@@ -1254,6 +1546,125 @@ async fn migrate_check_catches_drift(backend: Backend) {
     assert_exit(&out, 1, &format!("migrate check after `{changed}`"));
     assert!(stdout(&out).contains(named), "{}", stdout(&out));
     assert!(stdout(&out).contains("bugs.severity"), "{}", stdout(&out));
+    db.close().await.ok();
+}
+
+/// A pending migration fails the gate, naming it, and the migrations that are
+/// applied are still checked for drift.
+async fn migrate_check_fails_on_pending_migrations(backend: Backend) {
+    let t = TestDb::new(backend, "check_pending").await;
+    let out = t.cli(&["migrate", "up", "-n", "3"]);
+    assert_exit(&out, 0, "migrate up -n 3");
+    let db = t.connect().await;
+    exec(&db, "ALTER TABLE bugs DROP COLUMN severity").await;
+
+    let out = t.cli(&["migrate", "check"]);
+    assert_exit(&out, 1, "migrate check with a pending migration");
+    assert!(
+        stdout(&out).contains(&format!("pending  {}", MIGRATIONS[3])),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("bugs.severity"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("migrate check FAILED"),
+        "{}",
+        stdout(&out)
+    );
+    // Only read: the pending migration is still pending.
+    assert_eq!(applied_migrations(&db).await, MIGRATIONS[..3]);
+    db.close().await.ok();
+}
+
+/// A stand-in for pgvector's `vector` (not installed here): a base type of that name
+/// with text's input and output, so the catalog reports it as pgvector's is reported
+/// (`data_type` `USER-DEFINED`, `udt_name` `vector`) and it takes `'[0.25,-0.5]'`.
+const PGVECTOR_STAND_IN: &str = "
+CREATE TYPE vector;
+CREATE FUNCTION vector_in(cstring) RETURNS vector AS 'textin' LANGUAGE internal IMMUTABLE STRICT;
+CREATE FUNCTION vector_out(vector) RETURNS cstring AS 'textout' LANGUAGE internal IMMUTABLE STRICT;
+CREATE TYPE vector (INPUT = vector_in, OUTPUT = vector_out, LIKE = text)";
+
+/// A database whose `embedding` columns are pgvector's `vector` passes `migrate check`,
+/// `seed` writes its embeddings in that type, and a real drift still fails the check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pgvector_embeddings_are_compatible_postgres() {
+    let t = TestDb::new(Backend::Postgres, "pgvector").await;
+    let db = t.connect().await;
+    for statement in PGVECTOR_STAND_IN.split(';') {
+        exec(&db, statement).await;
+    }
+    let tables_only = PG_EXTERNAL_DDL
+        .split(';')
+        .map(str::trim)
+        .filter(|s| s.starts_with("CREATE TABLE"));
+    for statement in tables_only {
+        exec(
+            &db,
+            &statement.replace("embedding REAL[] NOT NULL", "embedding vector NOT NULL"),
+        )
+        .await;
+    }
+    assert_eq!(
+        texts(
+            &db,
+            "SELECT DISTINCT data_type::text || ' ' || udt_name::text FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND column_name = 'embedding'"
+        )
+        .await,
+        [Some("USER-DEFINED vector".to_string())]
+    );
+    let out = t.cli(&["migrate", "up"]);
+    assert_exit(&out, 0, "migrate up");
+
+    let out = t.cli(&["migrate", "check"]);
+    assert_exit(&out, 0, "migrate check with vector embeddings");
+    assert!(!stdout(&out).contains("DRIFT"), "{}", stdout(&out));
+
+    let args = SeedSettings {
+        tests: 10,
+        memory_rows: 10,
+        ..seed_args(5)
+    };
+    backfill::seed::run(&db, &args)
+        .await
+        .expect("seed into vector columns");
+    for table in ["l2_insights", "episode_memory"] {
+        let embeddings = texts(&db, &format!("SELECT embedding::text FROM {table}")).await;
+        assert_eq!(embeddings.len(), 10, "{table}");
+        for embedding in embeddings.into_iter().flatten() {
+            let numbers = embedding
+                .strip_prefix('[')
+                .and_then(|e| e.strip_suffix(']'))
+                .unwrap_or_else(|| panic!("{table}: not pgvector's text form: {embedding}"));
+            assert_eq!(numbers.split(',').count(), 8, "{table}: {embedding}");
+            for number in numbers.split(',') {
+                number.parse::<f32>().expect("a float");
+            }
+        }
+    }
+
+    // A real drift still fails: a missing column, and the type elsewhere.
+    exec(&db, "ALTER TABLE l2_insights DROP COLUMN io_category").await;
+    exec(&db, "ALTER TABLE l0_raw DROP COLUMN content").await;
+    exec(
+        &db,
+        "ALTER TABLE l0_raw ADD COLUMN content vector NOT NULL DEFAULT '[1]'",
+    )
+    .await;
+    let out = t.cli(&["migrate", "check"]);
+    assert_exit(&out, 1, "migrate check with real drift");
+    assert!(
+        stdout(&out).contains("l2_insights.io_category"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("l0_raw.content` is vector"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!stdout(&out).contains(".embedding"), "{}", stdout(&out));
     db.close().await.ok();
 }
 
@@ -1418,8 +1829,12 @@ on_both!(
     up_down_up_status,
     schema_matches_entities,
     adopts_external_memory_tables,
+    down_keeps_what_up_adopted,
+    adopted_graph_tables_get_their_keys,
     project_id_check_rejects_null,
     seed_is_deterministic_and_imperfect,
+    l0_raw_holds_labels_and_text_arrays,
     migrate_check_catches_drift,
+    migrate_check_fails_on_pending_migrations,
     failed_migration_rolls_back,
 );

@@ -1,4 +1,6 @@
 //! `l0_raw`: the raw conversation log, one row per utterance of a session.
+//!
+//! SQLite stores `intentions` as JSON text (see `l2_insights`).
 
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -17,13 +19,15 @@ pub struct Model {
     pub timestamp: Option<DateTimeWithTimeZone>,
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub metadata: Option<Json>,
-    pub energy: Option<f64>,
+    /// A short label (`VARCHAR(20)`), not a number.
+    #[sea_orm(column_type = "String(StringLen::N(20))", nullable)]
+    pub energy: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]
     pub state: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]
     pub location: Option<String>,
-    #[sea_orm(column_type = "Text", nullable)]
-    pub intentions: Option<String>,
+    /// PostgreSQL `text[]`; a JSON array (text) on SQLite, as the other arrays.
+    pub intentions: Option<Vec<String>>,
     #[sea_orm(column_type = "String(StringLen::N(50))", nullable)]
     pub project_id: Option<String>,
 }

@@ -9,6 +9,8 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
+use crate::ownership::SchemaObject;
+
 /// A random (version 4) UUID in its hyphenated text form, as an SQLite expression.
 const SQLITE_UUID_V4: &str = "(lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) \
      || '-4' || substr(lower(hex(randomblob(2))), 2) || '-' \
@@ -31,14 +33,15 @@ pub(crate) fn generated_uuid(backend: DbBackend, name: impl IntoIden) -> ColumnD
         .take()
 }
 
-/// A NOT NULL array column: `elem[]` on PostgreSQL, a JSON array (text) on SQLite.
+/// An array column: `elem[]` on PostgreSQL, a JSON array (text) on SQLite. Its
+/// nullability is the caller's to set.
 pub(crate) fn array(backend: DbBackend, name: impl IntoIden, elem: ColumnType) -> ColumnDef {
     let mut column = ColumnDef::new(name);
     match backend {
         DbBackend::Sqlite => column.custom(Alias::new(SQLITE_ARRAY_TYPE)),
         _ => column.array(elem),
     };
-    column.not_null().take()
+    column
 }
 
 /// A `timestamptz` column that defaults to the current time.
@@ -50,8 +53,11 @@ pub(crate) fn created_at(name: impl IntoIden) -> ColumnDef {
 }
 
 /// A non-unique index named `idx_<table>_<columns>`, created only if no index of
-/// that name exists.
-pub(crate) fn index<T, C>(table: T, columns: impl IntoIterator<Item = C>) -> IndexCreateStatement
+/// that name exists, with the object it creates.
+pub(crate) fn index<T, C>(
+    table: T,
+    columns: impl IntoIterator<Item = C>,
+) -> (SchemaObject, IndexCreateStatement)
 where
     T: IntoIden,
     C: IntoIden,
@@ -59,13 +65,12 @@ where
     let table = table.into_iden();
     let columns: Vec<DynIden> = columns.into_iter().map(IntoIden::into_iden).collect();
     let column_names: Vec<String> = columns.iter().map(ToString::to_string).collect();
+    let name = format!("idx_{table}_{}", column_names.join("_"));
+    let object = SchemaObject::index(&table, &name);
     let mut index = Index::create();
-    index
-        .if_not_exists()
-        .name(format!("idx_{table}_{}", column_names.join("_")))
-        .table(table);
+    index.if_not_exists().name(name).table(table);
     for column in columns {
         index.col(column);
     }
-    index
+    (object, index)
 }

@@ -5,19 +5,22 @@
 //! Every migration is idempotent against an existing schema: tables and indexes are
 //! created `IF NOT EXISTS`, columns, constraints and triggers are probed before they
 //! are added, so `up` adopts a database created elsewhere and leaves what it finds as
-//! it is. Every migration runs in one transaction on both backends (PostgreSQL and
+//! it is; `down` removes only what `up` created (see `ownership`). Every migration runs in one transaction on both backends (PostgreSQL and
 //! SQLite DDL are transactional), so a failed `up` or `down` leaves the schema as it
 //! was.
 
 pub use sea_orm_migration::prelude::*;
 
+pub mod catalog;
 mod column;
 mod m20260101_000001_create_testio_tables;
 mod m20260101_000002_create_memory_tables;
 mod m20260101_000003_add_project_id;
 mod m20260101_000004_create_bookkeeping_tables;
+mod ownership;
 mod project_id;
 
+pub use ownership::MIGRATION_OBJECTS_TABLE;
 pub use project_id::{ProjectIdCheck, ensure_project_id_check, project_id_check_state};
 
 pub struct Migrator;

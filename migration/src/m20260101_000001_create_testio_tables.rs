@@ -3,11 +3,12 @@
 //!
 //! A cache created before the analytics existed has `tests` and `bugs` but neither
 //! `test_features` nor `bugs.test_feature_id`: `up` adds what is missing and keeps
-//! the rest.
+//! the rest. `down` removes only what `up` created (see `ownership`).
 
 use sea_orm_migration::prelude::*;
 
 use crate::column::index;
+use crate::ownership::{SchemaObject, create_missing, create_table, drop_created};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -15,26 +16,28 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.create_table(tests()).await?;
-        manager.create_table(test_features()).await?;
-        manager.create_table(bugs()).await?;
-        if !manager
-            .has_column(Bugs::Table.to_string(), Bugs::TestFeatureId.to_string())
-            .await?
-        {
-            // SQLite cannot add a foreign key with ALTER TABLE … ADD CONSTRAINT, but
-            // both backends accept an inline REFERENCES on a nullable new column.
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Bugs::Table)
-                        .add_column(test_feature_id())
-                        .take(),
-                )
-                .await?;
+        for table in [tests(), test_features(), bugs()] {
+            create_table(manager, self, table).await?;
         }
+        // SQLite cannot add a foreign key with ALTER TABLE … ADD CONSTRAINT, but both
+        // backends accept an inline REFERENCES on a nullable new column.
+        create_missing(
+            manager,
+            self,
+            &[SchemaObject::column(
+                Bugs::Table.to_string(),
+                Bugs::TestFeatureId.to_string(),
+            )],
+            manager.alter_table(
+                Table::alter()
+                    .table(Bugs::Table)
+                    .add_column(test_feature_id())
+                    .take(),
+            ),
+        )
+        .await?;
 
-        for statement in [
+        for (object, statement) in [
             index(Tests::Table, [Tests::CustomerId]),
             index(Tests::Table, [Tests::ProductId]),
             index(TestFeatures::Table, [TestFeatures::CustomerId]),
@@ -44,23 +47,14 @@ impl MigrationTrait for Migration {
             index(Bugs::Table, [Bugs::TestId]),
             index(Bugs::Table, [Bugs::TestFeatureId]),
         ] {
-            manager.create_index(statement).await?;
+            create_missing(manager, self, &[object], manager.create_index(statement)).await?;
         }
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // Dependents first: bugs → test_features → tests. Indexes go with their table.
-        for table in [
-            Bugs::Table.into_iden(),
-            TestFeatures::Table.into_iden(),
-            Tests::Table.into_iden(),
-        ] {
-            manager
-                .drop_table(Table::drop().table(table).if_exists().take())
-                .await?;
-        }
-        Ok(())
+        // Newest first: indexes, then bugs → test_features → tests.
+        drop_created(manager, self).await
     }
 
     fn use_transaction(&self) -> Option<bool> {

@@ -1,5 +1,7 @@
 //! The eleven agent-memory tables (SPEC §4.2) with their real columns, foreign keys
 //! and unique keys, without `project_id` (added by `m20260101_000003_add_project_id`).
+//! A table created elsewhere gets the unique and foreign keys it lacks where the
+//! backend can add them (see `ownership::create_table`).
 //!
 //! PostgreSQL gets native `uuid`, `jsonb`, `real[]`, `integer[]` and `uuid[]`;
 //! SQLite stores UUIDs as hyphenated text and JSON and arrays as JSON text (see
@@ -10,6 +12,7 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
 use crate::column::{array, created_at, generated_uuid};
+use crate::ownership::{create_table, drop_created};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -25,38 +28,21 @@ impl MigrationTrait for Migration {
             edges(backend),
             working_memory(),
             episode_memory(backend),
-            l0_raw(),
+            l0_raw(backend),
             ground_truth(backend),
             stale_memory(),
             smf_proposals(backend),
             ief_feedback(backend),
             l2_insight_history(),
         ] {
-            manager.create_table(table).await?;
+            create_table(manager, self, table).await?;
         }
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // Reverse order: dependents (edges, nodes, history) before l2_insights.
-        for table in [
-            L2InsightHistory::Table.into_iden(),
-            IefFeedback::Table.into_iden(),
-            SmfProposals::Table.into_iden(),
-            StaleMemory::Table.into_iden(),
-            GroundTruth::Table.into_iden(),
-            L0Raw::Table.into_iden(),
-            EpisodeMemory::Table.into_iden(),
-            WorkingMemory::Table.into_iden(),
-            Edges::Table.into_iden(),
-            Nodes::Table.into_iden(),
-            L2Insights::Table.into_iden(),
-        ] {
-            manager
-                .drop_table(Table::drop().table(table).if_exists().take())
-                .await?;
-        }
-        Ok(())
+        // Newest first: dependents (edges, nodes, history) before l2_insights.
+        drop_created(manager, self).await
     }
 
     fn use_transaction(&self) -> Option<bool> {
@@ -254,8 +240,8 @@ fn l2_insights(backend: DbBackend) -> TableCreateStatement {
         .if_not_exists()
         .col(serial_id(L2Insights::Id))
         .col(text(L2Insights::Content))
-        .col(array(backend, L2Insights::Embedding, ColumnType::Float))
-        .col(array(backend, L2Insights::SourceIds, ColumnType::Integer))
+        .col(array(backend, L2Insights::Embedding, ColumnType::Float).not_null())
+        .col(array(backend, L2Insights::SourceIds, ColumnType::Integer).not_null())
         .col(created_at(L2Insights::CreatedAt))
         .col(jsonb_null(L2Insights::Metadata))
         .col(text_null(L2Insights::IoCategory))
@@ -363,12 +349,12 @@ fn episode_memory(backend: DbBackend) -> TableCreateStatement {
         .col(text(EpisodeMemory::Query))
         .col(ColumnDef::new(EpisodeMemory::Reward).double().not_null())
         .col(text(EpisodeMemory::Reflection))
-        .col(array(backend, EpisodeMemory::Embedding, ColumnType::Float))
+        .col(array(backend, EpisodeMemory::Embedding, ColumnType::Float).not_null())
         .col(created_at(EpisodeMemory::CreatedAt))
         .take()
 }
 
-fn l0_raw() -> TableCreateStatement {
+fn l0_raw(backend: DbBackend) -> TableCreateStatement {
     Table::create()
         .table(L0Raw::Table)
         .if_not_exists()
@@ -378,10 +364,10 @@ fn l0_raw() -> TableCreateStatement {
         .col(text(L0Raw::Content))
         .col(created_at(L0Raw::Timestamp))
         .col(jsonb_null(L0Raw::Metadata))
-        .col(double_null(L0Raw::Energy))
+        .col(ColumnDef::new(L0Raw::Energy).string_len(20).null())
         .col(text_null(L0Raw::State))
         .col(text_null(L0Raw::Location))
-        .col(text_null(L0Raw::Intentions))
+        .col(array(backend, L0Raw::Intentions, ColumnType::Text).null())
         .take()
 }
 
@@ -391,11 +377,7 @@ fn ground_truth(backend: DbBackend) -> TableCreateStatement {
         .if_not_exists()
         .col(serial_id(GroundTruth::Id))
         .col(text(GroundTruth::Query))
-        .col(array(
-            backend,
-            GroundTruth::ExpectedDocs,
-            ColumnType::Integer,
-        ))
+        .col(array(backend, GroundTruth::ExpectedDocs, ColumnType::Integer).not_null())
         .col(text_null(GroundTruth::Judge1Model))
         .col(text_null(GroundTruth::Judge2Model))
         .col(double_null(GroundTruth::Kappa))
@@ -428,11 +410,7 @@ fn smf_proposals(backend: DbBackend) -> TableCreateStatement {
                 .json_binary()
                 .not_null(),
         )
-        .col(array(
-            backend,
-            SmfProposals::AffectedEdges,
-            ColumnType::Uuid,
-        ))
+        .col(array(backend, SmfProposals::AffectedEdges, ColumnType::Uuid).not_null())
         .col(text(SmfProposals::Reasoning))
         .col(text(SmfProposals::ApprovalLevel))
         .col(text(SmfProposals::Status))

@@ -11,6 +11,7 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
 use crate::column::index;
+use crate::ownership::{SchemaObject, create_missing, create_table, drop_created};
 use crate::{
     ANOMALIES_OPEN_INDEX, ANOMALIES_OPEN_PREDICATE_POSTGRES, ANOMALIES_OPEN_PREDICATE_SQLITE,
     RUNS_RUNNING_INDEX, RUNS_RUNNING_PREDICATE,
@@ -26,10 +27,10 @@ pub struct Migration;
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let backend = manager.get_database_backend();
-        manager.create_table(backfill_anomalies()).await?;
-        adopt_anomalies(manager).await?;
-        manager.create_table(backfill_runs()).await?;
-        manager.create_table(backfill_journal()).await?;
+        for table in [backfill_anomalies(), backfill_runs(), backfill_journal()] {
+            create_table(manager, self, table).await?;
+        }
+        adopt_anomalies(manager, self).await?;
 
         let open_predicate = match backend {
             DbBackend::Sqlite => ANOMALIES_OPEN_PREDICATE_SQLITE,
@@ -42,49 +43,47 @@ impl MigrationTrait for Migration {
             refuse_duplicate_open_anomalies(manager, open_predicate).await?;
         }
         let partial_unique = [
-            Index::create()
-                .if_not_exists()
-                .name(ANOMALIES_OPEN_INDEX)
-                .table(BackfillAnomalies::Table)
-                .col(BackfillAnomalies::TableName)
-                .col(BackfillAnomalies::RowId)
-                .col(BackfillAnomalies::Kind)
-                .unique()
-                .and_where(Expr::cust(open_predicate))
-                .take(),
-            Index::create()
-                .if_not_exists()
-                .name(RUNS_RUNNING_INDEX)
-                .table(BackfillRuns::Table)
-                .col(BackfillRuns::Command)
-                .unique()
-                .and_where(Expr::cust(RUNS_RUNNING_PREDICATE))
-                .take(),
+            (
+                SchemaObject::index(BackfillAnomalies::Table.to_string(), ANOMALIES_OPEN_INDEX),
+                Index::create()
+                    .if_not_exists()
+                    .name(ANOMALIES_OPEN_INDEX)
+                    .table(BackfillAnomalies::Table)
+                    .col(BackfillAnomalies::TableName)
+                    .col(BackfillAnomalies::RowId)
+                    .col(BackfillAnomalies::Kind)
+                    .unique()
+                    .and_where(Expr::cust(open_predicate))
+                    .take(),
+            ),
+            (
+                SchemaObject::index(BackfillRuns::Table.to_string(), RUNS_RUNNING_INDEX),
+                Index::create()
+                    .if_not_exists()
+                    .name(RUNS_RUNNING_INDEX)
+                    .table(BackfillRuns::Table)
+                    .col(BackfillRuns::Command)
+                    .unique()
+                    .and_where(Expr::cust(RUNS_RUNNING_PREDICATE))
+                    .take(),
+            ),
         ];
-        for statement in partial_unique.into_iter().chain([
+        for (object, statement) in partial_unique.into_iter().chain([
             index(BackfillAnomalies::Table, [BackfillAnomalies::Kind]),
             index(
                 BackfillJournal::Table,
                 [BackfillJournal::RunId, BackfillJournal::TableName],
             ),
         ]) {
-            manager.create_index(statement).await?;
+            create_missing(manager, self, &[object], manager.create_index(statement)).await?;
         }
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // The journal references the runs; indexes go with their table.
-        for table in [
-            BackfillJournal::Table.into_iden(),
-            BackfillRuns::Table.into_iden(),
-            BackfillAnomalies::Table.into_iden(),
-        ] {
-            manager
-                .drop_table(Table::drop().table(table).if_exists().take())
-                .await?;
-        }
-        Ok(())
+        // Newest first: indexes, the journal (it references the runs), the runs, and
+        // the anomalies table or the columns `up` added to an adopted one.
+        drop_created(manager, self).await
     }
 
     fn use_transaction(&self) -> Option<bool> {
@@ -194,44 +193,41 @@ fn backfill_anomalies() -> TableCreateStatement {
 }
 
 /// Adds to an anomalies table created elsewhere the columns it lacks.
-async fn adopt_anomalies(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
-    let table = BackfillAnomalies::Table.to_string();
-    let has = |column: BackfillAnomalies| manager.has_column(table.clone(), column.to_string());
-
-    if !has(BackfillAnomalies::Kind).await? {
-        add_column(
+async fn adopt_anomalies(manager: &SchemaManager<'_>, migration: &Migration) -> Result<(), DbErr> {
+    let kind = ColumnDef::new(BackfillAnomalies::Kind)
+        .string_len(50)
+        .not_null()
+        .default(LEGACY_KIND)
+        .take();
+    let run_id = ColumnDef::new(BackfillAnomalies::RunId)
+        .big_integer()
+        .null()
+        .take();
+    for column in [kind, run_id] {
+        create_missing(
             manager,
-            ColumnDef::new(BackfillAnomalies::Kind)
-                .string_len(50)
-                .not_null()
-                .default(LEGACY_KIND),
+            migration,
+            &[SchemaObject::column(
+                BackfillAnomalies::Table.to_string(),
+                column.get_column_name(),
+            )],
+            add_column(manager, column),
         )
         .await?;
     }
-    if !has(BackfillAnomalies::RunId).await? {
-        add_column(
-            manager,
-            ColumnDef::new(BackfillAnomalies::RunId)
-                .big_integer()
-                .null(),
-        )
-        .await?;
-    }
-    if !has(BackfillAnomalies::LastSeenAt).await? {
-        // SQLite cannot add a column whose default is not a constant: give it a
-        // constant one, then set every row's value from `created_at` as on PostgreSQL.
-        let default = match manager.get_database_backend() {
-            DbBackend::Sqlite => Expr::val("1970-01-01 00:00:00+00:00"),
-            _ => Expr::current_timestamp(),
-        };
-        add_column(
-            manager,
-            ColumnDef::new(BackfillAnomalies::LastSeenAt)
-                .timestamp_with_time_zone()
-                .not_null()
-                .default(default),
-        )
-        .await?;
+    // SQLite cannot add a column whose default is not a constant: give it a constant
+    // one, then set every row's value from `created_at` as on PostgreSQL.
+    let default = match manager.get_database_backend() {
+        DbBackend::Sqlite => Expr::val("1970-01-01 00:00:00+00:00"),
+        _ => Expr::current_timestamp(),
+    };
+    let last_seen_at = ColumnDef::new(BackfillAnomalies::LastSeenAt)
+        .timestamp_with_time_zone()
+        .not_null()
+        .default(default)
+        .take();
+    let add_and_fill = async {
+        add_column(manager, last_seen_at).await?;
         manager
             .exec_stmt(
                 Query::update()
@@ -243,9 +239,18 @@ async fn adopt_anomalies(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
                     )
                     .take(),
             )
-            .await?;
-    }
-    Ok(())
+            .await
+    };
+    create_missing(
+        manager,
+        migration,
+        &[SchemaObject::column(
+            BackfillAnomalies::Table.to_string(),
+            BackfillAnomalies::LastSeenAt.to_string(),
+        )],
+        add_and_fill,
+    )
+    .await
 }
 
 /// Fails with a sentence naming the fix when an adopted anomalies table holds two
@@ -284,12 +289,12 @@ async fn refuse_duplicate_open_anomalies(
     Ok(())
 }
 
-async fn add_column(manager: &SchemaManager<'_>, column: &mut ColumnDef) -> Result<(), DbErr> {
+async fn add_column(manager: &SchemaManager<'_>, column: ColumnDef) -> Result<(), DbErr> {
     manager
         .alter_table(
             Table::alter()
                 .table(BackfillAnomalies::Table)
-                .add_column(column.take())
+                .add_column(column)
                 .take(),
         )
         .await

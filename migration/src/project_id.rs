@@ -118,35 +118,6 @@ where
     Ok(true)
 }
 
-/// Removes the `project_id` check of `table` if present (`down` of
-/// `m20260101_000003_add_project_id`).
-pub(crate) async fn drop_project_id_check<C>(db: &C, table: &str) -> Result<(), DbErr>
-where
-    C: ConnectionTrait,
-{
-    let table = known_table(table)?;
-    match db.get_database_backend() {
-        DbBackend::Postgres => {
-            let check = project_id_check_name(table);
-            db.execute_unprepared(&format!(
-                "ALTER TABLE \"{table}\" DROP CONSTRAINT IF EXISTS \"{check}\""
-            ))
-            .await?;
-        }
-        DbBackend::Sqlite => {
-            for trigger in [
-                project_id_insert_trigger_name(table),
-                project_id_update_trigger_name(table),
-            ] {
-                db.execute_unprepared(&format!("DROP TRIGGER IF EXISTS \"{trigger}\""))
-                    .await?;
-            }
-        }
-        other => return Err(unsupported(other)),
-    }
-    Ok(())
-}
-
 /// `table` as one of the eleven constants, or an error: no other name reaches SQL.
 fn known_table(table: &str) -> Result<&'static str, DbErr> {
     MEMORY_TABLES

@@ -9,6 +9,7 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
 
+use super::memory::PgvectorColumns;
 use super::{Seeder, encode, load};
 use crate::backend;
 use anyhow::Result;
@@ -86,8 +87,9 @@ impl Seeder {
                 let last = (first + per_chunk - 1).min(generator.args.tests);
                 let (test_rows, bug_rows) =
                     generator.tests_chunk(first, last, &mut rng, &mut cursor);
-                let encoded = encode(backend, test_rows)
-                    .and_then(|tests| Ok((tests, encode(backend, bug_rows)?)));
+                let none = PgvectorColumns::new();
+                let encoded = encode(backend, test_rows, &none)
+                    .and_then(|tests| Ok((tests, encode(backend, bug_rows, &none)?)));
                 if sender.blocking_send(encoded).is_err() {
                     break;
                 }

@@ -3,6 +3,8 @@
 //! guard, so it is lifted while they are written and put back afterwards (`NOT VALID`
 //! on PostgreSQL, the triggers on SQLite), as in a database whose column predates it.
 
+use std::collections::BTreeSet;
+
 use anyhow::Result;
 use entity::{
     edges, episode_memory, ground_truth, ief_feedback, l0_raw, l2_insight_history, l2_insights,
@@ -16,16 +18,23 @@ use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection};
 use serde_json::json;
 
 use super::{Seeder, encode, load};
-use crate::backend;
+use crate::{backend, schema};
 
 /// The memory tables keyed by uuid; the others have serial ids.
 const UUID_TABLES: [&str; 2] = ["nodes", "edges"];
+/// The labels `l0_raw.energy` holds.
+const ENERGIES: [&str; 3] = ["low", "medium", "high"];
 
-/// One chunk of row indexes, `start..end`, and the node ids every chunk refers to.
+/// (table, column) of the memory columns whose type is pgvector's `vector`.
+pub(super) type PgvectorColumns = BTreeSet<(String, String)>;
+
+/// One chunk of row indexes, `start..end`, the node ids every chunk refers to, and the
+/// columns written in pgvector's form.
 struct Chunk<'a> {
     start: u64,
     end: u64,
     node_ids: &'a [uuid::Uuid],
+    vector_columns: &'a PgvectorColumns,
 }
 
 impl Chunk<'_> {
@@ -66,6 +75,7 @@ impl Seeder {
                 db.execute_unprepared(&statement).await?;
             }
         }
+        let vector_columns = pgvector_columns(db).await?;
         let node_ids: Vec<uuid::Uuid> = (0..n).map(|_| uuid_from(rng)).collect();
         let per_chunk = (self.args.chunk as u64).max(1);
         let mut start = 0u64;
@@ -75,6 +85,7 @@ impl Seeder {
                 start,
                 end,
                 node_ids: &node_ids,
+                vector_columns: &vector_columns,
             };
             self.memory_chunk(db, &chunk, rng).await?;
             start = end;
@@ -95,17 +106,27 @@ impl Seeder {
         chunk: &Chunk<'_>,
         rng: &mut SmallRng,
     ) -> Result<()> {
-        put(db, chunk.rows().map(|i| self.l2_insight(i, rng))).await?;
-        put(db, chunk.rows().map(|i| self.node(chunk, i, rng))).await?;
-        put(db, chunk.rows().map(|i| self.edge(chunk, i, rng))).await?;
-        put(db, chunk.rows().map(|i| self.working_memory(i, rng))).await?;
-        put(db, chunk.rows().map(|i| self.episode(i, rng))).await?;
-        put(db, chunk.rows().map(|i| self.l0_raw(i, rng))).await?;
-        put(db, chunk.rows().map(|i| self.ground_truth(i, rng))).await?;
-        put(db, chunk.rows().map(|i| self.stale_memory(i, rng))).await?;
-        put(db, chunk.rows().map(|i| self.smf_proposal(chunk, i, rng))).await?;
-        put(db, chunk.rows().map(|i| self.ief_feedback(i, rng))).await?;
-        put(db, chunk.rows().map(|i| self.insight_history(i, rng))).await
+        put(db, chunk, chunk.rows().map(|i| self.l2_insight(i, rng))).await?;
+        put(db, chunk, chunk.rows().map(|i| self.node(chunk, i, rng))).await?;
+        put(db, chunk, chunk.rows().map(|i| self.edge(chunk, i, rng))).await?;
+        put(db, chunk, chunk.rows().map(|i| self.working_memory(i, rng))).await?;
+        put(db, chunk, chunk.rows().map(|i| self.episode(i, rng))).await?;
+        put(db, chunk, chunk.rows().map(|i| self.l0_raw(i, rng))).await?;
+        put(db, chunk, chunk.rows().map(|i| self.ground_truth(i, rng))).await?;
+        put(db, chunk, chunk.rows().map(|i| self.stale_memory(i, rng))).await?;
+        put(
+            db,
+            chunk,
+            chunk.rows().map(|i| self.smf_proposal(chunk, i, rng)),
+        )
+        .await?;
+        put(db, chunk, chunk.rows().map(|i| self.ief_feedback(i, rng))).await?;
+        put(
+            db,
+            chunk,
+            chunk.rows().map(|i| self.insight_history(i, rng)),
+        )
+        .await
     }
 
     fn l2_insight(&self, i: u64, rng: &mut SmallRng) -> l2_insights::ActiveModel {
@@ -189,10 +210,10 @@ impl Seeder {
             content: Set(format!("utterance {id}")),
             timestamp: Set(Some(self.at(rng))),
             metadata: Set(None),
-            energy: Set(Some(0.7)),
+            energy: Set(Some(ENERGIES[id as usize % ENERGIES.len()].into())),
             state: Set(None),
             location: Set(None),
-            intentions: Set(None),
+            intentions: Set(Some(vec!["answer".into(), "remember".into()])),
             project_id: Set(self.project_id(i, rng)),
         }
     }
@@ -278,12 +299,50 @@ impl Seeder {
     }
 }
 
-/// Writes `rows` in one bulk load.
+/// Writes `rows` of `chunk` in one bulk load.
 async fn put<A: ActiveModelTrait>(
     db: &DatabaseConnection,
+    chunk: &Chunk<'_>,
     rows: impl Iterator<Item = A>,
 ) -> Result<()> {
-    load(db, encode(backend::of(db), rows.collect())?).await
+    let encoded = encode(backend::of(db), rows.collect(), chunk.vector_columns)?;
+    load(db, encoded).await
+}
+
+/// The memory columns stored as pgvector's `vector` (a database adopted from the source
+/// system): `seed` writes their values in that type's text form, `[0.25,-0.5]`, which
+/// a `real[]` would refuse.
+async fn pgvector_columns(db: &DatabaseConnection) -> Result<PgvectorColumns> {
+    let backend = db.get_database_backend();
+    let mut found = PgvectorColumns::new();
+    for table in MEMORY_TABLES {
+        for column in schema::actual_columns(db, table).await? {
+            if schema::is_pgvector_embedding(backend, &column) {
+                found.insert((table.to_string(), column.name));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// A float array in pgvector's text form; any other value as it is.
+pub(super) fn pgvector_text(value: sea_orm::Value) -> sea_orm::Value {
+    use sea_orm::Value as V;
+    let V::Array(_, Some(items)) = &value else {
+        return value;
+    };
+    let numbers: Option<Vec<String>> = items
+        .iter()
+        .map(|item| match item {
+            V::Float(Some(v)) => Some(v.to_string()),
+            V::Double(Some(v)) => Some(v.to_string()),
+            _ => None,
+        })
+        .collect();
+    match numbers {
+        Some(numbers) => V::String(Some(format!("[{}]", numbers.join(",")))),
+        None => value,
+    }
 }
 
 pub(super) fn uuid_from(rng: &mut SmallRng) -> uuid::Uuid {

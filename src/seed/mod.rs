@@ -24,6 +24,7 @@ use serde::Serialize;
 use crate::backend::{self, Backend, BulkRows};
 use crate::error::UsageError;
 use crate::jobs::project_id::LEGACY_ALIASES;
+use memory::PgvectorColumns;
 
 /// What to seed, resolved from the flags. Each imperfection is a fraction of its rows.
 #[derive(Debug, Clone)]
@@ -228,8 +229,13 @@ fn legacy_alias(index: u64) -> &'static str {
 }
 
 /// Encodes `rows` for the backend's bulk load (`None` for no rows). Each row's values
-/// are moved out of it, never copied.
-fn encode<A>(backend: &dyn Backend, rows: Vec<A>) -> Result<Option<BulkRows>>
+/// are moved out of it, never copied; columns named in `vector_columns` get pgvector's
+/// text form.
+fn encode<A>(
+    backend: &dyn Backend,
+    rows: Vec<A>,
+    vector_columns: &PgvectorColumns,
+) -> Result<Option<BulkRows>>
 where
     A: ActiveModelTrait,
 {
@@ -241,13 +247,24 @@ where
         .collect();
     let table = <A::Entity as Default>::default().table_name().to_owned();
     let names: Vec<&str> = columns.iter().map(|c| c.as_str()).collect();
+    let as_vector: Vec<bool> = names
+        .iter()
+        .map(|name| vector_columns.contains(&(table.clone(), name.to_string())))
+        .collect();
     let mut values = rows.into_iter().map(|mut row| {
         columns
             .iter()
-            .map(|c| {
-                row.take(*c)
+            .zip(&as_vector)
+            .map(|(c, as_vector)| {
+                let value = row
+                    .take(*c)
                     .into_value()
-                    .unwrap_or(sea_orm::Value::String(None))
+                    .unwrap_or(sea_orm::Value::String(None));
+                if *as_vector {
+                    memory::pgvector_text(value)
+                } else {
+                    value
+                }
             })
             .collect()
     });
