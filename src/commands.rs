@@ -1,16 +1,16 @@
 //! Dispatch: one function per subcommand turns the parsed flags into settings, calls the
 //! library module that does the work, and hands its summary to `report`.
 
-use std::io::IsTerminal;
-use std::time::Duration;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 
 use crate::cli::{
-    AnomaliesAction, AnomaliesArgs, Cli, Command, FeaturesArgs, GlobalOpts, ProjectIdArgs, RunOpts,
-    ValidateArgs,
+    AnomaliesAction, AnomaliesArgs, Cli, Command, DemoArgs, FeaturesArgs, GlobalOpts,
+    ProjectIdArgs, RunOpts, ValidateArgs,
 };
 use crate::engine::{EngineSettings, install_interrupt_handler};
 use crate::error::{Outcome, UsageError};
@@ -22,15 +22,18 @@ use crate::{anomalies, db, demo, features, migrate, project_id, seed, validate};
 const ANALYTICS_TABLES: [&str; 4] = ["tests", "bugs", "test_features", "backfill_anomalies"];
 const BOOKKEEPING_TABLES: [&str; 3] = ["backfill_anomalies", "backfill_runs", "backfill_journal"];
 
+/// The context of a summary that could not be written (stdout closed, say).
+const NO_SUMMARY: &str = "could not write the summary to stdout";
+
 pub async fn run(cli: Cli) -> Result<Outcome> {
     let global = cli.global;
-    let reporter = Reporter::new(global.format);
+    let mut reporter = Reporter::new(global.format, std::io::stdout());
     if let Command::Demo(args) = &cli.command {
-        return demo::run(args, &global, &reporter).await;
+        return run_demo(args, &global, &mut reporter).await;
     }
     let url = global.database_url().to_string();
     let db = db::connect(&url).await?;
-    let outcome = dispatch(cli.command, &db, &url, &global, &reporter).await;
+    let outcome = dispatch(cli.command, &db, &url, &global, &mut reporter).await;
     // Closing checkpoints SQLite's WAL into the database file, so the file alone is
     // complete once the command is done (a copy of it needs no -wal beside it).
     db.close().await.ok();
@@ -42,18 +45,21 @@ async fn dispatch(
     db: &DatabaseConnection,
     url: &str,
     global: &GlobalOpts,
-    reporter: &Reporter,
+    reporter: &mut Reporter<impl Write>,
 ) -> Result<Outcome> {
     match command {
         Command::Migrate(args) => {
             let (report, outcome) = migrate::run(db, url, &args.action).await?;
-            reporter.migrate(&report);
+            reporter.migrate(&report).context(NO_SUMMARY)?;
             Ok(outcome)
         }
         Command::Seed(args) => {
+            let started = Instant::now();
             db::require_writable(db).await?;
             let summary = seed::run(db, &args).await?;
-            reporter.seed(&summary);
+            reporter
+                .seed(&summary, started.elapsed())
+                .context(NO_SUMMARY)?;
             Ok(Outcome::Passed)
         }
         Command::BackfillFeatures(args) => backfill_features(db, global, &args, reporter).await,
@@ -62,6 +68,27 @@ async fn dispatch(
         Command::Anomalies(args) => run_anomalies(db, &args, reporter).await,
         Command::Demo(_) => unreachable!("BUG: demo is dispatched above"),
     }
+}
+
+/// The demo, on its own SQLite file only: a database named by `--database-url` or
+/// `DATABASE_URL` is refused rather than ignored, so the demo never runs on one
+/// database while the user believes it runs on another.
+async fn run_demo(
+    args: &DemoArgs,
+    global: &GlobalOpts,
+    reporter: &mut Reporter<impl Write>,
+) -> Result<Outcome> {
+    if global.database_url.is_some() {
+        anyhow::bail!(UsageError::new(
+            "the demo works only on its own SQLite file (--file, default demo.db): unset DATABASE_URL and drop --database-url"
+        ));
+    }
+    let started = Instant::now();
+    let summary = demo::run(args).await?;
+    reporter
+        .demo(&summary, started.elapsed())
+        .context(NO_SUMMARY)?;
+    Ok(Outcome::Passed)
 }
 
 /// Engine settings from the shared run flags.
@@ -85,7 +112,7 @@ pub async fn backfill_features(
     db: &DatabaseConnection,
     global: &GlobalOpts,
     args: &FeaturesArgs,
-    reporter: &Reporter,
+    reporter: &mut Reporter<impl Write>,
 ) -> Result<Outcome> {
     db::require_tables(db, &ANALYTICS_TABLES).await?;
     db::require_tables(db, &BOOKKEEPING_TABLES).await?;
@@ -95,6 +122,7 @@ pub async fn backfill_features(
     install_interrupt_handler();
     let settings = engine_settings(global, &args.run, args.batch_size, Duration::ZERO);
     let arguments = json!({ "batch_size": args.batch_size, "validate": !args.run.no_validate });
+    let started = Instant::now();
     let (summary, outcome) = features::run(
         db,
         settings,
@@ -103,7 +131,9 @@ pub async fn backfill_features(
         arguments,
     )
     .await?;
-    reporter.features(&summary);
+    reporter
+        .features(&summary, started.elapsed())
+        .context(NO_SUMMARY)?;
     Ok(outcome)
 }
 
@@ -111,7 +141,7 @@ pub async fn backfill_project_id(
     db: &DatabaseConnection,
     global: &GlobalOpts,
     args: &ProjectIdArgs,
-    reporter: &Reporter,
+    reporter: &mut Reporter<impl Write>,
 ) -> Result<Outcome> {
     let tables = project_id::select_tables(&args.tables)?;
     db::require_tables(db, &tables).await?;
@@ -121,13 +151,16 @@ pub async fn backfill_project_id(
     }
     if args.rollback {
         let summary = project_id::rollback(db, args.run_id).await?;
-        reporter.rollback(&summary);
+        reporter.rollback(&summary).context(NO_SUMMARY)?;
         return Ok(Outcome::Passed);
     }
+    let started = Instant::now();
     if args.validate_only {
         let (summary, outcome) =
             project_id::validate_only(db, &tables, args.promote_not_null).await?;
-        reporter.project_id(&summary);
+        reporter
+            .project_id(&summary, started.elapsed())
+            .context(NO_SUMMARY)?;
         return Ok(outcome);
     }
     install_interrupt_handler();
@@ -145,14 +178,16 @@ pub async fn backfill_project_id(
     };
     let arguments = json!({ "batch_size": args.batch_size, "tables": tables });
     let (summary, outcome) = project_id::run(db, settings, &options, arguments).await?;
-    reporter.project_id(&summary);
+    reporter
+        .project_id(&summary, started.elapsed())
+        .context(NO_SUMMARY)?;
     Ok(outcome)
 }
 
 pub async fn run_validate(
     db: &DatabaseConnection,
     args: &ValidateArgs,
-    reporter: &Reporter,
+    reporter: &mut Reporter<impl Write>,
 ) -> Result<Outcome> {
     if !(0.0..=1.0).contains(&args.threshold) {
         anyhow::bail!(UsageError::new(format!(
@@ -163,20 +198,20 @@ pub async fn run_validate(
     db::require_tables(db, &["tests", "bugs", "test_features"]).await?;
     db::require_tables(db, &migration::MEMORY_TABLES).await?;
     let (report, outcome) = validate::run(db, args.threshold, args.by_customer).await?;
-    reporter.validate(&report);
+    reporter.validate(&report).context(NO_SUMMARY)?;
     Ok(outcome)
 }
 
 async fn run_anomalies(
     db: &DatabaseConnection,
     args: &AnomaliesArgs,
-    reporter: &Reporter,
+    reporter: &mut Reporter<impl Write>,
 ) -> Result<Outcome> {
     db::require_tables(db, &["backfill_anomalies"]).await?;
     match &args.action {
         Some(AnomaliesAction::Resolve { ids }) => {
             let resolved = anomalies::resolve(db, ids).await?;
-            reporter.resolved(resolved);
+            reporter.resolved(resolved).context(NO_SUMMARY)?;
         }
         None => {
             let listed = anomalies::list(
@@ -187,7 +222,7 @@ async fn run_anomalies(
                 args.limit,
             )
             .await?;
-            reporter.anomalies(&listed);
+            reporter.anomalies(&listed).context(NO_SUMMARY)?;
         }
     }
     Ok(Outcome::Passed)

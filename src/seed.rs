@@ -3,8 +3,6 @@
 //! chunk at a time, encoded beside the database's work and written with `COPY`
 //! (PostgreSQL) or multi-row INSERTs (SQLite), so memory stays flat.
 
-use std::time::Instant;
-
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Duration as ChronoDuration, FixedOffset, TimeZone, Utc};
 use entity::{
@@ -86,7 +84,6 @@ pub struct SeedSummary {
     pub tests: u64,
     pub bugs: u64,
     pub memory_rows_per_table: u64,
-    pub seconds: f64,
 }
 
 /// Deterministic imperfections: item `i` falls in category `k` when the low-discrepancy
@@ -158,7 +155,6 @@ pub async fn run(db: &DatabaseConnection, args: &SeedArgs) -> Result<SeedSummary
             )));
         }
     }
-    let started = Instant::now();
     let mut rng = SmallRng::seed_from_u64(args.seed);
     let seeder = Seeder::new(args, &mut rng);
     let mut rng = seeder.tests_and_bugs(db, rng).await?;
@@ -176,7 +172,6 @@ pub async fn run(db: &DatabaseConnection, args: &SeedArgs) -> Result<SeedSummary
         tests: args.tests,
         bugs: args.tests * args.bugs_per_test as u64,
         memory_rows_per_table: args.memory_rows,
-        seconds: started.elapsed().as_secs_f64(),
     })
 }
 
