@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes the payload parsers (src/payload.rs) with cargo-fuzz / libFuzzer for
+# Fuzzes the payload parsers (src/jobs/features/payload.rs) with cargo-fuzz / libFuzzer for
 # FUZZ_SECONDS (default 60). The seed corpus in fuzz/corpus/payload stays as it is:
 # what the fuzzer finds goes to fuzz/work-corpus, crashes to fuzz/artifacts/payload.
 #

@@ -33,7 +33,8 @@ pub struct GlobalOpts {
     /// Summary format on stdout: `text`, or `json` for exactly one JSON object.
     #[arg(long, global = true, default_value = "text")]
     pub format: Format,
-    /// More detail in the logs on stderr (repeat for more).
+    /// More detail in the logs on stderr, which by default show only warnings and
+    /// errors: -v the per-table lines, -vv debug detail.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Only errors on stderr.
@@ -166,11 +167,14 @@ pub struct RunOpts {
     /// --sleep, --lock-timeout) and --no-validate are taken from this command line.
     #[arg(long, conflicts_with = "dry_run")]
     pub resume: bool,
-    /// Seconds to sleep between batches, to leave room for application traffic.
-    #[arg(long, value_parser = parse_seconds)]
+    /// Pause between batches, to leave room for application traffic: seconds (0.1) or
+    /// a number with a unit (500ms, 2s, 1m). Default: 0 for backfill-features, 100ms
+    /// for backfill-project-id.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub sleep: Option<Duration>,
-    /// PostgreSQL only: how long one batch may wait for a row lock before it is retried.
-    #[arg(long, value_parser = parse_seconds, default_value = "2")]
+    /// PostgreSQL only: how long one batch may wait for a row lock before it is
+    /// retried: seconds (0.1) or a number with a unit (500ms, 2s, 1m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2s")]
     pub lock_timeout: Duration,
 }
 
@@ -246,13 +250,65 @@ pub enum AnomaliesAction {
     },
 }
 
-fn parse_seconds(text: &str) -> Result<Duration, String> {
-    let secs: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
-    if !(0.0..=3600.0).contains(&secs) {
-        return Err(format!("`{text}` must be between 0 and 3600 seconds"));
+/// The longest pause or lock timeout a flag takes.
+const MAX_DURATION: Duration = Duration::from_secs(3600);
+
+/// A duration flag: a plain number of seconds (`0.1`) or a number with a unit
+/// (`500ms`, `2s`, `1m`, read by `humantime`), from 0 to an hour.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let duration = match text.parse::<f64>() {
+        Ok(seconds) if (0.0..=MAX_DURATION.as_secs_f64()).contains(&seconds) => {
+            Duration::from_secs_f64(seconds)
+        }
+        // Negative, NaN, infinite or too long: the range sentence below.
+        Ok(_) => MAX_DURATION + Duration::from_secs(1),
+        Err(_) => humantime::parse_duration(text).map_err(|_| {
+            format!(
+                "`{text}` is not a duration: give seconds (0.1) or a number with a unit (500ms, 2s, 1m)"
+            )
+        })?,
+    };
+    if duration > MAX_DURATION {
+        return Err(format!("`{text}` must be between 0 and 3600 seconds (1h)"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_seconds_or_a_unit() {
+        for (text, expected) in [
+            ("0.1", Duration::from_millis(100)),
+            ("0", Duration::ZERO),
+            (" 2 ", Duration::from_secs(2)),
+            ("3600", MAX_DURATION),
+            ("500ms", Duration::from_millis(500)),
+            ("2s", Duration::from_secs(2)),
+            ("1m", Duration::from_secs(60)),
+            ("1m 30s", Duration::from_secs(90)),
+            ("1h", MAX_DURATION),
+        ] {
+            assert_eq!(parse_duration(text), Ok(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn durations_out_of_bounds_or_unreadable_are_one_sentence() {
+        for text in ["-1", "3600.5", "NaN", "inf", "2h", "61m"] {
+            let err = parse_duration(text).unwrap_err();
+            assert_eq!(
+                err,
+                format!("`{text}` must be between 0 and 3600 seconds (1h)")
+            );
+        }
+        for text in ["5parsecs", "", "ms", "2 fortnights ago", "1.5.2"] {
+            let err = parse_duration(text).unwrap_err();
+            assert!(err.contains("is not a duration"), "{text}: {err}");
+            assert!(!err.contains('\n'), "{text}: {err}");
+        }
+    }
 }

@@ -2,15 +2,15 @@
 //! (resolved here, once), calls the library module that does the work, and hands its
 //! summary to `report`. Nothing past this module sees clap.
 
-use std::io::IsTerminal;
-use std::time::Duration;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use sea_orm::DatabaseConnection;
 
 use crate::cli::{
-    AnomaliesAction, AnomaliesArgs, Cli, Command, FeaturesArgs, GlobalOpts, MigrateAction,
-    ProjectIdArgs, RunOpts, SeedArgs, ValidateArgs,
+    AnomaliesAction, AnomaliesArgs, Cli, Command, DemoArgs, FeaturesArgs, GlobalOpts,
+    MigrateAction, ProjectIdArgs, RunOpts, SeedArgs, ValidateArgs,
 };
 use crate::engine::{Cancel, EngineSettings, RetryPolicy};
 use crate::error::{Outcome, UsageError};
@@ -23,15 +23,18 @@ use crate::{anomalies, backend, demo, migrate, seed, validate};
 /// The bookkeeping tables every backfill writes.
 const BOOKKEEPING_TABLES: [&str; 3] = ["backfill_anomalies", "backfill_runs", "backfill_journal"];
 
+/// The context of a summary that could not be written (stdout closed, say).
+const NO_SUMMARY: &str = "could not write the summary to stdout";
+
 pub async fn run(cli: Cli) -> Result<Outcome> {
     let global = cli.global;
-    let reporter = Reporter::new(global.format);
+    let mut reporter = Reporter::new(global.format, std::io::stdout());
     if let Command::Demo(args) = &cli.command {
-        return demo::run(&args.file, &reporter).await;
+        return run_demo(args, &global, &mut reporter).await;
     }
     let url = global.database_url().to_string();
     let db = backend::connect(&url).await?;
-    let outcome = dispatch(cli.command, &db, &url, &global, &reporter).await;
+    let outcome = dispatch(cli.command, &db, &url, &global, &mut reporter).await;
     // Closing checkpoints SQLite's WAL into the database file, so the file alone is
     // complete once the command is done (a copy of it needs no -wal beside it).
     db.close().await.ok();
@@ -43,18 +46,21 @@ async fn dispatch(
     db: &DatabaseConnection,
     url: &str,
     global: &GlobalOpts,
-    reporter: &Reporter,
+    reporter: &mut Reporter<impl Write>,
 ) -> Result<Outcome> {
     match command {
         Command::Migrate(args) => {
             let (report, outcome) = migrate::run(db, url, migrate_action(&args.action)).await?;
-            reporter.migrate(&report);
+            reporter.migrate(&report).context(NO_SUMMARY)?;
             Ok(outcome)
         }
         Command::Seed(args) => {
+            let started = Instant::now();
             backend::require_writable(db).await?;
             let summary = seed::run(db, &seed_settings(&args)).await?;
-            reporter.seed(&summary);
+            reporter
+                .seed(&summary, started.elapsed())
+                .context(NO_SUMMARY)?;
             Ok(Outcome::Passed)
         }
         Command::BackfillFeatures(args) => backfill_features(db, global, &args, reporter).await,
@@ -63,6 +69,27 @@ async fn dispatch(
         Command::Anomalies(args) => run_anomalies(db, &args, reporter).await,
         Command::Demo(_) => unreachable!("BUG: demo is dispatched above"),
     }
+}
+
+/// The demo, on its own SQLite file only: a database named by `--database-url` or
+/// `DATABASE_URL` is refused rather than ignored, so the demo never runs on one
+/// database while the user believes it runs on another.
+async fn run_demo(
+    args: &DemoArgs,
+    global: &GlobalOpts,
+    reporter: &mut Reporter<impl Write>,
+) -> Result<Outcome> {
+    if global.database_url.is_some() {
+        anyhow::bail!(UsageError::new(
+            "the demo works only on its own SQLite file (--file, default demo.db): unset DATABASE_URL and drop --database-url"
+        ));
+    }
+    let started = Instant::now();
+    let summary = demo::run(&args.file).await?;
+    reporter
+        .demo(&summary, started.elapsed())
+        .context(NO_SUMMARY)?;
+    Ok(Outcome::Passed)
 }
 
 fn migrate_action(action: &MigrateAction) -> migrate::Action {
@@ -126,7 +153,7 @@ pub async fn backfill_features(
     db: &DatabaseConnection,
     global: &GlobalOpts,
     args: &FeaturesArgs,
-    reporter: &Reporter,
+    reporter: &mut Reporter<impl Write>,
 ) -> Result<Outcome> {
     backend::require_tables(db, &features::TABLES).await?;
     require_run_preconditions(db, &args.run).await?;
@@ -135,8 +162,11 @@ pub async fn backfill_features(
         resume: args.run.resume,
         validate: !args.run.no_validate,
     };
+    let started = Instant::now();
     let (summary, outcome) = features::run(db, settings, Cancel::on_ctrl_c()).await?;
-    reporter.features(&summary);
+    reporter
+        .features(&summary, started.elapsed())
+        .context(NO_SUMMARY)?;
     Ok(outcome)
 }
 
@@ -144,7 +174,7 @@ pub async fn backfill_project_id(
     db: &DatabaseConnection,
     global: &GlobalOpts,
     args: &ProjectIdArgs,
-    reporter: &Reporter,
+    reporter: &mut Reporter<impl Write>,
 ) -> Result<Outcome> {
     let tables = project_id::select_tables(&args.tables)?;
     backend::require_tables(db, &tables).await?;
@@ -154,14 +184,17 @@ pub async fn backfill_project_id(
     require_run_preconditions(db, &args.run).await?;
     if args.rollback {
         let summary = project_id::rollback(db, args.run_id).await?;
-        reporter.rollback(&summary);
+        reporter.rollback(&summary).context(NO_SUMMARY)?;
         return Ok(Outcome::Passed);
     }
+    let started = Instant::now();
     if args.validate_only {
         let states = project_id::validate_tables(db, &tables, args.promote_not_null).await?;
         let summary = project_id::ProjectIdSummary::validated(states);
         let outcome = Outcome::from_passed(summary.passed);
-        reporter.project_id(&summary);
+        reporter
+            .project_id(&summary, started.elapsed())
+            .context(NO_SUMMARY)?;
         return Ok(outcome);
     }
     let settings = ProjectIdSettings {
@@ -177,14 +210,16 @@ pub async fn backfill_project_id(
         promote_not_null: args.promote_not_null,
     };
     let (summary, outcome) = project_id::run(db, settings, Cancel::on_ctrl_c()).await?;
-    reporter.project_id(&summary);
+    reporter
+        .project_id(&summary, started.elapsed())
+        .context(NO_SUMMARY)?;
     Ok(outcome)
 }
 
 pub async fn run_validate(
     db: &DatabaseConnection,
     args: &ValidateArgs,
-    reporter: &Reporter,
+    reporter: &mut Reporter<impl Write>,
 ) -> Result<Outcome> {
     if !(0.0..=1.0).contains(&args.threshold) {
         anyhow::bail!(UsageError::new(format!(
@@ -195,26 +230,26 @@ pub async fn run_validate(
     backend::require_tables(db, &["tests", "bugs", "test_features"]).await?;
     backend::require_tables(db, &migration::MEMORY_TABLES).await?;
     let (report, outcome) = validate::run(db, args.threshold, args.by_customer).await?;
-    reporter.validate(&report);
+    reporter.validate(&report).context(NO_SUMMARY)?;
     Ok(outcome)
 }
 
 async fn run_anomalies(
     db: &DatabaseConnection,
     args: &AnomaliesArgs,
-    reporter: &Reporter,
+    reporter: &mut Reporter<impl Write>,
 ) -> Result<Outcome> {
     let kind = args.kind.as_deref().map(str::parse).transpose()?;
     backend::require_tables(db, &["backfill_anomalies"]).await?;
     match &args.action {
         Some(AnomaliesAction::Resolve { ids }) => {
             let resolved = anomalies::resolve(db, ids).await?;
-            reporter.resolved(resolved);
+            reporter.resolved(resolved).context(NO_SUMMARY)?;
         }
         None => {
             let listed =
                 anomalies::list(db, args.table.as_deref(), kind, args.all, args.limit).await?;
-            reporter.anomalies(&listed);
+            reporter.anomalies(&listed).context(NO_SUMMARY)?;
         }
     }
     Ok(Outcome::Passed)

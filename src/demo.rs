@@ -1,8 +1,8 @@
 //! `demo`: the newcomer's first run. On `demo.db`, a SQLite file it owns (marked with
 //! its own `application_id`) and recreates, it migrates, seeds a small imperfect
-//! dataset, runs both backfills and validation, and tells what happened.
+//! dataset, runs both backfills and validation, and returns what happened, which
+//! `report` tells.
 
-use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
@@ -13,17 +13,16 @@ use serde::Serialize;
 
 use crate::backend;
 use crate::engine::{Cancel, EngineSettings, RetryPolicy};
-use crate::error::{Outcome, UsageError};
+use crate::error::UsageError;
 use crate::jobs::features::{self, FeaturesSettings, FeaturesSummary};
 use crate::jobs::project_id::{self, ProjectIdSettings, ProjectIdSummary};
-use crate::report::{Reporter, percent};
 use crate::seed::{self, SeedSettings, SeedSummary};
 use crate::validate::{self, ValidationReport};
 
 /// `PRAGMA application_id` of a file the demo created ("BFDM").
 const DEMO_APPLICATION_ID: i64 = 0x4246_444D;
 /// The table whose rejected row the demo stages.
-const HELD_TABLE: &str = "working_memory";
+pub const HELD_TABLE: &str = "working_memory";
 
 #[derive(Debug, Serialize)]
 pub struct DemoSummary {
@@ -36,8 +35,9 @@ pub struct DemoSummary {
     pub held_row: Option<i64>,
 }
 
-/// Runs the demo on the SQLite file `file`.
-pub async fn run(file: &str, reporter: &Reporter) -> Result<Outcome> {
+/// Runs the demo on its own SQLite file `file` and returns what happened, for the
+/// report.
+pub async fn run(file: &str) -> Result<DemoSummary> {
     let path = Path::new(file);
     claim_file(path).await?;
     let url = format!("sqlite://{}?mode=rwc", path.display());
@@ -80,7 +80,7 @@ pub async fn run(file: &str, reporter: &Reporter) -> Result<Outcome> {
     let (validation, _) = validate::run(&db, validate::DEFAULT_THRESHOLD, false).await?;
     let anomalies_by_kind = anomaly_counts(&db).await?;
     db.close().await.ok();
-    let summary = DemoSummary {
+    Ok(DemoSummary {
         database: file.to_string(),
         seed,
         features,
@@ -88,9 +88,7 @@ pub async fn run(file: &str, reporter: &Reporter) -> Result<Outcome> {
         validation,
         anomalies_by_kind,
         held_row,
-    };
-    reporter.demo(&summary, account(&summary));
-    Ok(Outcome::Passed)
+    })
 }
 
 /// Deletes a previous demo file; refuses any other non-empty file.
@@ -185,110 +183,4 @@ async fn anomaly_counts(db: &DatabaseConnection) -> Result<Vec<(String, i64)>> {
     rows.iter()
         .map(|r| Ok((r.try_get_by_index(0)?, r.try_get_by_index(1)?)))
         .collect()
-}
-
-fn account(s: &DemoSummary) -> String {
-    let mut out = String::new();
-    let f = &s.features.features.counters;
-    let b = &s.features.bugs.counters;
-    let _ = writeln!(
-        out,
-        "backfill demo on {} (a SQLite file this demo owns and recreates)\n",
-        s.database
-    );
-    let _ = writeln!(out, "1. The data, as a production cache might have it:");
-    let _ = writeln!(
-        out,
-        "   {} tests whose JSON payloads list their features, {} bugs, and {} rows in each of the eleven memory tables.",
-        s.seed.tests, s.seed.bugs, s.seed.memory_rows_per_table
-    );
-    let _ = writeln!(
-        out,
-        "   Planted problems: malformed JSON, features without ids, bugs naming missing or foreign features,\n   \
-         NULL and legacy-alias project_ids, and a trigger that refuses to let {} row {} change.\n",
-        HELD_TABLE,
-        s.held_row
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "-".into())
-    );
-    let _ = writeln!(out, "2. What the backfills fixed:");
-    let _ = writeln!(
-        out,
-        "   backfill-features: {} test_features rows inserted from {} tests; {} bugs attributed to their test feature.",
-        f.inserted, f.processed, b.updated
-    );
-    let (mut set, mut normalized, mut rejected) = (0, 0, 0);
-    for t in &s.project_id.tables {
-        if let Some(w) = &t.walk {
-            set += w.counters.updated;
-            normalized += w.counters.normalized;
-            rejected += w.counters.rejected;
-        }
-    }
-    let _ = writeln!(
-        out,
-        "   backfill-project-id: {set} rows set to 'io' ({normalized} of them legacy aliases), every batch journaled for --rollback.\n"
-    );
-    let _ = writeln!(
-        out,
-        "3. Logged for review (`backfill anomalies`), never silently dropped:"
-    );
-    for (kind, count) in &s.anomalies_by_kind {
-        let _ = writeln!(out, "   {count:>5}  {kind}");
-    }
-    let _ = writeln!(
-        out,
-        "   ({rejected} row rejected by the database: the rest of its batch committed.)\n"
-    );
-    let c = &s.validation.coverage;
-    let _ = writeln!(
-        out,
-        "4. Validation (threshold {}):",
-        percent(Some(c.threshold))
-    );
-    let _ = writeln!(
-        out,
-        "   test_coverage_rate        {}",
-        percent(c.test_coverage_rate)
-    );
-    let _ = writeln!(
-        out,
-        "   bug_attribution_rate      {}",
-        percent(c.bug_attribution_rate)
-    );
-    let _ = writeln!(
-        out,
-        "   customer_id_coverage_rate {}",
-        percent(c.customer_id_coverage_rate)
-    );
-    for t in &s.validation.tables {
-        if t.state.null_count > 0 {
-            let _ = writeln!(
-                out,
-                "   {}: {} NULL project_id left (the rejected row) - validation names it, as CI would",
-                t.table, t.state.null_count
-            );
-        }
-    }
-    let passed = s
-        .validation
-        .tables
-        .iter()
-        .filter(|t| t.state.null_count == 0)
-        .count();
-    let _ = writeln!(
-        out,
-        "   {passed} of 11 memory tables have no NULL project_id and their check validated.\n"
-    );
-    let _ = writeln!(out, "5. On your own database (try --dry-run first):");
-    let _ = writeln!(
-        out,
-        "   export DATABASE_URL=postgres://user@host/db   # or sqlite://file.db"
-    );
-    let _ = writeln!(out, "   backfill migrate check && backfill migrate up");
-    let _ = writeln!(out, "   backfill backfill-features --dry-run");
-    let _ = writeln!(out, "   backfill backfill-project-id --dry-run");
-    let _ = writeln!(out, "   backfill validate --by-customer");
-    let _ = writeln!(out, "   backfill anomalies");
-    out
 }

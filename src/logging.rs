@@ -1,7 +1,11 @@
-//! Logs go through `tracing` to stderr: bare lines by default, more with `-v`, only
-//! errors with `-q`. Errors that end a command are printed as one sentence.
+//! Logs go through `tracing` to stderr: warnings and errors by default (the summary on
+//! stdout already says what a command did), the per-table progress lines with `-v`,
+//! debug detail with `-vv`, only errors with `-q`. Errors that end a command are
+//! printed as one sentence. Also here: the progress bar's rate, in whole rows.
 
 use std::io::IsTerminal;
+
+use indicatif::{HumanCount, ProgressState};
 
 use tracing_subscriber::EnvFilter;
 
@@ -9,8 +13,9 @@ use tracing_subscriber::EnvFilter;
 pub fn init(quiet: bool, verbose: u8) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
-        (false, 0) => "warn,backfill=info",
-        (false, 1) => "info,backfill=debug",
+        (false, 0) => "warn",
+        (false, 1) => "warn,backfill=info",
+        (false, 2) => "info,backfill=debug",
         (false, _) => "debug,backfill=trace",
     };
     let filter = EnvFilter::try_from_env("BACKFILL_LOG").unwrap_or_else(|_| EnvFilter::new(level));
@@ -37,4 +42,10 @@ pub fn sentence(err: &anyhow::Error) -> String {
         }
     }
     parts.join(": ")
+}
+
+/// The progress bar's `{rate}`: whole rows per second with thousands separators
+/// (`21,663/s`), where indicatif's `{per_sec}` prints `21663.238/s`.
+pub fn whole_rate(state: &ProgressState, out: &mut dyn std::fmt::Write) {
+    let _ = write!(out, "{}/s", HumanCount(state.per_sec().round() as u64));
 }

@@ -2,14 +2,14 @@
 //! the CI gate: up → down → up on a scratch database of the same backend with the
 //! schema compared to the entities, plus a read-only look at the given database.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 use sea_orm_migration::{MigrationStatus, SchemaManager};
 use serde::Serialize;
 
 use crate::backend;
-use crate::error::{Outcome, UsageError};
+use crate::error::Outcome;
 use crate::schema;
 
 /// What a migrate command did or found, for the report.
@@ -169,17 +169,12 @@ async fn exercise(scratch: &DatabaseConnection, report: &mut MigrateReport) -> R
 /// A throwaway database of the same backend as the one checked.
 struct Scratch {
     conn: DatabaseConnection,
-    place: ScratchPlace,
-}
-
-enum ScratchPlace {
-    File(std::path::PathBuf),
-    Postgres(String),
+    name: String,
 }
 
 impl Scratch {
     async fn create(db: &DatabaseConnection, url: &str) -> Result<Self> {
-        let unique = format!(
+        let name = format!(
             "backfill_check_{}_{}",
             std::process::id(),
             std::time::SystemTime::now()
@@ -187,48 +182,12 @@ impl Scratch {
                 .map(|d| d.subsec_nanos())
                 .unwrap_or_default()
         );
-        match db.get_database_backend() {
-            DatabaseBackend::Postgres => {
-                // The name is ours (digits and underscores), never user input.
-                db.execute_unprepared(&format!("CREATE DATABASE \"{unique}\""))
-                    .await
-                    .context("could not create a scratch database beside the given one (the role needs CREATEDB)")?;
-                let mut parsed =
-                    url::Url::parse(url).context("the database URL is not a valid URL")?;
-                parsed.set_path(&format!("/{unique}"));
-                let conn = backend::connect(parsed.as_str()).await?;
-                Ok(Self {
-                    conn,
-                    place: ScratchPlace::Postgres(unique),
-                })
-            }
-            DatabaseBackend::Sqlite => {
-                let path = std::env::temp_dir().join(format!("{unique}.db"));
-                let conn =
-                    backend::connect(&format!("sqlite://{}?mode=rwc", path.display())).await?;
-                Ok(Self {
-                    conn,
-                    place: ScratchPlace::File(path),
-                })
-            }
-            other => bail!(UsageError::new(format!(
-                "migrate check does not support {other:?}"
-            ))),
-        }
+        let conn = backend::of(db).create_scratch(db, url, &name).await?;
+        Ok(Self { conn, name })
     }
 
     async fn drop(self, db: &DatabaseConnection) -> Result<()> {
         self.conn.close().await.ok();
-        match self.place {
-            ScratchPlace::File(path) => {
-                let _ = std::fs::remove_file(&path);
-            }
-            ScratchPlace::Postgres(name) => {
-                db.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await
-                    .with_context(|| format!("could not drop the scratch database {name}"))?;
-            }
-        }
-        Ok(())
+        backend::of(db).drop_scratch(db, &self.name).await
     }
 }

@@ -8,9 +8,10 @@ use entity::prelude::*;
 use migration::catalog;
 use sea_orm::sea_query::ColumnType;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, IdenStatic, Iterable,
-    PrimaryKeyToColumn, Statement,
+    ColumnTrait, ConnectionTrait, EntityTrait, IdenStatic, Iterable, PrimaryKeyToColumn,
 };
+
+use crate::backend;
 
 /// One column as an entity declares it.
 #[derive(Debug, Clone)]
@@ -73,22 +74,8 @@ pub struct ActualColumn {
 
 /// The columns of `table` as the database has them (empty when the table is missing).
 pub async fn actual_columns(db: &impl ConnectionTrait, table: &str) -> Result<Vec<ActualColumn>> {
-    let backend = db.get_database_backend();
-    let stmt = match backend {
-        DatabaseBackend::Postgres => Statement::from_sql_and_values(
-            backend,
-            "SELECT column_name::text, udt_name::text, is_nullable = 'YES' FROM information_schema.columns \
-             WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
-            [table.into()],
-        ),
-        _ => Statement::from_sql_and_values(
-            backend,
-            "SELECT name, type, \"notnull\" = 0 AND pk = 0 FROM pragma_table_info(?)",
-            [table.into()],
-        ),
-    };
     let rows = db
-        .query_all_raw(stmt)
+        .query_all_raw(backend::of(db).columns_query(table))
         .await
         .with_context(|| format!("could not read the columns of `{table}`"))?;
     rows.iter()
@@ -102,73 +89,6 @@ pub async fn actual_columns(db: &impl ConnectionTrait, table: &str) -> Result<Ve
         .collect()
 }
 
-/// PostgreSQL `udt_name` of pgvector's `vector(n)`, the type the source system gives
-/// its `embedding` columns (SPEC §4.2).
-pub const PGVECTOR_TYPE: &str = "vector";
-
-/// The columns the entities model as a float array and the source system stores as
-/// pgvector's type. The tool never reads them and `seed` writes them in the column's
-/// own type, so that type is compatible there (and only there).
-const EMBEDDING_COLUMN: &str = "embedding";
-
-/// Whether `actual` is a pgvector column standing for the entity's `embedding`.
-pub fn is_pgvector_embedding(backend: DatabaseBackend, actual: &ActualColumn) -> bool {
-    backend == DatabaseBackend::Postgres
-        && actual.name == EMBEDDING_COLUMN
-        && actual.type_name == PGVECTOR_TYPE
-}
-
-/// Whether a stored type can hold the entity's type on this backend.
-fn compatible(backend: DatabaseBackend, expected: &ColumnType, actual: &str) -> bool {
-    match backend {
-        DatabaseBackend::Postgres => match expected {
-            ColumnType::BigInteger => actual == "int8",
-            ColumnType::Integer => matches!(actual, "int4" | "int8"),
-            ColumnType::String(_) | ColumnType::Text | ColumnType::Char(_) => {
-                matches!(actual, "varchar" | "text" | "bpchar")
-            }
-            ColumnType::Boolean => actual == "bool",
-            ColumnType::Float | ColumnType::Double => {
-                matches!(actual, "float4" | "float8" | "numeric")
-            }
-            ColumnType::Json | ColumnType::JsonBinary => matches!(actual, "json" | "jsonb"),
-            ColumnType::Uuid => actual == "uuid",
-            ColumnType::TimestampWithTimeZone | ColumnType::DateTime | ColumnType::Timestamp => {
-                matches!(actual, "timestamptz" | "timestamp")
-            }
-            ColumnType::Array(inner) => {
-                actual.starts_with('_') && compatible(backend, inner, &actual[1..])
-            }
-            _ => true,
-        },
-        // SQLite keeps any value in any column; what matters is the affinity its
-        // declared type gives (https://www.sqlite.org/datatype3.html §3.1).
-        _ => {
-            let text = ["char", "clob", "text"].iter().any(|t| actual.contains(t));
-            match expected {
-                ColumnType::BigInteger | ColumnType::Integer => actual.contains("int"),
-                ColumnType::Boolean => actual.contains("bool") || actual.contains("int"),
-                ColumnType::Float | ColumnType::Double => {
-                    ["real", "floa", "doub"].iter().any(|t| actual.contains(t))
-                }
-                ColumnType::String(_)
-                | ColumnType::Text
-                | ColumnType::Char(_)
-                | ColumnType::Json
-                | ColumnType::JsonBinary
-                | ColumnType::Uuid
-                | ColumnType::Array(_) => text,
-                ColumnType::TimestampWithTimeZone
-                | ColumnType::DateTime
-                | ColumnType::Timestamp => {
-                    text || actual.contains("time") || actual.contains("date")
-                }
-                _ => true,
-            }
-        }
-    }
-}
-
 /// One difference between entities and database, naming table and column.
 pub type Drift = String;
 
@@ -176,7 +96,7 @@ pub type Drift = String;
 /// (SPEC §3); a NOT NULL column where the entity allows NULL is fine too (after
 /// `--promote-not-null`).
 pub async fn drift(db: &impl ConnectionTrait) -> Result<Vec<Drift>> {
-    let backend = db.get_database_backend();
+    let backend = backend::of(db);
     let mut drift = Vec::new();
     for (table, expected) in expected_schema() {
         let actual = actual_columns(db, &table).await?;
@@ -189,8 +109,8 @@ pub async fn drift(db: &impl ConnectionTrait) -> Result<Vec<Drift>> {
                 drift.push(format!("`{table}.{}` is missing", column.name));
                 continue;
             };
-            if !compatible(backend, &column.column_type, &found.type_name)
-                && !is_pgvector_embedding(backend, found)
+            if !backend.holds_type(&column.column_type, &found.type_name)
+                && !backend.stands_for_embedding(&found.name, &found.type_name)
             {
                 drift.push(format!(
                     "`{table}.{}` is {} in the database, which cannot hold the entity's {:?}",
@@ -215,7 +135,7 @@ pub async fn missing_keys(
     reference: &impl ConnectionTrait,
     db: &impl ConnectionTrait,
 ) -> Result<Vec<Drift>> {
-    let sqlite = db.get_database_backend() == DatabaseBackend::Sqlite;
+    let backend = backend::of(db);
     let mut drift = Vec::new();
     for (table, _) in expected_schema() {
         if actual_columns(db, &table).await?.is_empty() {
@@ -244,11 +164,7 @@ pub async fn missing_keys(
                 } else {
                     format!(" {}", wanted.name)
                 };
-                let fix = if sqlite {
-                    " (SQLite cannot add one to an existing table: rebuild the table to get it)"
-                } else {
-                    ""
-                };
+                let fix = backend.missing_foreign_key_hint();
                 drift.push(format!(
                     "`{table}.{}` lacks the foreign key{name} to `{}`{fix}",
                     wanted.columns.join(", "),

@@ -235,7 +235,17 @@ fn demo_end_to_end_and_refusal() {
     };
     let output = demo();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).is_empty(),
+        "default flags log nothing: {}",
+        stderr(&output)
+    );
     let text = stdout(&output);
+    let last = text.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("done in ") && last.ends_with(" rows/s"),
+        "{text}"
+    );
     for line in [
         "test_features rows inserted",
         "rows set to 'io'",
@@ -265,4 +275,43 @@ fn demo_end_to_end_and_refusal() {
         stderr(&refused)
     );
     assert_eq!(std::fs::read(&foreign).expect("read"), before);
+}
+
+/// The demo runs only on its own file: a database URL, as a flag or in DATABASE_URL,
+/// is refused in one sentence (exit 2), and neither it nor demo.db is created.
+#[test]
+fn demo_refuses_a_database_url() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let other = dir.path().join("other.db");
+    let url = format!("sqlite://{}?mode=rwc", other.display());
+    let flag = ["demo", "--database-url", url.as_str()];
+    let runs = [
+        std::process::Command::new(env!("CARGO_BIN_EXE_backfill"))
+            .args(flag)
+            .current_dir(dir.path())
+            .env_remove("DATABASE_URL")
+            .output()
+            .expect("run demo"),
+        std::process::Command::new(env!("CARGO_BIN_EXE_backfill"))
+            .args(["demo", "--file", "mine.db"])
+            .current_dir(dir.path())
+            .env("DATABASE_URL", &url)
+            .output()
+            .expect("run demo"),
+    ];
+    for output in runs {
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        let err = stderr(&output);
+        assert_eq!(err.trim_end().lines().count(), 1, "one sentence: {err}");
+        assert!(
+            err.contains("the demo works only on its own SQLite file (--file"),
+            "{err}"
+        );
+        assert!(stdout(&output).is_empty());
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("read dir")
+        .map(|entry| entry.expect("entry").file_name())
+        .collect();
+    assert!(left.is_empty(), "nothing was created: {left:?}");
 }

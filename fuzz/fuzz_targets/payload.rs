@@ -4,7 +4,7 @@
 #![no_main]
 
 use backfill::anomalies::AnomalyKind;
-use backfill::payload::{parse_bug_payload, parse_test_payload};
+use backfill::jobs::features::payload::{parse_bug_payload, parse_test_payload};
 use libfuzzer_sys::fuzz_target;
 
 fn payload_kind(kind: AnomalyKind) -> bool {

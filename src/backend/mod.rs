@@ -14,7 +14,8 @@ use async_trait::async_trait;
 use chrono::Utc;
 use entity::backfill_journal;
 use sea_orm::sea_query::{
-    ColumnRef, Expr, FunctionCall, InsertStatement, Query, SelectStatement, UpdateStatement, Value,
+    ColumnRef, ColumnType, Expr, FunctionCall, InsertStatement, Query, SelectStatement,
+    UpdateStatement, Value,
 };
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
@@ -159,6 +160,32 @@ pub trait Backend: Send + Sync {
     /// A query of one boolean row: is `table.column` declared NOT NULL? `None` where
     /// the tool never makes a column NOT NULL.
     fn not_null_query(&self, table: &str, column: &str) -> Option<Statement>;
+
+    /// The catalog query of `table`'s columns: name, type name (lower case), nullable.
+    fn columns_query(&self, table: &str) -> Statement;
+
+    /// Whether a column of type `actual` (as `columns_query` names it) holds the
+    /// entity's `expected` type.
+    fn holds_type(&self, expected: &ColumnType, actual: &str) -> bool;
+
+    /// Whether a column stands for the entities' `embedding` float array in another
+    /// type the tool accepts there (it never reads embeddings): pgvector's `vector`.
+    fn stands_for_embedding(&self, column: &str, actual: &str) -> bool;
+
+    /// What a missing foreign key report adds about fixing it ("" when `migrate up`
+    /// adds it).
+    fn missing_foreign_key_hint(&self) -> &'static str;
+
+    /// A throwaway database named `name` beside the one `url` names (`migrate check`).
+    async fn create_scratch(
+        &self,
+        db: &DatabaseConnection,
+        url: &str,
+        name: &str,
+    ) -> Result<DatabaseConnection>;
+
+    /// Removes the scratch database `name`.
+    async fn drop_scratch(&self, db: &DatabaseConnection, name: &str) -> Result<()>;
 
     /// Whether tables keyed by uuid are walked in `rowid` order (their physical
     /// order: in uuid order a batch would touch a different page for nearly every row).

@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 use sea_orm::sea_query::{
-    Alias, ColumnRef, CommonTableExpression, Expr, ExprTrait, Func, PgFunc, Query, Value,
-    WithClause,
+    Alias, ColumnRef, ColumnType, CommonTableExpression, Expr, ExprTrait, Func, PgFunc, Query,
+    Value, WithClause,
 };
 use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
@@ -143,6 +143,70 @@ impl Backend for Postgres {
              WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2",
             [table.into(), column.into()],
         ))
+    }
+
+    fn columns_query(&self, table: &str) -> Statement {
+        Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT column_name::text, lower(udt_name::text), is_nullable = 'YES' FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
+            [table.into()],
+        )
+    }
+
+    /// `actual` is the `udt_name` (`int8`, `_float4`, `jsonb`…).
+    fn holds_type(&self, expected: &ColumnType, actual: &str) -> bool {
+        match expected {
+            ColumnType::BigInteger => actual == "int8",
+            ColumnType::Integer => matches!(actual, "int4" | "int8"),
+            ColumnType::String(_) | ColumnType::Text | ColumnType::Char(_) => {
+                matches!(actual, "varchar" | "text" | "bpchar")
+            }
+            ColumnType::Boolean => actual == "bool",
+            ColumnType::Float | ColumnType::Double => {
+                matches!(actual, "float4" | "float8" | "numeric")
+            }
+            ColumnType::Json | ColumnType::JsonBinary => matches!(actual, "json" | "jsonb"),
+            ColumnType::Uuid => actual == "uuid",
+            ColumnType::TimestampWithTimeZone | ColumnType::DateTime | ColumnType::Timestamp => {
+                matches!(actual, "timestamptz" | "timestamp")
+            }
+            ColumnType::Array(inner) => actual
+                .strip_prefix('_')
+                .is_some_and(|element| self.holds_type(inner, element)),
+            _ => true,
+        }
+    }
+
+    fn stands_for_embedding(&self, column: &str, actual: &str) -> bool {
+        // pgvector's `vector(n)`, the type the source system gives its embeddings.
+        column == "embedding" && actual == "vector"
+    }
+
+    fn missing_foreign_key_hint(&self) -> &'static str {
+        ""
+    }
+
+    async fn create_scratch(
+        &self,
+        db: &DatabaseConnection,
+        url: &str,
+        name: &str,
+    ) -> anyhow::Result<DatabaseConnection> {
+        // The name is ours (digits and underscores), never user input.
+        db.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .context("could not create a scratch database beside the given one (the role needs CREATEDB)")?;
+        let mut parsed = url::Url::parse(url).context("the database URL is not a valid URL")?;
+        parsed.set_path(&format!("/{name}"));
+        super::connect(parsed.as_str()).await
+    }
+
+    async fn drop_scratch(&self, db: &DatabaseConnection, name: &str) -> anyhow::Result<()> {
+        db.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await
+            .with_context(|| format!("could not drop the scratch database {name}"))?;
+        Ok(())
     }
 
     fn walks_uuid_tables_by_rowid(&self) -> bool {

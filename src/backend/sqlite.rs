@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use sea_orm::sea_query::{Alias, ColumnRef, Expr, ExprTrait, Func, Query, UpdateStatement, Value};
+use sea_orm::sea_query::{
+    Alias, ColumnRef, ColumnType, Expr, ExprTrait, Func, Query, UpdateStatement, Value,
+};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
     DbErr, QueryResult, Statement, TransactionTrait, sqlx,
@@ -158,6 +160,64 @@ impl Backend for Sqlite {
     fn not_null_query(&self, _table: &str, _column: &str) -> Option<Statement> {
         // SQLite cannot make a column NOT NULL in place; its triggers do the work.
         None
+    }
+
+    fn columns_query(&self, table: &str) -> Statement {
+        Statement::from_sql_and_values(
+            DatabaseBackend::Sqlite,
+            "SELECT name, lower(type), \"notnull\" = 0 AND pk = 0 FROM pragma_table_info(?)",
+            [table.into()],
+        )
+    }
+
+    fn holds_type(&self, expected: &ColumnType, actual: &str) -> bool {
+        // SQLite keeps any value in any column; what matters is the affinity its
+        // declared type gives (https://www.sqlite.org/datatype3.html §3.1).
+        let text = ["char", "clob", "text"].iter().any(|t| actual.contains(t));
+        match expected {
+            ColumnType::BigInteger | ColumnType::Integer => actual.contains("int"),
+            ColumnType::Boolean => actual.contains("bool") || actual.contains("int"),
+            ColumnType::Float | ColumnType::Double => {
+                ["real", "floa", "doub"].iter().any(|t| actual.contains(t))
+            }
+            ColumnType::String(_)
+            | ColumnType::Text
+            | ColumnType::Char(_)
+            | ColumnType::Json
+            | ColumnType::JsonBinary
+            | ColumnType::Uuid
+            | ColumnType::Array(_) => text,
+            ColumnType::TimestampWithTimeZone | ColumnType::DateTime | ColumnType::Timestamp => {
+                text || actual.contains("time") || actual.contains("date")
+            }
+            _ => true,
+        }
+    }
+
+    fn stands_for_embedding(&self, _column: &str, _actual: &str) -> bool {
+        false
+    }
+
+    fn missing_foreign_key_hint(&self) -> &'static str {
+        " (SQLite cannot add one to an existing table: rebuild the table to get it)"
+    }
+
+    async fn create_scratch(
+        &self,
+        _db: &DatabaseConnection,
+        _url: &str,
+        name: &str,
+    ) -> anyhow::Result<DatabaseConnection> {
+        let path = std::env::temp_dir().join(format!("{name}.db"));
+        super::connect(&format!("sqlite://{}?mode=rwc", path.display())).await
+    }
+
+    async fn drop_scratch(&self, _db: &DatabaseConnection, name: &str) -> anyhow::Result<()> {
+        let path = std::env::temp_dir().join(format!("{name}.db"));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        Ok(())
     }
 
     fn walks_uuid_tables_by_rowid(&self) -> bool {

@@ -33,9 +33,10 @@ pub(super) async fn bar(
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template(
-            "{prefix:>20} [{bar:30}] {pos}/{len} rows  {per_sec}  eta {eta}",
+            "{prefix:>20} [{bar:30}] {human_pos}/{human_len} rows  {rate}  eta {eta}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key("rate", crate::logging::whole_rate)
         .progress_chars("=> "),
     );
     bar.set_prefix(unit.to_string());

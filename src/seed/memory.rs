@@ -313,11 +313,11 @@ async fn put<A: ActiveModelTrait>(
 /// system): `seed` writes their values in that type's text form, `[0.25,-0.5]`, which
 /// a `real[]` would refuse.
 async fn pgvector_columns(db: &DatabaseConnection) -> Result<PgvectorColumns> {
-    let backend = db.get_database_backend();
+    let backend = backend::of(db);
     let mut found = PgvectorColumns::new();
     for table in MEMORY_TABLES {
         for column in schema::actual_columns(db, table).await? {
-            if schema::is_pgvector_embedding(backend, &column) {
+            if backend.stands_for_embedding(&column.name, &column.type_name) {
                 found.insert((table.to_string(), column.name));
             }
         }

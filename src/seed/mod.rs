@@ -7,8 +7,6 @@
 mod analytics;
 mod memory;
 
-use std::time::Instant;
-
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Duration as ChronoDuration, FixedOffset, TimeZone, Utc};
 use migration::MEMORY_TABLES;
@@ -52,7 +50,6 @@ pub struct SeedSummary {
     pub tests: u64,
     pub bugs: u64,
     pub memory_rows_per_table: u64,
-    pub seconds: f64,
 }
 
 /// Deterministic imperfections: item `i` falls in category `k` when the low-discrepancy
@@ -124,7 +121,6 @@ pub async fn run(db: &DatabaseConnection, args: &SeedSettings) -> Result<SeedSum
             )));
         }
     }
-    let started = Instant::now();
     let mut rng = SmallRng::seed_from_u64(args.seed);
     let seeder = Seeder::new(args, &mut rng);
     let mut rng = seeder.tests_and_bugs(db, rng).await?;
@@ -139,7 +135,6 @@ pub async fn run(db: &DatabaseConnection, args: &SeedSettings) -> Result<SeedSum
         tests: args.tests,
         bugs: args.tests * args.bugs_per_test as u64,
         memory_rows_per_table: args.memory_rows,
-        seconds: started.elapsed().as_secs_f64(),
     })
 }
 

@@ -12,6 +12,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use serde::Serialize;
 
 use crate::backend;
+use crate::engine::Counters;
 
 /// `project_id` state of one table: NULLs left, and whether NULL is ruled out
 /// (PostgreSQL: the check validated or the column NOT NULL; SQLite: both triggers).
@@ -25,6 +26,18 @@ impl TableState {
     /// No NULL left, and NULL ruled out from now on.
     pub fn passes(&self) -> bool {
         self.null_count == 0 && self.constraint_validated
+    }
+
+    /// The state a run that changes what `walked` counts leaves (a dry run reports it):
+    /// the NULLs it did not fill, which are the rows the database rejects, and the check
+    /// validated when the run validates and no NULL is left.
+    pub(super) fn after_run(self, walked: &Counters, validates: bool) -> TableState {
+        let filled = walked.updated.saturating_sub(walked.normalized);
+        let null_count = Ord::max(self.null_count.saturating_sub_unsigned(filled), 0);
+        TableState {
+            null_count,
+            constraint_validated: self.constraint_validated || (validates && null_count == 0),
+        }
     }
 }
 
@@ -81,7 +94,8 @@ pub async fn validate_table(
 ) -> Result<TableState> {
     let nulls = count_nulls(db, table).await?;
     if nulls > 0 {
-        tracing::warn!(
+        // Not a warning: the summary on stdout names the table and fails the run.
+        tracing::info!(
             "{table}: {nulls} rows still have a NULL project_id; the check stays unvalidated"
         );
         return table_state(db, table).await;

@@ -193,7 +193,8 @@ pub async fn run(
     let mut passed = !errors.too_many_errors();
     for (table, report) in tables.iter().copied().zip(reports) {
         let state = if dry_run {
-            Some(table_state(db, table).await?)
+            let found = table_state(db, table).await?;
+            Some(found.after_run(&report.counters, settings.validate))
         } else if settings.validate {
             let state = checks::validate_table(db, table, settings.promote_not_null).await?;
             passed &= state.passes();
