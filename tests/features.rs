@@ -468,42 +468,18 @@ async fn dry_run_counts_match_and_write_nothing(backend: Backend) {
     }
 }
 
-/// 10,000 seeded tests: the rows equal an independent computation from the payloads.
 /// The dry run sees what phase 1 would have written, not only the bug's own test: a bug
 /// naming a feature another test lists is attributed, and a feature listed again by a
 /// later batch is a duplicate, exactly as in the run.
 async fn dry_run_sees_what_phase_one_would_write(backend: Backend) {
     let tdb = TestDb::new(backend, "dry_planned").await;
     let db = tdb.migrated().await;
-    add_test(
-        &db,
-        1,
-        1,
-        json!({ "features": [feature(10, 1)] }).to_string(),
-    )
-    .await;
-    add_test(
-        &db,
-        2,
-        1,
-        json!({ "features": [feature(20, 1)] }).to_string(),
-    )
-    .await;
-    // Test 3 lists feature 10 again: a later batch, a duplicate.
-    add_test(
-        &db,
-        3,
-        1,
-        json!({ "features": [feature(10, 1)] }).to_string(),
-    )
-    .await;
-    add_test(
-        &db,
-        4,
-        2,
-        json!({ "features": [feature(40, 1)] }).to_string(),
-    )
-    .await;
+    // (test, customer, the one feature it lists): test 3 lists feature 10 again, in a
+    // later batch, a duplicate.
+    for (test, customer, listed) in [(1, 1, 10), (2, 1, 20), (3, 1, 10), (4, 2, 40)] {
+        let data = json!({ "features": [feature(listed, 1)] }).to_string();
+        add_test(&db, test, customer, data).await;
+    }
     let names = |feature: i64| json!({ "test_feature": { "id": feature } }).to_string();
     add_bug(&db, 1, 1, 2, names(10)).await; // another test's feature, same customer
     add_bug(&db, 2, 1, 1, names(10)).await; // its own test's feature
@@ -531,6 +507,7 @@ async fn dry_run_sees_what_phase_one_would_write(backend: Backend) {
     assert_eq!(dry["too_many_errors"], real["too_many_errors"]);
 }
 
+/// 10,000 seeded tests: the rows equal an independent computation from the payloads.
 async fn matches_an_independent_computation(backend: Backend) {
     let tdb = TestDb::new(backend, "oracle").await;
     let db = tdb.migrated().await;

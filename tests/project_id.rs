@@ -1677,8 +1677,44 @@ async fn resume_keeps_its_tables_and_takes_its_pace_from_the_new_command_line(ba
     );
 }
 
+/// A table without its `project_id` column (the column's migration rolled back
+/// elsewhere) is found before anything is written, a run row included: exit 2 naming
+/// the table, the column and the fix.
+async fn a_missing_column_is_refused_before_anything_is_written(backend: Backend) {
+    let tdb = TestDb::new(backend, "pid_no_column").await;
+    let db = tdb.migrated().await;
+    if backend == Backend::Sqlite {
+        for trigger in [
+            migration::project_id_insert_trigger_name("working_memory"),
+            migration::project_id_update_trigger_name("working_memory"),
+        ] {
+            exec(&db, &format!("DROP TRIGGER \"{trigger}\"")).await;
+        }
+    }
+    exec(&db, "ALTER TABLE working_memory DROP COLUMN project_id").await;
+    let out = tdb.cli(&[
+        "backfill-project-id",
+        "--sleep",
+        "0",
+        "--table",
+        "working_memory",
+    ]);
+    assert_eq!(code(&out), 2, "{}", describe(&out));
+    let said = stderr(&out);
+    assert_eq!(said.trim().lines().count(), 1, "one sentence: {said}");
+    for named in ["working_memory", "project_id", "backfill migrate up"] {
+        assert!(said.contains(named), "names {named}: {said}");
+    }
+    assert_eq!(
+        int(&db, "SELECT COUNT(*) FROM backfill_runs").await,
+        0,
+        "no run row"
+    );
+}
+
 on_both!(
     no_validate_skips_the_count,
+    a_missing_column_is_refused_before_anything_is_written,
     resume_keeps_its_tables_and_takes_its_pace_from_the_new_command_line,
     fills_nulls_and_aliases_exactly,
     rejected_rows_are_isolated_and_logged,

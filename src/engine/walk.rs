@@ -154,3 +154,56 @@ impl TableWalk {
         batch.from_subquery(rows, Alias::new("batch")).to_owned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::sea_query::{PostgresQueryBuilder, SqliteQueryBuilder};
+
+    use super::*;
+    use crate::backend::{Postgres, Sqlite};
+
+    const NODES: TableWalk = TableWalk {
+        table: "nodes",
+        key: "id",
+        kind: KeyKind::Uuid,
+    };
+
+    #[test]
+    fn a_batch_is_a_key_range_in_key_order_never_an_offset() {
+        let after = Key::Int(5);
+        let upto = Key::Int(9);
+        let walk = TableWalk {
+            table: "tests",
+            key: "id",
+            kind: KeyKind::Integer,
+        };
+        let sql = walk
+            .select(&Sqlite, Vec::new(), Some(&after), Some(&upto), 10)
+            .to_string(SqliteQueryBuilder);
+        assert_eq!(
+            sql,
+            r#"SELECT CAST("id" AS BIGINT) AS "batch_key" FROM "tests" WHERE "id" > 5 AND "id" <= 9 ORDER BY "tests"."id" ASC LIMIT 10"#
+        );
+    }
+
+    #[test]
+    fn uuid_keys_are_text_and_compare_as_uuids() {
+        let after = Key::Text("0e6f1d2c-8a4b-4c3d-9e8f-7a6b5c4d3e2f".into());
+        let sqlite = NODES
+            .bounds(&Sqlite, Vec::new(), Some(&after), None, 100)
+            .to_string(SqliteQueryBuilder);
+        assert!(
+            sqlite.contains(r#""id" > '0e6f1d2c-8a4b-4c3d-9e8f-7a6b5c4d3e2f'"#),
+            "{sqlite}"
+        );
+        assert!(sqlite.contains(r#"MAX("batch_key")"#), "{sqlite}");
+        let postgres = NODES
+            .bounds(&Postgres, Vec::new(), Some(&after), None, 100)
+            .to_string(PostgresQueryBuilder);
+        assert!(postgres.contains(r#"CAST("id" AS TEXT)"#), "{postgres}");
+        assert!(
+            postgres.contains(r#"MAX("batch_key" COLLATE "C")"#),
+            "{postgres}"
+        );
+    }
+}
