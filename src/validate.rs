@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::backend;
 use crate::error::Outcome;
-use crate::jobs::project_id::{TableState, table_state};
+use crate::jobs::project_id::checks::{TableState, table_state};
 
 pub const DEFAULT_THRESHOLD: f64 = 0.95;
 

@@ -19,7 +19,7 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, DbErr, QueryResult, RuntimeErr, Statement, sqlx,
+    DatabaseTransaction, DbErr, QueryResult, RuntimeErr, Statement, TransactionTrait, sqlx,
 };
 use sea_orm_migration::SchemaManager;
 
@@ -348,6 +348,18 @@ fn journal_insert(
         .select_from(select)
         .map_err(|err| DbErr::Custom(err.to_string()))?
         .to_owned())
+}
+
+/// Opens a batch's transaction, set up as its backend wants (bounded lock waits).
+pub async fn begin_batch(
+    db: &DatabaseConnection,
+    lock_timeout: Duration,
+) -> Result<DatabaseTransaction, DbErr> {
+    let txn = db.begin().await?;
+    if let Some(setup) = of(db).batch_setup(lock_timeout) {
+        txn.execute_unprepared(&setup).await?;
+    }
+    Ok(txn)
 }
 
 /// Fails with exit 2 and the fix when one of `tables` is missing.

@@ -4,37 +4,18 @@
 //! batch is read ahead on a second connection: on two cores the read and the write
 //! overlap.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
+use sea_orm::{DatabaseConnection, DbErr};
 
 use super::EngineSettings;
 use super::counters::Counters;
 use super::fetch::fetch;
 use super::isolate::{is_rejection, isolate};
 use super::job::{Batch, BatchJob, BatchPlan};
+use super::state::{Checkpoint, CheckpointStore, Cursor, Deferred, WalkState};
 use super::walk::{Key, TableWalk};
-use super::walker::{Checkpoint, CheckpointStore, Deferred, WalkState};
 use crate::anomalies::AnomalyKind;
 use crate::backend::{self, Failure};
 use crate::error::BatchError;
-
-/// Opens a batch's transaction, set up as the backend wants (bounded lock waits).
-pub(super) async fn begin_batch(
-    db: &DatabaseConnection,
-    settings: &EngineSettings,
-) -> Result<DatabaseTransaction, DbErr> {
-    let txn = db.begin().await?;
-    if let Some(setup) = backend::of(db).batch_setup(settings.lock_timeout) {
-        txn.execute_unprepared(&setup).await?;
-    }
-    Ok(txn)
-}
-
-/// Which part of the walk a batch reads: the main walk, or the first deferred range.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Cursor {
-    Main,
-    Deferred,
-}
 
 /// How a batch's writes are made: directly, or (after a rejection) isolating.
 #[derive(Debug, Clone, Copy)]
@@ -173,7 +154,7 @@ impl<J: BatchJob> BatchAttempt<'_, J> {
         isolation: Isolation,
         mut batch: Batch<J::Row>,
     ) -> Result<Option<(WalkState, u64)>, DbErr> {
-        let txn = begin_batch(self.db, self.settings).await?;
+        let txn = backend::begin_batch(self.db, self.settings.lock_timeout).await?;
         let row_count = batch.count;
         let batch_upto = batch.upto.clone();
         let mut plan = BatchPlan::default();

@@ -5,7 +5,6 @@
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
 
 use super::EngineSettings;
-use super::attempt::begin_batch;
 use super::job::{Batch, BatchJob, Reads};
 use super::walk::{Key, TableWalk};
 use crate::backend::{self, Backend};
@@ -23,7 +22,7 @@ pub(super) async fn fetch<J: BatchJob>(
     let backend = backend::of(db);
     let limit = settings.batch_size;
     let read = if backend.reads_in_transaction() {
-        let txn = begin_batch(db, settings).await?;
+        let txn = backend::begin_batch(db, settings.lock_timeout).await?;
         let read = read_batch(&txn, backend, limit, job, walk, after, upto).await?;
         txn.commit().await?;
         read

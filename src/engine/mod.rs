@@ -10,6 +10,7 @@
 //! | `walk` | keys, a table's walk order and the SQL of a batch's read |
 //! | `job` | the `BatchJob` trait and the values a batch passes through |
 //! | `counters` | what a walk did, and its report |
+//! | `state` | where a walk stands: checkpoints, deferred ranges, the cursor |
 //! | `walker` | the loop over one table: read ahead, defer, checkpoint, finish |
 //! | `attempt` | one try of one batch, in one transaction |
 //! | `isolate` | bisection of a batch the database rejected a row of |
@@ -26,6 +27,7 @@ mod isolate;
 mod job;
 mod progress;
 mod retry;
+mod state;
 mod walk;
 mod walker;
 
@@ -36,8 +38,9 @@ pub use cancel::Cancel;
 pub use counters::{Counters, UnitReport};
 pub use job::{Batch, BatchJob, BatchPlan, Reads, Split, Written};
 pub use retry::RetryPolicy;
+pub use state::{Checkpoint, CheckpointStore, Deferred};
 pub use walk::{Key, KeyKind, TableWalk};
-pub use walker::{Checkpoint, CheckpointStore, Deferred, KeysetWalker};
+pub use walker::KeysetWalker;
 
 use std::time::Duration;
 

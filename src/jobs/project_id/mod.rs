@@ -4,7 +4,7 @@
 //! what one run changed. This module picks the tables and their walk order and runs
 //! them in turn.
 
-mod checks;
+pub mod checks;
 mod fill;
 mod rollback;
 

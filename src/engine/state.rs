@@ -1,0 +1,80 @@
+//! Where a walk stands: its checkpoint (saved in each batch's transaction through a
+//! [`CheckpointStore`], the run ledger), the ranges deferred to a later pass, and which
+//! part of the walk the next batch reads.
+
+use async_trait::async_trait;
+use sea_orm::{DatabaseTransaction, DbErr};
+use serde::{Deserialize, Serialize};
+
+use super::counters::Counters;
+use super::walk::Key;
+
+/// A key range whose batch could not take its locks in time, for a later pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deferred {
+    pub after: Option<Key>,
+    pub upto: Key,
+}
+
+/// Where one unit of work (a table, or a phase) stands.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The last key of the last committed batch.
+    pub after: Option<Key>,
+    /// Ranges that met locks, still owed a later pass.
+    #[serde(default)]
+    pub deferred: Vec<Deferred>,
+    pub done: bool,
+    pub counters: Counters,
+}
+
+/// Where a run keeps its checkpoints.
+#[async_trait]
+pub trait CheckpointStore: Send {
+    /// The run the checkpoints belong to (anomalies name it).
+    fn run_id(&self) -> i64;
+    /// The checkpoint of `unit`, or the start.
+    fn checkpoint_of(&self, unit: &str) -> Checkpoint;
+    /// Records `checkpoint` for `unit` inside the batch's transaction `txn`.
+    async fn save(
+        &mut self,
+        txn: &DatabaseTransaction,
+        unit: &str,
+        checkpoint: Checkpoint,
+    ) -> Result<(), DbErr>;
+}
+
+/// Where a walk stands: the main walk's last key, and the ranges deferred for a later
+/// pass. Saved in each batch's checkpoint, so a resumed run owes nothing.
+#[derive(Debug, Clone)]
+pub(super) struct WalkState {
+    pub after: Option<Key>,
+    pub deferred: Vec<Deferred>,
+}
+
+impl WalkState {
+    /// The (after, upto) bounds of the next batch at `cursor`.
+    pub fn range(&self, cursor: Cursor) -> (Option<&Key>, Option<&Key>) {
+        match (cursor, self.deferred.first()) {
+            (Cursor::Deferred, Some(range)) => (range.after.as_ref(), Some(&range.upto)),
+            _ => (self.after.as_ref(), None),
+        }
+    }
+
+    /// This state with `cursor` moved past `upto`.
+    pub fn advanced(&self, cursor: Cursor, upto: Key) -> WalkState {
+        let mut next = self.clone();
+        match (cursor, next.deferred.first_mut()) {
+            (Cursor::Deferred, Some(range)) => range.after = Some(upto),
+            _ => next.after = Some(upto),
+        }
+        next
+    }
+}
+
+/// Which part of the walk a batch reads: the main walk, or the first deferred range.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Cursor {
+    Main,
+    Deferred,
+}
