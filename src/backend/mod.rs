@@ -362,6 +362,21 @@ pub async fn begin_batch(
     Ok(txn)
 }
 
+/// Runs `update`, returning the changed keys when asked for.
+pub async fn run_update(
+    txn: &DatabaseTransaction,
+    mut update: UpdateStatement,
+    key: Expr,
+    return_keys: bool,
+) -> Result<Changed, DbErr> {
+    if return_keys {
+        update.returning(Query::returning().expr(key));
+        Ok(Changed::Keys(txn.query_all(&update).await?))
+    } else {
+        Ok(Changed::Count(txn.execute(&update).await?.rows_affected()))
+    }
+}
+
 /// Fails with exit 2 and the fix when one of `tables` is missing.
 pub async fn require_tables(db: &DatabaseConnection, tables: &[&str]) -> Result<()> {
     let schema = SchemaManager::new(db);

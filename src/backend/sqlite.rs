@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use sea_orm::sea_query::{
-    Alias, ColumnRef, ColumnType, Expr, ExprTrait, Func, Query, UpdateStatement, Value,
-};
+use sea_orm::sea_query::{Alias, ColumnRef, ColumnType, Expr, ExprTrait, Func, Query, Value};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
     DbErr, QueryResult, Statement, TransactionTrait, sqlx,
@@ -247,7 +245,7 @@ impl Backend for Sqlite {
             entry.target.clone(),
         )?;
         txn.execute(&journal).await?;
-        run_update(txn, entry.update, entry.key, entry.return_keys).await
+        super::run_update(txn, entry.update, entry.key, entry.return_keys).await
     }
 
     fn encode_bulk(
@@ -325,21 +323,6 @@ pub(super) fn quoted_list(columns: &[&str]) -> String {
         .map(|c| format!("\"{c}\""))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Runs `update`, returning the changed keys when asked for.
-pub(super) async fn run_update(
-    txn: &DatabaseTransaction,
-    mut update: UpdateStatement,
-    key: Expr,
-    return_keys: bool,
-) -> Result<Changed, DbErr> {
-    if return_keys {
-        update.returning(Query::returning().expr(key));
-        Ok(Changed::Keys(txn.query_all(&update).await?))
-    } else {
-        Ok(Changed::Count(txn.execute(&update).await?.rows_affected()))
-    }
 }
 
 /// Run on every new connection. Statement and savepoint journals stay in memory

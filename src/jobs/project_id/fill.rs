@@ -73,7 +73,7 @@ impl ProjectIdJob {
     ) -> Result<(u64, Vec<Key>), DbErr> {
         let backend = backend::of(txn);
         let key = self.identity.key_expr(backend);
-        let mut update = Query::update()
+        let update = Query::update()
             .table(Alias::new(self.walk.table))
             .value(Alias::new(PROJECT_ID_COLUMN), LEGACY_PROJECT_ID)
             .and_where(target.clone())
@@ -92,11 +92,7 @@ impl ProjectIdJob {
                 };
                 backend.journaled_update(txn, entry).await?
             }
-            None if return_keys => {
-                update.returning(Query::returning().expr(key));
-                Changed::Keys(txn.query_all(&update).await?)
-            }
-            None => Changed::Count(txn.execute(&update).await?.rows_affected()),
+            None => backend::run_update(txn, update, key, return_keys).await?,
         };
         match changed {
             Changed::Count(count) => Ok((count, Vec::new())),
