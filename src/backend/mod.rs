@@ -1,15 +1,16 @@
 //! What differs between databases, in one place. Each backend is one file implementing
 //! [`Backend`]; the rest of the tool asks [`of`] for a connection's backend and never
 //! matches on the database kind itself, so a new backend does not compile until each
-//! of its methods is written. Also here: connecting, and the checks every command
-//! makes before it writes (tables present, database writable).
+//! of its methods is written. `connect` holds connecting and the checks every command
+//! makes before it writes (tables and columns present, database writable).
 
+mod connect;
 mod postgres;
 mod sqlite;
 
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use async_trait::async_trait;
 use chrono::Utc;
 use entity::backfill_journal;
@@ -18,20 +19,16 @@ use sea_orm::sea_query::{
     UpdateStatement, Value,
 };
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, DbErr, QueryResult, RuntimeErr, Statement, TransactionTrait, sqlx,
+    ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
+    DbErr, QueryResult, RuntimeErr, Statement, TransactionTrait, sqlx,
 };
-use sea_orm_migration::SchemaManager;
 
-use crate::error::UsageError;
-
+pub use connect::{connect, require_columns, require_tables, require_writable};
 pub use postgres::Postgres;
 pub use sqlite::Sqlite;
 
 /// Bound values per statement, under SQLite's 32766 and PostgreSQL's 65535.
 pub const MAX_BINDS: usize = 30_000;
-
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a failed statement means for the batch that sent it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,48 +236,6 @@ pub fn of(conn: &impl ConnectionTrait) -> &'static dyn Backend {
     }
 }
 
-/// The backend a URL names, or the sentence that refuses it.
-fn for_url(url: &str) -> Result<&'static dyn Backend> {
-    match url.split(':').next().unwrap_or_default() {
-        "sqlite" => Ok(&Sqlite),
-        "postgres" | "postgresql" => Ok(&Postgres),
-        "mysql" | "mariadb" => bail!(UsageError::new(format!(
-            "MySQL/MariaDB support is planned but not built in yet; use a sqlite:// or postgres:// URL (got `{}`)",
-            migration::redact_url(url)
-        ))),
-        _ => bail!(UsageError::new(format!(
-            "unsupported database URL `{}`: use sqlite://FILE?mode=rwc or postgres://USER@HOST/DB",
-            migration::redact_url(url)
-        ))),
-    }
-}
-
-/// Connects to `url`, refusing unsupported schemes and unreachable servers in one
-/// sentence (exit 2).
-pub async fn connect(url: &str) -> Result<DatabaseConnection> {
-    let backend = for_url(url)?;
-    if let Err(reason) = backend.probe(url).await {
-        bail!(UsageError::new(format!(
-            "cannot connect to `{}`: {reason}",
-            migration::redact_url(url)
-        )));
-    }
-    let mut options = ConnectOptions::new(url);
-    options
-        .sqlx_logging(std::env::var_os("BACKFILL_SQL_LOG").is_some())
-        .connect_timeout(CONNECT_TIMEOUT)
-        .acquire_timeout(Duration::from_secs(30));
-    backend.configure(&mut options);
-    Database::connect(options).await.map_err(|err| {
-        UsageError::new(format!(
-            "cannot connect to `{}`: {}",
-            migration::redact_url(url),
-            db_message(&err)
-        ))
-        .into()
-    })
-}
-
 /// The database's own message for an error, without SeaORM's wrapping.
 pub fn db_message(err: &DbErr) -> String {
     match sqlx_error(err) {
@@ -375,42 +330,6 @@ pub async fn run_update(
     } else {
         Ok(Changed::Count(txn.execute(&update).await?.rows_affected()))
     }
-}
-
-/// Fails with exit 2 and the fix when one of `tables` is missing.
-pub async fn require_tables(db: &DatabaseConnection, tables: &[&str]) -> Result<()> {
-    let schema = SchemaManager::new(db);
-    for table in tables {
-        if !schema.has_table(*table).await? {
-            bail!(UsageError::new(format!(
-                "table `{table}` does not exist in this database: run `backfill migrate up` first"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Fails with exit 2 and the fix when `table` lacks one of `columns`.
-pub async fn require_columns(db: &DatabaseConnection, table: &str, columns: &[&str]) -> Result<()> {
-    let schema = SchemaManager::new(db);
-    for column in columns {
-        if !schema.has_column(table, *column).await? {
-            bail!(UsageError::new(format!(
-                "table `{table}` has no column `{column}`: run `backfill migrate up` first"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Refuses to write to a database that only allows reading, before anything is written.
-pub async fn require_writable(db: &DatabaseConnection) -> Result<()> {
-    if of(db).is_read_only(db).await? {
-        bail!(UsageError::new(
-            "the database is read-only (a read-only file or a read-only transaction mode): nothing was written"
-        ));
-    }
-    Ok(())
 }
 
 /// The boolean a one-row query returns; false when it returns no row.

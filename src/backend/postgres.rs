@@ -14,10 +14,9 @@ use sea_orm::{
     DbErr, QueryResult, Statement, sqlx,
 };
 
+use super::connect::CONNECT_TIMEOUT;
 use super::sqlite::quoted_list;
-use super::{
-    Backend, BulkBody, BulkRows, CONNECT_TIMEOUT, Changed, Failure, JournaledUpdate, journal_insert,
-};
+use super::{Backend, BulkBody, BulkRows, Changed, Failure, JournaledUpdate, journal_insert};
 
 pub struct Postgres;
 
