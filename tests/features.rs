@@ -412,6 +412,26 @@ async fn rejected_rows_do_not_sink_their_batch(backend: Backend) {
     }
 }
 
+/// Every count of every phase of the dry run equals the real run's.
+fn assert_same_counts(dry: &Value, real: &Value) {
+    for phase in ["features", "bugs"] {
+        for key in [
+            "processed",
+            "inserted",
+            "updated",
+            "unchanged",
+            "skipped",
+            "errors",
+            "anomalies",
+        ] {
+            assert_eq!(
+                dry[phase][key], real[phase][key],
+                "{phase}.{key}: dry {dry} real {real}"
+            );
+        }
+    }
+}
+
 async fn dry_run_counts_match_and_write_nothing(backend: Backend) {
     let tdb = TestDb::new(backend, "dryrun").await;
     let db = tdb.migrated().await;
@@ -450,22 +470,7 @@ async fn dry_run_counts_match_and_write_nothing(backend: Backend) {
     assert_eq!(int(&db, "SELECT COUNT(*) FROM backfill_anomalies").await, 0);
     assert_eq!(int(&db, "SELECT COUNT(*) FROM backfill_runs").await, 0);
     let (_, real) = run(&tdb, &["--batch-size", "40"]);
-    for phase in ["features", "bugs"] {
-        for key in [
-            "processed",
-            "inserted",
-            "updated",
-            "unchanged",
-            "skipped",
-            "errors",
-            "anomalies",
-        ] {
-            assert_eq!(
-                dry[phase][key], real[phase][key],
-                "{phase}.{key}: dry {dry} real {real}"
-            );
-        }
-    }
+    assert_same_counts(&dry, &real);
 }
 
 /// The dry run sees what phase 1 would have written, not only the bug's own test: a bug
@@ -489,21 +494,7 @@ async fn dry_run_sees_what_phase_one_would_write(backend: Backend) {
     let (_, real) = run(&tdb, &["--batch-size", "1", "--no-validate"]);
     assert_eq!(real["bugs"]["updated"], 2, "{real}");
     assert_eq!(real["features"]["inserted"], 3, "{real}");
-    for phase in ["features", "bugs"] {
-        for key in [
-            "inserted",
-            "updated",
-            "unchanged",
-            "skipped",
-            "errors",
-            "anomalies",
-        ] {
-            assert_eq!(
-                dry[phase][key], real[phase][key],
-                "{phase}.{key}: dry {dry} real {real}"
-            );
-        }
-    }
+    assert_same_counts(&dry, &real);
     assert_eq!(dry["too_many_errors"], real["too_many_errors"]);
 }
 
