@@ -67,6 +67,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// List anomalies logged for review, or resolve them.
     Anomalies(AnomaliesArgs),
+    /// Show runs and their progress, or pause, continue or cancel one from anywhere.
+    Runs(RunsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -176,6 +178,18 @@ pub struct RunOpts {
     /// retried: seconds (0.1) or a number with a unit (500ms, 2s, 1m).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2s")]
     pub lock_timeout: Duration,
+    /// Size batches to take about this long each: the size starts at --batch-size,
+    /// grows gently, shrinks at once after a slow batch or a lock timeout, and stays
+    /// between 10 and 100,000 rows. Without it every batch has --batch-size rows.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub batch_time: Option<Duration>,
+    /// Hold between batches while a standby's replication lag is over this (a standby
+    /// whose replay stands still while behind counts as lagging).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    pub max_lag: Duration,
+    /// MySQL/MariaDB: hold between batches while more threads than this are running.
+    #[arg(long, value_name = "THREADS", default_value_t = 25)]
+    pub max_load: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -239,6 +253,29 @@ pub struct AnomaliesArgs {
     /// At most this many rows.
     #[arg(long, default_value_t = 200)]
     pub limit: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    #[command(subcommand)]
+    pub action: Option<RunsAction>,
+    /// Only this run.
+    #[arg(long = "run")]
+    pub run_id: Option<i64>,
+    /// Finished runs too.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum RunsAction {
+    /// Make the run's processes wait after their batch in flight, holding no lock.
+    Pause { id: i64 },
+    /// Let a paused run go on.
+    Continue { id: i64 },
+    /// Stop the run after its batch in flight (its processes exit 130); `--resume`
+    /// continues it later.
+    Cancel { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]

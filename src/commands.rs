@@ -10,15 +10,16 @@ use sea_orm::DatabaseConnection;
 
 use crate::cli::{
     AnomaliesAction, AnomaliesArgs, Cli, Command, DemoArgs, FeaturesArgs, GlobalOpts,
-    MigrateAction, ProjectIdArgs, RunOpts, SeedArgs, ValidateArgs,
+    MigrateAction, ProjectIdArgs, RunOpts, RunsAction, RunsArgs, SeedArgs, ValidateArgs,
 };
-use crate::engine::{Cancel, EngineSettings, RetryPolicy};
+use crate::engine::{Cancel, EngineSettings, HealthLimits, RetryPolicy};
 use crate::error::{Outcome, UsageError};
 use crate::jobs::features::{self, FeaturesSettings};
 use crate::jobs::project_id::{self, ProjectIdSettings};
 use crate::report::Reporter;
+use crate::runs::Control;
 use crate::seed::SeedSettings;
-use crate::{anomalies, backend, demo, migrate, seed, validate};
+use crate::{anomalies, backend, demo, migrate, runs, seed, validate};
 
 /// The bookkeeping tables every backfill writes.
 const BOOKKEEPING_TABLES: [&str; 3] = ["backfill_anomalies", "backfill_runs", "backfill_journal"];
@@ -67,6 +68,7 @@ async fn dispatch(
         Command::BackfillProjectId(args) => backfill_project_id(db, global, &args, reporter).await,
         Command::Validate(args) => run_validate(db, &args, reporter).await,
         Command::Anomalies(args) => run_anomalies(db, &args, reporter).await,
+        Command::Runs(args) => run_runs(db, &args, reporter).await,
         Command::Demo(_) => unreachable!("BUG: demo is dispatched above"),
     }
 }
@@ -132,11 +134,16 @@ fn engine_settings(
 ) -> EngineSettings {
     EngineSettings {
         batch_size,
+        batch_time: run.batch_time,
         sleep: run.sleep.unwrap_or(default_sleep),
         lock_timeout: run.lock_timeout,
         dry_run: run.dry_run,
         progress: !global.no_progress && !global.quiet && std::io::stderr().is_terminal(),
         retry: RetryPolicy::default(),
+        health: HealthLimits {
+            max_lag: run.max_lag,
+            max_load: run.max_load,
+        },
     }
 }
 
@@ -252,5 +259,26 @@ async fn run_anomalies(
             reporter.anomalies(&listed).context(NO_SUMMARY)?;
         }
     }
+    Ok(Outcome::Passed)
+}
+
+async fn run_runs(
+    db: &DatabaseConnection,
+    args: &RunsArgs,
+    reporter: &mut Reporter<impl Write>,
+) -> Result<Outcome> {
+    backend::require_tables(db, &["backfill_runs"]).await?;
+    let (id, control) = match args.action {
+        None => {
+            let listed = runs::list(db, args.run_id, args.all).await?;
+            reporter.runs(&listed).context(NO_SUMMARY)?;
+            return Ok(Outcome::Passed);
+        }
+        Some(RunsAction::Pause { id }) => (id, Control::Pause),
+        Some(RunsAction::Continue { id }) => (id, Control::Continue),
+        Some(RunsAction::Cancel { id }) => (id, Control::Cancel),
+    };
+    let status = runs::control(db, id, control).await?;
+    reporter.controlled(id, status).context(NO_SUMMARY)?;
     Ok(Outcome::Passed)
 }

@@ -12,7 +12,7 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
 use serde::Serialize;
 
 use crate::backend;
-use crate::engine::{Cancel, EngineSettings, RetryPolicy};
+use crate::engine::{Cancel, EngineSettings, HealthLimits, RetryPolicy};
 use crate::error::UsageError;
 use crate::jobs::features::{self, FeaturesSettings, FeaturesSummary};
 use crate::jobs::project_id::{self, ProjectIdSettings, ProjectIdSummary};
@@ -54,11 +54,13 @@ pub async fn run(file: &str) -> Result<DemoSummary> {
     let cancel = Cancel::on_ctrl_c();
     let engine = EngineSettings {
         batch_size: 500,
+        batch_time: None,
         sleep: Duration::ZERO,
         lock_timeout: Duration::from_secs(2),
         dry_run: false,
         progress: false,
         retry: RetryPolicy::default(),
+        health: HealthLimits::default(),
     };
     let features_settings = FeaturesSettings {
         engine: engine.clone(),

@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::backend::db_message;
-use crate::engine::{Checkpoint, CheckpointStore};
+use crate::engine::{Checkpoint, CheckpointStore, Request};
 use crate::error::{UsageError, is_interruption};
 
 /// A run whose heartbeat is older than this is taken for dead even if its process
@@ -31,34 +31,49 @@ const STALE_AFTER_SECS: i64 = 600;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunStatus {
     Running,
-    Completed,
-    Failed,
+    /// Asked to wait by `runs pause`.
+    Paused,
+    /// Holding while the database is unhealthy.
+    Throttled,
     Interrupted,
+    /// Stopped by `runs cancel`; resumable.
+    Cancelled,
+    Failed,
+    Done,
     RolledBack,
 }
 
 impl RunStatus {
-    const ALL: [RunStatus; 5] = [
+    pub const ALL: [RunStatus; 8] = [
         Self::Running,
-        Self::Completed,
-        Self::Failed,
+        Self::Paused,
+        Self::Throttled,
         Self::Interrupted,
+        Self::Cancelled,
+        Self::Failed,
+        Self::Done,
         Self::RolledBack,
     ];
+
+    /// The states of a run whose process is at work (or waiting at a batch's end).
+    pub const LIVE: [&'static str; 3] = ["running", "paused", "throttled"];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Running => "running",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
+            Self::Paused => "paused",
+            Self::Throttled => "throttled",
             Self::Interrupted => "interrupted",
+            Self::Cancelled => "cancelled",
+            Self::Failed => "failed",
+            Self::Done => "done",
             Self::RolledBack => "rolled_back",
         }
     }
 
     /// Whether a run in this state can be continued with `--resume`.
     fn is_resumable(self) -> bool {
-        matches!(self, Self::Interrupted | Self::Failed)
+        matches!(self, Self::Interrupted | Self::Cancelled | Self::Failed)
     }
 }
 
@@ -66,6 +81,10 @@ impl FromStr for RunStatus {
     type Err = UsageError;
 
     fn from_str(text: &str) -> Result<Self, UsageError> {
+        // Runs recorded before `done` was the word for it.
+        if text == "completed" {
+            return Ok(Self::Done);
+        }
         Self::ALL
             .into_iter()
             .find(|status| status.as_str() == text)
@@ -168,9 +187,11 @@ impl RunLedger {
                 Expr::value(Option::<DateTime<FixedOffset>>::None),
             )
             .filter(Column::Id.eq(run.id))
-            .filter(
-                Column::Status.is_in([RunStatus::Interrupted.as_str(), RunStatus::Failed.as_str()]),
-            )
+            .filter(Column::Status.is_in([
+                RunStatus::Interrupted.as_str(),
+                RunStatus::Cancelled.as_str(),
+                RunStatus::Failed.as_str(),
+            ]))
             .exec(db)
             .await
             .map_err(|err| {
@@ -240,8 +261,18 @@ pub async fn settle<T>(
         } else {
             RunStatus::Failed
         };
-        // Best effort: the error that stopped the run is the one to report.
-        let _ = ledger.finish(db, status, &serde_json::json!({})).await;
+        // Best effort: the error that stopped the run is the one to report. A run
+        // stopped by `runs cancel` stays cancelled.
+        let _ = backfill_runs::Entity::update_many()
+            .col_expr(Column::Status, Expr::value(status.as_str()))
+            .col_expr(
+                Column::FinishedAt,
+                Expr::value(Some(Utc::now().fixed_offset())),
+            )
+            .filter(Column::Id.eq(ledger.id))
+            .filter(Column::Status.ne(RunStatus::Cancelled.as_str()))
+            .exec(db)
+            .await;
     }
     Err(err)
 }
@@ -263,13 +294,59 @@ impl CheckpointStore for RunLedger {
         checkpoint: Checkpoint,
     ) -> Result<(), DbErr> {
         self.checkpoints.insert(unit.to_string(), checkpoint);
+        self.write_checkpoints(txn).await
+    }
+
+    async fn requested(&mut self, db: &DatabaseConnection) -> Result<Request, DbErr> {
+        let status = backfill_runs::Entity::find_by_id(self.id)
+            .one(db)
+            .await?
+            .map(|run| run.status);
+        Ok(match status.as_deref().map(str::parse) {
+            Some(Ok(RunStatus::Paused)) => Request::Pause,
+            Some(Ok(RunStatus::Cancelled)) => Request::Cancel,
+            _ => Request::Go,
+        })
+    }
+
+    async fn hold(
+        &mut self,
+        db: &DatabaseConnection,
+        unit: &str,
+        held: Option<String>,
+    ) -> Result<(), DbErr> {
+        let (from, to) = match held {
+            Some(_) => (RunStatus::Running, RunStatus::Throttled),
+            None => (RunStatus::Throttled, RunStatus::Running),
+        };
+        self.checkpoints
+            .entry(unit.to_string())
+            .or_default()
+            .progress
+            .held = held;
+        self.write_checkpoints(db).await?;
+        // Only a running run becomes throttled and back: a pause or a cancel from
+        // another process is never overwritten.
+        backfill_runs::Entity::update_many()
+            .col_expr(Column::Status, Expr::value(to.as_str()))
+            .filter(Column::Id.eq(self.id))
+            .filter(Column::Status.eq(from.as_str()))
+            .exec(db)
+            .await?;
+        Ok(())
+    }
+}
+
+impl RunLedger {
+    /// Writes the checkpoints and the heartbeat.
+    async fn write_checkpoints(&self, conn: &impl sea_orm::ConnectionTrait) -> Result<(), DbErr> {
         let json =
             serde_json::to_value(&self.checkpoints).map_err(|err| DbErr::Json(err.to_string()))?;
         backfill_runs::Entity::update_many()
             .col_expr(Column::Checkpoints, Expr::value(json))
             .col_expr(Column::HeartbeatAt, Expr::value(Utc::now().fixed_offset()))
             .filter(Column::Id.eq(self.id))
-            .exec(txn)
+            .exec(conn)
             .await?;
         Ok(())
     }
@@ -280,7 +357,7 @@ impl CheckpointStore for RunLedger {
 async fn retire_dead_runs(db: &DatabaseConnection, command: &str) -> Result<()> {
     let running = backfill_runs::Entity::find()
         .filter(Column::Command.eq(command))
-        .filter(Column::Status.eq(RunStatus::Running.as_str()))
+        .filter(Column::Status.is_in(RunStatus::LIVE))
         .all(db)
         .await
         .context("could not read backfill_runs")?;
@@ -294,7 +371,7 @@ async fn retire_dead_runs(db: &DatabaseConnection, command: &str) -> Result<()> 
         backfill_runs::Entity::update_many()
             .col_expr(Column::Status, Expr::value(RunStatus::Interrupted.as_str()))
             .filter(Column::Id.eq(run.id))
-            .filter(Column::Status.eq(RunStatus::Running.as_str()))
+            .filter(Column::Status.is_in(RunStatus::LIVE))
             .exec(db)
             .await
             .context("could not update backfill_runs")?;
@@ -302,7 +379,7 @@ async fn retire_dead_runs(db: &DatabaseConnection, command: &str) -> Result<()> 
     Ok(())
 }
 
-fn is_alive(host: &str, pid: i32, heartbeat: DateTime<FixedOffset>) -> bool {
+pub(crate) fn is_alive(host: &str, pid: i32, heartbeat: DateTime<FixedOffset>) -> bool {
     let age = Utc::now().signed_duration_since(heartbeat).num_seconds();
     if age > STALE_AFTER_SECS {
         return false;
@@ -331,6 +408,8 @@ mod tests {
         }
         assert!("finished".parse::<RunStatus>().is_err());
         assert!(RunStatus::Interrupted.is_resumable());
-        assert!(!RunStatus::Completed.is_resumable());
+        assert!(!RunStatus::Done.is_resumable());
+        assert!(RunStatus::Cancelled.is_resumable());
+        assert_eq!("completed".parse::<RunStatus>().unwrap(), RunStatus::Done);
     }
 }

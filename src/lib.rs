@@ -24,6 +24,7 @@ pub mod ledger;
 pub mod logging;
 pub mod migrate;
 pub mod report;
+pub mod runs;
 pub mod schema;
 pub mod seed;
 pub mod validate;

@@ -404,7 +404,7 @@ async fn recover(tdb: &TestDb, db: &DatabaseConnection, job: Job) -> (Output, bo
     let unfinished = runs_of(db, job)
         .await
         .iter()
-        .any(|(status, _)| status != "completed");
+        .any(|(status, _)| status != "done");
     let out = run(tdb, &job.fast_args(unfinished));
     (out, unfinished)
 }
@@ -466,7 +466,7 @@ async fn kill_9_at(backend: Backend, job: Job, points: &[KillAt]) {
         assert_outcome(&got, &want, &context);
         let statuses: Vec<String> = runs_of(&db, job).await.into_iter().map(|r| r.0).collect();
         assert!(
-            statuses.iter().all(|s| s == "completed"),
+            statuses.iter().all(|s| s == "done"),
             "{context}: {statuses:?}"
         );
     }
@@ -713,7 +713,7 @@ async fn ctrl_c(backend: Backend, job: Job) {
     let out = run(&tdb, &job.fast_args(true));
     let got = outcome(&db, code(&out)).await;
     assert_outcome(&got, &want, &format!("{context}, resumed"));
-    assert_eq!(runs_of(&db, job).await[0].0, "completed");
+    assert_eq!(runs_of(&db, job).await[0].0, "done");
 }
 
 async fn ctrl_c_project_id(backend: Backend) {
@@ -821,7 +821,7 @@ async fn two_processes_at_once(backend: Backend) {
         .into_iter()
         .map(|r| r.0)
         .collect();
-    assert!(statuses.iter().all(|s| s == "completed"), "{statuses:?}");
+    assert!(statuses.iter().all(|s| s == "done"), "{statuses:?}");
 }
 
 /// Two `--resume` of the same interrupted run at once: exactly one continues it, the
@@ -1084,4 +1084,228 @@ async fn application_traffic_during_both_backfills() {
         }
     }
     assert!(listed > 0);
+}
+
+// ---------------------------------------------------------------------------------
+// 7. Runs paused, continued and cancelled from another process; health holds;
+//    batch sizes adapted to --batch-time
+// ---------------------------------------------------------------------------------
+
+/// The id of the newest unfinished run, as `runs` lists it.
+fn unfinished_run(tdb: &TestDb) -> i64 {
+    let out = run(tdb, &["runs"]);
+    assert_eq!(code(&out), 0, "runs: {}", describe(&out));
+    let listed: Value = serde_json::from_str(&stdout(&out)).expect("runs prints JSON");
+    listed[0]["id"].as_i64().expect("an unfinished run")
+}
+
+/// Run `id` as `runs --run ID` shows it.
+fn shown_run(tdb: &TestDb, id: i64) -> Value {
+    let out = run(tdb, &["runs", "--run", &id.to_string()]);
+    assert_eq!(code(&out), 0, "runs --run: {}", describe(&out));
+    serde_json::from_str::<Value>(&stdout(&out)).expect("runs prints JSON")[0].clone()
+}
+
+/// Proves no session of the run holds a lock: every walked table is locked
+/// exclusively by another session within a few seconds.
+async fn lock_every_table(tdb: &TestDb) {
+    let db = single_connection(&tdb.url).await;
+    let sql = match tdb.backend {
+        Backend::Sqlite => "BEGIN IMMEDIATE; ROLLBACK;".to_string(),
+        Backend::Postgres => format!(
+            "BEGIN; SET LOCAL lock_timeout = '5s'; LOCK TABLE {} IN ACCESS EXCLUSIVE MODE; ROLLBACK;",
+            MEMORY_TABLES.join(", ")
+        ),
+    };
+    db.execute_unprepared(&sql)
+        .await
+        .expect("a paused run holds no lock");
+    db.close().await.ok();
+}
+
+/// A run slow enough (about five seconds) to be paused while it works.
+const PAUSABLE: &[&str] = &[
+    "backfill-project-id",
+    "--batch-size",
+    "25",
+    "--sleep",
+    "0.05",
+];
+
+async fn pause_continue_and_cancel(backend: Backend) {
+    let (tdb, db) = seeded(backend, "pause").await;
+    let mut child = spawn(&tdb, PAUSABLE);
+    wait_for_batches(&db, Job::ProjectId, &mut child, 3).await;
+    let id = unfinished_run(&tdb);
+    let out = run(&tdb, &["runs", "pause", &id.to_string()]);
+    assert_eq!(code(&out), 0, "pause: {}", describe(&out));
+    // The batch in flight may still commit; after that, nothing does.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let paused_at = batches_committed(&db, Job::ProjectId).await;
+    lock_every_table(&tdb).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(batches_committed(&db, Job::ProjectId).await, paused_at);
+    assert_eq!(shown_run(&tdb, id)["status"], "paused");
+    assert!(child.try_wait().unwrap().is_none(), "a paused run waits");
+
+    let out = run(&tdb, &["runs", "continue", &id.to_string()]);
+    assert_eq!(code(&out), 0, "continue: {}", describe(&out));
+    let finished = child.wait_with_output().unwrap();
+    assert_eq!(code(&finished), 0, "{}", describe(&finished));
+    assert_eq!(shown_run(&tdb, id)["status"], "done");
+    // Neither pause nor continue works on a finished run.
+    let refused = run(&tdb, &["runs", "pause", &id.to_string()]);
+    assert_eq!(code(&refused), 2);
+    assert!(
+        one_sentence(&refused).contains("is done"),
+        "{}",
+        describe(&refused)
+    );
+
+    let mut child = spawn(&tdb, PAUSABLE);
+    let before = batches_committed(&db, Job::ProjectId).await;
+    wait_for_batches(&db, Job::ProjectId, &mut child, before + 3).await;
+    let second = unfinished_run(&tdb);
+    assert_ne!(second, id);
+    let out = run(&tdb, &["runs", "cancel", &second.to_string()]);
+    assert_eq!(code(&out), 0, "cancel: {}", describe(&out));
+    let cancelled = child.wait_with_output().unwrap();
+    assert_eq!(code(&cancelled), 130, "{}", describe(&cancelled));
+    assert_eq!(shown_run(&tdb, second)["status"], "cancelled");
+    let resumed = run(&tdb, &Job::ProjectId.fast_args(true));
+    assert_eq!(code(&resumed), 0, "{}", describe(&resumed));
+    assert_eq!(shown_run(&tdb, second)["status"], "done");
+    assert_eq!(
+        int(
+            &db,
+            "SELECT count(*) FROM working_memory WHERE project_id IS NULL"
+        )
+        .await,
+        0
+    );
+}
+
+/// A fast table: from `--batch-size 100` the batches grow, so 330,000 rows take far
+/// fewer than the 3,300 batches of the fixed size.
+async fn batch_time_grows_batches(backend: Backend) {
+    let tdb = TestDb::new(backend, "growth").await;
+    let db = tdb.migrated().await;
+    let seeded = run(
+        &tdb,
+        &[
+            "seed",
+            "--tests",
+            "10",
+            "--memory-rows",
+            "30000",
+            "--null-project-id",
+            "0.5",
+        ],
+    );
+    assert_eq!(code(&seeded), 0, "{}", describe(&seeded));
+    let out = run(
+        &tdb,
+        &[
+            "backfill-project-id",
+            "--batch-size",
+            "100",
+            "--batch-time",
+            "500ms",
+            "--sleep",
+            "0",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let tables = summary["tables"].as_array().unwrap();
+    let batches: u64 = tables.iter().map(|t| t["batches"].as_u64().unwrap()).sum();
+    assert!(batches < 1000, "{batches} batches");
+    for table in tables {
+        let sizes = &table["batch_sizes"];
+        assert_eq!(sizes[0], 100, "{table}");
+        assert!(sizes[1].as_u64().unwrap() > 1000, "{table}");
+    }
+    assert_eq!(
+        int(&db, "SELECT count(*) FROM nodes WHERE project_id IS NULL").await,
+        0
+    );
+}
+
+on_both!(pause_continue_and_cancel, batch_time_grows_batches);
+
+/// A table where a trigger makes every written row slow: the batches shrink.
+#[tokio::test(flavor = "multi_thread")]
+async fn batch_time_shrinks_slow_batches() {
+    let (tdb, db) = seeded(Backend::Postgres, "shrink").await;
+    exec(
+        &db,
+        "CREATE FUNCTION slow_row() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN PERFORM pg_sleep(0.002); RETURN NEW; END $$; \
+         CREATE TRIGGER slow_row BEFORE UPDATE ON nodes FOR EACH ROW EXECUTE FUNCTION slow_row();",
+    )
+    .await;
+    let out = run(
+        &tdb,
+        &[
+            "backfill-project-id",
+            "--table",
+            "nodes",
+            "--batch-size",
+            "200",
+            "--batch-time",
+            "50ms",
+            "--sleep",
+            "0",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let sizes = &summary["tables"][0]["batch_sizes"];
+    assert!(sizes[0].as_u64().unwrap() < 200, "{sizes}");
+    assert_eq!(
+        int(&db, "SELECT count(*) FROM nodes WHERE project_id IS NULL").await,
+        0
+    );
+}
+
+/// An application session waits on another's row lock in the walked table: the run
+/// holds (commits nothing, shows why) until the wait ends, then finishes.
+#[tokio::test(flavor = "multi_thread")]
+async fn lock_waiters_hold_the_run() {
+    let (tdb, db) = seeded(Backend::Postgres, "waiters").await;
+    let holder = single_connection(&tdb.url).await;
+    let waiter = single_connection(&tdb.url).await;
+    let touch = "UPDATE nodes SET project_id = project_id \
+                 WHERE id = (SELECT id FROM nodes WHERE project_id IS NOT NULL ORDER BY id LIMIT 1)";
+    exec(&holder, &format!("BEGIN; {touch}")).await;
+    let waiting = tokio::spawn(async move {
+        waiter
+            .execute_unprepared(touch)
+            .await
+            .expect("the waiter's update");
+    });
+    let mut child = spawn(
+        &tdb,
+        &["backfill-project-id", "--table", "nodes", "--sleep", "0"],
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(child.try_wait().unwrap().is_none(), "the run holds");
+    assert_eq!(batches_committed(&db, Job::ProjectId).await, 0);
+    let id = unfinished_run(&tdb);
+    let shown = shown_run(&tdb, id);
+    assert_eq!(shown["status"], "throttled", "{shown}");
+    let held = shown["units"][0]["held"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(held.contains("lock waits"), "{shown}");
+
+    exec(&holder, "COMMIT").await;
+    waiting.await.unwrap();
+    let finished = child.wait_with_output().unwrap();
+    assert_eq!(code(&finished), 0, "{}", describe(&finished));
+    assert_eq!(
+        int(&db, "SELECT count(*) FROM nodes WHERE project_id IS NULL").await,
+        0
+    );
 }

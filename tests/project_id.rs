@@ -869,7 +869,7 @@ async fn resumes_after_kill_9(backend: Backend) {
     assert_eq!(int(&db, "SELECT COUNT(*) FROM backfill_runs").await, 1);
     assert_eq!(
         texts(&db, "SELECT status FROM backfill_runs").await,
-        vec![Some("completed".to_string())]
+        vec![Some("done".to_string())]
     );
     assert_eq!(
         int(
@@ -972,7 +972,7 @@ async fn resumes_after_ctrl_c(backend: Backend) {
     assert_eq!(journal_of(&db, None).await.len(), 6_000);
     assert_eq!(
         texts(&db, "SELECT status FROM backfill_runs").await,
-        vec![Some("completed".to_string())]
+        vec![Some("done".to_string())]
     );
 }
 

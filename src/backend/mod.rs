@@ -14,6 +14,8 @@ use anyhow::Result;
 use async_trait::async_trait;
 use chrono::Utc;
 use entity::backfill_journal;
+
+use crate::engine::Observation;
 use sea_orm::sea_query::{
     ColumnRef, ColumnType, Expr, FunctionCall, InsertStatement, Query, SelectStatement,
     UpdateStatement, Value,
@@ -191,6 +193,20 @@ pub trait Backend: Send + Sync {
     /// The predicate of the partial unique index on open anomalies, spelled as the
     /// migration spells it (an upsert repeats it).
     fn open_anomaly_predicate(&self) -> &'static str;
+
+    // --- pacing -----------------------------------------------------------------
+
+    /// The database's own estimate of the rows in `table`, for `runs` (cheap: never
+    /// a count). `None` when it has none.
+    async fn row_estimate(&self, db: &DatabaseConnection, table: &str) -> Option<u64>;
+
+    /// What the database shows of its health for a walk of `table`: standbys and
+    /// their replay, other sessions waiting on locks that involve `table`, load.
+    async fn observe_health(
+        &self,
+        db: &DatabaseConnection,
+        table: &str,
+    ) -> Result<Observation, DbErr>;
 
     // --- writes -----------------------------------------------------------------
 

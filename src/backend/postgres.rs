@@ -16,6 +16,8 @@ use sea_orm::{
 
 use super::connect::CONNECT_TIMEOUT;
 use super::sqlite::quoted_list;
+use crate::engine::{Observation, Standby};
+
 use super::{Backend, BulkBody, BulkRows, Changed, Failure, JournaledUpdate, journal_insert};
 
 pub struct Postgres;
@@ -41,6 +43,73 @@ impl Backend for Postgres {
                 CONNECT_TIMEOUT.as_secs()
             )),
         }
+    }
+
+    async fn row_estimate(&self, db: &DatabaseConnection, table: &str) -> Option<u64> {
+        // The planner's estimate; -1 for a table never vacuumed or analyzed.
+        let row = db
+            .query_one_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass($1)",
+                [table.into()],
+            ))
+            .await
+            .ok()??;
+        let estimate = row.try_get_by_index::<i64>(0).ok()?;
+        (estimate >= 0).then_some(estimate as u64)
+    }
+
+    async fn observe_health(
+        &self,
+        db: &DatabaseConnection,
+        table: &str,
+    ) -> Result<Observation, DbErr> {
+        // Replay position and distance, not only `replay_lag`: that is refreshed only
+        // when replay moves, so a stopped replay keeps showing its last small lag.
+        let standbys = db
+            .query_all_raw(Statement::from_string(
+                DatabaseBackend::Postgres,
+                "SELECT coalesce(application_name, '') || '@' || coalesce(host(client_addr), 'local'), \
+                        extract(epoch FROM replay_lag)::float8, \
+                        pg_wal_lsn_diff(coalesce(replay_lsn, '0/0'), '0/0')::bigint, \
+                        pg_wal_lsn_diff(pg_current_wal_lsn(), coalesce(replay_lsn, '0/0'))::bigint \
+                 FROM pg_stat_replication",
+            ))
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(Standby {
+                    name: row.try_get_by_index(0)?,
+                    lag: row
+                        .try_get_by_index::<Option<f64>>(1)?
+                        .map(|secs| Duration::from_secs_f64(secs.max(0.0))),
+                    replayed: u64::try_from(row.try_get_by_index::<i64>(2)?).unwrap_or(0),
+                    behind: u64::try_from(row.try_get_by_index::<i64>(3)?).unwrap_or(0),
+                })
+            })
+            .collect::<Result<Vec<_>, DbErr>>()?;
+        // A session blocked on a row lock waits on a transaction id, which names no
+        // table: it is tied to the table by the locks it holds there, or by the locks
+        // its blockers hold there.
+        let waiters = db
+            .query_one_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "SELECT count(*) FROM pg_stat_activity a \
+                 WHERE a.wait_event_type = 'Lock' AND a.pid <> pg_backend_pid() \
+                   AND EXISTS (SELECT 1 FROM pg_locks l \
+                               WHERE l.relation = to_regclass($1) \
+                                 AND (l.pid = a.pid OR l.pid = ANY (pg_blocking_pids(a.pid))))",
+                [table.into()],
+            ))
+            .await?
+            .map(|row| row.try_get_by_index::<i64>(0))
+            .transpose()?
+            .unwrap_or(0);
+        Ok(Observation {
+            standbys,
+            lock_waiters: u64::try_from(waiters).unwrap_or(0),
+            threads_running: None,
+        })
     }
 
     async fn is_read_only(&self, db: &DatabaseConnection) -> Result<bool, DbErr> {

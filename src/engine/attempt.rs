@@ -11,7 +11,8 @@ use super::counters::Counters;
 use super::fetch::fetch;
 use super::isolate::{is_rejection, isolate};
 use super::job::{Batch, BatchJob, BatchPlan};
-use super::state::{Checkpoint, CheckpointStore, Cursor, Deferred, WalkState};
+use super::sizing::BatchSizer;
+use super::state::{Checkpoint, CheckpointStore, Cursor, Deferred, Progress, WalkState};
 use super::walk::{Key, TableWalk};
 use crate::anomalies::AnomalyKind;
 use crate::backend::{self, Failure};
@@ -51,6 +52,10 @@ pub(super) struct BatchAttempt<'a, J: BatchJob> {
     pub counters: &'a mut Counters,
     /// Where the checkpoint goes; none in a dry run.
     pub store: Option<&'a mut dyn CheckpointStore>,
+    /// How many rows a read takes; a lock timeout shrinks it.
+    pub sizer: &'a mut BatchSizer,
+    /// How the walk is going, saved with the checkpoint.
+    pub progress: Progress,
 }
 
 impl<J: BatchJob> BatchAttempt<'_, J> {
@@ -84,6 +89,7 @@ impl<J: BatchJob> BatchAttempt<'_, J> {
             match backend::classify(backend::of(self.db), &err) {
                 Failure::Transient if self.settings.retry.may_retry(failures + 1) => {
                     failures += 1;
+                    self.sizer.lock_timeout();
                     let wait = self.settings.retry.wait(failures);
                     tracing::info!(
                         "{table}: batch after {from} waited too long for locks ({}); retrying in {wait:?}",
@@ -120,10 +126,11 @@ impl<J: BatchJob> BatchAttempt<'_, J> {
         fetched: Option<Batch<J::Row>>,
     ) -> Result<Option<Step<J::Row>>, DbErr> {
         let (db, settings, job, walk) = (self.db, self.settings, self.job, self.walk);
+        let limit = self.sizer.size();
         let (after, upto) = self.state.range(self.cursor);
         let batch = match fetched {
             Some(batch) => batch,
-            None => match fetch(db, settings, job, walk, after, upto).await? {
+            None => match fetch(db, settings, job, walk, limit, after, upto).await? {
                 Some(batch) => batch,
                 None => return Ok(Some(Step::Exhausted)),
             },
@@ -137,7 +144,7 @@ impl<J: BatchJob> BatchAttempt<'_, J> {
             if !main_walk {
                 return None;
             }
-            fetch(db, settings, job, walk, Some(&next_after), None)
+            fetch(db, settings, job, walk, limit, Some(&next_after), None)
                 .await
                 .ok()
                 .flatten()
@@ -209,6 +216,7 @@ impl<J: BatchJob> BatchAttempt<'_, J> {
                     deferred: next.deferred.clone(),
                     done: false,
                     counters: total,
+                    progress: self.progress.clone(),
                 };
                 store.save(&txn, self.unit, checkpoint).await?;
             }

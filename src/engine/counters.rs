@@ -48,6 +48,9 @@ pub struct UnitReport {
     /// cost per batch shows as two close numbers.
     pub first_tenth_batch_ms: Option<f64>,
     pub last_tenth_batch_ms: Option<f64>,
+    /// The smallest and largest batch sizes used, when they adapted to `--batch-time`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_sizes: Option<(u64, u64)>,
 }
 
 impl UnitReport {
@@ -62,6 +65,7 @@ impl UnitReport {
             counters,
             first_tenth_batch_ms: mean(&timings[..tenth]),
             last_tenth_batch_ms: mean(&timings[timings.len() - tenth..]),
+            batch_sizes: None,
         }
     }
 }

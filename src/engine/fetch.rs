@@ -9,18 +9,18 @@ use super::job::{Batch, BatchJob, Reads};
 use super::walk::{Key, TableWalk};
 use crate::backend::{self, Backend};
 
-/// Reads and decodes the batch after `after` (not past `upto`); `None` when the walk is
-/// done.
+/// Reads and decodes the batch of at most `limit` rows after `after` (not past `upto`);
+/// `None` when the walk is done.
 pub(super) async fn fetch<J: BatchJob>(
     db: &DatabaseConnection,
     settings: &EngineSettings,
     job: &J,
     walk: TableWalk,
+    limit: u64,
     after: Option<&Key>,
     upto: Option<&Key>,
 ) -> Result<Option<Batch<J::Row>>, DbErr> {
     let backend = backend::of(db);
-    let limit = settings.batch_size;
     let read = if backend.reads_in_transaction() {
         let txn = backend::begin_batch(db, settings.lock_timeout).await?;
         let read = read_batch(&txn, backend, limit, job, walk, after, upto).await?;

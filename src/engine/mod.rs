@@ -14,6 +14,9 @@
 //! | `walker` | the loop over one table: read ahead, defer, checkpoint, finish |
 //! | `attempt` | one try of one batch, in one transaction |
 //! | `isolate` | bisection of a batch the database rejected a row of |
+//! | `pace` | between batches: pause and cancel requests, health holds |
+//! | `health` | judging the database's health against the limits |
+//! | `sizing` | the size of the next batch, fixed or adapted to `--batch-time` |
 //! | `retry` | how often and how long a batch waits out a busy database |
 //! | `fetch` | reading and decoding a batch |
 //! | `progress` | the progress bar |
@@ -23,10 +26,13 @@ mod attempt;
 mod cancel;
 mod counters;
 mod fetch;
+mod health;
 mod isolate;
 mod job;
+mod pace;
 mod progress;
 mod retry;
+mod sizing;
 mod state;
 mod walk;
 mod walker;
@@ -36,9 +42,11 @@ mod tests;
 
 pub use cancel::Cancel;
 pub use counters::{Counters, UnitReport};
+pub use health::{HealthLimits, Hold, Observation, Standby};
 pub use job::{Batch, BatchJob, BatchPlan, Reads, Split, Written};
 pub use retry::RetryPolicy;
-pub use state::{Checkpoint, CheckpointStore, Deferred};
+pub use sizing::{MAX_BATCH, MIN_BATCH};
+pub use state::{Checkpoint, CheckpointStore, Deferred, Progress, Request};
 pub use walk::{Key, KeyKind, TableWalk};
 pub use walker::KeysetWalker;
 
@@ -47,10 +55,14 @@ use std::time::Duration;
 /// How the engine paces and guards batches, resolved once from the flags.
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
+    /// The first batch's size, and every batch's without `batch_time`.
     pub batch_size: u64,
+    /// Adapt the batch size toward batches of about this time.
+    pub batch_time: Option<Duration>,
     pub sleep: Duration,
     pub lock_timeout: Duration,
     pub dry_run: bool,
     pub progress: bool,
     pub retry: RetryPolicy,
+    pub health: HealthLimits,
 }

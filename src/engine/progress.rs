@@ -33,7 +33,7 @@ pub(super) async fn bar(
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template(
-            "{prefix:>20} [{bar:30}] {human_pos}/{human_len} rows  {rate}  eta {eta}",
+            "{prefix:>20} [{bar:30}] {human_pos}/{human_len} rows  {rate}  eta {eta}  {msg}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .with_key("rate", crate::logging::whole_rate)

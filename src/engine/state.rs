@@ -3,7 +3,7 @@
 //! part of the walk the next batch reads.
 
 use async_trait::async_trait;
-use sea_orm::{DatabaseTransaction, DbErr};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 use serde::{Deserialize, Serialize};
 
 use super::counters::Counters;
@@ -26,9 +26,34 @@ pub struct Checkpoint {
     pub deferred: Vec<Deferred>,
     pub done: bool,
     pub counters: Counters,
+    /// How the walk is going, for `runs`: not needed to resume.
+    #[serde(default)]
+    pub progress: Progress,
 }
 
-/// Where a run keeps its checkpoints.
+/// How a walk is going, as `runs` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Rows the walk expects in all: the database's estimate, raised when the walk
+    /// passes it.
+    pub estimate: Option<u64>,
+    /// Rows per second since this process took the walk up.
+    pub rate: Option<f64>,
+    /// The size of the next batch.
+    pub batch_size: Option<u64>,
+    /// Why the walk holds, while it does.
+    pub held: Option<String>,
+}
+
+/// What someone asked of a run, from any process (`runs pause|continue|cancel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    Go,
+    Pause,
+    Cancel,
+}
+
+/// Where a run keeps its checkpoints, and where requests to it are read.
 #[async_trait]
 pub trait CheckpointStore: Send {
     /// The run the checkpoints belong to (anomalies name it).
@@ -42,6 +67,22 @@ pub trait CheckpointStore: Send {
         unit: &str,
         checkpoint: Checkpoint,
     ) -> Result<(), DbErr>;
+
+    /// What is asked of the run now; a store nobody else can reach says go.
+    async fn requested(&mut self, _db: &DatabaseConnection) -> Result<Request, DbErr> {
+        Ok(Request::Go)
+    }
+
+    /// Records, outside any batch, that `unit` holds (and why) or goes on: the run is
+    /// shown as throttled while it holds, and its heartbeat moves.
+    async fn hold(
+        &mut self,
+        _db: &DatabaseConnection,
+        _unit: &str,
+        _held: Option<String>,
+    ) -> Result<(), DbErr> {
+        Ok(())
+    }
 }
 
 /// Where a walk stands: the main walk's last key, and the ranges deferred for a later

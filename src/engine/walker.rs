@@ -2,18 +2,23 @@
 //! batch read ahead, ranges that stayed locked deferred to a later pass, pacing and
 //! cancellation between batches, and the final checkpoint.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use indicatif::ProgressBar;
 
 use sea_orm::{DatabaseConnection, TransactionTrait};
 
 use super::attempt::{BatchAttempt, Step};
 use super::counters::{Counters, UnitReport};
 use super::job::{Batch, BatchJob};
+use super::pace::{Gate, Pacer};
 use super::progress;
-use super::state::{Checkpoint, CheckpointStore, Cursor, Deferred, WalkState};
+use super::sizing::BatchSizer;
+use super::state::{Checkpoint, CheckpointStore, Cursor, Deferred, Progress, WalkState};
 use super::walk::TableWalk;
 use super::{Cancel, EngineSettings};
 use crate::anomalies::{AnomalyKind, AnomalyLog};
+use crate::backend;
 use crate::error::{BatchError, Interrupted};
 
 /// Walks tables for one run. Owns the checkpoint writes; jobs never see them.
@@ -47,6 +52,7 @@ impl<'a> KeysetWalker<'a> {
         Interrupted::of_run(self.run_id()).into()
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn attempt<'b, J: BatchJob>(
         &'b mut self,
         job: &'b J,
@@ -55,7 +61,9 @@ impl<'a> KeysetWalker<'a> {
         state: &'b WalkState,
         cursor: Cursor,
         counters: &'b mut Counters,
+        pace: &'b mut WalkPace,
     ) -> BatchAttempt<'b, J> {
+        let progress = pace.progress(counters.processed);
         BatchAttempt {
             db: self.db,
             settings: &self.settings,
@@ -69,6 +77,37 @@ impl<'a> KeysetWalker<'a> {
                 .store
                 .as_deref_mut()
                 .map(|store| store as &mut dyn CheckpointStore),
+            sizer: &mut pace.sizer,
+            progress,
+        }
+    }
+
+    /// Waits for the next batch's turn (see `pace`); `Err` when the walk must stop.
+    async fn wait_turn(
+        &mut self,
+        pace: &mut WalkPace,
+        walk: TableWalk,
+        unit: &str,
+        bar: &ProgressBar,
+    ) -> Result<bool, BatchError> {
+        let store = self
+            .store
+            .as_deref_mut()
+            .map(|store| store as &mut dyn CheckpointStore);
+        let gate = pace
+            .pacer
+            .wait_turn(self.db, store, &self.cancel, walk.table, unit, bar)
+            .await
+            .map_err(|source| BatchError::Failed {
+                table: walk.table,
+                source,
+            })?;
+        match gate {
+            Gate::Go { waited } => Ok(waited),
+            Gate::Stop => {
+                bar.abandon();
+                Err(self.interrupted())
+            }
         }
     }
 
@@ -101,13 +140,31 @@ impl<'a> KeysetWalker<'a> {
             state.after.as_ref(),
         )
         .await;
+        let mut pace = WalkPace {
+            sizer: BatchSizer::new(self.settings.batch_size, self.settings.batch_time),
+            pacer: Pacer::new(self.settings.health),
+            estimate: backend::of(self.db).row_estimate(self.db, walk.table).await,
+            started: Instant::now(),
+            processed_before: counters.processed,
+        };
         let mut ahead: Option<Batch<J::Row>> = None;
         loop {
+            if self.wait_turn(&mut pace, walk, unit, &bar).await? {
+                ahead = None;
+            }
             let started = Instant::now();
             // A read done ahead is this batch's only if the walk is where it expected.
             let fetched = ahead.take().filter(|read| read.after == state.after);
             let step = self
-                .attempt(job, walk, unit, &state, Cursor::Main, &mut counters)
+                .attempt(
+                    job,
+                    walk,
+                    unit,
+                    &state,
+                    Cursor::Main,
+                    &mut counters,
+                    &mut pace,
+                )
                 .run(fetched)
                 .await?;
             match step {
@@ -121,13 +178,11 @@ impl<'a> KeysetWalker<'a> {
                 Step::Advanced { next, rows, read } => {
                     state = next;
                     ahead = read;
-                    timings.push(started.elapsed().as_secs_f64() * 1000.0);
+                    let took = started.elapsed();
+                    pace.sizer.committed(rows, took);
+                    timings.push(took.as_secs_f64() * 1000.0);
                     bar.inc(rows);
                 }
-            }
-            if self.cancel.is_cancelled() {
-                bar.abandon();
-                return Err(self.interrupted());
             }
             if !self.settings.sleep.is_zero() {
                 tokio::time::sleep(self.settings.sleep).await;
@@ -135,8 +190,17 @@ impl<'a> KeysetWalker<'a> {
         }
         // The later pass: ranges that met locks, now that the application had time.
         while let Some(range) = state.deferred.first().cloned() {
+            self.wait_turn(&mut pace, walk, unit, &bar).await?;
             let step = self
-                .attempt(job, walk, unit, &state, Cursor::Deferred, &mut counters)
+                .attempt(
+                    job,
+                    walk,
+                    unit,
+                    &state,
+                    Cursor::Deferred,
+                    &mut counters,
+                    &mut pace,
+                )
                 .run(None)
                 .await?;
             match step {
@@ -149,9 +213,6 @@ impl<'a> KeysetWalker<'a> {
                     counters.errors += 1;
                     state.deferred.remove(0);
                 }
-            }
-            if self.cancel.is_cancelled() {
-                return Err(self.interrupted());
             }
         }
         bar.finish_and_clear();
@@ -166,11 +227,16 @@ impl<'a> KeysetWalker<'a> {
                 deferred: Vec::new(),
                 done: true,
                 counters,
+                progress: pace.progress(counters.processed),
             };
             store.save(&txn, unit, checkpoint).await.map_err(failed)?;
             txn.commit().await.map_err(failed)?;
         }
-        Ok(UnitReport::new(unit, counters, &timings))
+        let mut report = UnitReport::new(unit, counters, &timings);
+        if self.settings.batch_time.is_some() {
+            report.batch_sizes = Some(pace.sizer.used());
+        }
+        Ok(report)
     }
 
     /// A range still locked after the later pass: logged, so the run ends "not done".
@@ -204,5 +270,31 @@ impl<'a> KeysetWalker<'a> {
                 table: walk.table,
                 source,
             })
+    }
+}
+
+/// The pace of one walk: its batch size, its pacing between batches, and what `runs`
+/// is told of its progress.
+struct WalkPace {
+    sizer: BatchSizer,
+    pacer: Pacer,
+    /// The database's estimate of the table's rows.
+    estimate: Option<u64>,
+    /// When this process took the walk up, and how far it was then.
+    started: Instant,
+    processed_before: u64,
+}
+
+impl WalkPace {
+    /// The progress to record once `processed` rows are done.
+    fn progress(&self, processed: u64) -> Progress {
+        let elapsed = self.started.elapsed().max(Duration::from_millis(1));
+        let rows = processed.saturating_sub(self.processed_before);
+        Progress {
+            estimate: self.estimate.map(|estimate| estimate.max(processed)),
+            rate: (rows > 0).then(|| rows as f64 / elapsed.as_secs_f64()),
+            batch_size: Some(self.sizer.size()),
+            held: None,
+        }
     }
 }

@@ -17,7 +17,9 @@ use crate::demo::DemoSummary;
 use crate::error::UsageError;
 use crate::jobs::features::FeaturesSummary;
 use crate::jobs::project_id::{ProjectIdSummary, RollbackSummary};
+use crate::ledger::RunStatus;
 use crate::migrate::MigrateReport;
+use crate::runs::RunView;
 use crate::seed::SeedSummary;
 use crate::validate::ValidationReport;
 
@@ -156,11 +158,30 @@ impl<W: Write> Reporter<W> {
     pub fn resolved(&mut self, count: u64) -> io::Result<()> {
         self.emit(&Resolved { resolved: count }, text::resolved)
     }
+
+    pub fn runs(&mut self, listed: &[RunView]) -> io::Result<()> {
+        self.emit(listed, text::runs)
+    }
+
+    /// A run put in `status` by `runs pause|continue|cancel`.
+    pub fn controlled(&mut self, id: i64, status: RunStatus) -> io::Result<()> {
+        let controlled = Controlled {
+            run_id: id,
+            status: status.as_str(),
+        };
+        self.emit(&controlled, text::controlled)
+    }
 }
 
 #[derive(Serialize)]
 struct Resolved {
     resolved: u64,
+}
+
+#[derive(Serialize)]
+struct Controlled {
+    run_id: i64,
+    status: &'static str,
 }
 
 /// Exactly one JSON object (or list) on one line.

@@ -35,6 +35,7 @@ fn unit(name: &str, counters: Counters) -> UnitReport {
         counters,
         first_tenth_batch_ms: Some(4.25),
         last_tenth_batch_ms: Some(4.5),
+        batch_sizes: None,
     }
 }
 
@@ -279,6 +280,68 @@ fn demo() {
         held_row: Some(41),
     };
     snapshot("demo", |r| r.demo(&summary, Duration::from_millis(4_060)));
+}
+
+#[test]
+fn runs() {
+    use crate::runs::{RunView, UnitView};
+    let at = |text| chrono::DateTime::parse_from_rfc3339(text).expect("a timestamp");
+    let listed = vec![RunView {
+        id: 12,
+        command: "backfill-project-id".into(),
+        status: "throttled".into(),
+        started_at: at("2026-12-03T08:00:00+00:00"),
+        finished_at: None,
+        worker: "4242@db-runner".into(),
+        units: vec![
+            UnitView {
+                unit: "nodes".into(),
+                done: true,
+                rows: 120_000,
+                estimate: Some(120_000),
+                rows_per_second: Some(40_000.0),
+                eta_seconds: Some(0),
+                batch_size: Some(5000),
+                batches: 24,
+                held: None,
+            },
+            UnitView {
+                unit: "edges".into(),
+                done: false,
+                rows: 30_000,
+                estimate: Some(90_000),
+                rows_per_second: Some(20_000.0),
+                eta_seconds: Some(3),
+                batch_size: Some(2500),
+                batches: 9,
+                held: Some("lock waits: 1 other session(s) wait on locks in this table".into()),
+            },
+        ],
+    }];
+    snapshot("runs", |r| r.runs(&listed));
+    snapshot("runs_none", |r| r.runs(&[]));
+    snapshot("runs_paused", |r| r.controlled(12, RunStatus::Paused));
+}
+
+#[test]
+fn adapted_batch_sizes_are_reported() {
+    let mut report = unit("test_features", Counters::default());
+    report.batch_sizes = Some((10, 4800));
+    let (text, json) = both(|r| {
+        r.features(
+            &FeaturesSummary {
+                bugs: report.clone(),
+                features: report.clone(),
+                ..features(false)
+            },
+            Duration::from_secs(1),
+        )
+    });
+    assert!(
+        text.contains("test_features: 0 batches of 10 to 4800 rows (--batch-time)"),
+        "{text}"
+    );
+    assert!(json.contains("\"batch_sizes\""), "{json}");
 }
 
 #[test]

@@ -11,6 +11,7 @@ use crate::engine::UnitReport;
 use crate::jobs::features::FeaturesSummary;
 use crate::jobs::project_id::{ProjectIdSummary, RollbackSummary};
 use crate::migrate::MigrateReport;
+use crate::runs::RunView;
 use crate::seed::SeedSummary;
 use crate::validate::{Coverage, ValidationReport};
 
@@ -109,6 +110,11 @@ pub(super) fn project_id(out: &mut dyn Write, t: &Timed<ProjectIdSummary>) -> io
             "{:<20} {:>9} {:>9} {:>10} {:>8} {:>7} {:>6}  {check}",
             table.table, c.processed, c.updated, c.normalized, c.rejected, c.batches, nulls,
         )?;
+    }
+    for table in &s.tables {
+        if let Some(walk) = &table.walk {
+            batch_sizes_line(out, table.table, walk)?;
+        }
     }
     for table in &s.tables {
         let Some(state) = table.state.as_ref().filter(|state| state.null_count > 0) else {
@@ -316,6 +322,77 @@ fn unit_line(out: &mut dyn Write, name: &str, report: &UnitReport) -> io::Result
         out,
         "{name:<14} processed {}, inserted {}, updated {}, unchanged {}, skipped {}, errors {}, anomalies {}",
         c.processed, c.inserted, c.updated, c.unchanged, c.skipped, c.errors, c.anomalies
+    )?;
+    batch_sizes_line(out, name, report)
+}
+
+/// The batch sizes a walk adapted between (`--batch-time`), when it did.
+fn batch_sizes_line(out: &mut dyn Write, name: &str, report: &UnitReport) -> io::Result<()> {
+    match report.batch_sizes {
+        Some((smallest, largest)) => writeln!(
+            out,
+            "{name}: {} batches of {smallest} to {largest} rows (--batch-time)",
+            report.counters.batches
+        ),
+        None => Ok(()),
+    }
+}
+
+/// Runs, a block each: the run, then a line per table or phase.
+pub(super) fn runs(out: &mut dyn Write, listed: &[RunView]) -> io::Result<()> {
+    if listed.is_empty() {
+        return writeln!(out, "no unfinished runs (--all lists every run)");
+    }
+    for run in listed {
+        let finished = run
+            .finished_at
+            .map_or_else(|| "-".to_string(), |at| at.format("%F %T").to_string());
+        writeln!(
+            out,
+            "run {}  {}  {}  started {}  finished {}  by {}",
+            run.id,
+            run.command,
+            run.status,
+            run.started_at.format("%F %T"),
+            finished,
+            run.worker
+        )?;
+        for unit in &run.units {
+            let of = unit
+                .estimate
+                .map_or_else(|| "?".to_string(), |e| HumanCount(e).to_string());
+            let rate = unit.rows_per_second.map_or_else(
+                || "-".to_string(),
+                |r| format!("{}/s", HumanCount(r as u64)),
+            );
+            let eta = unit
+                .eta_seconds
+                .map_or_else(|| "-".to_string(), |secs| format!("{secs}s"));
+            let state = match (&unit.held, unit.done) {
+                (_, true) => "done".to_string(),
+                (Some(held), false) => format!("held: {held}"),
+                (None, false) => format!(
+                    "batch size {}",
+                    unit.batch_size
+                        .map_or_else(|| "-".into(), |b| b.to_string())
+                ),
+            };
+            writeln!(
+                out,
+                "  {:<20} {} of {of} rows  {rate}  eta {eta}  {state}",
+                unit.unit,
+                HumanCount(unit.rows)
+            )?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn controlled(out: &mut dyn Write, c: &super::Controlled) -> io::Result<()> {
+    writeln!(
+        out,
+        "run {} is {}: its processes act on it after their batch in flight",
+        c.run_id, c.status
     )
 }
 

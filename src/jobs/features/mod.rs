@@ -118,7 +118,7 @@ pub async fn run(
         too_many_errors,
     };
     if let Some(ledger) = &ledger {
-        ledger.finish(db, RunStatus::Completed, &summary).await?;
+        ledger.finish(db, RunStatus::Done, &summary).await?;
     }
     Ok((summary, Outcome::from_passed(passed)))
 }

@@ -209,7 +209,7 @@ pub async fn run(
         });
     }
     if let Some(ledger) = &ledger {
-        ledger.finish(db, RunStatus::Completed, &summaries).await?;
+        ledger.finish(db, RunStatus::Done, &summaries).await?;
     }
     let summary = ProjectIdSummary {
         run_id,

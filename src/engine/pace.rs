@@ -1,0 +1,128 @@
+//! Between two batches: what is asked of the run from any process (pause, cancel),
+//! the database's health, and Ctrl-C. While paused or held the walk holds no
+//! transaction and no lock; it re-checks with backoff, never fails for it, and says
+//! why on the progress line, in the log and in the run ledger (`runs`).
+
+use std::time::{Duration, Instant};
+
+use indicatif::ProgressBar;
+use sea_orm::{DatabaseConnection, DbErr};
+
+use super::Cancel;
+use super::health::{HealthLimits, HealthWatch};
+use super::state::{CheckpointStore, Request};
+use crate::backend;
+
+/// How often the run's requests and the database's health are read while all is well:
+/// often enough to stop within a moment, rarely enough to cost nothing per batch.
+const CHECK_EVERY: Duration = Duration::from_millis(250);
+/// The waits of a hold: from the first, doubling up to the last.
+const FIRST_WAIT: Duration = Duration::from_millis(250);
+const LONGEST_WAIT: Duration = Duration::from_secs(5);
+/// How often a paused run looks for `continue`.
+const PAUSED_WAIT: Duration = Duration::from_millis(500);
+
+/// What the walk does next.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Gate {
+    /// Go on; `waited` when it held or paused first (a read done ahead is stale).
+    Go { waited: bool },
+    /// Stop after the batch that just committed: cancelled or Ctrl-C.
+    Stop,
+}
+
+/// The pacing of one walk between its batches.
+pub(super) struct Pacer {
+    watch: HealthWatch,
+    checked: Option<Instant>,
+    /// The kind of hold the walk is in, if any.
+    holding: Option<&'static str>,
+}
+
+impl Pacer {
+    pub fn new(limits: HealthLimits) -> Self {
+        Self {
+            watch: HealthWatch::new(limits),
+            checked: None,
+            holding: None,
+        }
+    }
+
+    /// Waits until the walk of `table` (reported as `unit`) may run its next batch.
+    pub async fn wait_turn(
+        &mut self,
+        db: &DatabaseConnection,
+        mut store: Option<&mut dyn CheckpointStore>,
+        cancel: &Cancel,
+        table: &str,
+        unit: &str,
+        bar: &ProgressBar,
+    ) -> Result<Gate, DbErr> {
+        let mut waited = false;
+        let mut wait = FIRST_WAIT;
+        loop {
+            if cancel.is_cancelled() {
+                return Ok(Gate::Stop);
+            }
+            if self.checked.is_some_and(|at| at.elapsed() < CHECK_EVERY) {
+                return Ok(Gate::Go { waited });
+            }
+            self.checked = Some(Instant::now());
+            let request = match store.as_deref_mut() {
+                Some(store) => store.requested(db).await?,
+                None => Request::Go,
+            };
+            let (kind, reason, pause) = match request {
+                Request::Cancel => {
+                    tracing::warn!("{unit}: the run was cancelled; stopping after this batch");
+                    return Ok(Gate::Stop);
+                }
+                Request::Pause => (
+                    "paused",
+                    "paused by `runs pause`; `runs continue` goes on".to_string(),
+                    PAUSED_WAIT,
+                ),
+                Request::Go => match self.health(db, table).await {
+                    Some(hold) => (hold.kind(), hold.to_string(), wait),
+                    None => {
+                        if self.holding.take().is_some() {
+                            tracing::info!("{unit}: going on");
+                            bar.set_message("");
+                            if let Some(store) = store.as_deref_mut() {
+                                store.hold(db, unit, None).await?;
+                            }
+                        }
+                        return Ok(Gate::Go { waited });
+                    }
+                },
+            };
+            if self.holding != Some(kind) {
+                tracing::warn!("{unit}: holding: {reason}");
+                self.holding = Some(kind);
+            }
+            bar.set_message(reason.clone());
+            if let Some(store) = store.as_deref_mut() {
+                store.hold(db, unit, Some(reason)).await?;
+            }
+            waited = true;
+            self.checked = None;
+            tokio::time::sleep(pause).await;
+            wait = (wait * 2).min(LONGEST_WAIT);
+        }
+    }
+
+    /// Why the database is too busy for the next batch, if it is. A health check that
+    /// fails (a role that may not read the statistics, say) does not stop the run.
+    async fn health(&mut self, db: &DatabaseConnection, table: &str) -> Option<super::Hold> {
+        match backend::of(db).observe_health(db, table).await {
+            Ok(seen) => self.watch.judge(&seen, Instant::now()),
+            Err(err) => {
+                tracing::debug!(
+                    "could not read the database's health ({}); going on",
+                    backend::db_message(&err)
+                );
+                None
+            }
+        }
+    }
+}

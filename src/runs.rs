@@ -1,0 +1,152 @@
+//! `runs`: the runs in the ledger as a person watching them wants to see them (status,
+//! progress per table or phase against the estimate, rate, ETA, batch size, why it is
+//! held), and `pause`, `continue` and `cancel`, which act on a run started by any
+//! process: the state lives in `backfill_runs`, which every process of the run reads
+//! between its batches.
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, FixedOffset};
+use entity::backfill_runs::{self, Column};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::Serialize;
+
+use crate::error::UsageError;
+use crate::ledger::{Checkpoints, RunStatus};
+
+/// At most this many runs are listed.
+const LISTED: u64 = 50;
+
+/// One run as `runs` shows it.
+#[derive(Debug, Serialize)]
+pub struct RunView {
+    pub id: i64,
+    pub command: String,
+    pub status: String,
+    pub started_at: DateTime<FixedOffset>,
+    pub finished_at: Option<DateTime<FixedOffset>>,
+    /// The process that runs it, as `pid@host`.
+    pub worker: String,
+    pub units: Vec<UnitView>,
+}
+
+/// One table or phase of a run.
+#[derive(Debug, Serialize)]
+pub struct UnitView {
+    pub unit: String,
+    pub done: bool,
+    pub rows: u64,
+    pub estimate: Option<u64>,
+    pub rows_per_second: Option<f64>,
+    pub eta_seconds: Option<u64>,
+    pub batch_size: Option<u64>,
+    pub batches: u64,
+    pub held: Option<String>,
+}
+
+/// Runs newest first: the unfinished ones, or all; or only the run `id`.
+pub async fn list(db: &DatabaseConnection, id: Option<i64>, all: bool) -> Result<Vec<RunView>> {
+    let mut query = backfill_runs::Entity::find().order_by_desc(Column::Id);
+    if let Some(id) = id {
+        query = query.filter(Column::Id.eq(id));
+    } else if !all {
+        query = query.filter(Column::FinishedAt.is_null());
+    }
+    let runs = query
+        .limit(LISTED)
+        .all(db)
+        .await
+        .context("could not read backfill_runs")?;
+    if let (Some(id), true) = (id, runs.is_empty()) {
+        bail!(UsageError::new(format!("there is no run {id}")));
+    }
+    runs.into_iter().map(view).collect()
+}
+
+fn view(run: backfill_runs::Model) -> Result<RunView> {
+    let checkpoints: Checkpoints = serde_json::from_value(run.checkpoints)
+        .with_context(|| format!("run {} has unreadable checkpoints", run.id))?;
+    let units = checkpoints
+        .into_iter()
+        .map(|(unit, checkpoint)| {
+            let rows = checkpoint.counters.processed;
+            let progress = checkpoint.progress;
+            let estimate = progress.estimate.map(|estimate| estimate.max(rows));
+            let eta_seconds = match (estimate, progress.rate, checkpoint.done) {
+                (_, _, true) => Some(0),
+                (Some(estimate), Some(rate), false) if rate > 0.0 => {
+                    Some(((estimate - rows) as f64 / rate).ceil() as u64)
+                }
+                _ => None,
+            };
+            UnitView {
+                unit,
+                done: checkpoint.done,
+                rows,
+                estimate,
+                rows_per_second: progress.rate,
+                eta_seconds,
+                batch_size: progress.batch_size,
+                batches: checkpoint.counters.batches,
+                held: progress.held.filter(|_| !checkpoint.done),
+            }
+        })
+        .collect();
+    Ok(RunView {
+        id: run.id,
+        command: run.command,
+        status: run.status,
+        started_at: run.started_at,
+        finished_at: run.finished_at,
+        worker: format!("{}@{}", run.pid, run.host),
+        units,
+    })
+}
+
+/// What `runs pause|continue|cancel` asks of a run.
+#[derive(Debug, Clone, Copy)]
+pub enum Control {
+    Pause,
+    Continue,
+    Cancel,
+}
+
+impl Control {
+    /// The states the run may be in, and the one it is put in.
+    fn transition(self) -> (&'static [&'static str], RunStatus) {
+        match self {
+            Self::Pause => (&["running", "throttled"], RunStatus::Paused),
+            Self::Continue => (&["paused"], RunStatus::Running),
+            Self::Cancel => (&RunStatus::LIVE, RunStatus::Cancelled),
+        }
+    }
+}
+
+/// Puts run `id` in the state `control` asks for; its processes act on it after their
+/// batch in flight. Returns the new status.
+pub async fn control(db: &DatabaseConnection, id: i64, control: Control) -> Result<RunStatus> {
+    let (from, to) = control.transition();
+    let changed = backfill_runs::Entity::update_many()
+        .col_expr(Column::Status, Expr::value(to.as_str()))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.is_in(from.iter().copied()))
+        .exec(db)
+        .await
+        .context("could not update backfill_runs")?;
+    if changed.rows_affected == 1 {
+        return Ok(to);
+    }
+    let run = backfill_runs::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .context("could not read backfill_runs")?;
+    let Some(run) = run else {
+        bail!(UsageError::new(format!("there is no run {id}")));
+    };
+    bail!(UsageError::new(format!(
+        "run {id} is {}, so it cannot be made {}: only a run that is {} can",
+        run.status,
+        to.as_str(),
+        from.join(" or ")
+    )))
+}
