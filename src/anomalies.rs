@@ -34,7 +34,7 @@ pub enum AnomalyKind {
 }
 
 impl AnomalyKind {
-    const ALL: [AnomalyKind; 9] = [
+    pub const ALL: [AnomalyKind; 9] = [
         Self::InvalidJson,
         Self::MissingId,
         Self::InvalidField,

@@ -190,6 +190,9 @@ pub struct RunOpts {
     /// MySQL/MariaDB: hold between batches while more threads than this are running.
     #[arg(long, value_name = "THREADS", default_value_t = 25)]
     pub max_load: u64,
+    /// Serve Prometheus metrics of the run at http://HOST:PORT/ while it works.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -16,6 +16,7 @@ use crate::engine::{Cancel, EngineSettings, HealthLimits, RetryPolicy};
 use crate::error::{Outcome, UsageError};
 use crate::jobs::features::{self, FeaturesSettings};
 use crate::jobs::project_id::{self, ProjectIdSettings};
+use crate::metrics::Metrics;
 use crate::report::Reporter;
 use crate::runs::Control;
 use crate::seed::SeedSettings;
@@ -125,14 +126,18 @@ fn seed_settings(args: &SeedArgs) -> SeedSettings {
     }
 }
 
-/// Engine settings from the shared run flags.
+/// Engine settings from the shared run flags; starts the metrics server when asked.
 fn engine_settings(
     global: &GlobalOpts,
     run: &RunOpts,
     batch_size: u64,
     default_sleep: Duration,
-) -> EngineSettings {
-    EngineSettings {
+) -> Result<EngineSettings> {
+    let metrics = Metrics::default();
+    if let Some(addr) = &run.metrics_addr {
+        crate::metrics::serve(addr, metrics.clone())?;
+    }
+    Ok(EngineSettings {
         batch_size,
         batch_time: run.batch_time,
         sleep: run.sleep.unwrap_or(default_sleep),
@@ -144,7 +149,8 @@ fn engine_settings(
             max_lag: run.max_lag,
             max_load: run.max_load,
         },
-    }
+        metrics,
+    })
 }
 
 /// Refuses, before anything is written, a database the run cannot write to.
@@ -165,7 +171,7 @@ pub async fn backfill_features(
     backend::require_tables(db, &features::TABLES).await?;
     require_run_preconditions(db, &args.run).await?;
     let settings = FeaturesSettings {
-        engine: engine_settings(global, &args.run, args.batch_size, Duration::ZERO),
+        engine: engine_settings(global, &args.run, args.batch_size, Duration::ZERO)?,
         resume: args.run.resume,
         validate: !args.run.no_validate,
     };
@@ -210,7 +216,7 @@ pub async fn backfill_project_id(
             &args.run,
             args.batch_size,
             Duration::from_millis(100),
-        ),
+        )?,
         tables,
         resume: args.run.resume,
         validate: !args.run.no_validate,

@@ -16,6 +16,7 @@ use crate::engine::{Cancel, EngineSettings, HealthLimits, RetryPolicy};
 use crate::error::UsageError;
 use crate::jobs::features::{self, FeaturesSettings, FeaturesSummary};
 use crate::jobs::project_id::{self, ProjectIdSettings, ProjectIdSummary};
+use crate::metrics::Metrics;
 use crate::seed::{self, SeedSettings, SeedSummary};
 use crate::validate::{self, ValidationReport};
 
@@ -61,6 +62,7 @@ pub async fn run(file: &str) -> Result<DemoSummary> {
         progress: false,
         retry: RetryPolicy::default(),
         health: HealthLimits::default(),
+        metrics: Metrics::default(),
     };
     let features_settings = FeaturesSettings {
         engine: engine.clone(),

@@ -10,6 +10,7 @@
 //! | `ledger`, `anomalies` | the run ledger (checkpoints, resume) and the anomaly log |
 //! | `validate`, `schema`, `migrate` | `validate`, entity/schema drift, `migrate` |
 //! | `seed`, `demo` | `seed` and `demo` |
+//! | `metrics` | Prometheus metrics of a run (`--metrics-addr`) |
 //! | `report`, `logging`, `error` | summaries on stdout, logs on stderr, exit codes |
 
 pub mod anomalies;
@@ -22,6 +23,7 @@ pub mod error;
 pub mod jobs;
 pub mod ledger;
 pub mod logging;
+pub mod metrics;
 pub mod migrate;
 pub mod report;
 pub mod runs;

@@ -65,15 +65,17 @@ impl Backend for Postgres {
         table: &str,
     ) -> Result<Observation, DbErr> {
         // Replay position and distance, not only `replay_lag`: that is refreshed only
-        // when replay moves, so a stopped replay keeps showing its last small lag.
+        // when replay moves, so a stopped replay keeps showing its last small lag. A
+        // role without `pg_monitor` sees no positions of other roles' standbys: those
+        // (and standbys still starting) are left out rather than taken for stopped.
         let standbys = db
             .query_all_raw(Statement::from_string(
                 DatabaseBackend::Postgres,
                 "SELECT coalesce(application_name, '') || '@' || coalesce(host(client_addr), 'local'), \
                         extract(epoch FROM replay_lag)::float8, \
-                        pg_wal_lsn_diff(coalesce(replay_lsn, '0/0'), '0/0')::bigint, \
-                        pg_wal_lsn_diff(pg_current_wal_lsn(), coalesce(replay_lsn, '0/0'))::bigint \
-                 FROM pg_stat_replication",
+                        pg_wal_lsn_diff(replay_lsn, '0/0')::bigint, \
+                        pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint \
+                 FROM pg_stat_replication WHERE replay_lsn IS NOT NULL",
             ))
             .await?
             .iter()

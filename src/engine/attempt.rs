@@ -207,6 +207,12 @@ impl<J: BatchJob> BatchAttempt<'_, J> {
             txn.rollback().await?;
         } else {
             let run_id = self.store.as_ref().map(|store| store.run_id());
+            for kind in AnomalyKind::ALL {
+                let count = plan.anomalies.count_of(kind) as u64;
+                if count > 0 {
+                    self.settings.metrics.anomalies(kind, count);
+                }
+            }
             plan.anomalies.flush(&txn, run_id).await?;
             let mut total = *self.counters;
             total.add(&done);

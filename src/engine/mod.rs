@@ -52,6 +52,8 @@ pub use walker::KeysetWalker;
 
 use std::time::Duration;
 
+use crate::metrics::Metrics;
+
 /// How the engine paces and guards batches, resolved once from the flags.
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
@@ -65,4 +67,6 @@ pub struct EngineSettings {
     pub progress: bool,
     pub retry: RetryPolicy,
     pub health: HealthLimits,
+    /// Where the walk's figures go (served with `--metrics-addr`).
+    pub metrics: Metrics,
 }

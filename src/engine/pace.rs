@@ -12,6 +12,7 @@ use super::Cancel;
 use super::health::{HealthLimits, HealthWatch};
 use super::state::{CheckpointStore, Request};
 use crate::backend;
+use crate::metrics::Metrics;
 
 /// How often the run's requests and the database's health are read while all is well:
 /// often enough to stop within a moment, rarely enough to cost nothing per batch.
@@ -34,15 +35,17 @@ pub(super) enum Gate {
 /// The pacing of one walk between its batches.
 pub(super) struct Pacer {
     watch: HealthWatch,
+    metrics: Metrics,
     checked: Option<Instant>,
     /// The kind of hold the walk is in, if any.
     holding: Option<&'static str>,
 }
 
 impl Pacer {
-    pub fn new(limits: HealthLimits) -> Self {
+    pub fn new(limits: HealthLimits, metrics: Metrics) -> Self {
         Self {
             watch: HealthWatch::new(limits),
+            metrics,
             checked: None,
             holding: None,
         }
@@ -87,6 +90,7 @@ impl Pacer {
                     None => {
                         if self.holding.take().is_some() {
                             tracing::info!("{unit}: going on");
+                            self.metrics.held(None);
                             bar.set_message("");
                             if let Some(store) = store.as_deref_mut() {
                                 store.hold(db, unit, None).await?;
@@ -99,6 +103,7 @@ impl Pacer {
             if self.holding != Some(kind) {
                 tracing::warn!("{unit}: holding: {reason}");
                 self.holding = Some(kind);
+                self.metrics.held(Some(kind));
             }
             bar.set_message(reason.clone());
             if let Some(store) = store.as_deref_mut() {

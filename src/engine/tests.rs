@@ -14,6 +14,7 @@ use sea_orm::{
 
 use super::*;
 use crate::backend::{self, Backend};
+use crate::metrics::Metrics;
 
 const ITEMS: TableWalk = TableWalk {
     table: "items",
@@ -157,6 +158,7 @@ fn settings(batch_size: u64) -> EngineSettings {
             max_wait: Duration::from_millis(2),
         },
         health: HealthLimits::default(),
+        metrics: Metrics::default(),
     }
 }
 

@@ -142,7 +142,7 @@ impl<'a> KeysetWalker<'a> {
         .await;
         let mut pace = WalkPace {
             sizer: BatchSizer::new(self.settings.batch_size, self.settings.batch_time),
-            pacer: Pacer::new(self.settings.health),
+            pacer: Pacer::new(self.settings.health, self.settings.metrics.clone()),
             estimate: backend::of(self.db).row_estimate(self.db, walk.table).await,
             started: Instant::now(),
             processed_before: counters.processed,
@@ -180,6 +180,9 @@ impl<'a> KeysetWalker<'a> {
                     ahead = read;
                     let took = started.elapsed();
                     pace.sizer.committed(rows, took);
+                    self.settings
+                        .metrics
+                        .batch(unit, rows, took, pace.sizer.size());
                     timings.push(took.as_secs_f64() * 1000.0);
                     bar.inc(rows);
                 }
