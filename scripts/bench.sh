@@ -2,7 +2,7 @@
 # Benchmarks: each backfill against the set-based SQL that does the same work, measured
 # in the same run on identical copies of the same seeded data, on SQLite and PostgreSQL.
 #
-#   scripts/bench.sh [features|project-id|seed|all]
+#   scripts/bench.sh [features|project-id|seed|pacing|all]
 #
 # Sizes can be changed with BENCH_TESTS (200000), BENCH_LARGE_TESTS (1000000, for the
 # memory comparison), BENCH_MEMORY_ROWS (2000000 over the eleven tables) and
@@ -258,6 +258,49 @@ print("%s: %d batches, first tenth %.2f ms, last tenth %.2f ms, last/first %.2f"
   done
 }
 
+# pace_compare BACKEND LABEL SIZES COMMAND FLAGS… — the command at each fixed batch size
+# and with --batch-time 500ms (starting at the default size), each on a fresh copy of
+# bench_seed, in turn, BENCH_REPEAT times; prints the medians and adaptive/best fixed.
+pace_compare() {
+  local backend=$1 label=$2 sizes=$3; shift 3
+  local i size variant url best="" best_size="" adaptive
+  declare -A times=()
+  for i in $(seq "$repeat"); do
+    for variant in $sizes adaptive; do
+      url=$(copy "$backend" bench_seed bench_a)
+      if [ "$variant" = adaptive ]; then
+        run pace "$url" "$@" --batch-time 500ms
+      else
+        run pace "$url" "$@" --batch-size "$variant"
+      fi
+      times[$variant]="${times[$variant]:-} $secs"
+      discard "$backend" bench_a
+    done
+  done
+  for size in $sizes; do
+    # shellcheck disable=SC2086
+    local m; m=$(median ${times[$size]})
+    printf '  %-22s batch size %-6s %8.2fs  (runs:%s)\n' "$label" "$size" "$m" "${times[$size]}"
+    if [ -z "$best" ] || [ "$(echo "$m < $best" | bc -l)" = 1 ]; then best=$m best_size=$size; fi
+  done
+  # shellcheck disable=SC2086
+  adaptive=$(median ${times[adaptive]})
+  printf '  %-22s --batch-time 500ms %6.2fs  (runs:%s)\n' "$label" "$adaptive" "${times[adaptive]}"
+  printf '  ratio adaptive/best fixed (%s) %s   (target <= 1.0)\n' "$best_size" "$(ratio "$adaptive" "$best")"
+}
+
+bench_pacing() {
+  local backend per_table=$((memory_rows / 11))
+  for backend in $backends; do
+    echo "== --batch-time 500ms against fixed batch sizes on $backend, median of $repeat"
+    seed_base "$backend" --tests 0 --memory-rows "$per_table" --null-project-id 0.5
+    pace_compare "$backend" backfill-project-id "1000 5000 20000" backfill-project-id --sleep 0 --no-validate
+    seed_base "$backend" --tests "$tests_n" --memory-rows 0
+    pace_compare "$backend" backfill-features "100 500 2000" backfill-features --no-validate
+    if [ "$backend" = sqlite ]; then rm -f "$work"/bench_*.db; fi
+  done
+}
+
 bench_seed() {
   local backend
   for backend in $backends; do
@@ -274,7 +317,8 @@ case "$what" in
   features) bench_features ;;
   project-id) bench_project_id ;;
   seed) bench_seed ;;
-  all) bench_seed; bench_features; bench_project_id ;;
-  *) echo "usage: scripts/bench.sh [features|project-id|seed|all]" >&2; exit 2 ;;
+  pacing) bench_pacing ;;
+  all) bench_seed; bench_features; bench_project_id; bench_pacing ;;
+  *) echo "usage: scripts/bench.sh [features|project-id|seed|pacing|all]" >&2; exit 2 ;;
 esac
 rm -rf "$work"

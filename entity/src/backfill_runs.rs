@@ -14,7 +14,8 @@ pub struct Model {
     pub command: String,
     #[sea_orm(column_type = "JsonBinary")]
     pub arguments: Json,
-    /// `running`, `completed`, `failed`, `interrupted` or `rolled_back`.
+    /// `running`, `paused`, `throttled`, `interrupted`, `cancelled`, `failed`, `done` or
+    /// `rolled_back` (`completed` in runs recorded before `done`).
     #[sea_orm(column_type = "String(StringLen::N(20))")]
     pub status: String,
     pub started_at: DateTimeWithTimeZone,

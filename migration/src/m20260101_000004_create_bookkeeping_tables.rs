@@ -315,7 +315,7 @@ fn backfill_runs() -> TableCreateStatement {
                 .json_binary()
                 .not_null(),
         )
-        // running | completed | failed | interrupted | rolled_back
+        // running | paused | throttled | interrupted | cancelled | failed | done | rolled_back
         .col(
             ColumnDef::new(BackfillRuns::Status)
                 .string_len(20)
