@@ -52,7 +52,6 @@ impl<'a> KeysetWalker<'a> {
         Interrupted::of_run(self.run_id()).into()
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn attempt<'b, J: BatchJob>(
         &'b mut self,
         job: &'b J,
@@ -60,10 +59,9 @@ impl<'a> KeysetWalker<'a> {
         unit: &'b str,
         state: &'b WalkState,
         cursor: Cursor,
-        counters: &'b mut Counters,
         pace: &'b mut WalkPace,
     ) -> BatchAttempt<'b, J> {
-        let progress = pace.progress(counters.processed);
+        let progress = pace.progress();
         BatchAttempt {
             db: self.db,
             settings: &self.settings,
@@ -72,7 +70,7 @@ impl<'a> KeysetWalker<'a> {
             unit,
             state,
             cursor,
-            counters,
+            counters: &mut pace.counters,
             store: self
                 .store
                 .as_deref_mut()
@@ -123,7 +121,7 @@ impl<'a> KeysetWalker<'a> {
             .as_ref()
             .map(|store| store.checkpoint_of(unit))
             .unwrap_or_default();
-        let mut counters = checkpoint.counters;
+        let counters = checkpoint.counters;
         let mut timings = Vec::new();
         if checkpoint.done {
             return Ok(UnitReport::new(unit, counters, &timings));
@@ -146,6 +144,7 @@ impl<'a> KeysetWalker<'a> {
             estimate: backend::of(self.db).row_estimate(self.db, walk.table).await,
             started: Instant::now(),
             processed_before: counters.processed,
+            counters,
         };
         let mut ahead: Option<Batch<J::Row>> = None;
         loop {
@@ -156,15 +155,7 @@ impl<'a> KeysetWalker<'a> {
             // A read done ahead is this batch's only if the walk is where it expected.
             let fetched = ahead.take().filter(|read| read.after == state.after);
             let step = self
-                .attempt(
-                    job,
-                    walk,
-                    unit,
-                    &state,
-                    Cursor::Main,
-                    &mut counters,
-                    &mut pace,
-                )
+                .attempt(job, walk, unit, &state, Cursor::Main, &mut pace)
                 .run(fetched)
                 .await?;
             match step {
@@ -195,15 +186,7 @@ impl<'a> KeysetWalker<'a> {
         while let Some(range) = state.deferred.first().cloned() {
             self.wait_turn(&mut pace, walk, unit, &bar).await?;
             let step = self
-                .attempt(
-                    job,
-                    walk,
-                    unit,
-                    &state,
-                    Cursor::Deferred,
-                    &mut counters,
-                    &mut pace,
-                )
+                .attempt(job, walk, unit, &state, Cursor::Deferred, &mut pace)
                 .run(None)
                 .await?;
             match step {
@@ -213,7 +196,7 @@ impl<'a> KeysetWalker<'a> {
                 }
                 Step::Deferred(_) => {
                     self.report_stuck(walk, &range).await?;
-                    counters.errors += 1;
+                    pace.counters.errors += 1;
                     state.deferred.remove(0);
                 }
             }
@@ -229,13 +212,13 @@ impl<'a> KeysetWalker<'a> {
                 after: state.after,
                 deferred: Vec::new(),
                 done: true,
-                counters,
-                progress: pace.progress(counters.processed),
+                counters: pace.counters,
+                progress: pace.progress(),
             };
             store.save(&txn, unit, checkpoint).await.map_err(failed)?;
             txn.commit().await.map_err(failed)?;
         }
-        let mut report = UnitReport::new(unit, counters, &timings);
+        let mut report = UnitReport::new(unit, pace.counters, &timings);
         if self.settings.batch_time.is_some() {
             report.batch_sizes = Some(pace.sizer.used());
         }
@@ -276,9 +259,10 @@ impl<'a> KeysetWalker<'a> {
     }
 }
 
-/// The pace of one walk: its batch size, its pacing between batches, and what `runs`
-/// is told of its progress.
+/// The pace of one walk: what it did, its batch size, its pacing between batches, and
+/// what `runs` is told of its progress.
 struct WalkPace {
+    counters: Counters,
     sizer: BatchSizer,
     pacer: Pacer,
     /// The database's estimate of the table's rows.
@@ -289,8 +273,9 @@ struct WalkPace {
 }
 
 impl WalkPace {
-    /// The progress to record once `processed` rows are done.
-    fn progress(&self, processed: u64) -> Progress {
+    /// The progress to record now.
+    fn progress(&self) -> Progress {
+        let processed = self.counters.processed;
         let elapsed = self.started.elapsed().max(Duration::from_millis(1));
         let rows = processed.saturating_sub(self.processed_before);
         Progress {
