@@ -58,6 +58,10 @@ impl RunStatus {
     /// The states of a run whose process is at work (or waiting at a batch's end).
     pub const LIVE: [&'static str; 3] = ["running", "paused", "throttled"];
 
+    /// The states of a run that has nothing left to do (`completed`: `done` as runs
+    /// recorded before it spelled it).
+    pub const FINISHED: [&'static str; 3] = ["done", "completed", "rolled_back"];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Running => "running",

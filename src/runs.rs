@@ -44,13 +44,15 @@ pub struct UnitView {
     pub held: Option<String>,
 }
 
-/// Runs newest first: the unfinished ones, or all; or only the run `id`.
+/// Runs newest first: the unfinished ones (live, or stopped and resumable), or all; or
+/// only the run `id`.
 pub async fn list(db: &DatabaseConnection, id: Option<i64>, all: bool) -> Result<Vec<RunView>> {
     let mut query = backfill_runs::Entity::find().order_by_desc(Column::Id);
     if let Some(id) = id {
         query = query.filter(Column::Id.eq(id));
     } else if !all {
-        query = query.filter(Column::FinishedAt.is_null());
+        // An interrupted or cancelled run has an end time but is not finished.
+        query = query.filter(Column::Status.is_not_in(RunStatus::FINISHED));
     }
     let runs = query
         .limit(LISTED)

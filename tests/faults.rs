@@ -1185,6 +1185,11 @@ async fn pause_continue_and_cancel(backend: Backend) {
     let cancelled = child.wait_with_output().unwrap();
     assert_eq!(code(&cancelled), 130, "{}", describe(&cancelled));
     assert_eq!(shown_run(&tdb, second)["status"], "cancelled");
+    assert_eq!(
+        unfinished_run(&tdb),
+        second,
+        "a cancelled run is listed as unfinished"
+    );
     let resumed = run(&tdb, &Job::ProjectId.fast_args(true));
     assert_eq!(code(&resumed), 0, "{}", describe(&resumed));
     assert_eq!(shown_run(&tdb, second)["status"], "done");
