@@ -26,7 +26,7 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Args)]
 pub struct GlobalOpts {
-    /// Database to work on (sqlite://FILE?mode=rwc or postgres://…). Falls back to the
+    /// Database to work on (sqlite://FILE?mode=rwc, postgres://… or mysql://…). Falls back to the
     /// DATABASE_URL environment variable, then to sqlite://backfill.db?mode=rwc.
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,

@@ -85,8 +85,8 @@ pub async fn coverage(db: &DatabaseConnection, threshold: f64) -> Result<Coverag
         db,
         format!(
             "SELECT COUNT(*), \
-             COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM test_features f WHERE f.test_id = t.id) THEN 1 ELSE 0 END), 0), \
-             COALESCE(SUM(CASE WHEN NOT EXISTS (SELECT 1 FROM test_features f WHERE f.test_id = t.id) AND NOT {} THEN 1 ELSE 0 END), 0) \
+             COUNT(CASE WHEN EXISTS (SELECT 1 FROM test_features f WHERE f.test_id = t.id) THEN 1 END), \
+             COUNT(CASE WHEN NOT EXISTS (SELECT 1 FROM test_features f WHERE f.test_id = t.id) AND NOT {} THEN 1 END) \
              FROM tests t",
             backend.lists_features()
         ),
@@ -96,7 +96,7 @@ pub async fn coverage(db: &DatabaseConnection, threshold: f64) -> Result<Coverag
         db,
         format!(
             "SELECT COUNT(*), COUNT(b.test_feature_id), \
-             COALESCE(SUM(CASE WHEN b.test_feature_id IS NULL AND NOT {} THEN 1 ELSE 0 END), 0) FROM bugs b",
+             COUNT(CASE WHEN b.test_feature_id IS NULL AND NOT {} THEN 1 END) FROM bugs b",
             backend.names_test_feature()
         ),
     )

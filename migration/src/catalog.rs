@@ -59,7 +59,8 @@ fn pg_column_names(keys: &str, relation: &str) -> String {
         .replace("{relation}", relation)
 }
 
-/// The indexes of `table` (in the current schema on PostgreSQL), primary key aside.
+/// The indexes of `table` (in the current schema on PostgreSQL, the current database on
+/// MySQL), primary key aside.
 pub async fn indexes<C: ConnectionTrait>(db: &C, table: &str) -> Result<Vec<IndexInfo>, DbErr> {
     let backend = db.get_database_backend();
     let sql = match backend {
@@ -70,6 +71,12 @@ pub async fn indexes<C: ConnectionTrait>(db: &C, table: &str) -> Result<Vec<Inde
              ORDER BY 1",
             pg_column_names("ix.indkey::int2[]", "ix.indrelid")
         ),
+        DbBackend::MySql => "SELECT CAST(index_name AS CHAR) AS name, MIN(non_unique) = 0 AS is_unique, \
+             CAST(GROUP_CONCAT(column_name ORDER BY seq_in_index) AS CHAR) AS columns \
+             FROM information_schema.statistics \
+             WHERE table_schema = DATABASE() AND table_name = ? AND index_name <> 'PRIMARY' \
+             GROUP BY index_name ORDER BY 1"
+            .to_string(),
         _ => "SELECT il.name AS name, il.\"unique\" = 1 AS is_unique, \
               (SELECT group_concat(ii.name, ',') FROM pragma_index_info(il.name) ii) AS columns \
               FROM pragma_index_list(?) il WHERE il.origin <> 'pk' ORDER BY 1"
@@ -103,6 +110,14 @@ pub async fn foreign_keys<C: ConnectionTrait>(
             pg_column_names("c.conkey", "c.conrelid"),
             pg_column_names("c.confkey", "c.confrelid")
         ),
+        DbBackend::MySql => "SELECT CAST(constraint_name AS CHAR) AS name, \
+             CAST(GROUP_CONCAT(column_name ORDER BY ordinal_position) AS CHAR) AS columns, \
+             CAST(referenced_table_name AS CHAR) AS referenced_table, \
+             CAST(GROUP_CONCAT(referenced_column_name ORDER BY ordinal_position) AS CHAR) AS referenced_columns \
+             FROM information_schema.key_column_usage \
+             WHERE table_schema = DATABASE() AND table_name = ? AND referenced_table_name IS NOT NULL \
+             GROUP BY constraint_name, referenced_table_name ORDER BY 1"
+            .to_string(),
         // One row per key: its column pairs, in order.
         _ => "SELECT '' AS name, group_concat(\"from\", ',') AS columns, \
               \"table\" AS referenced_table, coalesce(group_concat(\"to\", ','), '') AS referenced_columns \

@@ -5,9 +5,11 @@
 //! Every migration is idempotent against an existing schema: tables and indexes are
 //! created `IF NOT EXISTS`, columns, constraints and triggers are probed before they
 //! are added, so `up` adopts a database created elsewhere and leaves what it finds as
-//! it is; `down` removes only what `up` created (see `ownership`). Every migration runs in one transaction on both backends (PostgreSQL and
-//! SQLite DDL are transactional), so a failed `up` or `down` leaves the schema as it
-//! was.
+//! it is; `down` removes only what `up` created (see `ownership`). On PostgreSQL and
+//! SQLite every migration runs in one transaction (their DDL is transactional), so a
+//! failed `up` or `down` leaves the schema as it was. MySQL commits each DDL statement
+//! as it runs: there a failed migration keeps the steps it made and is replayed from
+//! its start, which is safe because every step is probed before it is made.
 
 pub use sea_orm_migration::prelude::*;
 

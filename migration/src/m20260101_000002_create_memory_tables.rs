@@ -11,7 +11,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
-use crate::column::{array, created_at, generated_uuid};
+use crate::column::{array, created_at, generated_uuid, key_text};
 use crate::ownership::{create_table, drop_created};
 
 #[derive(DeriveMigrationName)]
@@ -261,8 +261,8 @@ fn nodes(backend: DbBackend) -> TableCreateStatement {
         .table(Nodes::Table)
         .if_not_exists()
         .col(generated_uuid(backend, Nodes::Id).primary_key())
-        .col(text(Nodes::Label))
-        .col(text(Nodes::Name))
+        .col(key_text(backend, Nodes::Label))
+        .col(key_text(backend, Nodes::Name))
         .col(jsonb_null(Nodes::Properties))
         .col(ColumnDef::new(Nodes::VectorId).integer().null())
         .col(created_at(Nodes::CreatedAt))
@@ -290,7 +290,7 @@ fn edges(backend: DbBackend) -> TableCreateStatement {
         .col(generated_uuid(backend, Edges::Id).primary_key())
         .col(ColumnDef::new(Edges::SourceId).uuid().not_null())
         .col(ColumnDef::new(Edges::TargetId).uuid().not_null())
-        .col(text(Edges::Relation))
+        .col(key_text(backend, Edges::Relation))
         .col(double_null(Edges::Weight))
         .col(jsonb_null(Edges::Properties))
         .col(created_at(Edges::CreatedAt))

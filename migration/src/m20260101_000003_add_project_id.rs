@@ -1,6 +1,6 @@
 //! `project_id VARCHAR(50) DEFAULT 'io'` on the eleven memory tables, with the check
 //! `check_<table>_project_id_not_null` (SPEC §4.3): a `NOT VALID` constraint on
-//! PostgreSQL, two triggers on SQLite (see `project_id`).
+//! PostgreSQL, two triggers on SQLite and MySQL (see `project_id`).
 //!
 //! A table that already has the column keeps it as it is (its rows may still hold
 //! NULL; filling them is `backfill-project-id`'s job), and an existing check is not
@@ -9,14 +9,11 @@
 //! the table (PostgreSQL 11+, SQLite).
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
+use sea_orm_migration::sea_orm::ConnectionTrait;
 
 use crate::ownership::{SchemaObject, create_missing, drop_created};
-use crate::project_id::ensure_project_id_check;
-use crate::{
-    LEGACY_PROJECT_ID, MEMORY_TABLES, PROJECT_ID_COLUMN, project_id_check_name,
-    project_id_insert_trigger_name, project_id_update_trigger_name,
-};
+use crate::project_id::check_parts;
+use crate::{LEGACY_PROJECT_ID, MEMORY_TABLES, PROJECT_ID_COLUMN};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -43,13 +40,12 @@ impl MigrationTrait for Migration {
                 ),
             )
             .await?;
-            create_missing(
-                manager,
-                self,
-                &check_objects(backend, table),
-                ensure_project_id_check(manager.get_connection(), table),
-            )
-            .await?;
+            // One part at a time: on MySQL each commits as it is made, and a run
+            // repeated after a failure finds the parts made before it.
+            for (part, create) in check_parts(backend, table)? {
+                let db = manager.get_connection();
+                create_missing(manager, self, &[part], db.execute_unprepared(&create)).await?;
+            }
         }
         Ok(())
     }
@@ -62,19 +58,5 @@ impl MigrationTrait for Migration {
 
     fn use_transaction(&self) -> Option<bool> {
         Some(true)
-    }
-}
-
-/// What the `project_id` check of `table` consists of on `backend` (see `project_id`).
-fn check_objects(backend: DbBackend, table: &str) -> Vec<SchemaObject> {
-    match backend {
-        DbBackend::Sqlite => vec![
-            SchemaObject::trigger(table, project_id_insert_trigger_name(table)),
-            SchemaObject::trigger(table, project_id_update_trigger_name(table)),
-        ],
-        _ => vec![SchemaObject::constraint(
-            table,
-            project_id_check_name(table),
-        )],
     }
 }

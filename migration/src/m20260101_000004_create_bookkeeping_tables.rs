@@ -2,7 +2,7 @@
 //! `backfill_runs`, `backfill_journal`, with their indexes.
 //!
 //! Partial unique indexes: one open anomaly per (`table_name`, `row_id`, `kind`),
-//! one `running` run per `command`. An anomalies table adopted from the source
+//! one `running` run per `command` (on MySQL, unique indexes over generated columns). An anomalies table adopted from the source
 //! system gets the columns it lacks (`kind`, `run_id`, `last_seen_at`); if it holds
 //! two open anomalies for the same row and kind, creating the unique index fails
 //! and the migration changes nothing.
@@ -42,39 +42,46 @@ impl MigrationTrait for Migration {
         {
             refuse_duplicate_open_anomalies(manager, open_predicate).await?;
         }
-        let partial_unique = [
-            (
-                SchemaObject::index(BackfillAnomalies::Table.to_string(), ANOMALIES_OPEN_INDEX),
-                Index::create()
-                    .if_not_exists()
-                    .name(ANOMALIES_OPEN_INDEX)
-                    .table(BackfillAnomalies::Table)
-                    .col(BackfillAnomalies::TableName)
-                    .col(BackfillAnomalies::RowId)
-                    .col(BackfillAnomalies::Kind)
-                    .unique()
-                    .and_where(Expr::cust(open_predicate))
-                    .take(),
-            ),
-            (
-                SchemaObject::index(BackfillRuns::Table.to_string(), RUNS_RUNNING_INDEX),
-                Index::create()
-                    .if_not_exists()
-                    .name(RUNS_RUNNING_INDEX)
-                    .table(BackfillRuns::Table)
-                    .col(BackfillRuns::Command)
-                    .unique()
-                    .and_where(Expr::cust(RUNS_RUNNING_PREDICATE))
-                    .take(),
-            ),
-        ];
-        for (object, statement) in partial_unique.into_iter().chain([
+        if backend == DbBackend::MySql {
+            one_open_anomaly_and_one_running_run_mysql(manager, self).await?;
+        } else {
+            let partial_unique = [
+                (
+                    SchemaObject::index(BackfillAnomalies::Table.to_string(), ANOMALIES_OPEN_INDEX),
+                    Index::create()
+                        .if_not_exists()
+                        .name(ANOMALIES_OPEN_INDEX)
+                        .table(BackfillAnomalies::Table)
+                        .col(BackfillAnomalies::TableName)
+                        .col(BackfillAnomalies::RowId)
+                        .col(BackfillAnomalies::Kind)
+                        .unique()
+                        .and_where(Expr::cust(open_predicate))
+                        .take(),
+                ),
+                (
+                    SchemaObject::index(BackfillRuns::Table.to_string(), RUNS_RUNNING_INDEX),
+                    Index::create()
+                        .if_not_exists()
+                        .name(RUNS_RUNNING_INDEX)
+                        .table(BackfillRuns::Table)
+                        .col(BackfillRuns::Command)
+                        .unique()
+                        .and_where(Expr::cust(RUNS_RUNNING_PREDICATE))
+                        .take(),
+                ),
+            ];
+            for (object, statement) in partial_unique {
+                create_missing(manager, self, &[object], manager.create_index(statement)).await?;
+            }
+        }
+        for (object, statement) in [
             index(BackfillAnomalies::Table, [BackfillAnomalies::Kind]),
             index(
                 BackfillJournal::Table,
                 [BackfillJournal::RunId, BackfillJournal::TableName],
             ),
-        ]) {
+        ] {
             create_missing(manager, self, &[object], manager.create_index(statement)).await?;
         }
         Ok(())
@@ -130,6 +137,51 @@ enum BackfillJournal {
     BatchNo,
     Changes,
     CreatedAt,
+}
+
+/// MySQL has no partial indexes: a stored generated column holds the key while the
+/// row is open (running) and NULL once it is not, and a unique index over it does
+/// what the partial index does elsewhere (NULLs never collide).
+async fn one_open_anomaly_and_one_running_run_mysql(
+    manager: &SchemaManager<'_>,
+    migration: &Migration,
+) -> Result<(), DbErr> {
+    let keys = [
+        (
+            BackfillAnomalies::Table.to_string(),
+            "open_row_id",
+            "VARCHAR(100) AS (IF(resolved, NULL, row_id)) STORED".to_string(),
+            ANOMALIES_OPEN_INDEX,
+            "table_name, open_row_id, kind",
+        ),
+        (
+            BackfillRuns::Table.to_string(),
+            "running_command",
+            format!("VARCHAR(50) AS (IF({RUNS_RUNNING_PREDICATE}, command, NULL)) STORED"),
+            RUNS_RUNNING_INDEX,
+            "running_command",
+        ),
+    ];
+    let db = manager.get_connection();
+    for (table, column, definition, index, columns) in keys {
+        let add = format!("ALTER TABLE \"{table}\" ADD COLUMN \"{column}\" {definition}");
+        create_missing(
+            manager,
+            migration,
+            &[SchemaObject::column(&table, column)],
+            db.execute_unprepared(&add),
+        )
+        .await?;
+        let unique = format!("CREATE UNIQUE INDEX \"{index}\" ON \"{table}\" ({columns})");
+        create_missing(
+            manager,
+            migration,
+            &[SchemaObject::index(&table, index)],
+            db.execute_unprepared(&unique),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// `BIGINT` auto-increment primary key (`bigint` identity on PostgreSQL,

@@ -124,6 +124,12 @@ impl SchemaObject {
             (Self::Column { table, column }, _) => return manager.has_column(table, column).await,
             (Self::Index { table, name }, _) => return manager.has_index(table, name).await,
             (Self::Constraint { .. }, DbBackend::Sqlite) => return Ok(false),
+            (Self::Constraint { table, name }, DbBackend::MySql) => (
+                "SELECT 1 FROM information_schema.table_constraints \
+                 WHERE constraint_name = ? AND table_name = ? AND table_schema = DATABASE()",
+                table,
+                name,
+            ),
             (Self::Constraint { table, name }, _) => (
                 "SELECT 1 FROM pg_catalog.pg_constraint \
                  WHERE conname = $1 AND conrelid = to_regclass(quote_ident($2))",
@@ -132,6 +138,12 @@ impl SchemaObject {
             ),
             (Self::Trigger { table, name }, DbBackend::Sqlite) => (
                 "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ? AND tbl_name = ?",
+                table,
+                name,
+            ),
+            (Self::Trigger { table, name }, DbBackend::MySql) => (
+                "SELECT 1 FROM information_schema.triggers \
+                 WHERE trigger_name = ? AND event_object_table = ? AND trigger_schema = DATABASE()",
                 table,
                 name,
             ),
@@ -156,6 +168,7 @@ impl SchemaObject {
         if !self.exists(manager).await? {
             return Ok(());
         }
+        let mysql = manager.get_database_backend() == DbBackend::MySql;
         let sql = match self {
             Self::Table(table) => format!("DROP TABLE {}", quoted(table)),
             Self::Column { table, column } => {
@@ -165,7 +178,18 @@ impl SchemaObject {
                     quoted(column)
                 )
             }
+            Self::Index { table, name } if mysql => {
+                format!("DROP INDEX {} ON {}", quoted(name), quoted(table))
+            }
             Self::Index { name, .. } => format!("DROP INDEX {}", quoted(name)),
+            // The only constraint added to an existing MySQL table is a foreign key.
+            Self::Constraint { table, name } if mysql => {
+                format!(
+                    "ALTER TABLE {} DROP FOREIGN KEY {}",
+                    quoted(table),
+                    quoted(name)
+                )
+            }
             Self::Constraint { table, name } => {
                 format!(
                     "ALTER TABLE {} DROP CONSTRAINT {}",
@@ -174,7 +198,7 @@ impl SchemaObject {
                 )
             }
             Self::Trigger { table, name } => match manager.get_database_backend() {
-                DbBackend::Sqlite => format!("DROP TRIGGER {}", quoted(name)),
+                DbBackend::Sqlite | DbBackend::MySql => format!("DROP TRIGGER {}", quoted(name)),
                 _ => format!("DROP TRIGGER {} ON {}", quoted(name), quoted(table)),
             },
         };
@@ -258,22 +282,30 @@ pub(crate) async fn create_table(
         {
             continue;
         }
-        // NOT VALID, then VALIDATE, the order PostgreSQL recommends on a live table.
-        // Inside the migration's one transaction the ADD's SHARE ROW EXCLUSIVE lock
-        // (writes wait, reads do not) is still held until commit.
-        let add = format!("{} NOT VALID", key.to_string(PostgresQueryBuilder));
-        let validate = format!(
-            "ALTER TABLE {} VALIDATE CONSTRAINT {}",
-            quoted(table),
-            quoted(&wanted.name)
-        );
+        let steps = match manager.get_database_backend() {
+            // One ALTER: MySQL checks the existing rows as it adds the key.
+            DbBackend::MySql => vec![key.to_string(MysqlQueryBuilder)],
+            // NOT VALID, then VALIDATE, the order PostgreSQL recommends on a live table.
+            // Inside the migration's one transaction the ADD's SHARE ROW EXCLUSIVE lock
+            // (writes wait, reads do not) is still held until commit.
+            _ => vec![
+                format!("{} NOT VALID", key.to_string(PostgresQueryBuilder)),
+                format!(
+                    "ALTER TABLE {} VALIDATE CONSTRAINT {}",
+                    quoted(table),
+                    quoted(&wanted.name)
+                ),
+            ],
+        };
         create_missing(
             manager,
             migration,
             &[SchemaObject::constraint(table, &wanted.name)],
             async {
-                db.execute_unprepared(&add).await?;
-                db.execute_unprepared(&validate).await
+                for step in &steps {
+                    db.execute_unprepared(step).await?;
+                }
+                Ok(())
             },
         )
         .await
@@ -414,14 +446,29 @@ pub(crate) async fn drop_created(
                 .take(),
         )
         .await?;
+    let mut objects = Vec::with_capacity(rows.len());
     for row in rows {
         let kind: String = row.try_get("", &MigrationObjects::Kind.to_string())?;
-        let object = SchemaObject::from_parts(
+        objects.push(SchemaObject::from_parts(
             &kind,
             row.try_get("", &MigrationObjects::TableName.to_string())?,
             row.try_get("", &MigrationObjects::ObjectName.to_string())?,
-        )?;
-        object.drop(manager).await?;
+        )?);
+    }
+    // What lives on a table the migration created goes with the table: dropped on its
+    // own first, an index could be refused (MySQL keeps the one a foreign key uses).
+    let created_tables: Vec<String> = objects
+        .iter()
+        .filter_map(|object| match object {
+            SchemaObject::Table(table) => Some(table.clone()),
+            _ => None,
+        })
+        .collect();
+    for object in objects {
+        let (_, table, _) = object.parts();
+        if matches!(object, SchemaObject::Table(_)) || !created_tables.iter().any(|t| t == table) {
+            object.drop(manager).await?;
+        }
     }
     manager
         .exec_stmt(

@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use sea_orm_migration::SchemaManager;
 
-use super::{Backend, Postgres, Sqlite, db_message, of};
+use super::{Backend, Mysql, Postgres, Sqlite, db_message, of};
 use crate::error::UsageError;
 
 pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -18,12 +18,9 @@ fn for_url(url: &str) -> Result<&'static dyn Backend> {
     match url.split(':').next().unwrap_or_default() {
         "sqlite" => Ok(&Sqlite),
         "postgres" | "postgresql" => Ok(&Postgres),
-        "mysql" | "mariadb" => bail!(UsageError::new(format!(
-            "MySQL/MariaDB support is planned but not built in yet; use a sqlite:// or postgres:// URL (got `{}`)",
-            migration::redact_url(url)
-        ))),
+        "mysql" => Ok(&Mysql),
         _ => bail!(UsageError::new(format!(
-            "unsupported database URL `{}`: use sqlite://FILE?mode=rwc or postgres://USER@HOST/DB",
+            "unsupported database URL `{}`: use sqlite://FILE?mode=rwc, postgres://USER@HOST/DB or mysql://USER:PASSWORD@HOST:3306/DB (MariaDB too)",
             migration::redact_url(url)
         ))),
     }

@@ -5,6 +5,7 @@
 //! makes before it writes (tables and columns present, database writable).
 
 mod connect;
+mod mysql;
 mod postgres;
 mod sqlite;
 
@@ -15,10 +16,10 @@ use async_trait::async_trait;
 use chrono::Utc;
 use entity::backfill_journal;
 
-use crate::engine::Observation;
+use crate::engine::{Observation, TableWalk};
 use sea_orm::sea_query::{
-    ColumnRef, ColumnType, Expr, FunctionCall, InsertStatement, Query, SelectStatement,
-    UpdateStatement, Value,
+    Alias, ColumnRef, ColumnType, Expr, ExprTrait, FunctionCall, InsertStatement, IntoIden,
+    OnConflict, Query, SelectStatement, TableRef, UpdateStatement, Value, ValueTuple,
 };
 use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
@@ -26,10 +27,11 @@ use sea_orm::{
 };
 
 pub use connect::{connect, require_columns, require_tables, require_writable};
+pub use mysql::Mysql;
 pub use postgres::Postgres;
 pub use sqlite::Sqlite;
 
-/// Bound values per statement, under SQLite's 32766 and PostgreSQL's 65535.
+/// Bound values per statement, under SQLite's 32766 and PostgreSQL's and MySQL's 65535.
 pub const MAX_BINDS: usize = 30_000;
 
 /// What a failed statement means for the batch that sent it.
@@ -62,8 +64,8 @@ pub struct JournaledUpdate<'a> {
     pub old: Option<&'a str>,
     /// The update itself, its `WHERE` being `target`.
     pub update: UpdateStatement,
-    /// The key that names a changed row, as selected.
-    pub key: Expr,
+    /// The primary key that names a changed row.
+    pub identity: TableWalk,
     /// Whether the changed keys are wanted back (else only their count).
     pub return_keys: bool,
 }
@@ -116,11 +118,17 @@ pub trait Backend: Send + Sync {
     /// of a write); where there are no lock waits to bound, one SELECT is enough.
     fn reads_in_transaction(&self) -> bool;
 
-    /// What a database error, by its code, means for a batch (`None`: not a database
-    /// error the backend recognises).
-    fn classify_code(&self, code: &str) -> Option<Failure>;
+    /// What a database error means for a batch (`None`: not a database error the
+    /// backend recognises).
+    fn classify_error(&self, err: &dyn sqlx::error::DatabaseError) -> Option<Failure>;
 
     // --- keys and values --------------------------------------------------------
+
+    /// `value` as a 64-bit integer (SERIAL and BIGSERIAL keys read alike; a SUM reads
+    /// as an integer).
+    fn bigint(&self, value: Expr) -> Expr {
+        value.cast_as(Alias::new("BIGINT"))
+    }
 
     /// A uuid key as selected, so that it reads back as its hyphenated text.
     fn uuid_as_text(&self, column: Expr) -> Expr;
@@ -159,6 +167,10 @@ pub trait Backend: Send + Sync {
     /// A query of one boolean row: is `table.column` declared NOT NULL? `None` where
     /// the tool never makes a column NOT NULL.
     fn not_null_query(&self, table: &str, column: &str) -> Option<Statement>;
+
+    /// Statements that make `table.project_id` NOT NULL once its check holds for every
+    /// row, and retire the check; none where the check stays the guard.
+    fn promote_not_null(&self, table: &str) -> Vec<String>;
 
     /// The catalog query of `table`'s columns: name, type name (lower case), nullable.
     fn columns_query(&self, table: &str) -> Statement;
@@ -210,6 +222,75 @@ pub trait Backend: Send + Sync {
 
     // --- writes -----------------------------------------------------------------
 
+    /// Sets `column` to the second of each pair on the row of `table` whose `key` is
+    /// the first: one `UPDATE … FROM (VALUES (key, value), …)`, a join on the primary
+    /// key, per chunk of pairs.
+    async fn set_by_key(
+        &self,
+        txn: &DatabaseTransaction,
+        table: &'static str,
+        key: &'static str,
+        column: &'static str,
+        pairs: &[(i64, i64)],
+    ) -> Result<(), DbErr> {
+        let list = Alias::new("pairs");
+        for chunk in pairs.chunks(MAX_BINDS / 2) {
+            let values = chunk
+                .iter()
+                .map(|(key, value)| ValueTuple::Two((*key).into(), (*value).into()))
+                .collect();
+            let update = Query::update()
+                .table(Alias::new(table))
+                .value(Alias::new(column), Expr::col((list.clone(), Alias::new("column2"))))
+                .from(TableRef::ValuesList(values, list.clone().into_iden()))
+                .and_where(
+                    Expr::col((Alias::new(table), Alias::new(key)))
+                        .equals((list.clone(), Alias::new("column1"))),
+                )
+                .to_owned();
+            txn.execute(&update).await?;
+        }
+        Ok(())
+    }
+
+    /// The `ON CONFLICT (key)` clause of an upsert into `table` that updates `columns`
+    /// from the incoming row, except where the stored row's `guard` differs from the
+    /// incoming one: such a row is left as it is.
+    fn guarded_upsert(
+        &self,
+        table: &'static str,
+        key: &'static str,
+        columns: &[&'static str],
+        guard: &'static str,
+    ) -> OnConflict {
+        OnConflict::column(Alias::new(key))
+            .update_columns(columns.iter().map(|c| Alias::new(*c)))
+            .action_and_where(
+                Expr::col((Alias::new(table), Alias::new(guard)))
+                    .equals((Alias::new("excluded"), Alias::new(guard))),
+            )
+            .to_owned()
+    }
+
+    /// Runs `update` (of `table`, its `WHERE` being `target`), returning the changed
+    /// keys (`key`, as selected) when asked for.
+    async fn run_update(
+        &self,
+        txn: &DatabaseTransaction,
+        _table: &'static str,
+        _target: Expr,
+        mut update: UpdateStatement,
+        key: Expr,
+        return_keys: bool,
+    ) -> Result<Changed, DbErr> {
+        if return_keys {
+            update.returning(Query::returning().expr(key));
+            Ok(Changed::Keys(txn.query_all(&update).await?))
+        } else {
+            Ok(Changed::Count(txn.execute(&update).await?.rows_affected()))
+        }
+    }
+
     /// Runs the update and journals exactly the rows it changed, in `txn`.
     async fn journaled_update(
         &self,
@@ -248,6 +329,7 @@ pub fn of(conn: &impl ConnectionTrait) -> &'static dyn Backend {
     match conn.get_database_backend() {
         DatabaseBackend::Sqlite => &Sqlite,
         DatabaseBackend::Postgres => &Postgres,
+        DatabaseBackend::MySql => &Mysql,
         other => unreachable!("BUG: connect accepted a {other:?} database, which has no backend"),
     }
 }
@@ -280,9 +362,8 @@ pub fn classify(backend: &dyn Backend, err: &DbErr) -> Failure {
         Some(sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Protocol(_)) => {
             Failure::ConnectionLost
         }
-        Some(sqlx::Error::Database(db)) => db
-            .code()
-            .and_then(|code| backend.classify_code(&code))
+        Some(sqlx::Error::Database(db)) => backend
+            .classify_error(db.as_ref())
             .unwrap_or(Failure::Rejected),
         _ => Failure::Rejected,
     }
@@ -333,21 +414,6 @@ pub async fn begin_batch(
     Ok(txn)
 }
 
-/// Runs `update`, returning the changed keys when asked for.
-pub async fn run_update(
-    txn: &DatabaseTransaction,
-    mut update: UpdateStatement,
-    key: Expr,
-    return_keys: bool,
-) -> Result<Changed, DbErr> {
-    if return_keys {
-        update.returning(Query::returning().expr(key));
-        Ok(Changed::Keys(txn.query_all(&update).await?))
-    } else {
-        Ok(Changed::Count(txn.execute(&update).await?.rows_affected()))
-    }
-}
-
 /// The boolean a one-row query returns; false when it returns no row.
 pub async fn query_flag(conn: &impl ConnectionTrait, query: Statement) -> Result<bool, DbErr> {
     Ok(conn
@@ -356,4 +422,75 @@ pub async fn query_flag(conn: &impl ConnectionTrait, query: Statement) -> Result
         .map(|row| row.try_get_by_index::<bool>(0))
         .transpose()?
         .unwrap_or(false))
+}
+
+/// A value as a backend without array types stores it: an array as its JSON text.
+fn array_as_json(value: Value) -> Value {
+    fn json(value: Value) -> serde_json::Value {
+        match value {
+            Value::Uuid(Some(u)) => serde_json::Value::String(u.hyphenated().to_string()),
+            Value::Int(Some(v)) => v.into(),
+            Value::BigInt(Some(v)) => v.into(),
+            Value::Float(Some(v)) => v.into(),
+            Value::Double(Some(v)) => v.into(),
+            Value::String(Some(v)) => v.into(),
+            Value::Bool(Some(v)) => v.into(),
+            _ => serde_json::Value::Null,
+        }
+    }
+    match value {
+        Value::Array(_, Some(items)) => Value::String(Some(
+            serde_json::Value::Array(items.into_iter().map(json).collect()).to_string(),
+        )),
+        Value::Array(_, None) => Value::String(None),
+        other => other,
+    }
+}
+
+/// Rows encoded as multi-row INSERTs of at most 1000 rows (and [`MAX_BINDS`] values)
+/// each, every value as `backend` stores it: the bulk load of backends without `COPY`.
+fn multi_row_inserts(
+    backend: &dyn Backend,
+    kind: DatabaseBackend,
+    table: &str,
+    columns: &[&str],
+    rows: &mut dyn Iterator<Item = Vec<Value>>,
+) -> BulkRows {
+    let names = sqlite::quoted_list(columns);
+    let per_statement = (MAX_BINDS / columns.len().max(1)).clamp(1, 1000);
+    let placeholders = format!("({})", vec!["?"; columns.len()].join(", "));
+    let mut statements = Vec::new();
+    let mut rows = rows.peekable();
+    while rows.peek().is_some() {
+        let mut bound = Vec::with_capacity(per_statement * columns.len());
+        let mut count = 0;
+        for row in rows.by_ref().take(per_statement) {
+            bound.extend(row.into_iter().map(|value| backend.stored_value(value)));
+            count += 1;
+        }
+        let sql = format!(
+            "INSERT INTO \"{table}\" ({names}) VALUES {}",
+            vec![placeholders.as_str(); count].join(", ")
+        );
+        statements.push(Statement::from_sql_and_values(kind, sql, bound));
+    }
+    BulkRows {
+        table: table.to_string(),
+        body: BulkBody::Inserts(statements),
+    }
+}
+
+/// Writes rows encoded by [`multi_row_inserts`] in one transaction.
+async fn load_inserts(db: &DatabaseConnection, rows: BulkRows) -> Result<()> {
+    use anyhow::Context;
+    let context = || format!("could not write the seeded rows of `{}`", rows.table);
+    let BulkBody::Inserts(statements) = rows.body else {
+        anyhow::bail!("BUG: rows encoded for COPY reached a backend without it");
+    };
+    let txn = db.begin().await.with_context(context)?;
+    for statement in statements {
+        txn.execute_raw(statement).await.with_context(context)?;
+    }
+    txn.commit().await.with_context(context)?;
+    Ok(())
 }

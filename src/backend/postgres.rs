@@ -148,8 +148,8 @@ impl Backend for Postgres {
         true
     }
 
-    fn classify_code(&self, code: &str) -> Option<Failure> {
-        Some(match code {
+    fn classify_error(&self, err: &dyn sqlx::error::DatabaseError) -> Option<Failure> {
+        Some(match err.code()?.as_ref() {
             // lock_not_available, serialization_failure, deadlock_detected
             "55P03" | "40001" | "40P01" => Failure::Transient,
             // admin_shutdown (pg_terminate_backend) and the connection exceptions
@@ -213,6 +213,20 @@ impl Backend for Postgres {
              WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2",
             [table.into(), column.into()],
         ))
+    }
+
+    fn promote_not_null(&self, table: &str) -> Vec<String> {
+        // PostgreSQL 12+ proves NOT NULL from the validated check without a scan.
+        vec![
+            format!(
+                "ALTER TABLE \"{table}\" ALTER COLUMN \"{}\" SET NOT NULL",
+                migration::PROJECT_ID_COLUMN
+            ),
+            format!(
+                "ALTER TABLE \"{table}\" DROP CONSTRAINT \"{}\"",
+                migration::project_id_check_name(table)
+            ),
+        ]
     }
 
     fn columns_query(&self, table: &str) -> Statement {
@@ -298,7 +312,7 @@ impl Backend for Postgres {
         let changed = Alias::new("changed");
         let row_key = Alias::new("row_key");
         let mut update = entry.update.clone();
-        update.returning(Query::returning().expr(entry.key.clone()));
+        update.returning(Query::returning().expr(entry.identity.key_expr(self)));
         let changes = Func::cust("jsonb_build_object")
             .arg("old")
             .arg(entry.old)

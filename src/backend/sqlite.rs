@@ -3,19 +3,18 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
 use async_trait::async_trait;
 use sea_orm::sea_query::{Alias, ColumnRef, ColumnType, Expr, ExprTrait, Func, Query, Value};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
-    DbErr, QueryResult, Statement, TransactionTrait, sqlx,
+    DbErr, QueryResult, Statement, sqlx,
 };
 
 use crate::engine::Observation;
 
 use super::{
-    Backend, BulkBody, BulkRows, Changed, Failure, JournaledUpdate, MAX_BINDS, db_message,
-    journal_insert,
+    Backend, BulkRows, Changed, Failure, JournaledUpdate, array_as_json, db_message,
+    journal_insert, load_inserts, multi_row_inserts,
 };
 
 /// Rows a connection's worker thread may send ahead of the task reading them (sqlx's
@@ -112,9 +111,9 @@ impl Backend for Sqlite {
         false
     }
 
-    fn classify_code(&self, code: &str) -> Option<Failure> {
+    fn classify_error(&self, err: &dyn sqlx::error::DatabaseError) -> Option<Failure> {
         // Primary result codes are the low byte of the extended ones.
-        let primary = code.parse::<i32>().ok()? & 0xff;
+        let primary = err.code()?.parse::<i32>().ok()? & 0xff;
         Some(match primary {
             5 | 6 => Failure::Transient,   // SQLITE_BUSY, SQLITE_LOCKED
             8 => Failure::ReadOnly,        // SQLITE_READONLY
@@ -136,12 +135,7 @@ impl Backend for Sqlite {
     fn stored_value(&self, value: Value) -> Value {
         match value {
             Value::Uuid(uuid) => Value::String(uuid.map(|u| u.hyphenated().to_string())),
-            Value::Array(_, Some(items)) => {
-                let json: Vec<serde_json::Value> = items.into_iter().map(value_to_json).collect();
-                Value::String(Some(serde_json::Value::Array(json).to_string()))
-            }
-            Value::Array(_, None) => Value::String(None),
-            other => other,
+            other => array_as_json(other),
         }
     }
 
@@ -182,6 +176,10 @@ impl Backend for Sqlite {
     fn not_null_query(&self, _table: &str, _column: &str) -> Option<Statement> {
         // SQLite cannot make a column NOT NULL in place; its triggers do the work.
         None
+    }
+
+    fn promote_not_null(&self, _table: &str) -> Vec<String> {
+        Vec::new()
     }
 
     fn columns_query(&self, table: &str) -> Statement {
@@ -261,7 +259,7 @@ impl Backend for Sqlite {
             .arg("old")
             .arg(entry.old)
             .arg("keys")
-            .arg(Func::cust("json_group_array").arg(entry.key.clone()));
+            .arg(Func::cust("json_group_array").arg(entry.identity.key_expr(self)));
         let journal = journal_insert(
             &entry,
             changes,
@@ -269,7 +267,15 @@ impl Backend for Sqlite {
             entry.target.clone(),
         )?;
         txn.execute(&journal).await?;
-        super::run_update(txn, entry.update, entry.key, entry.return_keys).await
+        self.run_update(
+            txn,
+            entry.table,
+            entry.target,
+            entry.update,
+            entry.identity.key_expr(self),
+            entry.return_keys,
+        )
+        .await
     }
 
     fn encode_bulk(
@@ -278,45 +284,17 @@ impl Backend for Sqlite {
         columns: &[&str],
         rows: &mut dyn Iterator<Item = Vec<Value>>,
     ) -> anyhow::Result<BulkRows> {
-        let names = quoted_list(columns);
-        let per_statement = (MAX_BINDS / columns.len().max(1)).clamp(1, 1000);
-        let placeholders = format!("({})", vec!["?"; columns.len()].join(", "));
-        let mut statements = Vec::new();
-        let mut rows = rows.peekable();
-        while rows.peek().is_some() {
-            let mut bound = Vec::with_capacity(per_statement * columns.len());
-            let mut count = 0;
-            for row in rows.by_ref().take(per_statement) {
-                bound.extend(row.into_iter().map(|value| self.stored_value(value)));
-                count += 1;
-            }
-            let sql = format!(
-                "INSERT INTO \"{table}\" ({names}) VALUES {}",
-                vec![placeholders.as_str(); count].join(", ")
-            );
-            statements.push(Statement::from_sql_and_values(
-                DatabaseBackend::Sqlite,
-                sql,
-                bound,
-            ));
-        }
-        Ok(BulkRows {
-            table: table.to_string(),
-            body: BulkBody::Inserts(statements),
-        })
+        Ok(multi_row_inserts(
+            self,
+            DatabaseBackend::Sqlite,
+            table,
+            columns,
+            rows,
+        ))
     }
 
     async fn load_bulk(&self, db: &DatabaseConnection, rows: BulkRows) -> anyhow::Result<()> {
-        let context = || format!("could not write the seeded rows of `{}`", rows.table);
-        let BulkBody::Inserts(statements) = rows.body else {
-            anyhow::bail!("BUG: SQLite was given rows encoded for another backend");
-        };
-        let txn = db.begin().await.with_context(context)?;
-        for statement in statements {
-            txn.execute_raw(statement).await.with_context(context)?;
-        }
-        txn.commit().await.with_context(context)?;
-        Ok(())
+        load_inserts(db, rows).await
     }
 
     fn loads_in_parallel(&self) -> bool {
@@ -378,17 +356,4 @@ fn tune_connection(
         }
         Ok(())
     })
-}
-
-fn value_to_json(value: Value) -> serde_json::Value {
-    match value {
-        Value::Uuid(Some(u)) => serde_json::Value::String(u.hyphenated().to_string()),
-        Value::Int(Some(v)) => v.into(),
-        Value::BigInt(Some(v)) => v.into(),
-        Value::Float(Some(v)) => v.into(),
-        Value::Double(Some(v)) => v.into(),
-        Value::String(Some(v)) => v.into(),
-        Value::Bool(Some(v)) => v.into(),
-        _ => serde_json::Value::Null,
-    }
 }

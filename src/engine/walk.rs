@@ -62,7 +62,7 @@ impl TableWalk {
     pub fn key_expr(&self, backend: &dyn Backend) -> Expr {
         let col = Expr::col(Alias::new(self.key));
         match self.kind {
-            KeyKind::Integer => col.cast_as(Alias::new("BIGINT")),
+            KeyKind::Integer => backend.bigint(col),
             KeyKind::Uuid => backend.uuid_as_text(col),
         }
     }
@@ -149,7 +149,7 @@ impl TableWalk {
         for (i, sum) in sums.into_iter().enumerate() {
             let column = Alias::new(format!("batch_sum_{i}"));
             rows.expr_as(sum, column.clone());
-            batch.expr(Func::sum(Expr::col(column)).cast_as(Alias::new("BIGINT")));
+            batch.expr(backend.bigint(Func::sum(Expr::col(column)).into()));
         }
         batch.from_subquery(rows, Alias::new("batch")).to_owned()
     }

@@ -1,16 +1,15 @@
 //! Phase 2 of `backfill-features`: each batch of `bugs` is attributed to the test
-//! feature its payload names, in one `UPDATE … FROM (VALUES …)` per batch. A feature of
+//! feature its payload names, in one joined update per batch (see
+//! [`Backend::set_by_key`]). A feature of
 //! another customer, or one that does not exist, is an anomaly and the bug is left as
 //! it is.
 
 use std::collections::HashMap;
 
 use entity::{bugs, test_features};
-use sea_orm::sea_query::{
-    Alias, Expr, ExprTrait, IntoColumnRef, IntoIden, Query, TableRef, ValueTuple,
-};
+use sea_orm::sea_query::{Expr, IntoColumnRef};
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryResult, QuerySelect,
+    DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryResult, QuerySelect,
 };
 
 use super::payload::{self, BugFeature, PayloadProblem};
@@ -128,28 +127,13 @@ impl BatchJob for AttributionJob<'_> {
         txn: &DatabaseTransaction,
         writes: &[Attribution],
     ) -> Result<Written, DbErr> {
-        // One UPDATE … FROM (VALUES (bug, feature), …) per chunk: a join on the primary
-        // key, two bound values a row.
-        let list = Alias::new("attribution");
-        for chunk in writes.chunks(backend::MAX_BINDS / 2) {
-            let values = chunk
-                .iter()
-                .map(|w| ValueTuple::Two(w.bug_id.into(), w.test_feature_id.into()))
-                .collect();
-            let update = Query::update()
-                .table(bugs::Entity)
-                .value(
-                    bugs::Column::TestFeatureId,
-                    Expr::col((list.clone(), Alias::new("column2"))),
-                )
-                .from(TableRef::ValuesList(values, list.clone().into_iden()))
-                .and_where(
-                    Expr::col((bugs::Entity, bugs::Column::Id))
-                        .equals((list.clone(), Alias::new("column1"))),
-                )
-                .to_owned();
-            txn.execute(&update).await?;
-        }
+        let pairs: Vec<(i64, i64)> = writes
+            .iter()
+            .map(|w| (w.bug_id, w.test_feature_id))
+            .collect();
+        backend::of(txn)
+            .set_by_key(txn, "bugs", "id", "test_feature_id", &pairs)
+            .await?;
         Ok(Written {
             updated: writes.len() as u64,
             ..Written::default()

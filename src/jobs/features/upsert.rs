@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use entity::{test_features, tests};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, IntoColumnRef, OnConflict, Query};
+use sea_orm::sea_query::{Expr, IntoColumnRef, Query};
 use sea_orm::{
     ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, QueryResult,
 };
@@ -18,6 +18,19 @@ use crate::engine::{Batch, BatchJob, BatchPlan, Reads, Split, Written};
 
 /// Bound values per `test_features` row.
 const FEATURE_COLUMNS: usize = 11;
+
+/// What an upsert of a stored feature may change: everything but its key, its owner
+/// (`customer_id`, the upsert's guard) and its test.
+const UPDATED_COLUMNS: [&str; 8] = [
+    "feature_id",
+    "title",
+    "description",
+    "howtofind",
+    "user_stories",
+    "enable_default",
+    "enable_content",
+    "enable_visual",
+];
 
 /// A `tests` row as phase 1 reads it, its payload already parsed: a batch read ahead is
 /// decoded while the database works on the batch before it.
@@ -166,23 +179,13 @@ impl BatchJob for FeatureJob<'_> {
         writes: &[FeatureWrite],
     ) -> Result<Written, DbErr> {
         for chunk in writes.chunks(backend::MAX_BINDS / FEATURE_COLUMNS) {
-            let on_conflict = OnConflict::column(test_features::Column::Id)
-                .update_columns([
-                    test_features::Column::FeatureId,
-                    test_features::Column::Title,
-                    test_features::Column::Description,
-                    test_features::Column::Howtofind,
-                    test_features::Column::UserStories,
-                    test_features::Column::EnableDefault,
-                    test_features::Column::EnableContent,
-                    test_features::Column::EnableVisual,
-                ])
-                // Belt and braces: a row another customer took meanwhile is not overwritten.
-                .action_and_where(
-                    Expr::col((test_features::Entity, test_features::Column::CustomerId))
-                        .equals((Alias::new("excluded"), test_features::Column::CustomerId)),
-                )
-                .to_owned();
+            // Belt and braces: a row another customer took meanwhile is not overwritten.
+            let on_conflict = backend::of(txn).guarded_upsert(
+                "test_features",
+                "id",
+                &UPDATED_COLUMNS,
+                "customer_id",
+            );
             test_features::Entity::insert_many(
                 chunk.iter().map(|w| w.row.clone().into_active_model()),
             )

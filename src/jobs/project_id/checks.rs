@@ -115,21 +115,18 @@ pub async fn validate_table(
         .await
         .with_context(|| format!("could not validate {check}"))?;
     }
-    // Only a validated check is promoted: PostgreSQL 12+ proves NOT NULL from it
-    // without a scan. A backend that never makes the column NOT NULL (SQLite, whose
-    // triggers are the guard) has no `not_null_query`, and keeps its guard.
-    let promotable = backend::of(db)
-        .not_null_query(table, PROJECT_ID_COLUMN)
-        .is_some();
-    if promote && promotable && check_state(&txn, table).await? == ProjectIdCheck::Enforced {
-        txn.execute_unprepared(&format!(
-            "ALTER TABLE \"{table}\" ALTER COLUMN {PROJECT_ID_COLUMN} SET NOT NULL"
-        ))
-        .await?;
-        txn.execute_unprepared(&format!(
-            "ALTER TABLE \"{table}\" DROP CONSTRAINT \"{check}\""
-        ))
-        .await?;
+    // Only a validated check is promoted. A backend whose check stays the guard
+    // (SQLite's triggers) has nothing to promote it with.
+    let promotion = backend::of(db).promote_not_null(table);
+    if promote
+        && !promotion.is_empty()
+        && check_state(&txn, table).await? == ProjectIdCheck::Enforced
+    {
+        for statement in promotion {
+            txn.execute_unprepared(&statement)
+                .await
+                .with_context(|| format!("could not make `{table}`.project_id NOT NULL"))?;
+        }
     }
     txn.commit()
         .await

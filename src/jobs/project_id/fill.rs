@@ -87,12 +87,16 @@ impl ProjectIdJob {
                     target,
                     old,
                     update,
-                    key,
+                    identity: self.identity,
                     return_keys,
                 };
                 backend.journaled_update(txn, entry).await?
             }
-            None => backend::run_update(txn, update, key, return_keys).await?,
+            None => {
+                backend
+                    .run_update(txn, self.walk.table, target, update, key, return_keys)
+                    .await?
+            }
         };
         match changed {
             Changed::Count(count) => Ok((count, Vec::new())),
