@@ -156,7 +156,7 @@ async fn rows(db: &impl ConnectionTrait, sql: &str) -> Vec<Vec<Option<String>>> 
     let found = db
         .query_all_raw(Statement::from_string(
             db.get_database_backend(),
-            sql.to_string(),
+            common::dialect(db, sql),
         ))
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
@@ -599,7 +599,10 @@ async fn walk_positions(db: &DatabaseConnection, table: &str) -> BTreeMap<String
         _ => format!("SELECT CAST(id AS TEXT), CAST(id AS TEXT) FROM {table}"),
     };
     let rows = db
-        .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            common::dialect(db, &sql),
+        ))
         .await
         .expect("walk positions");
     rows.iter()
@@ -765,6 +768,17 @@ async fn read_only_refused(backend: Backend) {
             db.close().await.ok();
             tdb.url.clone()
         }
+        Backend::Mysql => {
+            // A user granted only SELECT (root ignores the server's read_only).
+            let name = url::Url::parse(&tdb.url).unwrap().path()[1..].to_string();
+            let user = format!("ro_{}", &name[name.len().saturating_sub(20)..]);
+            exec(&db, &format!("DROP USER IF EXISTS '{user}'@'%'")).await;
+            exec(&db, &format!("CREATE USER '{user}'@'%'")).await;
+            exec(&db, &format!("GRANT SELECT ON `{name}`.* TO '{user}'@'%'")).await;
+            let mut url = url::Url::parse(&tdb.url).unwrap();
+            url.set_username(&user).unwrap();
+            url.to_string()
+        }
     };
     for args in [
         vec!["backfill-features"],
@@ -858,7 +872,7 @@ async fn two_resumes_at_once(backend: Backend) {
     assert_eq!(runs_of(&db, Job::ProjectId).await.len(), 1);
 }
 
-on_both!(
+on_every_backend!(
     two_resumes_at_once,
     ctrl_c_project_id,
     ctrl_c_features,
@@ -1129,6 +1143,10 @@ async fn lock_every_table(tdb: &TestDb) {
             "BEGIN; SET LOCAL lock_timeout = '5s'; LOCK TABLE {} IN ACCESS EXCLUSIVE MODE; ROLLBACK;",
             MEMORY_TABLES.join(", ")
         ),
+        Backend::Mysql => format!(
+            "SET SESSION lock_wait_timeout = 5; LOCK TABLES {}; UNLOCK TABLES;",
+            MEMORY_TABLES.map(|t| format!("{t} WRITE")).join(", ")
+        ),
     };
     db.execute_unprepared(&sql)
         .await
@@ -1249,7 +1267,7 @@ async fn batch_time_grows_batches(backend: Backend) {
     );
 }
 
-on_both!(pause_continue_and_cancel, batch_time_grows_batches);
+on_every_backend!(pause_continue_and_cancel, batch_time_grows_batches);
 
 /// A table where a trigger makes every written row slow: the batches shrink.
 #[tokio::test(flavor = "multi_thread")]

@@ -593,6 +593,14 @@ async fn table_counts(db: &DatabaseConnection) -> BTreeMap<String, i64> {
                 )
                 .await
             }
+            Backend::Mysql => {
+                texts(
+                    db,
+                    "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
+                 WHERE table_schema = DATABASE()",
+                )
+                .await
+            }
         };
     let mut counts = BTreeMap::new();
     for name in names.into_iter().flatten() {
@@ -644,7 +652,7 @@ async fn sql_injection(backend: Backend) {
             let dir = tdb.path.as_ref().unwrap().parent().unwrap();
             format!("sqlite://{}/x'; DROP TABLE tests; --.db", dir.display())
         }
-        Backend::Postgres => format!("{}'; DROP TABLE tests; --", tdb.url),
+        Backend::Postgres | Backend::Mysql => format!("{}'; DROP TABLE tests; --", tdb.url),
     };
     let quoted_url_in_query = format!("{}&x='; DROP TABLE tests; --", tdb.url);
     let cases: Vec<(Vec<&str>, &[i32])> = vec![
@@ -786,4 +794,4 @@ async fn sql_injection(backend: Backend) {
     );
 }
 
-on_both!(hostile_payloads, sql_injection);
+on_every_backend!(hostile_payloads, sql_injection);

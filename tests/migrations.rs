@@ -72,6 +72,10 @@ async fn table_names(db: &DatabaseConnection) -> BTreeSet<String> {
             "SELECT table_name::text FROM information_schema.tables \
              WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
         }
+        Backend::Mysql => {
+            "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'"
+        }
     };
     texts(db, sql).await.into_iter().flatten().collect()
 }
@@ -83,6 +87,11 @@ async fn index_names(db: &DatabaseConnection) -> BTreeSet<String> {
         }
         Backend::Postgres => {
             "SELECT indexname::text FROM pg_indexes WHERE schemaname = current_schema()"
+        }
+        // Named after the table, as PostgreSQL's primary keys are.
+        Backend::Mysql => {
+            "SELECT DISTINCT CAST(IF(index_name = 'PRIMARY', CONCAT(table_name, '_pkey'), index_name) AS CHAR) \
+             FROM information_schema.statistics WHERE table_schema = DATABASE()"
         }
     };
     texts(db, sql).await.into_iter().flatten().collect()
@@ -109,12 +118,16 @@ async fn sqlite_unique_keys(db: &DatabaseConnection, table: &str) -> Vec<Vec<Str
     keys
 }
 
-async fn sqlite_triggers(db: &DatabaseConnection) -> BTreeSet<String> {
-    texts(db, "SELECT name FROM sqlite_master WHERE type = 'trigger'")
-        .await
-        .into_iter()
-        .flatten()
-        .collect()
+/// SQLite and MySQL: the names of the database's triggers.
+async fn triggers(db: &DatabaseConnection) -> BTreeSet<String> {
+    let sql = match backend_of(db) {
+        Backend::Mysql => {
+            "SELECT CAST(trigger_name AS CHAR) FROM information_schema.triggers \
+             WHERE trigger_schema = DATABASE()"
+        }
+        _ => "SELECT name FROM sqlite_master WHERE type = 'trigger'",
+    };
+    texts(db, sql).await.into_iter().flatten().collect()
 }
 
 /// PostgreSQL: (name, validated) of the check constraints of `table`.
@@ -206,6 +219,14 @@ async fn assert_full_schema(db: &DatabaseConnection) {
                     "{table}: no unique key on {wanted:?}: {keys:?}"
                 );
             }
+            Backend::Mysql => {
+                let keys = migration::catalog::indexes(db, table).await.unwrap();
+                let wanted: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+                assert!(
+                    keys.iter().any(|k| k.unique && k.columns == wanted),
+                    "{table}: no unique key on {wanted:?}: {keys:?}"
+                );
+            }
         }
     }
     match backend {
@@ -219,8 +240,8 @@ async fn assert_full_schema(db: &DatabaseConnection) {
                 );
             }
         }
-        Backend::Sqlite => {
-            let triggers = sqlite_triggers(db).await;
+        Backend::Sqlite | Backend::Mysql => {
+            let triggers = triggers(db).await;
             for table in MEMORY_TABLES {
                 for trigger in [
                     project_id_insert_trigger_name(table),
@@ -288,6 +309,19 @@ async fn assert_empty_schema(db: &DatabaseConnection) {
             )
             .await;
             assert!(types.is_empty(), "types left after down: {types:?}");
+        }
+        Backend::Mysql => {
+            let indexes = index_names(db).await;
+            assert_eq!(
+                indexes,
+                BTreeSet::from(["seaql_migrations_pkey".to_string()]),
+                "indexes left after down"
+            );
+            let triggers = triggers(db).await;
+            assert!(
+                triggers.is_empty(),
+                "triggers left after down: {triggers:?}"
+            );
         }
     }
 }
@@ -521,6 +555,47 @@ async fn schema_matches_entities(backend: Backend) {
             assert_eq!(&id[14..15], "4", "version 4: {id}");
             assert_eq!(int(&db, "SELECT typeof(id) = 'text' FROM nodes").await, 1);
         }
+        Backend::Mysql => {
+            let column_type = |table: &'static str, column: &'static str| {
+                let db = &db;
+                async move {
+                    texts(
+                        db,
+                        &format!(
+                            "SELECT CAST(CONCAT(column_type, '|', is_nullable, '|', COALESCE(column_default, '<none>')) AS CHAR) \
+                             FROM information_schema.columns WHERE table_schema = DATABASE() \
+                             AND table_name = '{table}' AND column_name = '{column}'"
+                        ),
+                    )
+                    .await
+                    .into_iter()
+                    .flatten()
+                    .next()
+                    .unwrap_or_else(|| panic!("{table}.{column} missing"))
+                }
+            };
+            for (table, column, expected) in [
+                ("nodes", "id", "binary(16)|NO|"),
+                ("edges", "source_id", "binary(16)|NO|"),
+                ("l2_insights", "embedding", "longtext|NO|"),
+                ("tests", "id", "bigint(20)|NO|"),
+                ("bugs", "known", "tinyint(1)|NO|"),
+                ("tests", "start_at", "timestamp|YES|"),
+            ] {
+                let found = column_type(table, column).await;
+                assert!(found.starts_with(expected), "{table}.{column}: {found}");
+            }
+            for table in MEMORY_TABLES {
+                assert_eq!(
+                    column_type(table, "project_id").await,
+                    "varchar(50)|YES|'io'",
+                    "{table}.project_id"
+                );
+            }
+            // uuids are generated as 16 bytes.
+            exec(&db, "INSERT INTO nodes (label, name) VALUES ('a', 'b')").await;
+            assert_eq!(int(&db, "SELECT LENGTH(id) FROM nodes").await, 16);
+        }
     }
     assert_eq!(
         int(&db, "SELECT COUNT(*) FROM nodes WHERE project_id = 'io'").await,
@@ -643,6 +718,67 @@ INSERT INTO l2_insight_history (insight_id, action, actor, reason, old_content, 
     (1, 'update', 'system', 'refined', 'prefers coffee', 'prefers tea');
 "#;
 
+/// The external schema on MySQL: uuids as `BINARY(16)`, arrays as JSON, the keyed text
+/// columns as VARCHAR, foreign keys at table level (InnoDB ignores them on a column).
+const MYSQL_EXTERNAL_DDL: &str = r#"
+CREATE TABLE l2_insights (id INTEGER AUTO_INCREMENT PRIMARY KEY, content TEXT NOT NULL, embedding JSON NOT NULL,
+    source_ids JSON NOT NULL, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, metadata JSON,
+    io_category TEXT, is_identity BOOLEAN DEFAULT FALSE, source_file TEXT, memory_strength DOUBLE);
+CREATE TABLE nodes (id BINARY(16) PRIMARY KEY DEFAULT (UNHEX(REPLACE(UUID(), '-', ''))), label VARCHAR(255) NOT NULL,
+    name VARCHAR(255) NOT NULL, properties JSON DEFAULT ('{}'), vector_id INTEGER,
+    created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
+    UNIQUE (label, name), FOREIGN KEY (vector_id) REFERENCES l2_insights(id));
+CREATE TABLE edges (id BINARY(16) PRIMARY KEY DEFAULT (UNHEX(REPLACE(UUID(), '-', ''))),
+    source_id BINARY(16) NOT NULL, target_id BINARY(16) NOT NULL, relation VARCHAR(255) NOT NULL,
+    weight DOUBLE DEFAULT 1.0, properties JSON DEFAULT ('{}'), created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
+    modified_at TIMESTAMP NULL, last_accessed TIMESTAMP NULL, access_count INTEGER DEFAULT 0,
+    last_engaged TIMESTAMP NULL, memory_sector VARCHAR(20) DEFAULT 'semantic', UNIQUE (source_id, target_id, relation),
+    FOREIGN KEY (source_id) REFERENCES nodes(id) ON DELETE CASCADE, FOREIGN KEY (target_id) REFERENCES nodes(id) ON DELETE CASCADE);
+CREATE TABLE working_memory (id INTEGER AUTO_INCREMENT PRIMARY KEY, content TEXT NOT NULL, importance DOUBLE DEFAULT 0.5,
+    last_accessed TIMESTAMP NULL, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, project_id VARCHAR(50));
+CREATE TABLE episode_memory (id INTEGER AUTO_INCREMENT PRIMARY KEY, query TEXT NOT NULL, reward DOUBLE NOT NULL,
+    reflection TEXT NOT NULL, embedding JSON NOT NULL, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);
+CREATE TABLE l0_raw (id INTEGER AUTO_INCREMENT PRIMARY KEY, session_id TEXT NOT NULL, speaker TEXT NOT NULL,
+    content TEXT NOT NULL, timestamp TIMESTAMP DEFAULT CURRENT_TIMESTAMP, metadata JSON, energy VARCHAR(20), state TEXT,
+    location TEXT, intentions JSON);
+CREATE TABLE ground_truth (id INTEGER AUTO_INCREMENT PRIMARY KEY, query TEXT NOT NULL, expected_docs JSON NOT NULL,
+    judge1_model TEXT, judge2_model TEXT, kappa DOUBLE, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, metadata JSON);
+CREATE TABLE stale_memory (id INTEGER AUTO_INCREMENT PRIMARY KEY, original_content TEXT NOT NULL, importance DOUBLE NOT NULL,
+    reason TEXT NOT NULL, content TEXT NOT NULL, archived_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);
+CREATE TABLE smf_proposals (id INTEGER AUTO_INCREMENT PRIMARY KEY, trigger_type TEXT NOT NULL, proposed_action JSON NOT NULL,
+    affected_edges JSON NOT NULL, reasoning TEXT NOT NULL, approval_level TEXT NOT NULL,
+    status VARCHAR(20) NOT NULL DEFAULT 'PENDING', created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, resolved_at TIMESTAMP NULL,
+    resolved_by TEXT);
+CREATE TABLE ief_feedback (id INTEGER AUTO_INCREMENT PRIMARY KEY,
+    query_id BINARY(16) NOT NULL DEFAULT (UNHEX(REPLACE(UUID(), '-', ''))),
+    query_text TEXT NOT NULL, constitutive_weight_used DOUBLE NOT NULL, helpful BOOLEAN, feedback_reason TEXT,
+    result_count INTEGER, conflict_count INTEGER, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);
+CREATE TABLE l2_insight_history (id INTEGER AUTO_INCREMENT PRIMARY KEY, insight_id INTEGER NOT NULL,
+    action TEXT NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL, old_content TEXT, new_content TEXT,
+    created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, FOREIGN KEY (insight_id) REFERENCES l2_insights(id));
+
+INSERT INTO l2_insights (content, embedding, source_ids, metadata, io_category, memory_strength) VALUES
+    ('prefers tea', '[0.25,-0.5,1.0]', '[1,2]', '{"k": [1, 2]}', 'preference', 0.75),
+    ('lives in Oslo', '[0.125]', '[]', NULL, NULL, NULL);
+INSERT INTO nodes (id, label, name, properties, vector_id) VALUES
+    (UNHEX('6f1c1f3e8a9b4c1d9e2f0a1b2c3d4e5f'), 'person', 'ada', '{"age": 36}', 1),
+    (UNHEX('0b6e2a441d2c4e3f8a9b7c6d5e4f3a2b'), 'city', 'oslo', '{}', 2);
+INSERT INTO edges (id, source_id, target_id, relation, weight) VALUES
+    (UNHEX('11111111222243338444555555555555'), UNHEX('6f1c1f3e8a9b4c1d9e2f0a1b2c3d4e5f'),
+     UNHEX('0b6e2a441d2c4e3f8a9b7c6d5e4f3a2b'), 'LIVES_IN', 0.9);
+INSERT INTO working_memory (content, importance, project_id) VALUES ('todo', 0.9, NULL), ('note', 0.1, 'aurora');
+INSERT INTO episode_memory (query, reward, reflection, embedding) VALUES ('q', 1.5, 'good', '[0.5,0.25]');
+INSERT INTO l0_raw (session_id, speaker, content, metadata, energy, intentions) VALUES
+    ('s1', 'user', 'hello', '{"lang": "en"}', 'high', '["greet","ask"]'), ('s1', 'assistant', 'hi', NULL, NULL, NULL);
+INSERT INTO ground_truth (query, expected_docs, kappa) VALUES ('who', '[3,5,8]', 0.7);
+INSERT INTO stale_memory (original_content, importance, reason, content) VALUES ('old', 0.2, 'superseded', 'new');
+INSERT INTO smf_proposals (trigger_type, proposed_action, affected_edges, reasoning, approval_level) VALUES
+    ('conflict', '{"action": "merge", "ids": [1, 2]}', '["6f1c1f3e-8a9b-4c1d-9e2f-0a1b2c3d4e5f"]', 'dup', 'auto');
+INSERT INTO ief_feedback (query_text, constitutive_weight_used, helpful, result_count) VALUES ('q?', 0.3, 1, 4);
+INSERT INTO l2_insight_history (insight_id, action, actor, reason, old_content, new_content) VALUES
+    (1, 'update', 'system', 'refined', 'prefers coffee', 'prefers tea');
+"#;
+
 /// Every row of `table` as text, over `columns` only, ordered by id.
 async fn dump(db: &DatabaseConnection, table: &str, columns: &[String]) -> Vec<Option<String>> {
     let quoted: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
@@ -655,6 +791,16 @@ async fn dump(db: &DatabaseConnection, table: &str, columns: &[String]) -> Vec<O
             "SELECT json_array({}) FROM \"{table}\" ORDER BY id",
             quoted.join(", ")
         ),
+        Backend::Mysql => {
+            let values: Vec<String> = quoted
+                .iter()
+                .map(|c| format!("IF(CHARSET({c}) = 'binary', HEX({c}), {c})"))
+                .collect();
+            format!(
+                "SELECT CAST(JSON_ARRAY({}) AS CHAR) FROM \"{table}\" ORDER BY id",
+                values.join(", ")
+            )
+        }
     };
     texts(db, &sql).await
 }
@@ -700,7 +846,7 @@ async fn adopts_external_memory_tables(backend: Backend) {
                 int(
                     &db,
                     &format!(
-                        "SELECT COUNT(*) FROM \"{table}\" WHERE project_id IS DISTINCT FROM 'io'"
+                        "SELECT COUNT(*) FROM \"{table}\" WHERE project_id IS NULL OR project_id <> 'io'"
                     )
                 )
                 .await,
@@ -728,8 +874,8 @@ async fn adopts_external_memory_tables(backend: Backend) {
                     );
                 }
             }
-            Backend::Sqlite => {
-                let triggers = sqlite_triggers(&db).await;
+            Backend::Sqlite | Backend::Mysql => {
+                let triggers = triggers(&db).await;
                 assert_eq!(triggers.len(), 2 * MEMORY_TABLES.len(), "{triggers:?}");
                 for table in MEMORY_TABLES {
                     assert!(triggers.contains(&project_id_insert_trigger_name(table)));
@@ -771,6 +917,7 @@ async fn load_external_memory_tables(db: &DatabaseConnection) {
     let ddl = match backend_of(db) {
         Backend::Postgres => PG_EXTERNAL_DDL,
         Backend::Sqlite => SQLITE_EXTERNAL_DDL,
+        Backend::Mysql => MYSQL_EXTERNAL_DDL,
     };
     for statement in ddl.split(';').map(str::trim).filter(|s| !s.is_empty()) {
         exec(db, statement).await;
@@ -806,7 +953,7 @@ async fn down_keeps_what_up_adopted(backend: Backend) {
     );
     let added_check = match backend {
         Backend::Postgres => migration::ProjectIdCheck::NotValidated,
-        Backend::Sqlite => migration::ProjectIdCheck::Enforced,
+        Backend::Sqlite | Backend::Mysql => migration::ProjectIdCheck::Enforced,
     };
     assert_eq!(
         migration::project_id_check_state(&db, "l0_raw")
@@ -868,6 +1015,7 @@ fn external_ddl_without_graph_keys(backend: Backend) -> String {
     let ddl = match backend {
         Backend::Postgres => PG_EXTERNAL_DDL,
         Backend::Sqlite => SQLITE_EXTERNAL_DDL,
+        Backend::Mysql => MYSQL_EXTERNAL_DDL,
     };
     let stripped = ddl
         .replace(
@@ -876,7 +1024,12 @@ fn external_ddl_without_graph_keys(backend: Backend) -> String {
         )
         .replace(" REFERENCES nodes(id) ON DELETE CASCADE", "")
         .replace(",\n    UNIQUE (label, name)", "")
-        .replace(", UNIQUE (source_id, target_id, relation)", "");
+        .replace(", UNIQUE (source_id, target_id, relation)", "")
+        .replace(", FOREIGN KEY (vector_id) REFERENCES l2_insights(id)", "")
+        .replace(
+            ",\n    FOREIGN KEY (source_id), FOREIGN KEY (target_id)",
+            "",
+        );
     assert!(!stripped.contains("UNIQUE") && !stripped.contains("REFERENCES nodes"));
     stripped
 }
@@ -897,6 +1050,7 @@ async fn adopted_graph_tables_get_their_keys(backend: Backend) {
         Backend::Sqlite => {
             "INSERT INTO nodes (id, label, name) VALUES ('22222222-2222-4222-8222-222222222222', 'person', 'ada')"
         }
+        Backend::Mysql => "INSERT INTO nodes (label, name) VALUES ('person', 'ada')",
     };
     exec(&db, duplicate).await;
     let out = t.cli(&["migrate", "up"]);
@@ -934,7 +1088,11 @@ async fn adopted_graph_tables_get_their_keys(backend: Backend) {
         .execute_unprepared(duplicate)
         .await
         .expect_err("a duplicate node");
-    assert!(err.to_string().to_lowercase().contains("unique"), "{err}");
+    let message = err.to_string().to_lowercase();
+    assert!(
+        message.contains("unique") || message.contains("duplicate entry"),
+        "{err}"
+    );
 
     let out = t.cli(&["migrate", "check"]);
     match backend {
@@ -962,6 +1120,17 @@ async fn adopted_graph_tables_get_their_keys(backend: Backend) {
                 .execute_unprepared(
                     "INSERT INTO edges (source_id, target_id, relation) VALUES \
                      (gen_random_uuid(), gen_random_uuid(), 'DANGLES')",
+                )
+                .await
+                .expect_err("an edge between no nodes");
+            assert!(err.to_string().contains("fk_edges_source_id"), "{err}");
+        }
+        Backend::Mysql => {
+            assert_exit(&out, 0, "migrate check after adoption");
+            let err = db
+                .execute_unprepared(
+                    "INSERT INTO edges (source_id, target_id, relation) VALUES \
+                     (UNHEX(REPLACE(UUID(), '-', '')), UNHEX(REPLACE(UUID(), '-', '')), 'DANGLES')",
                 )
                 .await
                 .expect_err("an edge between no nodes");
@@ -1188,6 +1357,14 @@ async fn seed_dump(db: &DatabaseConnection) -> Vec<Vec<Option<String>>> {
             "SELECT id::text || '|' || source_id::text || '|' || target_id::text || '|' || coalesce(project_id, '<NULL>') FROM edges ORDER BY id",
             "SELECT id || '|' || affected_edges::text || '|' || coalesce(project_id, '<NULL>') FROM smf_proposals ORDER BY id",
         ],
+        Backend::Mysql => &[
+            "SELECT CONCAT_WS('|', id, customer_id, product_id, data, status) FROM tests ORDER BY id",
+            "SELECT CONCAT_WS('|', id, test_id, customer_id, raw_data) FROM bugs ORDER BY id",
+            "SELECT CONCAT_WS('|', id, content, embedding, source_ids, coalesce(project_id, '<NULL>')) FROM l2_insights ORDER BY id",
+            "SELECT CONCAT_WS('|', HEX(id), name, coalesce(vector_id, ''), coalesce(project_id, '<NULL>')) FROM nodes ORDER BY id",
+            "SELECT CONCAT_WS('|', HEX(id), HEX(source_id), HEX(target_id), coalesce(project_id, '<NULL>')) FROM edges ORDER BY id",
+            "SELECT CONCAT_WS('|', id, affected_edges, coalesce(project_id, '<NULL>')) FROM smf_proposals ORDER BY id",
+        ],
     };
     let mut dumps = Vec::new();
     for sql in queries {
@@ -1366,8 +1543,8 @@ async fn seed_is_deterministic_and_imperfect(backend: Backend) {
                 Some(&false),
                 "{table}"
             ),
-            Backend::Sqlite => {
-                let triggers = sqlite_triggers(&db_a).await;
+            Backend::Sqlite | Backend::Mysql => {
+                let triggers = triggers(&db_a).await;
                 assert!(
                     triggers.contains(&project_id_insert_trigger_name(table)),
                     "{table}"
@@ -1460,6 +1637,22 @@ async fn l0_raw_holds_labels_and_text_arrays(backend: Backend) {
                 [Some(r#"["answer","remember"]"#.to_string())]
             );
         }
+        Backend::Mysql => {
+            assert_eq!(
+                texts(&db, "SELECT DISTINCT intentions FROM l0_raw").await,
+                [Some(r#"["answer","remember"]"#.to_string())]
+            );
+            assert_eq!(
+                texts(
+                    &db,
+                    "SELECT CAST(CONCAT(data_type, ' ', character_maximum_length) AS CHAR) \
+                     FROM information_schema.columns WHERE table_schema = DATABASE() \
+                     AND table_name = 'l0_raw' AND column_name = 'energy'"
+                )
+                .await,
+                [Some("varchar 20".to_string())]
+            );
+        }
     }
     let energies: BTreeSet<String> = texts(&db, "SELECT energy FROM l0_raw")
         .await
@@ -1539,6 +1732,10 @@ async fn migrate_check_catches_drift(backend: Backend) {
         Backend::Sqlite => (
             "ALTER TABLE test_features DROP COLUMN howtofind",
             "test_features.howtofind",
+        ),
+        Backend::Mysql => (
+            "ALTER TABLE tests MODIFY customer_id TEXT NOT NULL",
+            "tests.customer_id",
         ),
     };
     exec(&db, changed).await;
@@ -1704,7 +1901,7 @@ fn bad_database_urls_exit_2_with_one_line() {
         "postgres://root@127.0.0.1:1/nope",
         sqlite_url.as_str(),
         "redis://x",
-        "mysql://root@127.0.0.1/test",
+        "mysql://root@127.0.0.1:1/nope",
         "not a url at all",
     ] {
         for args in [
@@ -1722,19 +1919,26 @@ fn bad_database_urls_exit_2_with_one_line() {
     );
     // The sentence says why: a refused connection is reported as such (not as a pool
     // timeout after retrying).
-    let out = cli_with_url("postgres://root@127.0.0.1:1/nope", &["migrate", "status"]);
-    assert!(
-        stderr(&out).contains("cannot connect") && stderr(&out).contains("refused"),
-        "{}",
-        stderr(&out)
-    );
+    for url in [
+        "postgres://root@127.0.0.1:1/nope",
+        "mysql://root@127.0.0.1:1/nope",
+    ] {
+        let out = cli_with_url(url, &["migrate", "status"]);
+        assert!(
+            stderr(&out).contains("cannot connect") && stderr(&out).contains("refused"),
+            "{}",
+            stderr(&out)
+        );
+    }
     // A password is not echoed.
-    let out = cli_with_url(
+    for url in [
         "postgres://root:s3cret@127.0.0.1:1/nope",
-        &["migrate", "status"],
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(!stderr(&out).contains("s3cret"), "{}", stderr(&out));
+        "mysql://root:s3cret@127.0.0.1:1/nope",
+    ] {
+        let out = cli_with_url(url, &["migrate", "status"]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(!stderr(&out).contains("s3cret"), "{}", stderr(&out));
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -1742,6 +1946,9 @@ fn bad_database_urls_exit_2_with_one_line() {
 // ---------------------------------------------------------------------------------
 
 async fn failed_migration_rolls_back(backend: Backend) {
+    if backend == Backend::Mysql {
+        return failed_migration_is_replayed(backend).await;
+    }
     let t = TestDb::new(backend, "failed_migration").await;
     let out = t.cli(&["migrate", "up", "-n", "1"]);
     assert_exit(&out, 0, "migrate up -n 1");
@@ -1762,6 +1969,7 @@ async fn failed_migration_rolls_back(backend: Backend) {
              INSERT INTO legacy VALUES (1)",
             "DROP INDEX working_memory",
         ),
+        Backend::Mysql => unreachable!("MySQL DDL is not transactional"),
     };
     exec(&db, obstacle).await;
     let tables_before = table_names(&db).await;
@@ -1814,6 +2022,7 @@ async fn failed_migration_rolls_back(backend: Backend) {
             assert!(left.is_empty(), "{left:?}");
         }
         Backend::Sqlite => assert_eq!(int(&db, "SELECT COUNT(*) FROM legacy").await, 1),
+        Backend::Mysql => unreachable!("MySQL DDL is not transactional"),
     }
 
     // With the obstacle gone, the same command completes.
@@ -1825,7 +2034,7 @@ async fn failed_migration_rolls_back(backend: Backend) {
     db.close().await.ok();
 }
 
-on_both!(
+on_every_backend!(
     up_down_up_status,
     schema_matches_entities,
     adopts_external_memory_tables,
@@ -1838,3 +2047,46 @@ on_both!(
     migrate_check_fails_on_pending_migrations,
     failed_migration_rolls_back,
 );
+
+/// MySQL commits each DDL statement as it runs, so a migration that fails half-way
+/// keeps what it made: run again, it finds those steps made and completes, and its
+/// `down` still removes everything it made (the steps of the failed run included).
+async fn failed_migration_is_replayed(backend: Backend) {
+    let t = TestDb::new(backend, "failed_replayed").await;
+    let out = t.cli(&["migrate", "up", "-n", "2"]);
+    assert_exit(&out, 0, "migrate up -n 2");
+    let db = t.connect().await;
+    // Trigger names are per database: one named like the second trigger of `nodes`,
+    // on another table, fails migration 3 after its first steps.
+    let taken = project_id_update_trigger_name("nodes");
+    exec(
+        &db,
+        &format!("CREATE TRIGGER \"{taken}\" BEFORE UPDATE ON tests FOR EACH ROW SET NEW.title = NEW.title"),
+    )
+    .await;
+    let out = t.cli(&["migrate", "up"]);
+    assert_exit(&out, 2, "migrate up with a trigger name taken");
+    assert_eq!(applied_migrations(&db).await, MIGRATIONS[..2]);
+    assert!(
+        column_names(&db, "nodes")
+            .await
+            .contains(&"project_id".to_string()),
+        "the steps before the failure stay"
+    );
+    assert!(
+        triggers(&db)
+            .await
+            .contains(&project_id_insert_trigger_name("nodes"))
+    );
+
+    exec(&db, &format!("DROP TRIGGER \"{taken}\"")).await;
+    let out = t.cli(&["migrate", "up"]);
+    assert_exit(&out, 0, "migrate up replayed");
+    assert_eq!(applied_migrations(&db).await, MIGRATIONS);
+    assert_full_schema(&db).await;
+
+    let out = t.cli(&["migrate", "down", "-n", "4"]);
+    assert_exit(&out, 0, "migrate down -n 4");
+    assert_empty_schema(&db).await;
+    db.close().await.ok();
+}

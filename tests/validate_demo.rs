@@ -213,7 +213,7 @@ async fn anomalies_list_and_resolve(backend: Backend) {
     assert_eq!(all.as_array().map(Vec::len), Some(2));
 }
 
-on_both!(
+on_every_backend!(
     rates_around_the_threshold,
     empty_tables_are_not_applicable,
     per_customer_breakdown,

@@ -71,12 +71,14 @@ pub async fn indexes<C: ConnectionTrait>(db: &C, table: &str) -> Result<Vec<Inde
              ORDER BY 1",
             pg_column_names("ix.indkey::int2[]", "ix.indrelid")
         ),
-        DbBackend::MySql => "SELECT CAST(index_name AS CHAR) AS name, MIN(non_unique) = 0 AS is_unique, \
+        DbBackend::MySql => {
+            "SELECT CAST(index_name AS CHAR) AS name, MIN(non_unique) = 0 AS is_unique, \
              CAST(GROUP_CONCAT(column_name ORDER BY seq_in_index) AS CHAR) AS columns \
              FROM information_schema.statistics \
              WHERE table_schema = DATABASE() AND table_name = ? AND index_name <> 'PRIMARY' \
              GROUP BY index_name ORDER BY 1"
-            .to_string(),
+                .to_string()
+        }
         _ => "SELECT il.name AS name, il.\"unique\" = 1 AS is_unique, \
               (SELECT group_concat(ii.name, ',') FROM pragma_index_info(il.name) ii) AS columns \
               FROM pragma_index_list(?) il WHERE il.origin <> 'pk' ORDER BY 1"

@@ -63,6 +63,17 @@ pub(crate) fn key_text(backend: DbBackend, name: impl IntoIden) -> ColumnDef {
     column.not_null().take()
 }
 
+/// A TEXT column, its nullability the caller's to set. MySQL's TEXT holds at most
+/// 64 KiB (a payload or a description may be megabytes): LONGTEXT there.
+pub(crate) fn text(backend: DbBackend, name: impl IntoIden) -> ColumnDef {
+    let mut column = ColumnDef::new(name);
+    match backend {
+        DbBackend::MySql => column.custom(Alias::new("LONGTEXT")),
+        _ => column.text(),
+    };
+    column
+}
+
 /// A `timestamptz` column that defaults to the current time.
 pub(crate) fn created_at(name: impl IntoIden) -> ColumnDef {
     ColumnDef::new(name)

@@ -6,8 +6,9 @@
 //! the rest. `down` removes only what `up` created (see `ownership`).
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::DbBackend;
 
-use crate::column::index;
+use crate::column::{index, text};
 use crate::ownership::{SchemaObject, create_missing, create_table, drop_created};
 
 #[derive(DeriveMigrationName)]
@@ -16,7 +17,8 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in [tests(), test_features(), bugs()] {
+        let backend = manager.get_database_backend();
+        for table in [tests(backend), test_features(backend), bugs(backend)] {
             create_table(manager, self, table).await?;
         }
         // SQLite cannot add a foreign key with ALTER TABLE … ADD CONSTRAINT, but both
@@ -109,7 +111,7 @@ enum Bugs {
     TestFeatureId,
 }
 
-fn tests() -> TableCreateStatement {
+fn tests(backend: DbBackend) -> TableCreateStatement {
     Table::create()
         .table(Tests::Table)
         .if_not_exists()
@@ -122,10 +124,10 @@ fn tests() -> TableCreateStatement {
         )
         .col(ColumnDef::new(Tests::CustomerId).big_integer().not_null())
         .col(ColumnDef::new(Tests::ProductId).big_integer().not_null())
-        .col(ColumnDef::new(Tests::Data).text().not_null())
-        .col(ColumnDef::new(Tests::Status).text().not_null())
-        .col(ColumnDef::new(Tests::Title).text().null())
-        .col(ColumnDef::new(Tests::TestingType).text().null())
+        .col(text(backend, Tests::Data).not_null())
+        .col(text(backend, Tests::Status).not_null())
+        .col(text(backend, Tests::Title).null())
+        .col(text(backend, Tests::TestingType).null())
         .col(
             ColumnDef::new(Tests::StartAt)
                 .timestamp_with_time_zone()
@@ -144,7 +146,7 @@ fn tests() -> TableCreateStatement {
         .take()
 }
 
-fn test_features() -> TableCreateStatement {
+fn test_features(backend: DbBackend) -> TableCreateStatement {
     Table::create()
         .table(TestFeatures::Table)
         .if_not_exists()
@@ -169,12 +171,11 @@ fn test_features() -> TableCreateStatement {
                 .big_integer()
                 .not_null(),
         )
-        .col(ColumnDef::new(TestFeatures::Title).text().not_null())
-        .col(ColumnDef::new(TestFeatures::Description).text().null())
-        .col(ColumnDef::new(TestFeatures::Howtofind).text().null())
+        .col(text(backend, TestFeatures::Title).not_null())
+        .col(text(backend, TestFeatures::Description).null())
+        .col(text(backend, TestFeatures::Howtofind).null())
         .col(
-            ColumnDef::new(TestFeatures::UserStories)
-                .text()
+            text(backend, TestFeatures::UserStories)
                 .not_null()
                 .default("[]"),
         )
@@ -191,7 +192,7 @@ fn test_features() -> TableCreateStatement {
         .take()
 }
 
-fn bugs() -> TableCreateStatement {
+fn bugs(backend: DbBackend) -> TableCreateStatement {
     Table::create()
         .table(Bugs::Table)
         .if_not_exists()
@@ -203,16 +204,16 @@ fn bugs() -> TableCreateStatement {
         )
         .col(ColumnDef::new(Bugs::CustomerId).big_integer().not_null())
         .col(ColumnDef::new(Bugs::TestId).big_integer().not_null())
-        .col(ColumnDef::new(Bugs::Title).text().not_null())
-        .col(ColumnDef::new(Bugs::Severity).text().null())
-        .col(ColumnDef::new(Bugs::Status).text().null())
+        .col(text(backend, Bugs::Title).not_null())
+        .col(text(backend, Bugs::Severity).null())
+        .col(text(backend, Bugs::Status).null())
         .col(flag(Bugs::Known))
         .col(
             ColumnDef::new(Bugs::ReportedAt)
                 .timestamp_with_time_zone()
                 .null(),
         )
-        .col(ColumnDef::new(Bugs::RawData).text().not_null())
+        .col(text(backend, Bugs::RawData).not_null())
         .col(
             ColumnDef::new(Bugs::SyncedAt)
                 .timestamp_with_time_zone()

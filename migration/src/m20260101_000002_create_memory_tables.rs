@@ -11,7 +11,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
-use crate::column::{array, created_at, generated_uuid, key_text};
+use crate::column::{self, array, created_at, generated_uuid, key_text};
 use crate::ownership::{create_table, drop_created};
 
 #[derive(DeriveMigrationName)]
@@ -26,14 +26,14 @@ impl MigrationTrait for Migration {
             l2_insights(backend),
             nodes(backend),
             edges(backend),
-            working_memory(),
+            working_memory(backend),
             episode_memory(backend),
             l0_raw(backend),
             ground_truth(backend),
-            stale_memory(),
+            stale_memory(backend),
             smf_proposals(backend),
             ief_feedback(backend),
-            l2_insight_history(),
+            l2_insight_history(backend),
         ] {
             create_table(manager, self, table).await?;
         }
@@ -211,12 +211,12 @@ fn serial_id(name: impl IntoIden) -> ColumnDef {
         .take()
 }
 
-fn text(name: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(name).text().not_null().take()
+fn text(backend: DbBackend, name: impl IntoIden) -> ColumnDef {
+    column::text(backend, name).not_null().take()
 }
 
-fn text_null(name: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(name).text().null().take()
+fn text_null(backend: DbBackend, name: impl IntoIden) -> ColumnDef {
+    column::text(backend, name).null().take()
 }
 
 fn double_null(name: impl IntoIden) -> ColumnDef {
@@ -239,19 +239,19 @@ fn l2_insights(backend: DbBackend) -> TableCreateStatement {
         .table(L2Insights::Table)
         .if_not_exists()
         .col(serial_id(L2Insights::Id))
-        .col(text(L2Insights::Content))
+        .col(text(backend, L2Insights::Content))
         .col(array(backend, L2Insights::Embedding, ColumnType::Float).not_null())
         .col(array(backend, L2Insights::SourceIds, ColumnType::Integer).not_null())
         .col(created_at(L2Insights::CreatedAt))
         .col(jsonb_null(L2Insights::Metadata))
-        .col(text_null(L2Insights::IoCategory))
+        .col(text_null(backend, L2Insights::IoCategory))
         .col(
             ColumnDef::new(L2Insights::IsIdentity)
                 .boolean()
                 .null()
                 .default(false),
         )
-        .col(text_null(L2Insights::SourceFile))
+        .col(text_null(backend, L2Insights::SourceFile))
         .col(double_null(L2Insights::MemoryStrength))
         .take()
 }
@@ -303,7 +303,7 @@ fn edges(backend: DbBackend) -> TableCreateStatement {
                 .default(0),
         )
         .col(timestamp_null(Edges::LastEngaged))
-        .col(text_null(Edges::MemorySector))
+        .col(text_null(backend, Edges::MemorySector))
         .index(
             Index::create()
                 .name("uq_edges_source_id_target_id_relation")
@@ -329,12 +329,12 @@ fn edges(backend: DbBackend) -> TableCreateStatement {
         .take()
 }
 
-fn working_memory() -> TableCreateStatement {
+fn working_memory(backend: DbBackend) -> TableCreateStatement {
     Table::create()
         .table(WorkingMemory::Table)
         .if_not_exists()
         .col(serial_id(WorkingMemory::Id))
-        .col(text(WorkingMemory::Content))
+        .col(text(backend, WorkingMemory::Content))
         .col(double_null(WorkingMemory::Importance))
         .col(timestamp_null(WorkingMemory::LastAccessed))
         .col(created_at(WorkingMemory::CreatedAt))
@@ -346,9 +346,9 @@ fn episode_memory(backend: DbBackend) -> TableCreateStatement {
         .table(EpisodeMemory::Table)
         .if_not_exists()
         .col(serial_id(EpisodeMemory::Id))
-        .col(text(EpisodeMemory::Query))
+        .col(text(backend, EpisodeMemory::Query))
         .col(ColumnDef::new(EpisodeMemory::Reward).double().not_null())
-        .col(text(EpisodeMemory::Reflection))
+        .col(text(backend, EpisodeMemory::Reflection))
         .col(array(backend, EpisodeMemory::Embedding, ColumnType::Float).not_null())
         .col(created_at(EpisodeMemory::CreatedAt))
         .take()
@@ -359,14 +359,14 @@ fn l0_raw(backend: DbBackend) -> TableCreateStatement {
         .table(L0Raw::Table)
         .if_not_exists()
         .col(serial_id(L0Raw::Id))
-        .col(text(L0Raw::SessionId))
-        .col(text(L0Raw::Speaker))
-        .col(text(L0Raw::Content))
+        .col(text(backend, L0Raw::SessionId))
+        .col(text(backend, L0Raw::Speaker))
+        .col(text(backend, L0Raw::Content))
         .col(created_at(L0Raw::Timestamp))
         .col(jsonb_null(L0Raw::Metadata))
         .col(ColumnDef::new(L0Raw::Energy).string_len(20).null())
-        .col(text_null(L0Raw::State))
-        .col(text_null(L0Raw::Location))
+        .col(text_null(backend, L0Raw::State))
+        .col(text_null(backend, L0Raw::Location))
         .col(array(backend, L0Raw::Intentions, ColumnType::Text).null())
         .take()
 }
@@ -376,25 +376,25 @@ fn ground_truth(backend: DbBackend) -> TableCreateStatement {
         .table(GroundTruth::Table)
         .if_not_exists()
         .col(serial_id(GroundTruth::Id))
-        .col(text(GroundTruth::Query))
+        .col(text(backend, GroundTruth::Query))
         .col(array(backend, GroundTruth::ExpectedDocs, ColumnType::Integer).not_null())
-        .col(text_null(GroundTruth::Judge1Model))
-        .col(text_null(GroundTruth::Judge2Model))
+        .col(text_null(backend, GroundTruth::Judge1Model))
+        .col(text_null(backend, GroundTruth::Judge2Model))
         .col(double_null(GroundTruth::Kappa))
         .col(created_at(GroundTruth::CreatedAt))
         .col(jsonb_null(GroundTruth::Metadata))
         .take()
 }
 
-fn stale_memory() -> TableCreateStatement {
+fn stale_memory(backend: DbBackend) -> TableCreateStatement {
     Table::create()
         .table(StaleMemory::Table)
         .if_not_exists()
         .col(serial_id(StaleMemory::Id))
-        .col(text(StaleMemory::OriginalContent))
+        .col(text(backend, StaleMemory::OriginalContent))
         .col(ColumnDef::new(StaleMemory::Importance).double().not_null())
-        .col(text(StaleMemory::Reason))
-        .col(text(StaleMemory::Content))
+        .col(text(backend, StaleMemory::Reason))
+        .col(text(backend, StaleMemory::Content))
         .col(created_at(StaleMemory::ArchivedAt))
         .take()
 }
@@ -404,19 +404,19 @@ fn smf_proposals(backend: DbBackend) -> TableCreateStatement {
         .table(SmfProposals::Table)
         .if_not_exists()
         .col(serial_id(SmfProposals::Id))
-        .col(text(SmfProposals::TriggerType))
+        .col(text(backend, SmfProposals::TriggerType))
         .col(
             ColumnDef::new(SmfProposals::ProposedAction)
                 .json_binary()
                 .not_null(),
         )
         .col(array(backend, SmfProposals::AffectedEdges, ColumnType::Uuid).not_null())
-        .col(text(SmfProposals::Reasoning))
-        .col(text(SmfProposals::ApprovalLevel))
-        .col(text(SmfProposals::Status))
+        .col(text(backend, SmfProposals::Reasoning))
+        .col(text(backend, SmfProposals::ApprovalLevel))
+        .col(text(backend, SmfProposals::Status))
         .col(created_at(SmfProposals::CreatedAt))
         .col(timestamp_null(SmfProposals::ResolvedAt))
-        .col(text_null(SmfProposals::ResolvedBy))
+        .col(text_null(backend, SmfProposals::ResolvedBy))
         .take()
 }
 
@@ -426,21 +426,21 @@ fn ief_feedback(backend: DbBackend) -> TableCreateStatement {
         .if_not_exists()
         .col(serial_id(IefFeedback::Id))
         .col(generated_uuid(backend, IefFeedback::QueryId))
-        .col(text(IefFeedback::QueryText))
+        .col(text(backend, IefFeedback::QueryText))
         .col(
             ColumnDef::new(IefFeedback::ConstitutiveWeightUsed)
                 .double()
                 .not_null(),
         )
         .col(ColumnDef::new(IefFeedback::Helpful).boolean().null())
-        .col(text_null(IefFeedback::FeedbackReason))
+        .col(text_null(backend, IefFeedback::FeedbackReason))
         .col(ColumnDef::new(IefFeedback::ResultCount).integer().null())
         .col(ColumnDef::new(IefFeedback::ConflictCount).integer().null())
         .col(created_at(IefFeedback::CreatedAt))
         .take()
 }
 
-fn l2_insight_history() -> TableCreateStatement {
+fn l2_insight_history(backend: DbBackend) -> TableCreateStatement {
     Table::create()
         .table(L2InsightHistory::Table)
         .if_not_exists()
@@ -450,11 +450,11 @@ fn l2_insight_history() -> TableCreateStatement {
                 .integer()
                 .not_null(),
         )
-        .col(text(L2InsightHistory::Action))
-        .col(text(L2InsightHistory::Actor))
-        .col(text(L2InsightHistory::Reason))
-        .col(text_null(L2InsightHistory::OldContent))
-        .col(text_null(L2InsightHistory::NewContent))
+        .col(text(backend, L2InsightHistory::Action))
+        .col(text(backend, L2InsightHistory::Actor))
+        .col(text(backend, L2InsightHistory::Reason))
+        .col(text_null(backend, L2InsightHistory::OldContent))
+        .col(text_null(backend, L2InsightHistory::NewContent))
         .col(created_at(L2InsightHistory::CreatedAt))
         .foreign_key(
             ForeignKey::create()

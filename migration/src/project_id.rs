@@ -151,11 +151,8 @@ async fn trigger_exists<C: ConnectionTrait>(db: &C, part: &SchemaObject) -> Resu
         }
         _ => "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ? AND tbl_name = ?",
     };
-    let probe = Statement::from_sql_and_values(
-        backend,
-        sql,
-        [name.as_str().into(), table.as_str().into()],
-    );
+    let probe =
+        Statement::from_sql_and_values(backend, sql, [name.as_str().into(), table.as_str().into()]);
     Ok(db.query_one_raw(probe).await?.is_some())
 }
 

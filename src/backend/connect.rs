@@ -82,7 +82,7 @@ pub async fn require_columns(db: &DatabaseConnection, table: &str, columns: &[&s
 pub async fn require_writable(db: &DatabaseConnection) -> Result<()> {
     if of(db).is_read_only(db).await? {
         bail!(UsageError::new(
-            "the database is read-only (a read-only file or a read-only transaction mode): nothing was written"
+            "the database is read-only (a read-only file, a read-only transaction mode, or a user without write privileges): nothing was written"
         ));
     }
     Ok(())

@@ -241,7 +241,10 @@ pub trait Backend: Send + Sync {
                 .collect();
             let update = Query::update()
                 .table(Alias::new(table))
-                .value(Alias::new(column), Expr::col((list.clone(), Alias::new("column2"))))
+                .value(
+                    Alias::new(column),
+                    Expr::col((list.clone(), Alias::new("column2"))),
+                )
                 .from(TableRef::ValuesList(values, list.clone().into_iden()))
                 .and_where(
                     Expr::col((Alias::new(table), Alias::new(key)))
@@ -343,7 +346,7 @@ pub fn db_message(err: &DbErr) -> String {
     }
 }
 
-fn sqlx_error(err: &DbErr) -> Option<&sqlx::Error> {
+pub(super) fn sqlx_error(err: &DbErr) -> Option<&sqlx::Error> {
     match err {
         DbErr::Exec(RuntimeErr::SqlxError(e))
         | DbErr::Query(RuntimeErr::SqlxError(e))

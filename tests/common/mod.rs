@@ -1,6 +1,6 @@
 //! Test harness: a real database per test (a SQLite file in a temporary directory, or a
-//! PostgreSQL database created on the local server and dropped afterwards), and a way
-//! to run the real `backfill` binary against it.
+//! database created on the local PostgreSQL or MariaDB server and dropped afterwards),
+//! and a way to run the real `backfill` binary against it.
 
 #![allow(dead_code)]
 
@@ -18,19 +18,47 @@ pub fn pg_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into())
 }
 
+/// The MariaDB (or MySQL) server tests use; `scripts/test.sh` makes sure it is up.
+pub fn mysql_admin_url() -> String {
+    std::env::var("BACKFILL_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+}
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
     Postgres,
+    Mysql,
+}
+
+impl Backend {
+    /// The URL of the server's administrative database, where test databases are
+    /// created and dropped (none for SQLite).
+    fn admin_url(self) -> Option<String> {
+        match self {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(pg_admin_url()),
+            Backend::Mysql => Some(mysql_admin_url()),
+        }
+    }
+
+    /// `DROP DATABASE` of `name`, even while connections to it are open.
+    fn drop_database(self, name: &str) -> String {
+        match self {
+            Backend::Postgres => format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+            _ => format!("DROP DATABASE IF EXISTS `{name}`"),
+        }
+    }
 }
 
 /// A database owned by one test.
 pub struct TestDb {
     pub url: String,
     pub backend: Backend,
-    pg_name: Option<String>,
+    /// The server database this test created, dropped with it.
+    server_name: Option<String>,
     _dir: Option<tempfile::TempDir>,
     pub path: Option<std::path::PathBuf>,
 }
@@ -39,7 +67,7 @@ impl TestDb {
     pub async fn new(backend: Backend, name: &str) -> Self {
         match backend {
             Backend::Sqlite => Self::sqlite().await,
-            Backend::Postgres => Self::postgres(name).await,
+            Backend::Postgres | Backend::Mysql => Self::on_server(backend, name).await,
         }
     }
 
@@ -49,13 +77,22 @@ impl TestDb {
         Self {
             url: format!("sqlite://{}?mode=rwc", path.display()),
             backend: Backend::Sqlite,
-            pg_name: None,
+            server_name: None,
             _dir: Some(dir),
             path: Some(path),
         }
     }
 
     pub async fn postgres(name: &str) -> Self {
+        Self::on_server(Backend::Postgres, name).await
+    }
+
+    pub async fn mysql(name: &str) -> Self {
+        Self::on_server(Backend::Mysql, name).await
+    }
+
+    /// A fresh database named after the test on `backend`'s local server.
+    async fn on_server(backend: Backend, name: &str) -> Self {
         let unique = format!(
             "bf_{}_{}_{}",
             name.chars()
@@ -66,26 +103,31 @@ impl TestDb {
             COUNTER.fetch_add(1, Ordering::SeqCst)
         )
         .to_lowercase();
-        let admin = sea_orm::Database::connect(pg_admin_url())
+        let admin_url = backend.admin_url().expect("a server backend");
+        let admin = sea_orm::Database::connect(&admin_url)
             .await
-            .expect("PostgreSQL must be reachable (run the tests through scripts/test.sh)");
+            .unwrap_or_else(|e| {
+                panic!("{backend:?} must be reachable (run the tests through scripts/test.sh): {e}")
+            });
         admin
-            .execute_unprepared(&format!(
-                "DROP DATABASE IF EXISTS \"{unique}\" WITH (FORCE)"
-            ))
+            .execute_unprepared(&backend.drop_database(&unique))
             .await
             .expect("drop old test database");
+        let create = match backend {
+            Backend::Postgres => format!("CREATE DATABASE \"{unique}\""),
+            _ => format!("CREATE DATABASE `{unique}`"),
+        };
         admin
-            .execute_unprepared(&format!("CREATE DATABASE \"{unique}\""))
+            .execute_unprepared(&create)
             .await
             .expect("create test database");
         admin.close().await.ok();
-        let mut url = url::Url::parse(&pg_admin_url()).expect("admin url");
+        let mut url = url::Url::parse(&admin_url).expect("admin url");
         url.set_path(&format!("/{unique}"));
         Self {
             url: url.to_string(),
-            backend: Backend::Postgres,
-            pg_name: Some(unique),
+            backend,
+            server_name: Some(unique),
             _dir: None,
             path: None,
         }
@@ -120,11 +162,12 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some(name) = self.pg_name.take() else {
+        let Some(name) = self.server_name.take() else {
             return;
         };
+        let backend = self.backend;
         if std::thread::panicking() {
-            eprintln!("keeping PostgreSQL database {name} of a failed test");
+            eprintln!("keeping {backend:?} database {name} of a failed test");
             return;
         }
         // Drop runs outside any async context: a small runtime of its own.
@@ -134,9 +177,11 @@ impl Drop for TestDb {
                 .build()
                 .ok()?;
             runtime.block_on(async {
-                let admin = sea_orm::Database::connect(pg_admin_url()).await.ok()?;
+                let admin = sea_orm::Database::connect(backend.admin_url()?)
+                    .await
+                    .ok()?;
                 admin
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute_unprepared(&backend.drop_database(&name))
                     .await
                     .ok()?;
                 admin.close().await.ok()
@@ -148,7 +193,7 @@ impl Drop for TestDb {
 
 /// Writes one test per backend for a scenario `async fn(Backend)`.
 #[macro_export]
-macro_rules! on_both {
+macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
         $(
             mod $name {
@@ -160,9 +205,48 @@ macro_rules! on_both {
                 async fn postgres() {
                     super::$name($crate::common::Backend::Postgres).await;
                 }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mysql() {
+                    super::$name($crate::common::Backend::Mysql).await;
+                }
             }
         )*
     };
+}
+
+/// `sql`, written for SQLite and PostgreSQL, as MySQL spells it: `CAST(column AS
+/// TEXT)` is `CAST(column AS CHAR)` (and `BIGINT` is `SIGNED`), a `BINARY(16)` uuid as its hyphenated text (told
+/// apart from numbers and times, which MySQL also calls binary, by its unprintable bytes).
+pub fn dialect(db: &impl ConnectionTrait, sql: &str) -> String {
+    if db.get_database_backend() != DatabaseBackend::MySql {
+        return sql.to_string();
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(at) = rest.find("CAST(") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 5..];
+        let name_len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+            .unwrap_or(after.len());
+        let (name, tail) = after.split_at(name_len);
+        match tail.strip_prefix(" AS TEXT)") {
+            Some(tail) if !name.is_empty() => {
+                out.push_str(&format!(
+                    "IF(LENGTH({name}) = 16 AND {name} NOT REGEXP '^[ -~]*$', LOWER(INSERT(INSERT(INSERT(INSERT(HEX({name}), \
+                     9, 0, '-'), 14, 0, '-'), 19, 0, '-'), 24, 0, '-')), CAST({name} AS CHAR))"
+                ));
+                rest = tail;
+            }
+            _ => {
+                out.push_str("CAST(");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out.replace(" AS TEXT)", " AS CHAR)")
+        .replace(" AS BIGINT)", " AS SIGNED)")
 }
 
 /// Runs `sql` and returns the first column of every row as i64.
@@ -170,7 +254,7 @@ pub async fn ints(db: &impl ConnectionTrait, sql: &str) -> Vec<i64> {
     let rows = db
         .query_all_raw(Statement::from_string(
             db.get_database_backend(),
-            sql.to_string(),
+            dialect(db, sql),
         ))
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
@@ -193,7 +277,7 @@ pub async fn texts(db: &impl ConnectionTrait, sql: &str) -> Vec<Option<String>> 
     let rows = db
         .query_all_raw(Statement::from_string(
             db.get_database_backend(),
-            sql.to_string(),
+            dialect(db, sql),
         ))
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
@@ -203,7 +287,7 @@ pub async fn texts(db: &impl ConnectionTrait, sql: &str) -> Vec<Option<String>> 
 }
 
 pub async fn exec(db: &impl ConnectionTrait, sql: &str) {
-    db.execute_unprepared(sql)
+    db.execute_unprepared(&dialect(db, sql))
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
@@ -211,6 +295,7 @@ pub async fn exec(db: &impl ConnectionTrait, sql: &str) {
 pub fn backend_of(db: &DatabaseConnection) -> Backend {
     match db.get_database_backend() {
         DatabaseBackend::Sqlite => Backend::Sqlite,
+        DatabaseBackend::MySql => Backend::Mysql,
         _ => Backend::Postgres,
     }
 }

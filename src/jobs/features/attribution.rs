@@ -8,9 +8,7 @@ use std::collections::HashMap;
 
 use entity::{bugs, test_features};
 use sea_orm::sea_query::{Expr, IntoColumnRef};
-use sea_orm::{
-    DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryResult, QuerySelect,
-};
+use sea_orm::{DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryResult, QuerySelect};
 
 use super::payload::{self, BugFeature, PayloadProblem};
 use super::planned::Planned;
