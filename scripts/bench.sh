@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Benchmarks: each backfill against the set-based SQL that does the same work, measured
-# in the same run on identical copies of the same seeded data, on SQLite and PostgreSQL.
+# in the same run on identical copies of the same seeded data, on SQLite, PostgreSQL and
+# MariaDB.
 #
 #   scripts/bench.sh [features|project-id|seed|pacing|all]
 #
 # Sizes can be changed with BENCH_TESTS (200000), BENCH_LARGE_TESTS (1000000, for the
 # memory comparison), BENCH_MEMORY_ROWS (2000000 over the eleven tables) and
-# BENCH_SEED_TESTS (1000000); BENCH_BACKENDS ("sqlite postgres") picks the backends.
+# BENCH_SEED_TESTS (1000000); BENCH_BACKENDS ("sqlite postgres mysql") picks the backends
+# (`mysql` is the local MariaDB server).
 # Each comparison runs the tool and the SQL in turn BENCH_REPEAT times (3), each on a
 # fresh copy, and prints the medians: wall times on a shared 2-core machine drift by
 # tens of percent within minutes, and alternating the two sides lets the drift hit
@@ -20,12 +22,14 @@ large_n=${BENCH_LARGE_TESTS:-1000000}
 memory_rows=${BENCH_MEMORY_ROWS:-2000000}
 seed_n=${BENCH_SEED_TESTS:-1000000}
 repeat=${BENCH_REPEAT:-3}
-backends=${BENCH_BACKENDS:-sqlite postgres}
+backends=${BENCH_BACKENDS:-sqlite postgres mysql}
 case "$repeat" in
   '' | *[!0-9]* | 0) echo "bench: BENCH_REPEAT must be a whole number of runs, at least 1 (got '$repeat')" >&2; exit 2 ;;
 esac
 work=${BENCH_DIR:-$(mktemp -d /tmp/backfill-bench.XXXXXX)}
 pg_admin=postgres://root@127.0.0.1:5432/postgres
+mysql_url=mysql://root@127.0.0.1:3306
+maria() { mariadb -h 127.0.0.1 -P 3306 -u root "$@"; }
 
 for tool in sqlite3 /usr/bin/time psql; do
   if ! command -v "$tool" >/dev/null 2>&1; then
@@ -34,6 +38,7 @@ for tool in sqlite3 /usr/bin/time psql; do
   fi
 done
 scripts/ensure-postgres.sh
+scripts/ensure-mariadb.sh
 cargo build --release --quiet
 bin=$PWD/target/release/backfill
 
@@ -53,11 +58,11 @@ run() {
 timed_sql() {
   local backend=$1 target=$2 file=$3 start end
   start=$(date +%s.%N)
-  if [ "$backend" = sqlite ]; then
-    sqlite3 -bail "$target" <"$file" >/dev/null
-  else
-    psql "$target" -XqAt -v ON_ERROR_STOP=1 -f "$file" >/dev/null
-  fi
+  case "$backend" in
+    sqlite) sqlite3 -bail "$target" <"$file" >/dev/null ;;
+    postgres) psql "$target" -XqAt -v ON_ERROR_STOP=1 -f "$file" >/dev/null ;;
+    mysql) maria "${target##*/}" <"$file" >/dev/null ;;
+  esac
   end=$(date +%s.%N)
   secs=$(echo "$end - $start" | bc -l)
 }
@@ -70,13 +75,17 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int(
 # fresh BACKEND NAME — an empty migrated database; prints its URL.
 fresh() {
   local backend=$1 name=$2
-  if [ "$backend" = sqlite ]; then
-    rm -f "$work/$name.db"
-    echo "sqlite://$work/$name.db?mode=rwc"
-  else
-    psql "$pg_admin" -XqAt -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" -c "CREATE DATABASE $name" >/dev/null
-    echo "postgres://root@127.0.0.1:5432/$name"
-  fi
+  case "$backend" in
+    sqlite)
+      rm -f "$work/$name.db"
+      echo "sqlite://$work/$name.db?mode=rwc" ;;
+    postgres)
+      psql "$pg_admin" -XqAt -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" -c "CREATE DATABASE $name" >/dev/null
+      echo "postgres://root@127.0.0.1:5432/$name" ;;
+    mysql)
+      maria -e "DROP DATABASE IF EXISTS $name; CREATE DATABASE $name"
+      echo "$mysql_url/$name" ;;
+  esac
 }
 
 # seed_base BACKEND SEED_ARGS… — bench_seed, migrated, seeded and settled: what every
@@ -87,39 +96,49 @@ seed_base() {
   run migrate "$url" migrate up
   run seed "$url" seed "$@"
   settle "$backend" "$url" vacuum
+  # MariaDB has no template databases: copies are restored from a dump.
+  if [ "$backend" = mysql ]; then
+    mariadb-dump -h 127.0.0.1 -P 3306 -u root --single-transaction --triggers bench_seed >"$work/bench_seed.sql"
+  fi
 }
 
 # copy BACKEND FROM TO — an identical copy, settled (below); prints its URL.
 copy() {
   local backend=$1 from=$2 to=$3
-  if [ "$backend" = sqlite ]; then
-    cp "$work/$from.db" "$work/$to.db"
-    echo "sqlite://$work/$to.db?mode=rwc"
-  else
-    psql "$pg_admin" -XqAt -c "DROP DATABASE IF EXISTS $to WITH (FORCE)" -c "CREATE DATABASE $to TEMPLATE $from" >/dev/null
-    settle postgres "postgres://root@127.0.0.1:5432/$to"
-    echo "postgres://root@127.0.0.1:5432/$to"
-  fi
+  case "$backend" in
+    sqlite)
+      cp "$work/$from.db" "$work/$to.db"
+      echo "sqlite://$work/$to.db?mode=rwc" ;;
+    postgres)
+      psql "$pg_admin" -XqAt -c "DROP DATABASE IF EXISTS $to WITH (FORCE)" -c "CREATE DATABASE $to TEMPLATE $from" >/dev/null
+      settle postgres "postgres://root@127.0.0.1:5432/$to"
+      echo "postgres://root@127.0.0.1:5432/$to" ;;
+    mysql)
+      maria -e "DROP DATABASE IF EXISTS $to; CREATE DATABASE $to"
+      maria "$to" <"$work/$from.sql"
+      settle mysql "$mysql_url/$to"
+      echo "$mysql_url/$to" ;;
+  esac
 }
 
 # discard BACKEND NAME — drops a copy once measured, so that no copy but the one being
 # timed is left to the server's background work (autovacuum, writeback).
 discard() {
-  if [ "$1" = sqlite ]; then
-    rm -f "$work/$2.db" "$work/$2.db-wal" "$work/$2.db-shm"
-  else
-    psql "$pg_admin" -XqAt -c "DROP DATABASE IF EXISTS $2 WITH (FORCE)" >/dev/null
-  fi
+  case "$1" in
+    sqlite) rm -f "$work/$2.db" "$work/$2.db-wal" "$work/$2.db-shm" ;;
+    postgres) psql "$pg_admin" -XqAt -c "DROP DATABASE IF EXISTS $2 WITH (FORCE)" >/dev/null ;;
+    mysql) maria -e "DROP DATABASE IF EXISTS $2" ;;
+  esac
 }
 
 # counts BACKEND URL — test_features rows / attributed bugs, as "N/N".
 counts() {
   local q1='select count(*) from test_features' q2='select count(test_feature_id) from bugs'
-  if [ "$1" = sqlite ]; then
-    sqlite3 "$(target "$2")" "$q1; $q2" | paste -sd/
-  else
-    psql "$2" -XAtc "$q1" -c "$q2" | paste -sd/
-  fi
+  case "$1" in
+    sqlite) sqlite3 "$(target "$2")" "$q1; $q2" | paste -sd/ ;;
+    postgres) psql "$2" -XAtc "$q1" -c "$q2" | paste -sd/ ;;
+    mysql) maria -N "${2##*/}" -e "$q1; $q2" | paste -sd/ ;;
+  esac
 }
 
 # target URL — what the backend's own client takes: the file of an SQLite URL.
@@ -128,17 +147,26 @@ target() { local url=${1#sqlite://}; echo "${url%%\?*}"; }
 # settle BACKEND URL — before a copy and before each timed run: on PostgreSQL the seeded
 # tables are vacuumed and analyzed once (as a live database's are), and a checkpoint
 # flushes what came before, so neither side of a comparison pays for the other's writes.
+# On MariaDB a restored copy's tables are analyzed, and the dirty pages of the restore
+# are written out before the clock starts.
 settle() {
-  if [ "$1" = postgres ]; then
-    if [ "${3:-}" = vacuum ]; then psql "$2" -XqAt -c "VACUUM ANALYZE" >/dev/null; fi
-    psql "$2" -XqAt -c "CHECKPOINT" >/dev/null
-  fi
+  case "$1" in
+    postgres)
+      if [ "${3:-}" = vacuum ]; then psql "$2" -XqAt -c "VACUUM ANALYZE" >/dev/null; fi
+      psql "$2" -XqAt -c "CHECKPOINT" >/dev/null ;;
+    mysql)
+      local db=${2##*/} tables
+      tables=$(maria -N -e "SELECT GROUP_CONCAT(table_name) FROM information_schema.tables WHERE table_schema = '$db'")
+      if [ "$tables" != NULL ]; then maria "$db" -e "ANALYZE TABLE $tables" >/dev/null; fi
+      maria -e "FLUSH TABLES" ;;
+  esac
 }
 
 drop_all() {
   local name
   for name in bench_seed bench_a bench_b bench_large; do
     psql "$pg_admin" -XqAt -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null
+    maria -e "DROP DATABASE IF EXISTS $name" 2>/dev/null || true
   done
 }
 trap drop_all EXIT
@@ -160,6 +188,32 @@ UPDATE bugs SET test_feature_id = json_extract(raw_data, '$.test_feature.id')
 WHERE json_valid(raw_data) AND json_type(raw_data, '$.test_feature.id') = 'integer'
   AND test_feature_id IS NOT json_extract(raw_data, '$.test_feature.id')
   AND EXISTS (SELECT 1 FROM test_features f WHERE f.id = json_extract(bugs.raw_data, '$.test_feature.id') AND f.customer_id = bugs.customer_id);
+SQL
+  elif [ "$1" = mysql ]; then cat <<'SQL'
+INSERT INTO test_features (id, customer_id, test_id, feature_id, title, description, howtofind, user_stories, enable_default, enable_content, enable_visual)
+SELECT f.id, t.customer_id, t.id, f.feature_id, COALESCE(f.title, ''), f.description, f.howtofind,
+       COALESCE(JSON_COMPACT(f.user_stories), '[]'),
+       COALESCE(f.enable_default, 0), COALESCE(f.enable_content, 0), COALESCE(f.enable_visual, 0)
+FROM tests t, JSON_TABLE(IF(JSON_VALID(t.data), COALESCE(JSON_EXTRACT(t.data, '$.features'), JSON_EXTRACT(t.data, '$.exploratory_test.features'), '[]'), '[]'),
+  '$[*]' COLUMNS (
+    id BIGINT PATH '$.id' NULL ON ERROR, feature_id BIGINT PATH '$.feature_id' NULL ON ERROR,
+    id_json JSON PATH '$.id', feature_id_json JSON PATH '$.feature_id', user_stories JSON PATH '$.user_stories',
+    title LONGTEXT PATH '$.title', description LONGTEXT PATH '$.description', howtofind LONGTEXT PATH '$.howtofind',
+    enable_default BOOLEAN PATH '$.enable_default' NULL ON ERROR, enable_content BOOLEAN PATH '$.enable_content' NULL ON ERROR,
+    enable_visual BOOLEAN PATH '$.enable_visual' NULL ON ERROR)) f
+WHERE JSON_TYPE(f.id_json) = 'INTEGER' AND JSON_TYPE(f.feature_id_json) = 'INTEGER'
+ON DUPLICATE KEY UPDATE
+  feature_id = IF(test_features.customer_id = VALUES(customer_id), VALUES(feature_id), test_features.feature_id),
+  title = IF(test_features.customer_id = VALUES(customer_id), VALUES(title), test_features.title),
+  description = IF(test_features.customer_id = VALUES(customer_id), VALUES(description), test_features.description),
+  howtofind = IF(test_features.customer_id = VALUES(customer_id), VALUES(howtofind), test_features.howtofind),
+  user_stories = IF(test_features.customer_id = VALUES(customer_id), VALUES(user_stories), test_features.user_stories),
+  enable_default = IF(test_features.customer_id = VALUES(customer_id), VALUES(enable_default), test_features.enable_default),
+  enable_content = IF(test_features.customer_id = VALUES(customer_id), VALUES(enable_content), test_features.enable_content),
+  enable_visual = IF(test_features.customer_id = VALUES(customer_id), VALUES(enable_visual), test_features.enable_visual);
+UPDATE bugs b JOIN test_features f
+  ON f.id = CAST(JSON_VALUE(IF(JSON_VALID(b.raw_data), b.raw_data, '{}'), '$.test_feature.id') AS SIGNED) AND f.customer_id = b.customer_id
+SET b.test_feature_id = f.id WHERE NOT (b.test_feature_id <=> f.id);
 SQL
   else cat <<'SQL'
 INSERT INTO test_features (id, customer_id, test_id, feature_id, title, description, howtofind, user_stories, enable_default, enable_content, enable_visual)

@@ -798,7 +798,10 @@ async fn read_only_refused(backend: Backend) {
     let db = tdb.connect().await;
     assert_eq!(everything(&db).await, before, "nothing was written");
     if backend == Backend::Mysql {
-        let user = url::Url::parse(&read_only_url).unwrap().username().to_string();
+        let user = url::Url::parse(&read_only_url)
+            .unwrap()
+            .username()
+            .to_string();
         exec(&db, &format!("DROP USER '{user}'@'%'")).await;
     }
     // (The database is dropped read-only as it is: DROP DATABASE runs from elsewhere.)

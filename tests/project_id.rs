@@ -659,12 +659,23 @@ async fn rejected_rows_are_isolated_and_logged(backend: Backend) {
 }
 
 // ---------------------------------------------------------------------------------
-// 3. Row locks held by the application (PostgreSQL)
+// 3. Row locks held by the application (PostgreSQL, MySQL)
 // ---------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waits_out_a_row_lock_postgres() {
-    let tdb = TestDb::new(Backend::Postgres, "pid_lock").await;
+    waits_out_a_row_lock(Backend::Postgres).await;
+}
+
+/// MySQL's lock wait timeout is whole seconds (0.2 s becomes 1 s), and a timed-out
+/// statement (1205) leaves its transaction open: the batch is rolled back and retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waits_out_a_row_lock_mysql() {
+    waits_out_a_row_lock(Backend::Mysql).await;
+}
+
+async fn waits_out_a_row_lock(backend: Backend) {
+    let tdb = TestDb::new(backend, "pid_lock").await;
     let db = tdb.migrated().await;
     let values: Vec<Option<&str>> = (0..60)
         .map(|i| if i % 3 == 0 { Some("io") } else { None })
@@ -684,8 +695,13 @@ async fn waits_out_a_row_lock_postgres() {
     )
     .await;
     assert_eq!(held.len(), 1);
+    // Held past at least one lock timeout of the run.
+    let hold = match backend {
+        Backend::Mysql => Duration::from_millis(2500),
+        _ => Duration::from_millis(1500),
+    };
     let release = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        tokio::time::sleep(hold).await;
         txn.commit().await.expect("release the lock");
     });
 
@@ -693,6 +709,7 @@ async fn waits_out_a_row_lock_postgres() {
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_backfill"))
             .args([
+                "-v",
                 "--format",
                 "json",
                 "backfill-project-id",
@@ -715,6 +732,11 @@ async fn waits_out_a_row_lock_postgres() {
     release.await.expect("the lock holder");
 
     assert_eq!(code(&out), 0, "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("waited too long for locks"),
+        "the batch timed out and was retried: {}",
+        describe(&out)
+    );
     let t = table_of(&json(&out), "working_memory").clone();
     assert_eq!(num(&t, "updated"), nulls(&rows) as i64, "{t}");
     assert_eq!(num(&t, "null_count"), 0, "{t}");

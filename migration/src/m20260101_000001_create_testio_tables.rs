@@ -177,7 +177,7 @@ fn test_features(backend: DbBackend) -> TableCreateStatement {
         .col(
             text(backend, TestFeatures::UserStories)
                 .not_null()
-                .default("[]"),
+                .default(empty_json_array(backend)),
         )
         .col(flag(TestFeatures::EnableDefault))
         .col(flag(TestFeatures::EnableContent))
@@ -252,4 +252,13 @@ fn flag(name: impl IntoIden) -> ColumnDef {
         .not_null()
         .default(false)
         .take()
+}
+
+/// `'[]'` as a TEXT column's default: MySQL 8 takes a default on a TEXT column only as
+/// an expression in parentheses (MariaDB takes both).
+fn empty_json_array(backend: DbBackend) -> Expr {
+    match backend {
+        DbBackend::MySql => Expr::cust("('[]')"),
+        _ => Expr::val("[]"),
+    }
 }

@@ -147,14 +147,23 @@ pub trait Backend: Send + Sync {
 
     /// A text column as the backfills read it: as bytes where TEXT may hold bytes that
     /// are not UTF-8 (reading such a value as a string would fail its whole batch).
-    fn text_as_read(&self, column: Expr) -> Expr;
+    /// Where the server refuses text that is not valid in its encoding, as it is.
+    fn text_as_read(&self, column: Expr) -> Expr {
+        column
+    }
 
     /// Reads a column selected with [`Backend::text_as_read`].
-    fn read_text(&self, row: &QueryResult, index: usize) -> Result<Option<Vec<u8>>, DbErr>;
+    fn read_text(&self, row: &QueryResult, index: usize) -> Result<Option<Vec<u8>>, DbErr> {
+        Ok(row
+            .try_get_by_index::<Option<String>>(index)?
+            .map(String::into_bytes))
+    }
 
     /// Rows whose text `column` may not be valid UTF-8, for a closer look (`None` where
     /// text is always valid UTF-8). Any value outside printable ASCII qualifies.
-    fn maybe_not_utf8(&self, column: &str) -> Option<Expr>;
+    fn maybe_not_utf8(&self, _column: &str) -> Option<Expr> {
+        None
+    }
 
     /// SQL predicate over `tests t`: the payload lists at least one feature.
     fn lists_features(&self) -> &'static str;
@@ -496,4 +505,14 @@ async fn load_inserts(db: &DatabaseConnection, rows: BulkRows) -> Result<()> {
     }
     txn.commit().await.with_context(context)?;
     Ok(())
+}
+
+/// Statements that drop the two triggers guarding `table.project_id` (SQLite, MySQL).
+fn drop_project_id_triggers(table: &str) -> Vec<String> {
+    [
+        migration::project_id_insert_trigger_name(table),
+        migration::project_id_update_trigger_name(table),
+    ]
+    .map(|trigger| format!("DROP TRIGGER IF EXISTS \"{trigger}\""))
+    .into()
 }

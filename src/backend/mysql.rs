@@ -16,13 +16,13 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
-    DbErr, QueryResult, Statement, sqlx,
+    DbErr, Statement, sqlx,
 };
 
 use super::connect::CONNECT_TIMEOUT;
 use super::{
-    Backend, BulkRows, Changed, Failure, JournaledUpdate, array_as_json, journal_insert,
-    load_inserts, multi_row_inserts,
+    Backend, BulkRows, Changed, Failure, JournaledUpdate, array_as_json, drop_project_id_triggers,
+    journal_insert, load_inserts, multi_row_inserts,
 };
 use crate::engine::{KeyKind, Observation};
 
@@ -234,21 +234,6 @@ impl Backend for Mysql {
         )
     }
 
-    fn text_as_read(&self, column: Expr) -> Expr {
-        // The server refuses text that is not valid in the column's character set.
-        column
-    }
-
-    fn read_text(&self, row: &QueryResult, index: usize) -> Result<Option<Vec<u8>>, DbErr> {
-        Ok(row
-            .try_get_by_index::<Option<String>>(index)?
-            .map(String::into_bytes))
-    }
-
-    fn maybe_not_utf8(&self, _column: &str) -> Option<Expr> {
-        None
-    }
-
     // Text that is not JSON would make JSON_EXTRACT fail the query: match the text.
     fn lists_features(&self) -> &'static str {
         r#"(t.data REGEXP '"features"[[:space:]]*:[[:space:]]*\\[[[:space:]]*[^][:space:]]')"#
@@ -276,13 +261,7 @@ impl Backend for Mysql {
             column = migration::PROJECT_ID_COLUMN,
             owner = migration::LEGACY_PROJECT_ID,
         )];
-        statements.extend(
-            [
-                migration::project_id_insert_trigger_name(table),
-                migration::project_id_update_trigger_name(table),
-            ]
-            .map(|trigger| format!("DROP TRIGGER IF EXISTS \"{trigger}\"")),
-        );
+        statements.extend(drop_project_id_triggers(table));
         statements
     }
 
@@ -540,13 +519,7 @@ impl Backend for Mysql {
     }
 
     fn lift_project_id_guard(&self, table: &str) -> Vec<String> {
-        [
-            migration::project_id_insert_trigger_name(table),
-            migration::project_id_update_trigger_name(table),
-        ]
-        .into_iter()
-        .map(|trigger| format!("DROP TRIGGER IF EXISTS \"{trigger}\""))
-        .collect()
+        drop_project_id_triggers(table)
     }
 
     fn after_seed(&self, _serial_tables: &[&str]) -> Vec<String> {

@@ -11,7 +11,7 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
-    DbErr, QueryResult, Statement, sqlx,
+    DbErr, Statement, sqlx,
 };
 
 use super::connect::CONNECT_TIMEOUT;
@@ -179,22 +179,6 @@ impl Backend for Postgres {
 
     fn in_id_list(&self, column: ColumnRef, ids: &[i64]) -> Expr {
         Expr::col(column).eq(PgFunc::any(Expr::val(ids.to_vec())))
-    }
-
-    fn text_as_read(&self, column: Expr) -> Expr {
-        // PostgreSQL's text is always UTF-8.
-        column
-    }
-
-    fn read_text(&self, row: &QueryResult, index: usize) -> Result<Option<Vec<u8>>, DbErr> {
-        Ok(row
-            .try_get_by_index::<Option<String>>(index)?
-            .map(String::into_bytes))
-    }
-
-    fn maybe_not_utf8(&self, _column: &str) -> Option<Expr> {
-        // The server refuses text that is not valid in its encoding.
-        None
     }
 
     // Text that is not JSON cannot be cast without failing the query: match the text.

@@ -14,7 +14,7 @@ use crate::engine::Observation;
 
 use super::{
     Backend, BulkRows, Changed, Failure, JournaledUpdate, array_as_json, db_message,
-    journal_insert, load_inserts, multi_row_inserts,
+    drop_project_id_triggers, journal_insert, load_inserts, multi_row_inserts,
 };
 
 /// Rows a connection's worker thread may send ahead of the task reading them (sqlx's
@@ -303,13 +303,7 @@ impl Backend for Sqlite {
     }
 
     fn lift_project_id_guard(&self, table: &str) -> Vec<String> {
-        [
-            migration::project_id_insert_trigger_name(table),
-            migration::project_id_update_trigger_name(table),
-        ]
-        .into_iter()
-        .map(|trigger| format!("DROP TRIGGER IF EXISTS \"{trigger}\""))
-        .collect()
+        drop_project_id_triggers(table)
     }
 
     fn after_seed(&self, _serial_tables: &[&str]) -> Vec<String> {
