@@ -1622,6 +1622,63 @@ async fn promote_not_null_postgres() {
     assert!(refused.is_err(), "the column is NOT NULL");
 }
 
+/// MySQL: `MODIFY … NOT NULL` in place, keeping the column's own type and collation (an
+/// adopted `project_id` may be wider than the migration's), then the triggers go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promote_not_null_mysql() {
+    let tdb = TestDb::new(Backend::Mysql, "pid_promote").await;
+    let db = tdb.migrated().await;
+    exec(
+        &db,
+        "ALTER TABLE working_memory MODIFY project_id VARCHAR(80) COLLATE utf8mb4_bin DEFAULT 'io'",
+    )
+    .await;
+    insert_legacy(&db, "working_memory", &[None, Some("io"), Some("default")]).await;
+    let out = tdb.cli(&[
+        "--format",
+        "json",
+        "backfill-project-id",
+        "--sleep",
+        "0",
+        "--table",
+        "working_memory",
+        "--promote-not-null",
+    ]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let t = table_of(&json(&out), "working_memory").clone();
+    assert_eq!(t["constraint_validated"], true, "{t}");
+    assert_eq!(
+        texts(
+            &db,
+            "SELECT CAST(CONCAT(column_type, ' ', collation_name, ' ', is_nullable) AS CHAR) \
+             FROM information_schema.columns WHERE table_schema = DATABASE() \
+             AND table_name = 'working_memory' AND column_name = 'project_id'",
+        )
+        .await,
+        vec![Some("varchar(80) utf8mb4_bin NO".to_string())]
+    );
+    assert_eq!(
+        migration::project_id_check_state(&db, "working_memory")
+            .await
+            .unwrap(),
+        migration::ProjectIdCheck::Missing,
+        "the triggers are dropped once the column is NOT NULL"
+    );
+    assert_eq!(
+        migration::project_id_check_state(&db, "nodes")
+            .await
+            .unwrap(),
+        migration::ProjectIdCheck::Enforced,
+        "other tables keep theirs"
+    );
+    let out = tdb.cli(&["--format", "json", "backfill-project-id", "--sleep", "0"]);
+    assert_eq!(code(&out), 0, "a second run passes: {}", describe(&out));
+    let refused = db
+        .execute_unprepared("INSERT INTO working_memory (content, project_id) VALUES ('x', NULL)")
+        .await;
+    assert!(refused.is_err(), "the column is NOT NULL");
+}
+
 // ---------------------------------------------------------------------------------
 // --no-validate: the run fills and journals as usual, but counts no NULLs (a scan per
 // table) and says so; a table already filled is walked without a single write.

@@ -179,7 +179,11 @@ pub trait Backend: Send + Sync {
 
     /// Statements that make `table.project_id` NOT NULL once its check holds for every
     /// row, and retire the check; none where the check stays the guard.
-    fn promote_not_null(&self, table: &str) -> Vec<String>;
+    async fn promote_not_null(
+        &self,
+        txn: &DatabaseTransaction,
+        table: &str,
+    ) -> Result<Vec<String>, DbErr>;
 
     /// The catalog query of `table`'s columns: name, type name (lower case), nullable.
     fn columns_query(&self, table: &str) -> Statement;

@@ -252,17 +252,41 @@ impl Backend for Mysql {
         ))
     }
 
-    fn promote_not_null(&self, table: &str) -> Vec<String> {
-        // In place, without a table copy and without blocking writes; then the column
-        // guards itself and the triggers go.
+    async fn promote_not_null(
+        &self,
+        txn: &DatabaseTransaction,
+        table: &str,
+    ) -> Result<Vec<String>, DbErr> {
+        // MODIFY restates the whole column: its own type, character set and collation
+        // (an adopted column may differ from the migration's), NOT NULL and the
+        // spec's default. In place, without a table copy and without blocking writes;
+        // then the column guards itself and the triggers go.
+        let column = migration::PROJECT_ID_COLUMN;
+        let found = txn
+            .query_one_raw(Statement::from_sql_and_values(
+                DatabaseBackend::MySql,
+                "SELECT CAST(column_type AS CHAR), CAST(character_set_name AS CHAR), \
+                 CAST(collation_name AS CHAR) FROM information_schema.columns \
+                 WHERE table_schema = DATABASE() AND table_name = ? AND column_name = ?",
+                [table.into(), column.into()],
+            ))
+            .await?
+            .ok_or_else(|| DbErr::Custom(format!("`{table}` has no column `{column}`")))?;
+        let column_type: String = found.try_get_by_index(0)?;
+        let charset = match (
+            found.try_get_by_index::<Option<String>>(1)?,
+            found.try_get_by_index::<Option<String>>(2)?,
+        ) {
+            (Some(set), Some(collation)) => format!(" CHARACTER SET {set} COLLATE {collation}"),
+            _ => String::new(),
+        };
         let mut statements = vec![format!(
-            "ALTER TABLE \"{table}\" MODIFY \"{column}\" VARCHAR(50) NOT NULL DEFAULT '{owner}', \
-             ALGORITHM=INPLACE, LOCK=NONE",
-            column = migration::PROJECT_ID_COLUMN,
+            "ALTER TABLE \"{table}\" MODIFY \"{column}\" {column_type}{charset} NOT NULL \
+             DEFAULT '{owner}', ALGORITHM=INPLACE, LOCK=NONE",
             owner = migration::LEGACY_PROJECT_ID,
         )];
         statements.extend(drop_project_id_triggers(table));
-        statements
+        Ok(statements)
     }
 
     fn columns_query(&self, table: &str) -> Statement {

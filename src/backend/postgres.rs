@@ -199,9 +199,13 @@ impl Backend for Postgres {
         ))
     }
 
-    fn promote_not_null(&self, table: &str) -> Vec<String> {
+    async fn promote_not_null(
+        &self,
+        _txn: &DatabaseTransaction,
+        table: &str,
+    ) -> Result<Vec<String>, DbErr> {
         // PostgreSQL 12+ proves NOT NULL from the validated check without a scan.
-        vec![
+        Ok(vec![
             format!(
                 "ALTER TABLE \"{table}\" ALTER COLUMN \"{}\" SET NOT NULL",
                 migration::PROJECT_ID_COLUMN
@@ -210,7 +214,7 @@ impl Backend for Postgres {
                 "ALTER TABLE \"{table}\" DROP CONSTRAINT \"{}\"",
                 migration::project_id_check_name(table)
             ),
-        ]
+        ])
     }
 
     fn columns_query(&self, table: &str) -> Statement {

@@ -178,8 +178,12 @@ impl Backend for Sqlite {
         None
     }
 
-    fn promote_not_null(&self, _table: &str) -> Vec<String> {
-        Vec::new()
+    async fn promote_not_null(
+        &self,
+        _txn: &DatabaseTransaction,
+        _table: &str,
+    ) -> Result<Vec<String>, DbErr> {
+        Ok(Vec::new())
     }
 
     fn columns_query(&self, table: &str) -> Statement {

@@ -117,12 +117,8 @@ pub async fn validate_table(
     }
     // Only a validated check is promoted. A backend whose check stays the guard
     // (SQLite's triggers) has nothing to promote it with.
-    let promotion = backend::of(db).promote_not_null(table);
-    if promote
-        && !promotion.is_empty()
-        && check_state(&txn, table).await? == ProjectIdCheck::Enforced
-    {
-        for statement in promotion {
+    if promote && check_state(&txn, table).await? == ProjectIdCheck::Enforced {
+        for statement in backend::of(db).promote_not_null(&txn, table).await? {
             txn.execute_unprepared(&statement)
                 .await
                 .with_context(|| format!("could not make `{table}`.project_id NOT NULL"))?;
