@@ -520,3 +520,24 @@ fn drop_project_id_triggers(table: &str) -> Vec<String> {
     .map(|trigger| format!("DROP TRIGGER IF EXISTS \"{trigger}\""))
     .into()
 }
+
+/// Creates the database `name` on the server `db` is connected to and connects to it
+/// (`url` with its path replaced): the scratch database of a server backend. The name
+/// is ours (digits and underscores), never user input; `needs` says what privilege
+/// creating it takes.
+async fn create_database_beside(
+    db: &DatabaseConnection,
+    url: &str,
+    name: &str,
+    needs: &str,
+) -> Result<DatabaseConnection> {
+    use anyhow::Context;
+    db.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .with_context(|| {
+            format!("could not create a scratch database beside the given one ({needs})")
+        })?;
+    let mut parsed = url::Url::parse(url).context("the database URL is not a valid URL")?;
+    parsed.set_path(&format!("/{name}"));
+    connect(parsed.as_str()).await
+}

@@ -21,8 +21,8 @@ use sea_orm::{
 
 use super::connect::CONNECT_TIMEOUT;
 use super::{
-    Backend, BulkRows, Changed, Failure, JournaledUpdate, array_as_json, drop_project_id_triggers,
-    journal_insert, load_inserts, multi_row_inserts,
+    Backend, BulkRows, Changed, Failure, JournaledUpdate, array_as_json, create_database_beside,
+    drop_project_id_triggers, journal_insert, load_inserts, multi_row_inserts,
 };
 use crate::engine::{KeyKind, Observation};
 
@@ -339,15 +339,7 @@ impl Backend for Mysql {
         url: &str,
         name: &str,
     ) -> anyhow::Result<DatabaseConnection> {
-        // The name is ours (digits and underscores), never user input.
-        db.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .context(
-                "could not create a scratch database beside the given one (the user needs CREATE)",
-            )?;
-        let mut parsed = url::Url::parse(url).context("the database URL is not a valid URL")?;
-        parsed.set_path(&format!("/{name}"));
-        super::connect(parsed.as_str()).await
+        create_database_beside(db, url, name, "the user needs CREATE").await
     }
 
     async fn drop_scratch(&self, db: &DatabaseConnection, name: &str) -> anyhow::Result<()> {

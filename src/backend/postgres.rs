@@ -18,7 +18,10 @@ use super::connect::CONNECT_TIMEOUT;
 use super::sqlite::quoted_list;
 use crate::engine::{Observation, Standby};
 
-use super::{Backend, BulkBody, BulkRows, Changed, Failure, JournaledUpdate, journal_insert};
+use super::{
+    Backend, BulkBody, BulkRows, Changed, Failure, JournaledUpdate, create_database_beside,
+    journal_insert,
+};
 
 pub struct Postgres;
 
@@ -265,13 +268,7 @@ impl Backend for Postgres {
         url: &str,
         name: &str,
     ) -> anyhow::Result<DatabaseConnection> {
-        // The name is ours (digits and underscores), never user input.
-        db.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .context("could not create a scratch database beside the given one (the role needs CREATEDB)")?;
-        let mut parsed = url::Url::parse(url).context("the database URL is not a valid URL")?;
-        parsed.set_path(&format!("/{name}"));
-        super::connect(parsed.as_str()).await
+        create_database_beside(db, url, name, "the role needs CREATEDB").await
     }
 
     async fn drop_scratch(&self, db: &DatabaseConnection, name: &str) -> anyhow::Result<()> {
