@@ -21,8 +21,9 @@ use sea_orm::{
 
 use super::connect::CONNECT_TIMEOUT;
 use super::{
-    Backend, BulkRows, Changed, Failure, JournaledUpdate, array_as_json, create_database_beside,
-    drop_project_id_triggers, journal_insert, load_inserts, multi_row_inserts,
+    Backend, BulkRows, Changed, Failure, JournaledUpdate, shared::array_as_json,
+    shared::create_database_beside, shared::drop_project_id_triggers, shared::journal_insert,
+    shared::load_inserts, shared::multi_row_inserts,
 };
 use crate::engine::{KeyKind, Observation};
 

@@ -19,8 +19,8 @@ use super::sqlite::quoted_list;
 use crate::engine::{Observation, Standby};
 
 use super::{
-    Backend, BulkBody, BulkRows, Changed, Failure, JournaledUpdate, create_database_beside,
-    journal_insert,
+    Backend, BulkBody, BulkRows, Changed, Failure, JournaledUpdate, shared::create_database_beside,
+    shared::journal_insert,
 };
 
 pub struct Postgres;

@@ -13,8 +13,9 @@ use sea_orm::{
 use crate::engine::Observation;
 
 use super::{
-    Backend, BulkRows, Changed, Failure, JournaledUpdate, array_as_json, db_message,
-    drop_project_id_triggers, journal_insert, load_inserts, multi_row_inserts,
+    Backend, BulkRows, Changed, Failure, JournaledUpdate, db_message, shared::array_as_json,
+    shared::drop_project_id_triggers, shared::journal_insert, shared::load_inserts,
+    shared::multi_row_inserts,
 };
 
 /// Rows a connection's worker thread may send ahead of the task reading them (sqlx's
