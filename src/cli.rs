@@ -15,7 +15,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://backfill.db?mode=rwc";
 #[command(
     name = "backfill",
     version,
-    about = "Batched, resumable, journaled data backfills for SQLite and PostgreSQL"
+    about = "Batched, resumable, journaled data backfills for SQLite, PostgreSQL and MySQL/MariaDB"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -69,6 +69,21 @@ pub enum Command {
     Anomalies(AnomaliesArgs),
     /// Show runs and their progress, or pause, continue or cancel one from anywhere.
     Runs(RunsArgs),
+    /// Join a run of either backfill from another process or machine with more
+    /// workers; exits 0 once no work is left.
+    Work(WorkArgs),
+}
+
+impl Command {
+    /// The workers this process runs (`--workers`): one for every other command.
+    pub fn workers(&self) -> u32 {
+        match self {
+            Self::BackfillFeatures(args) => args.run.pace.workers,
+            Self::BackfillProjectId(args) => args.run.pace.workers,
+            Self::Work(args) => args.pace.workers,
+            _ => 1,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -169,6 +184,22 @@ pub struct RunOpts {
     /// --sleep, --lock-timeout) and --no-validate are taken from this command line.
     #[arg(long, conflicts_with = "dry_run")]
     pub resume: bool,
+    #[command(flatten)]
+    pub pace: PaceOpts,
+}
+
+/// How this process's workers work a run: both backfills and `work` take these.
+#[derive(Debug, Clone, Args)]
+pub struct PaceOpts {
+    /// Workers in this process, each walking its own key ranges of the run at once
+    /// (`work --run ID` adds more from anywhere). SQLite takes one writer at a time:
+    /// there one worker writes, whatever N is.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub workers: u32,
+    /// How long a worker's claim on a range lasts without a commit: a worker killed
+    /// (or stopped) holds its range this long before another takes it over.
+    #[arg(long, value_name = "DURATION", value_parser = parse_lease, default_value = "30s")]
+    pub lease: Duration,
     /// Pause between batches, to leave room for application traffic: seconds (0.1) or
     /// a number with a unit (500ms, 2s, 1m). Default: 0 for backfill-features, 100ms
     /// for backfill-project-id.
@@ -259,6 +290,15 @@ pub struct AnomaliesArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct WorkArgs {
+    /// The run to join (see `runs`).
+    #[arg(long = "run")]
+    pub run_id: i64,
+    #[command(flatten)]
+    pub pace: PaceOpts,
+}
+
+#[derive(Debug, Args)]
 pub struct RunsArgs {
     #[command(subcommand)]
     pub action: Option<RunsAction>,
@@ -292,6 +332,15 @@ pub enum AnomaliesAction {
 
 /// The longest pause or lock timeout a flag takes.
 const MAX_DURATION: Duration = Duration::from_secs(3600);
+
+/// `--lease`: a duration of at least a second, so that a batch has time to commit.
+fn parse_lease(text: &str) -> Result<Duration, String> {
+    let lease = parse_duration(text)?;
+    if lease < Duration::from_secs(1) {
+        return Err(format!("`{text}` is too short a lease: give at least 1s"));
+    }
+    Ok(lease)
+}
 
 /// A duration flag: a plain number of seconds (`0.1`) or a number with a unit
 /// (`500ms`, `2s`, `1m`, read by `humantime`), from 0 to an hour.

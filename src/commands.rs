@@ -10,12 +10,14 @@ use sea_orm::DatabaseConnection;
 
 use crate::cli::{
     AnomaliesAction, AnomaliesArgs, Cli, Command, DemoArgs, FeaturesArgs, GlobalOpts,
-    MigrateAction, ProjectIdArgs, RunOpts, RunsAction, RunsArgs, SeedArgs, ValidateArgs,
+    MigrateAction, PaceOpts, ProjectIdArgs, RunOpts, RunsAction, RunsArgs, SeedArgs, ValidateArgs,
+    WorkArgs,
 };
 use crate::engine::{Cancel, EngineSettings, HealthLimits, RetryPolicy};
 use crate::error::{Outcome, UsageError};
 use crate::jobs::features::{self, FeaturesSettings};
 use crate::jobs::project_id::{self, ProjectIdSettings};
+use crate::ledger::RunLedger;
 use crate::metrics::Metrics;
 use crate::report::Reporter;
 use crate::runs::Control;
@@ -23,7 +25,16 @@ use crate::seed::SeedSettings;
 use crate::{anomalies, backend, demo, migrate, runs, seed, validate};
 
 /// The bookkeeping tables every backfill writes.
-const BOOKKEEPING_TABLES: [&str; 3] = ["backfill_anomalies", "backfill_runs", "backfill_journal"];
+const BOOKKEEPING_TABLES: [&str; 4] = [
+    "backfill_anomalies",
+    "backfill_runs",
+    "backfill_journal",
+    "backfill_ranges",
+];
+
+/// The pause between batches of `backfill-project-id` when `--sleep` is not given
+/// (`backfill-features` has none).
+const PROJECT_ID_SLEEP: Duration = Duration::from_millis(100);
 
 /// The context of a summary that could not be written (stdout closed, say).
 const NO_SUMMARY: &str = "could not write the summary to stdout";
@@ -35,7 +46,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         return run_demo(args, &global, &mut reporter).await;
     }
     let url = global.database_url().to_string();
-    let db = backend::connect(&url).await?;
+    let db = backend::connect_for_workers(&url, cli.command.workers()).await?;
     let outcome = dispatch(cli.command, &db, &url, &global, &mut reporter).await;
     // Closing checkpoints SQLite's WAL into the database file, so the file alone is
     // complete once the command is done (a copy of it needs no -wal beside it).
@@ -70,6 +81,7 @@ async fn dispatch(
         Command::Validate(args) => run_validate(db, &args, reporter).await,
         Command::Anomalies(args) => run_anomalies(db, &args, reporter).await,
         Command::Runs(args) => run_runs(db, &args, reporter).await,
+        Command::Work(args) => run_work(db, global, &args, reporter).await,
         Command::Demo(_) => unreachable!("BUG: demo is dispatched above"),
     }
 }
@@ -126,28 +138,44 @@ fn seed_settings(args: &SeedArgs) -> SeedSettings {
     }
 }
 
-/// Engine settings from the shared run flags; starts the metrics server when asked.
+/// Engine settings from the pace flags; starts the metrics server when asked.
 fn engine_settings(
+    db: &DatabaseConnection,
     global: &GlobalOpts,
-    run: &RunOpts,
+    pace: &PaceOpts,
+    dry_run: bool,
     batch_size: u64,
     default_sleep: Duration,
 ) -> Result<EngineSettings> {
     let metrics = Metrics::default();
-    if let Some(addr) = &run.metrics_addr {
+    if let Some(addr) = &pace.metrics_addr {
         crate::metrics::serve(addr, metrics.clone())?;
     }
+    let workers = if backend::of(db).writes_in_parallel() || pace.workers == 1 {
+        pace.workers
+    } else {
+        tracing::info!(
+            "SQLite takes one writer at a time: one worker writes, whatever --workers says"
+        );
+        1
+    };
     Ok(EngineSettings {
         batch_size,
-        batch_time: run.batch_time,
-        sleep: run.sleep.unwrap_or(default_sleep),
-        lock_timeout: run.lock_timeout,
-        dry_run: run.dry_run,
-        progress: !global.no_progress && !global.quiet && std::io::stderr().is_terminal(),
+        batch_time: pace.batch_time,
+        sleep: pace.sleep.unwrap_or(default_sleep),
+        lock_timeout: pace.lock_timeout,
+        dry_run,
+        // One bar per worker would draw over each other: `runs` shows many.
+        progress: workers == 1
+            && !global.no_progress
+            && !global.quiet
+            && std::io::stderr().is_terminal(),
+        workers,
+        lease: pace.lease,
         retry: RetryPolicy::default(),
         health: HealthLimits {
-            max_lag: run.max_lag,
-            max_load: run.max_load,
+            max_lag: pace.max_lag,
+            max_load: pace.max_load,
         },
         metrics,
     })
@@ -171,7 +199,14 @@ pub async fn backfill_features(
     backend::require_tables(db, &features::TABLES).await?;
     require_run_preconditions(db, &args.run).await?;
     let settings = FeaturesSettings {
-        engine: engine_settings(global, &args.run, args.batch_size, Duration::ZERO)?,
+        engine: engine_settings(
+            db,
+            global,
+            &args.run.pace,
+            args.run.dry_run,
+            args.batch_size,
+            Duration::ZERO,
+        )?,
         resume: args.run.resume,
         validate: !args.run.no_validate,
     };
@@ -212,10 +247,12 @@ pub async fn backfill_project_id(
     }
     let settings = ProjectIdSettings {
         engine: engine_settings(
+            db,
             global,
-            &args.run,
+            &args.run.pace,
+            args.run.dry_run,
             args.batch_size,
-            Duration::from_millis(100),
+            PROJECT_ID_SLEEP,
         )?,
         tables,
         resume: args.run.resume,
@@ -286,5 +323,38 @@ async fn run_runs(
     };
     let status = runs::control(db, id, control).await?;
     reporter.controlled(id, status).context(NO_SUMMARY)?;
+    Ok(Outcome::Passed)
+}
+
+/// `work --run ID`: this process's workers join a run started anywhere, until no range
+/// of it is left.
+async fn run_work(
+    db: &DatabaseConnection,
+    global: &GlobalOpts,
+    args: &WorkArgs,
+    reporter: &mut Reporter<impl Write>,
+) -> Result<Outcome> {
+    backend::require_tables(db, &BOOKKEEPING_TABLES).await?;
+    let Some((command, ledger)) = RunLedger::join(db, args.run_id).await? else {
+        reporter.worked(args.run_id, &[]).context(NO_SUMMARY)?;
+        return Ok(Outcome::Passed);
+    };
+    backend::require_writable(db).await?;
+    let default_sleep = match command.as_str() {
+        project_id::COMMAND => PROJECT_ID_SLEEP,
+        _ => Duration::ZERO,
+    };
+    // The batch size is the run's own; the jobs read it from the ledger.
+    let engine = engine_settings(db, global, &args.pace, false, 1, default_sleep)?;
+    let cancel = Cancel::on_ctrl_c();
+    let reports = match command.as_str() {
+        features::COMMAND => features::join(db, &ledger, engine, cancel).await?,
+        project_id::COMMAND => project_id::join(db, &ledger, engine, cancel).await?,
+        other => anyhow::bail!(UsageError::new(format!(
+            "run {} is a `{other}` run, which `work` cannot join",
+            args.run_id
+        ))),
+    };
+    reporter.worked(args.run_id, &reports).context(NO_SUMMARY)?;
     Ok(Outcome::Passed)
 }

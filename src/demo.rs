@@ -60,6 +60,8 @@ pub async fn run(file: &str) -> Result<DemoSummary> {
         lock_timeout: Duration::from_secs(2),
         dry_run: false,
         progress: false,
+        workers: 1,
+        lease: Duration::from_secs(30),
         retry: RetryPolicy::default(),
         health: HealthLimits::default(),
         metrics: Metrics::default(),

@@ -74,6 +74,10 @@ pub enum BatchError {
         #[source]
         source: DbErr,
     },
+    /// The worker's lease on its range ran out and another worker claimed it: its
+    /// batch in flight rolled back, and the range is the other worker's to finish.
+    #[error("{table}: another worker took this range over after the lease ran out")]
+    LeaseLost { table: &'static str },
     #[error(transparent)]
     Interrupted(#[from] Interrupted),
 }

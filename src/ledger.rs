@@ -1,27 +1,31 @@
-//! The run ledger: one `backfill_runs` row per run, holding its settings, status and
-//! per-table checkpoints. Checkpoints are written in the same transaction as the batch
-//! they describe, so after a crash the ledger and the data agree, and `--resume` picks
-//! up exactly where the last committed batch ended. A live run also fences off a second
-//! process of the same command.
+//! The run ledger: one `backfill_runs` row per run, holding its settings and status;
+//! its checkpoints are those of its ranges (`backfill_ranges`, see
+//! `engine::ranges`), written in the same transaction as the batch they describe, so
+//! after a crash the ledger and the data agree and `--resume` picks up exactly where
+//! the last committed batches ended. A live run fences off a second run of the same
+//! command; `work --run ID` joins one.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use anyhow::{Context, Result, bail};
-use async_trait::async_trait;
 use chrono::{DateTime, FixedOffset, Utc};
 use entity::backfill_runs::{self, Column};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction,
-    DbErr, EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::backend::db_message;
-use crate::engine::{Checkpoint, CheckpointStore, Request};
+use crate::engine::{Checkpoint, EngineSettings, RangeQueue, Request, Unit};
 use crate::error::{UsageError, is_interruption};
+
+/// Ranges cut per worker of the process that starts a run: enough that workers
+/// which finish early find another, few enough that claims cost nothing.
+const RANGES_PER_WORKER: u64 = 4;
 
 /// A run whose heartbeat is older than this is taken for dead even if its process
 /// cannot be checked (it ran on another host).
@@ -96,6 +100,8 @@ impl FromStr for RunStatus {
     }
 }
 
+/// Per-table checkpoints, as runs recorded before ranges kept them in
+/// `backfill_runs.checkpoints`.
 pub type Checkpoints = BTreeMap<String, Checkpoint>;
 
 /// A run in progress, as recorded in `backfill_runs`.
@@ -104,7 +110,10 @@ pub struct RunLedger {
     pub id: i64,
     /// The settings the run was started with, as stored (a resumed run keeps them).
     settings: serde_json::Value,
-    checkpoints: Checkpoints,
+    /// What a run recorded before ranges existed had checkpointed; resumed from.
+    legacy: Checkpoints,
+    /// Joined from another process: the process that started the run cuts its ranges.
+    joined: bool,
 }
 
 impl RunLedger {
@@ -157,7 +166,8 @@ impl RunLedger {
         Ok(Self {
             id: inserted.id,
             settings,
-            checkpoints: Checkpoints::new(),
+            legacy: Checkpoints::new(),
+            joined: false,
         })
     }
 
@@ -176,7 +186,7 @@ impl RunLedger {
                 "there is no interrupted `{command}` run to resume: run it without --resume (it is safe to run again)"
             )));
         };
-        let checkpoints: Checkpoints = serde_json::from_value(run.checkpoints.clone())
+        let legacy: Checkpoints = serde_json::from_value(run.checkpoints.clone())
             .with_context(|| format!("run {} has unreadable checkpoints", run.id))?;
         let now = Utc::now().fixed_offset();
         // Taken over only while still unfinished: of two processes resuming the same
@@ -213,8 +223,63 @@ impl RunLedger {
         Ok(Self {
             id: run.id,
             settings: run.arguments,
-            checkpoints,
+            legacy,
+            joined: false,
         })
+    }
+
+    /// Joins live run `id` of `command` from another process (`work --run ID`); `None`
+    /// when it is done and nothing is left to join.
+    pub async fn join(db: &DatabaseConnection, id: i64) -> Result<Option<(String, Self)>> {
+        let run = backfill_runs::Entity::find_by_id(id)
+            .one(db)
+            .await
+            .context("could not read backfill_runs")?;
+        let Some(run) = run else {
+            bail!(UsageError::new(format!("there is no run {id}")));
+        };
+        if RunStatus::FINISHED.contains(&run.status.as_str()) {
+            return Ok(None);
+        }
+        if !RunStatus::LIVE.contains(&run.status.as_str()) {
+            bail!(UsageError::new(format!(
+                "run {id} is {}: continue it with `backfill {} --resume`, then join it",
+                run.status, run.command
+            )));
+        }
+        let ledger = Self {
+            id: run.id,
+            settings: run.arguments,
+            legacy: Checkpoints::new(),
+            joined: true,
+        };
+        Ok(Some((run.command, ledger)))
+    }
+
+    /// The run's ranges for the workers of this process, cut for `units` first by the
+    /// process that started or resumed the run, if they are not yet.
+    pub async fn ranges(
+        &self,
+        db: &DatabaseConnection,
+        engine: &EngineSettings,
+        units: &[Unit],
+    ) -> Result<RangeQueue> {
+        let queue = RangeQueue::new(db, self.id, engine.lease, engine.batch_size);
+        let pieces = match engine.workers {
+            1 => 1,
+            workers => u64::from(workers) * RANGES_PER_WORKER,
+        };
+        if !self.joined {
+            queue
+                .ensure_cut(units, pieces, &self.legacy)
+                .await
+                .with_context(|| format!("could not cut run {} into ranges", self.id))?;
+        }
+        queue
+            .release_dead()
+            .await
+            .with_context(|| format!("could not read the ranges of run {}", self.id))?;
+        Ok(queue)
     }
 
     /// The settings the run was started with.
@@ -281,79 +346,44 @@ pub async fn settle<T>(
     Err(err)
 }
 
-#[async_trait]
-impl CheckpointStore for RunLedger {
-    fn run_id(&self) -> i64 {
-        self.id
-    }
-
-    fn checkpoint_of(&self, unit: &str) -> Checkpoint {
-        self.checkpoints.get(unit).cloned().unwrap_or_default()
-    }
-
-    async fn save(
-        &mut self,
-        txn: &DatabaseTransaction,
-        unit: &str,
-        checkpoint: Checkpoint,
-    ) -> Result<(), DbErr> {
-        self.checkpoints.insert(unit.to_string(), checkpoint);
-        self.write_checkpoints(txn).await
-    }
-
-    async fn requested(&mut self, db: &DatabaseConnection) -> Result<Request, DbErr> {
-        let status = backfill_runs::Entity::find_by_id(self.id)
-            .one(db)
-            .await?
-            .map(|run| run.status);
-        Ok(match status.as_deref().map(str::parse) {
-            Some(Ok(RunStatus::Paused)) => Request::Pause,
-            Some(Ok(RunStatus::Cancelled)) => Request::Cancel,
-            _ => Request::Go,
-        })
-    }
-
-    async fn hold(
-        &mut self,
-        db: &DatabaseConnection,
-        unit: &str,
-        held: Option<String>,
-    ) -> Result<(), DbErr> {
-        let (from, to) = match held {
-            Some(_) => (RunStatus::Running, RunStatus::Throttled),
-            None => (RunStatus::Throttled, RunStatus::Running),
-        };
-        self.checkpoints
-            .entry(unit.to_string())
-            .or_default()
-            .progress
-            .held = held;
-        self.write_checkpoints(db).await?;
-        // Only a running run becomes throttled and back: a pause or a cancel from
-        // another process is never overwritten.
-        backfill_runs::Entity::update_many()
-            .col_expr(Column::Status, Expr::value(to.as_str()))
-            .filter(Column::Id.eq(self.id))
-            .filter(Column::Status.eq(from.as_str()))
-            .exec(db)
-            .await?;
-        Ok(())
-    }
+/// What is asked of run `id` now, by `runs pause|continue|cancel` from anywhere.
+pub async fn requested(db: &DatabaseConnection, id: i64) -> Result<Request, DbErr> {
+    let status = backfill_runs::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(|run| run.status);
+    Ok(match status.as_deref().map(str::parse) {
+        Some(Ok(RunStatus::Paused)) => Request::Pause,
+        Some(Ok(RunStatus::Cancelled)) => Request::Cancel,
+        _ => Request::Go,
+    })
 }
 
-impl RunLedger {
-    /// Writes the checkpoints and the heartbeat.
-    async fn write_checkpoints(&self, conn: &impl sea_orm::ConnectionTrait) -> Result<(), DbErr> {
-        let json =
-            serde_json::to_value(&self.checkpoints).map_err(|err| DbErr::Json(err.to_string()))?;
-        backfill_runs::Entity::update_many()
-            .col_expr(Column::Checkpoints, Expr::value(json))
-            .col_expr(Column::HeartbeatAt, Expr::value(Utc::now().fixed_offset()))
-            .filter(Column::Id.eq(self.id))
-            .exec(conn)
-            .await?;
-        Ok(())
-    }
+/// Moves run `id`'s heartbeat: it is alive.
+pub async fn heartbeat(db: &DatabaseConnection, id: i64) -> Result<(), DbErr> {
+    backfill_runs::Entity::update_many()
+        .col_expr(Column::HeartbeatAt, Expr::value(Utc::now().fixed_offset()))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Puts run `id` in `to` if it is in `from`: only a running run becomes throttled and
+/// back, so a pause or a cancel from another process is never overwritten.
+pub async fn move_status(
+    db: &DatabaseConnection,
+    id: i64,
+    from: RunStatus,
+    to: RunStatus,
+) -> Result<(), DbErr> {
+    backfill_runs::Entity::update_many()
+        .col_expr(Column::Status, Expr::value(to.as_str()))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.eq(from.as_str()))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Marks runs of `command` whose process is gone as interrupted, and refuses when a
@@ -395,7 +425,15 @@ pub(crate) fn is_alive(host: &str, pid: i32, heartbeat: DateTime<FixedOffset>) -
     true
 }
 
-fn host_name() -> String {
+/// Whether process `pid` of `host` is known to be gone: it ran on this host and is
+/// no longer there.
+pub(crate) fn is_gone(host: &str, pid: i32) -> bool {
+    host == host_name()
+        && pid as u32 != std::process::id()
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "unknown".to_string())

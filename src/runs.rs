@@ -11,6 +11,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 
+use crate::engine::{Checkpoint, RangeState, RangeTally, range_states};
 use crate::error::UsageError;
 use crate::ledger::{Checkpoints, RunStatus};
 
@@ -25,9 +26,12 @@ pub struct RunView {
     pub status: String,
     pub started_at: DateTime<FixedOffset>,
     pub finished_at: Option<DateTime<FixedOffset>>,
-    /// The process that runs it, as `pid@host`.
+    /// The process that started it, as `pid@host`.
     pub worker: String,
     pub units: Vec<UnitView>,
+    /// Its ranges, one by one, when one run is shown (`--run ID`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranges: Option<Vec<RangeState>>,
 }
 
 /// One table or phase of a run.
@@ -42,6 +46,9 @@ pub struct UnitView {
     pub batch_size: Option<u64>,
     pub batches: u64,
     pub held: Option<String>,
+    pub ranges: RangeTally,
+    /// The workers holding its ranges now.
+    pub workers: Vec<String>,
 }
 
 /// Runs newest first: the unfinished ones (live, or stopped and resumable), or all; or
@@ -62,38 +69,48 @@ pub async fn list(db: &DatabaseConnection, id: Option<i64>, all: bool) -> Result
     if let (Some(id), true) = (id, runs.is_empty()) {
         bail!(UsageError::new(format!("there is no run {id}")));
     }
-    runs.into_iter().map(view).collect()
+    let mut views = Vec::new();
+    for run in runs {
+        views.push(view(db, run, id.is_some()).await?);
+    }
+    Ok(views)
 }
 
-fn view(run: backfill_runs::Model) -> Result<RunView> {
-    let checkpoints: Checkpoints = serde_json::from_value(run.checkpoints)
-        .with_context(|| format!("run {} has unreadable checkpoints", run.id))?;
-    let units = checkpoints
-        .into_iter()
-        .map(|(unit, checkpoint)| {
-            let rows = checkpoint.counters.processed;
-            let progress = checkpoint.progress;
-            let estimate = progress.estimate.map(|estimate| estimate.max(rows));
-            let eta_seconds = match (estimate, progress.rate, checkpoint.done) {
-                (_, _, true) => Some(0),
-                (Some(estimate), Some(rate), false) if rate > 0.0 => {
-                    Some(((estimate - rows) as f64 / rate).ceil() as u64)
-                }
-                _ => None,
-            };
-            UnitView {
+async fn view(db: &DatabaseConnection, run: backfill_runs::Model, one: bool) -> Result<RunView> {
+    let mut ranges = range_states(db, run.id)
+        .await
+        .with_context(|| format!("could not read the ranges of run {}", run.id))?;
+    if ranges.is_empty() {
+        // A run recorded before ranges kept one checkpoint per table or phase.
+        let checkpoints: Checkpoints = serde_json::from_value(run.checkpoints)
+            .with_context(|| format!("run {} has unreadable checkpoints", run.id))?;
+        ranges = checkpoints
+            .into_iter()
+            .map(|(unit, checkpoint)| RangeState {
+                id: 0,
                 unit,
+                after: None,
+                upto: None,
                 done: checkpoint.done,
-                rows,
-                estimate,
-                rows_per_second: progress.rate,
-                eta_seconds,
-                batch_size: progress.batch_size,
-                batches: checkpoint.counters.batches,
-                held: progress.held.filter(|_| !checkpoint.done),
+                worker: None,
+                checkpoint,
+            })
+            .collect();
+    }
+    let mut units: Vec<UnitView> = Vec::new();
+    for range in &ranges {
+        let at = match units.iter().position(|unit| unit.unit == range.unit) {
+            Some(at) => at,
+            None => {
+                units.push(UnitView::new(&range.unit));
+                units.len() - 1
             }
-        })
-        .collect();
+        };
+        units[at].add(range);
+    }
+    for unit in &mut units {
+        unit.finish();
+    }
     Ok(RunView {
         id: run.id,
         command: run.command,
@@ -102,7 +119,58 @@ fn view(run: backfill_runs::Model) -> Result<RunView> {
         finished_at: run.finished_at,
         worker: format!("{}@{}", run.pid, run.host),
         units,
+        ranges: one.then_some(ranges),
     })
+}
+
+impl UnitView {
+    fn new(unit: &str) -> Self {
+        Self {
+            unit: unit.to_string(),
+            done: true,
+            rows: 0,
+            estimate: None,
+            rows_per_second: None,
+            eta_seconds: None,
+            batch_size: None,
+            batches: 0,
+            held: None,
+            ranges: RangeTally::default(),
+            workers: Vec::new(),
+        }
+    }
+
+    /// Adds one range of the unit: its rows and batches; the rates of the workers on
+    /// it add up.
+    fn add(&mut self, range: &RangeState) {
+        let Checkpoint {
+            counters, progress, ..
+        } = &range.checkpoint;
+        self.done &= range.done;
+        self.rows += counters.processed;
+        self.batches += counters.batches;
+        self.estimate = self.estimate.max(progress.estimate);
+        self.ranges.count(range);
+        if let Some(worker) = &range.worker {
+            self.workers.push(worker.clone());
+            if let Some(rate) = progress.rate {
+                self.rows_per_second = Some(self.rows_per_second.unwrap_or(0.0) + rate);
+            }
+            self.batch_size = self.batch_size.or(progress.batch_size);
+            self.held = self.held.take().or_else(|| progress.held.clone());
+        }
+    }
+
+    fn finish(&mut self) {
+        self.estimate = self.estimate.map(|estimate| estimate.max(self.rows));
+        self.eta_seconds = match (self.estimate, self.rows_per_second, self.done) {
+            (_, _, true) => Some(0),
+            (Some(estimate), Some(rate), false) if rate > 0.0 => {
+                Some(((estimate - self.rows) as f64 / rate).ceil() as u64)
+            }
+            _ => None,
+        };
+    }
 }
 
 /// What `runs pause|continue|cancel` asks of a run.

@@ -60,6 +60,7 @@ pub fn expected_schema() -> Vec<(String, Vec<ExpectedColumn>)> {
         columns_of::<BackfillAnomalies>(),
         columns_of::<BackfillRuns>(),
         columns_of::<BackfillJournal>(),
+        columns_of::<BackfillRanges>(),
     ]
 }
 

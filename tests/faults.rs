@@ -7,10 +7,11 @@
 //! spec promises application traffic).
 
 mod common;
+use common::runs::*;
 use common::*;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -20,394 +21,6 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value as DbValue,
 };
 use serde_json::Value;
-
-// ---------------------------------------------------------------------------------
-// Data, runs and snapshots
-// ---------------------------------------------------------------------------------
-
-/// A small imperfect dataset: NULL and alias project_ids, malformed payloads, foreign
-/// feature references. Deterministic (`seed` defaults to --seed 42), so two databases
-/// seeded with it are identical copies.
-const SEED: &[&str] = &[
-    "seed",
-    "--tests",
-    "200",
-    "--memory-rows",
-    "200",
-    "--null-project-id",
-    "0.5",
-    "--alias-project-id",
-    "0.05",
-    "--malformed-json",
-    "0.02",
-    "--bugs-foreign-feature",
-    "0.02",
-];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Job {
-    Features,
-    ProjectId,
-}
-
-impl Job {
-    fn command(self) -> &'static str {
-        match self {
-            Job::Features => "backfill-features",
-            Job::ProjectId => "backfill-project-id",
-        }
-    }
-
-    /// A run slow enough to be hit mid-way: 80 (features) or 88 (project-id) batches.
-    fn slow_args(self) -> Vec<&'static str> {
-        match self {
-            Job::Features => vec![
-                "backfill-features",
-                "--batch-size",
-                "10",
-                "--sleep",
-                "0.005",
-            ],
-            Job::ProjectId => vec![
-                "backfill-project-id",
-                "--batch-size",
-                "25",
-                "--sleep",
-                "0.005",
-            ],
-        }
-    }
-
-    /// The same run without the pauses (a re-run, or with `--resume`).
-    fn fast_args(self, resume: bool) -> Vec<&'static str> {
-        let mut args = self.slow_args();
-        let at = args.len() - 1;
-        args[at] = "0";
-        if resume {
-            args.push("--resume");
-        }
-        args
-    }
-}
-
-fn binary(tdb: &TestDb, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_backfill"));
-    cmd.args(["--format", "json", "--no-progress"])
-        .args(args)
-        .env("DATABASE_URL", &tdb.url)
-        .env_remove("BACKFILL_LOG");
-    cmd
-}
-
-fn run(tdb: &TestDb, args: &[&str]) -> Output {
-    binary(tdb, args).output().expect("run backfill")
-}
-
-fn spawn(tdb: &TestDb, args: &[&str]) -> Child {
-    binary(tdb, args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start backfill")
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        stdout(out),
-        stderr(out)
-    )
-}
-
-/// The error sentence a failed command ends with: exactly one `backfill:` line, the
-/// last one, and no panic or backtrace anywhere.
-fn one_sentence(out: &Output) -> String {
-    let err = stderr(out);
-    for marker in ["panicked", "backtrace", "internal error", "RUST_BACKTRACE"] {
-        assert!(!err.contains(marker), "{marker}: {}", describe(out));
-    }
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("backfill:")).collect();
-    assert_eq!(lines.len(), 1, "one error sentence: {}", describe(out));
-    assert_eq!(
-        err.trim_end().lines().last(),
-        Some(lines[0]),
-        "{}",
-        describe(out)
-    );
-    lines[0].to_string()
-}
-
-/// A migrated database holding the `SEED` dataset.
-async fn seeded(backend: Backend, name: &str) -> (TestDb, DatabaseConnection) {
-    let tdb = TestDb::new(backend, name).await;
-    let db = tdb.migrated().await;
-    let out = run(&tdb, SEED);
-    assert_eq!(code(&out), 0, "seed: {}", describe(&out));
-    (tdb, db)
-}
-
-/// Every column of every row `sql` returns, read as text (the SQL casts).
-async fn rows(db: &impl ConnectionTrait, sql: &str) -> Vec<Vec<Option<String>>> {
-    let found = db
-        .query_all_raw(Statement::from_string(
-            db.get_database_backend(),
-            common::dialect(db, sql),
-        ))
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    found
-        .iter()
-        .map(|r| {
-            let n = r.column_names().len();
-            (0..n)
-                .map(|i| {
-                    r.try_get_by_index::<Option<String>>(i)
-                        .unwrap_or_else(|e| panic!("{sql} column {i}: {e}"))
-                })
-                .collect()
-        })
-        .collect()
-}
-
-/// What the backfills write, row for row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Snapshot {
-    /// test_features rows (every column) by id, with their test.
-    features: BTreeMap<i64, (i64, String)>,
-    /// bugs.test_feature_id by bug id.
-    bugs: BTreeMap<i64, Option<String>>,
-    /// (id, project_id) of every memory table, in key order.
-    memory: BTreeMap<&'static str, Vec<(String, Option<String>)>>,
-}
-
-async fn snapshot(db: &DatabaseConnection) -> Snapshot {
-    let mut features = BTreeMap::new();
-    for row in rows(
-        db,
-        "SELECT CAST(id AS TEXT), CAST(test_id AS TEXT), \
-         CAST(customer_id AS TEXT) || '|' || CAST(feature_id AS TEXT) || '|' || title || '|' || \
-         COALESCE(description, '<null>') || '|' || COALESCE(howtofind, '<null>') || '|' || \
-         user_stories || '|' || CAST(enable_default AS TEXT) || '|' || \
-         CAST(enable_content AS TEXT) || '|' || CAST(enable_visual AS TEXT) \
-         FROM test_features ORDER BY id",
-    )
-    .await
-    {
-        let id = row[0].as_deref().unwrap().parse().unwrap();
-        let test = row[1].as_deref().unwrap().parse().unwrap();
-        features.insert(id, (test, row[2].clone().unwrap()));
-    }
-    let mut bugs = BTreeMap::new();
-    for row in rows(
-        db,
-        "SELECT CAST(id AS TEXT), CAST(test_feature_id AS TEXT) FROM bugs ORDER BY id",
-    )
-    .await
-    {
-        bugs.insert(row[0].as_deref().unwrap().parse().unwrap(), row[1].clone());
-    }
-    let mut memory = BTreeMap::new();
-    for table in MEMORY_TABLES {
-        let found = rows(
-            db,
-            &format!("SELECT CAST(id AS TEXT), project_id FROM \"{table}\" ORDER BY id"),
-        )
-        .await
-        .into_iter()
-        .map(|r| (r[0].clone().unwrap(), r[1].clone()))
-        .collect();
-        memory.insert(table, found);
-    }
-    Snapshot {
-        features,
-        bugs,
-        memory,
-    }
-}
-
-/// Panics at the first difference, naming it (the snapshots are too big to print).
-fn assert_same(got: &Snapshot, want: &Snapshot, context: &str) {
-    if got == want {
-        return;
-    }
-    for (id, row) in &want.features {
-        assert_eq!(
-            got.features.get(id),
-            Some(row),
-            "{context}: test_features {id}"
-        );
-    }
-    for id in got.features.keys() {
-        assert!(
-            want.features.contains_key(id),
-            "{context}: test_features {id} should not exist"
-        );
-    }
-    for (id, value) in &want.bugs {
-        assert_eq!(got.bugs.get(id), Some(value), "{context}: bugs {id}");
-    }
-    for (table, want_rows) in &want.memory {
-        let got_rows = &got.memory[table];
-        assert_eq!(got_rows.len(), want_rows.len(), "{context}: {table} rows");
-        for (g, w) in got_rows.iter().zip(want_rows) {
-            assert_eq!(g, w, "{context}: {table}");
-        }
-    }
-    panic!("{context}: snapshots differ");
-}
-
-/// Open anomalies as (table, row, kind); each must be there once.
-async fn open_anomalies(db: &DatabaseConnection) -> BTreeSet<(String, String, String)> {
-    let mut seen = BTreeSet::new();
-    for row in rows(
-        db,
-        "SELECT table_name, COALESCE(row_id, '-'), kind FROM backfill_anomalies \
-         WHERE resolved = false",
-    )
-    .await
-    {
-        let key = (
-            row[0].clone().unwrap(),
-            row[1].clone().unwrap(),
-            row[2].clone().unwrap(),
-        );
-        assert!(seen.insert(key.clone()), "anomaly {key:?} recorded twice");
-    }
-    // The same through SQL, as the brief asks: every group counts 1.
-    let twins = int(
-        db,
-        "SELECT COUNT(*) FROM (SELECT table_name, row_id, kind FROM backfill_anomalies \
-         WHERE resolved = false GROUP BY table_name, row_id, kind HAVING COUNT(*) > 1) AS t",
-    )
-    .await;
-    assert_eq!(twins, 0, "open anomalies recorded twice");
-    seen
-}
-
-/// Every journaled change as (table, row, old value). Each (table, row) appears once
-/// per run, and (as a resumed run is the same run) once overall.
-async fn journal(db: &DatabaseConnection) -> BTreeSet<(String, String, Option<String>)> {
-    let mut per_run = BTreeSet::new();
-    let mut all = BTreeSet::new();
-    for row in rows(
-        db,
-        "SELECT CAST(run_id AS TEXT), table_name, CAST(changes AS TEXT) FROM backfill_journal ORDER BY id",
-    )
-    .await
-    {
-        let run = row[0].clone().unwrap();
-        let table = row[1].clone().unwrap();
-        for (id, old) in journal_pairs(row[2].as_deref().unwrap()) {
-            assert!(
-                per_run.insert((run.clone(), table.clone(), id.clone())),
-                "run {run} journaled {table} {id} twice"
-            );
-            assert!(
-                all.insert((table.clone(), id.clone(), old.clone())),
-                "{table} {id} journaled twice"
-            );
-        }
-    }
-    let rows_only: BTreeSet<_> = all.iter().map(|(t, r, _)| (t, r)).collect();
-    assert_eq!(rows_only.len(), all.len(), "a row journaled twice");
-    all
-}
-
-/// Where a database ends up: its data, open anomalies and journal.
-#[derive(Debug)]
-struct Outcome {
-    code: i32,
-    data: Snapshot,
-    anomalies: BTreeSet<(String, String, String)>,
-    journal: BTreeSet<(String, String, Option<String>)>,
-}
-
-async fn outcome(db: &DatabaseConnection, code: i32) -> Outcome {
-    Outcome {
-        code,
-        data: snapshot(db).await,
-        anomalies: open_anomalies(db).await,
-        journal: journal(db).await,
-    }
-}
-
-fn assert_outcome(got: &Outcome, want: &Outcome, context: &str) {
-    assert_eq!(got.code, want.code, "{context}: exit code");
-    assert_same(&got.data, &want.data, context);
-    assert_eq!(got.anomalies, want.anomalies, "{context}: open anomalies");
-    assert_eq!(got.journal, want.journal, "{context}: journal");
-}
-
-/// An uninterrupted run of `job` on a fresh copy of the dataset.
-async fn baseline(backend: Backend, job: Job) -> Outcome {
-    let (tdb, db) = seeded(backend, "baseline").await;
-    let out = run(&tdb, &job.fast_args(false));
-    assert!(
-        matches!(code(&out), 0 | 1),
-        "baseline {job:?}: {}",
-        describe(&out)
-    );
-    outcome(&db, code(&out)).await
-}
-
-/// The runs of `job` in the ledger: (status, checkpoints).
-async fn runs_of(db: &DatabaseConnection, job: Job) -> Vec<(String, Value)> {
-    rows(
-        db,
-        &format!(
-            "SELECT status, CAST(checkpoints AS TEXT) FROM backfill_runs \
-             WHERE command = '{}' ORDER BY id",
-            job.command()
-        ),
-    )
-    .await
-    .into_iter()
-    .map(|r| {
-        (
-            r[0].clone().unwrap(),
-            serde_json::from_str(r[1].as_deref().unwrap_or("{}")).expect("checkpoints JSON"),
-        )
-    })
-    .collect()
-}
-
-/// Batches committed so far by the run(s) of `job`.
-async fn batches_committed(db: &DatabaseConnection, job: Job) -> u64 {
-    runs_of(db, job)
-        .await
-        .iter()
-        .flat_map(|(_, cp)| cp.as_object().cloned().unwrap_or_default())
-        .map(|(_, unit)| unit["counters"]["batches"].as_u64().unwrap_or(0))
-        .sum()
-}
-
-/// Polls until `job` has committed `n` batches, or the process ended.
-async fn wait_for_batches(db: &DatabaseConnection, job: Job, child: &mut Child, n: u64) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while batches_committed(db, job).await < n {
-        if child.try_wait().expect("poll the child").is_some() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "no progress to batch {n}");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
-/// After a fault: `--resume` when a run is unfinished, else a plain re-run (always safe).
-/// Returns the output and whether it resumed.
-async fn recover(tdb: &TestDb, db: &DatabaseConnection, job: Job) -> (Output, bool) {
-    let unfinished = runs_of(db, job)
-        .await
-        .iter()
-        .any(|(status, _)| status != "done");
-    let out = run(tdb, &job.fast_args(unfinished));
-    (out, unfinished)
-}
 
 // ---------------------------------------------------------------------------------
 // 1. kill -9 at seeded points
@@ -450,7 +63,7 @@ async fn kill_9_at(backend: Backend, job: Job, points: &[KillAt]) {
         let mut child = spawn(&tdb, &job.slow_args());
         match *at {
             KillAt::Delay(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
-            KillAt::Batches(n) => wait_for_batches(&db, job, &mut child, n).await,
+            KillAt::Batches(n) => wait_for_batches(&db, &mut child, n).await,
         }
         child.kill().expect("SIGKILL");
         child.wait().expect("reap the killed process");
@@ -545,7 +158,7 @@ async fn postgres_connection_terminated_mid_run() {
         // Three rounds of terminations at committed checkpoints: whatever the run was
         // doing (a batch in flight, a sleep, the ledger), its connections vanish.
         for n in [5, 15, 30] {
-            wait_for_batches(&db, job, &mut child, n).await;
+            wait_for_batches(&db, &mut child, n).await;
             terminate_others(&db).await;
         }
         let out = child.wait_with_output().expect("wait for the run");
@@ -627,7 +240,7 @@ async fn ctrl_c(backend: Backend, job: Job) {
     let (tdb, db) = seeded(backend, "sigint").await;
     let before = snapshot(&db).await;
     let mut child = spawn(&tdb, &job.slow_args());
-    wait_for_batches(&db, job, &mut child, 12).await;
+    wait_for_batches(&db, &mut child, 12).await;
     let sent = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -851,7 +464,7 @@ async fn two_resumes_at_once(backend: Backend) {
     let want = baseline(backend, Job::ProjectId).await;
     let (tdb, db) = seeded(backend, "two_resumes").await;
     let mut child = spawn(&tdb, &Job::ProjectId.slow_args());
-    wait_for_batches(&db, Job::ProjectId, &mut child, 5).await;
+    wait_for_batches(&db, &mut child, 5).await;
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -1173,16 +786,16 @@ const PAUSABLE: &[&str] = &[
 async fn pause_continue_and_cancel(backend: Backend) {
     let (tdb, db) = seeded(backend, "pause").await;
     let mut child = spawn(&tdb, PAUSABLE);
-    wait_for_batches(&db, Job::ProjectId, &mut child, 3).await;
+    wait_for_batches(&db, &mut child, 3).await;
     let id = unfinished_run(&tdb);
     let out = run(&tdb, &["runs", "pause", &id.to_string()]);
     assert_eq!(code(&out), 0, "pause: {}", describe(&out));
     // The batch in flight may still commit; after that, nothing does.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let paused_at = batches_committed(&db, Job::ProjectId).await;
+    let paused_at = batches_committed(&db).await;
     lock_every_table(&tdb).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(batches_committed(&db, Job::ProjectId).await, paused_at);
+    assert_eq!(batches_committed(&db).await, paused_at);
     assert_eq!(shown_run(&tdb, id)["status"], "paused");
     assert!(child.try_wait().unwrap().is_none(), "a paused run waits");
 
@@ -1201,8 +814,8 @@ async fn pause_continue_and_cancel(backend: Backend) {
     );
 
     let mut child = spawn(&tdb, PAUSABLE);
-    let before = batches_committed(&db, Job::ProjectId).await;
-    wait_for_batches(&db, Job::ProjectId, &mut child, before + 3).await;
+    let before = batches_committed(&db).await;
+    wait_for_batches(&db, &mut child, before + 3).await;
     let second = unfinished_run(&tdb);
     assert_ne!(second, id);
     let out = run(&tdb, &["runs", "cancel", &second.to_string()]);
@@ -1333,7 +946,7 @@ async fn lock_waiters_hold_the_run() {
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(child.try_wait().unwrap().is_none(), "the run holds");
-    assert_eq!(batches_committed(&db, Job::ProjectId).await, 0);
+    assert_eq!(batches_committed(&db).await, 0);
     let id = unfinished_run(&tdb);
     let shown = shown_run(&tdb, id);
     assert_eq!(shown["status"], "throttled", "{shown}");
@@ -1394,7 +1007,7 @@ async fn metrics_grow_while_a_run_works() {
     let mut args = PAUSABLE.to_vec();
     args.extend(["--metrics-addr", &addr]);
     let mut child = spawn(&tdb, &args);
-    wait_for_batches(&db, Job::ProjectId, &mut child, 2).await;
+    wait_for_batches(&db, &mut child, 2).await;
     let first = scrape(&addr);
     assert!(first.contains("200 OK"), "{first}");
     tokio::time::sleep(Duration::from_millis(800)).await;

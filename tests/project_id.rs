@@ -870,12 +870,16 @@ async fn kill_after_checkpoint(tdb: &TestDb, db: &DatabaseConnection) {
 async fn wait_for_checkpoint(db: &DatabaseConnection, child: &mut std::process::Child) {
     let mut polls = 0;
     loop {
-        let checkpoints = texts(db, "SELECT CAST(checkpoints AS TEXT) FROM backfill_runs").await;
-        if checkpoints
-            .iter()
-            .flatten()
-            .any(|c| c.contains("working_memory"))
-        {
+        let checkpoints = texts(
+            db,
+            "SELECT CAST(checkpoint AS TEXT) FROM backfill_ranges WHERE unit = 'working_memory'",
+        )
+        .await;
+        let committed = checkpoints.iter().flatten().any(|c| {
+            let checkpoint: Value = serde_json::from_str(c).expect("checkpoint JSON");
+            checkpoint["counters"]["batches"].as_u64().unwrap_or(0) > 0
+        });
+        if committed {
             return;
         }
         if let Some(status) = child.try_wait().expect("poll the child") {
@@ -1746,9 +1750,7 @@ async fn resume_keeps_its_tables_and_takes_its_pace_from_the_new_command_line(ba
     let db = tdb.migrated().await;
     many_legacy_rows(&db, 20_000).await;
     kill_after_checkpoint(&tdb, &db).await;
-    let checkpoints = texts(&db, "SELECT CAST(checkpoints AS TEXT) FROM backfill_runs").await;
-    let checkpoints: Value =
-        serde_json::from_str(checkpoints[0].as_deref().expect("checkpoints")).unwrap();
+    let checkpoints = common::unit_checkpoints(&db, 1).await;
     let done = &checkpoints["working_memory"]["counters"];
     let (processed, batches) = (num(done, "processed"), num(done, "batches"));
     assert!(processed < 20_000, "killed mid-table");

@@ -164,12 +164,12 @@ fn succeeded(out: &Output) {
     );
 }
 
-/// Batches committed by the run, from its checkpoints.
+/// Batches committed by the run, from its ranges' checkpoints.
 async fn batches(db: &sea_orm::DatabaseConnection) -> i64 {
     int(
         db,
-        "SELECT coalesce(sum((value->'counters'->>'batches')::bigint), 0)::bigint \
-         FROM backfill_runs, jsonb_each(checkpoints)",
+        "SELECT coalesce(sum((checkpoint->'counters'->>'batches')::bigint), 0)::bigint \
+         FROM backfill_ranges",
     )
     .await
 }

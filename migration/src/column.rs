@@ -104,3 +104,23 @@ where
     }
     (object, index)
 }
+
+/// `BIGINT` auto-increment primary key (`bigint` identity on PostgreSQL,
+/// `integer PRIMARY KEY AUTOINCREMENT` on SQLite).
+pub(crate) fn bigserial_id(name: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(name)
+        .big_integer()
+        .not_null()
+        .auto_increment()
+        .primary_key()
+        .take()
+}
+
+/// A NOT NULL timestamp that defaults to the time of the insert.
+pub(crate) fn now(name: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(name)
+        .timestamp_with_time_zone()
+        .not_null()
+        .default(Expr::current_timestamp())
+        .take()
+}

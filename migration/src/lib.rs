@@ -19,6 +19,7 @@ mod m20260101_000001_create_testio_tables;
 mod m20260101_000002_create_memory_tables;
 mod m20260101_000003_add_project_id;
 mod m20260101_000004_create_bookkeeping_tables;
+mod m20260101_000005_create_backfill_ranges;
 mod ownership;
 mod project_id;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000002_create_memory_tables::Migration),
             Box::new(m20260101_000003_add_project_id::Migration),
             Box::new(m20260101_000004_create_bookkeeping_tables::Migration),
+            Box::new(m20260101_000005_create_backfill_ranges::Migration),
         ]
     }
 }

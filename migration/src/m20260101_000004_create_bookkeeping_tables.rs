@@ -10,7 +10,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
-use crate::column::index;
+use crate::column::{bigserial_id, index, now};
 use crate::ownership::{SchemaObject, create_missing, create_table, drop_created};
 use crate::{
     ANOMALIES_OPEN_INDEX, ANOMALIES_OPEN_PREDICATE_POSTGRES, ANOMALIES_OPEN_PREDICATE_SQLITE,
@@ -182,25 +182,6 @@ async fn one_open_anomaly_and_one_running_run_mysql(
         .await?;
     }
     Ok(())
-}
-
-/// `BIGINT` auto-increment primary key (`bigint` identity on PostgreSQL,
-/// `integer PRIMARY KEY AUTOINCREMENT` on SQLite).
-fn bigserial_id(name: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(name)
-        .big_integer()
-        .not_null()
-        .auto_increment()
-        .primary_key()
-        .take()
-}
-
-fn now(name: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(name)
-        .timestamp_with_time_zone()
-        .not_null()
-        .default(Expr::current_timestamp())
-        .take()
 }
 
 fn backfill_anomalies() -> TableCreateStatement {

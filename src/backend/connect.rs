@@ -29,6 +29,13 @@ fn for_url(url: &str) -> Result<&'static dyn Backend> {
 /// Connects to `url`, refusing unsupported schemes and unreachable servers in one
 /// sentence (exit 2).
 pub async fn connect(url: &str) -> Result<DatabaseConnection> {
+    connect_for_workers(url, 1).await
+}
+
+/// Connects as `connect` does, with connections enough for `workers` workers (each
+/// writes a batch on one while it reads the next on another) where the backend takes
+/// parallel writers.
+pub async fn connect_for_workers(url: &str, workers: u32) -> Result<DatabaseConnection> {
     let backend = for_url(url)?;
     if let Err(reason) = backend.probe(url).await {
         bail!(UsageError::new(format!(
@@ -42,6 +49,10 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
         .connect_timeout(CONNECT_TIMEOUT)
         .acquire_timeout(Duration::from_secs(30));
     backend.configure(&mut options);
+    if workers > 1 && backend.writes_in_parallel() {
+        let wanted = 2 * workers + 2;
+        options.max_connections(options.get_max_connections().unwrap_or(0).max(wanted));
+    }
     Database::connect(options).await.map_err(|err| {
         UsageError::new(format!(
             "cannot connect to `{}`: {}",

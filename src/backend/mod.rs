@@ -26,7 +26,9 @@ use sea_orm::{
     DbErr, QueryResult, RuntimeErr, Statement, TransactionTrait, sqlx,
 };
 
-pub use connect::{connect, require_columns, require_tables, require_writable};
+pub use connect::{
+    connect, connect_for_workers, require_columns, require_tables, require_writable,
+};
 pub use mysql::Mysql;
 pub use postgres::Postgres;
 pub use sqlite::Sqlite;
@@ -327,8 +329,27 @@ pub trait Backend: Send + Sync {
     /// Writes rows encoded by [`Backend::encode_bulk`] in one transaction.
     async fn load_bulk(&self, db: &DatabaseConnection, rows: BulkRows) -> Result<()>;
 
-    /// Whether two bulk loads may run at once (on two connections).
-    fn loads_in_parallel(&self) -> bool;
+    /// Whether two connections may write at once (bulk loads, a run's workers):
+    /// SQLite takes one writer at a time.
+    fn writes_in_parallel(&self) -> bool;
+
+    // --- many workers -------------------------------------------------------------
+
+    /// The database's clock now, in milliseconds since 1970 (BIGINT): leases are kept
+    /// on it, so workers on hosts whose clocks differ still agree.
+    fn clock_millis(&self) -> Expr;
+
+    /// The database's histogram of an integer `column` of `table`, its bounds in
+    /// order, to cut a table's key space into ranges of about as many rows each
+    /// without reading it. `None` when it keeps none.
+    async fn key_histogram(
+        &self,
+        _db: &DatabaseConnection,
+        _table: &str,
+        _column: &str,
+    ) -> Option<Vec<i64>> {
+        None
+    }
 
     /// Statements that lift a memory table's NOT NULL guard on `project_id`, for
     /// writing legacy rows (`seed`); `migration::ensure_project_id_check` restores it.

@@ -531,7 +531,11 @@ impl Backend for Mysql {
         load_inserts(db, rows).await
     }
 
-    fn loads_in_parallel(&self) -> bool {
+    fn clock_millis(&self) -> Expr {
+        Expr::cust("CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)")
+    }
+
+    fn writes_in_parallel(&self) -> bool {
         true
     }
 

@@ -388,7 +388,38 @@ impl Backend for Postgres {
         Ok(())
     }
 
-    fn loads_in_parallel(&self) -> bool {
+    fn clock_millis(&self) -> Expr {
+        // `clock_timestamp()`, not `now()`: that is the transaction's start, and a
+        // lease checked at a batch's commit must be checked against the time then.
+        Expr::cust("CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)")
+    }
+
+    async fn key_histogram(
+        &self,
+        db: &DatabaseConnection,
+        table: &str,
+        column: &str,
+    ) -> Option<Vec<i64>> {
+        // `histogram_bounds` cuts the column's values (those not among the most common
+        // ones, which a key has none of) into buckets of equal counts, from ANALYZE.
+        let row = db
+            .query_one_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "SELECT histogram_bounds::text FROM pg_stats \
+                 WHERE schemaname = current_schema() AND tablename = $1 AND attname = $2",
+                [table.into(), column.into()],
+            ))
+            .await
+            .ok()??;
+        let bounds: String = row.try_get_by_index(0).ok()?;
+        bounds
+            .trim_matches(|c| c == '{' || c == '}')
+            .split(',')
+            .map(|bound| bound.trim().parse::<i64>().ok())
+            .collect()
+    }
+
+    fn writes_in_parallel(&self) -> bool {
         true
     }
 

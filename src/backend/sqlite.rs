@@ -302,7 +302,11 @@ impl Backend for Sqlite {
         load_inserts(db, rows).await
     }
 
-    fn loads_in_parallel(&self) -> bool {
+    fn clock_millis(&self) -> Expr {
+        Expr::cust("CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)")
+    }
+
+    fn writes_in_parallel(&self) -> bool {
         // One writer at a time.
         false
     }

@@ -12,7 +12,7 @@ use super::fetch::fetch;
 use super::isolate::{is_rejection, isolate};
 use super::job::{Batch, BatchJob, BatchPlan};
 use super::sizing::BatchSizer;
-use super::state::{Checkpoint, CheckpointStore, Cursor, Deferred, Progress, WalkState};
+use super::state::{Checkpoint, CheckpointStore, Cursor, Deferred, Progress, Saved, WalkState};
 use super::walk::{Key, TableWalk};
 use crate::anomalies::AnomalyKind;
 use crate::backend::{self, Failure};
@@ -37,6 +37,19 @@ pub(super) enum Step<R> {
     Deferred(Deferred),
     /// There was nothing left to read.
     Exhausted,
+    /// Another worker holds the range now; the batch rolled back.
+    LeaseLost,
+}
+
+/// How writing a batch ended.
+enum Wrote {
+    /// Committed (or, in a dry run, rolled back with exact counts): the walk's next
+    /// state and the batch's number of rows.
+    Committed(WalkState, u64),
+    /// A row was rejected on the direct path; rolled back, to be written isolating.
+    Rejected,
+    /// The lease was lost; rolled back.
+    LeaseLost,
 }
 
 /// One batch at `cursor` of a walk standing at `state`.
@@ -45,7 +58,6 @@ pub(super) struct BatchAttempt<'a, J: BatchJob> {
     pub settings: &'a EngineSettings,
     pub job: &'a J,
     pub walk: TableWalk,
-    pub unit: &'a str,
     pub state: &'a WalkState,
     pub cursor: Cursor,
     /// The walk's counters so far; the committed batch's are added.
@@ -140,27 +152,39 @@ impl<J: BatchJob> BatchAttempt<'_, J> {
         // A deferred range is read when its turn comes; only the main walk reads ahead.
         // A failed read ahead is dropped: the next batch then reads for itself.
         let main_walk = matches!(self.cursor, Cursor::Main);
+        let range_end = self.state.upto.clone();
         let read_ahead = async {
             if !main_walk {
                 return None;
             }
-            fetch(db, settings, job, walk, limit, Some(&next_after), None)
-                .await
-                .ok()
-                .flatten()
+            fetch(
+                db,
+                settings,
+                job,
+                walk,
+                limit,
+                Some(&next_after),
+                range_end.as_ref(),
+            )
+            .await
+            .ok()
+            .flatten()
         };
         let (written, read) = tokio::join!(self.write(isolation, batch), read_ahead);
-        Ok(written?.map(|(next, rows)| Step::Advanced { next, rows, read }))
+        Ok(match written? {
+            Wrote::Committed(next, rows) => Some(Step::Advanced { next, rows, read }),
+            Wrote::Rejected => None,
+            Wrote::LeaseLost => Some(Step::LeaseLost),
+        })
     }
 
     /// Plans and writes a batch already read, in one transaction with its anomalies
-    /// and checkpoint; returns the walk's next state and the number of rows, or `None`
-    /// when a row was rejected on the direct path (the batch is rolled back).
+    /// and checkpoint.
     async fn write(
         &mut self,
         isolation: Isolation,
         mut batch: Batch<J::Row>,
-    ) -> Result<Option<(WalkState, u64)>, DbErr> {
+    ) -> Result<Wrote, DbErr> {
         let txn = backend::begin_batch(self.db, self.settings.lock_timeout).await?;
         let row_count = batch.count;
         let batch_upto = batch.upto.clone();
@@ -177,7 +201,7 @@ impl<J: BatchJob> BatchAttempt<'_, J> {
                         backend::db_message(&err)
                     );
                     txn.rollback().await?;
-                    return Ok(None);
+                    return Ok(Wrote::Rejected);
                 }
                 Err(err) => return Err(err),
             },
@@ -201,7 +225,7 @@ impl<J: BatchJob> BatchAttempt<'_, J> {
         done.errors += plan.anomalies.error_count() as u64;
         done.rejected += plan.anomalies.count_of(AnomalyKind::RowRejected) as u64;
 
-        let next = self.state.advanced(self.cursor, batch_upto);
+        let mut next = self.state.advanced(self.cursor, batch_upto);
         if self.settings.dry_run {
             // Exact counts, nothing kept: the batch ran for real and is rolled back.
             txn.rollback().await?;
@@ -219,16 +243,24 @@ impl<J: BatchJob> BatchAttempt<'_, J> {
             if let Some(store) = self.store.as_deref_mut() {
                 let checkpoint = Checkpoint {
                     after: next.after.clone(),
+                    upto: next.upto.clone(),
                     deferred: next.deferred.clone(),
                     done: false,
                     counters: total,
                     progress: self.progress.clone(),
                 };
-                store.save(&txn, self.unit, checkpoint).await?;
+                match store.save(&txn, checkpoint).await? {
+                    Saved::Kept => {}
+                    Saved::Split(upto) => next.upto = Some(upto),
+                    Saved::LeaseLost => {
+                        txn.rollback().await?;
+                        return Ok(Wrote::LeaseLost);
+                    }
+                }
             }
             txn.commit().await?;
         }
         self.counters.add(&done);
-        Ok(Some((next, row_count)))
+        Ok(Wrote::Committed(next, row_count))
     }
 }

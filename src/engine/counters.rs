@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ranges::RangeTally;
+
 /// What one unit of work did.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Counters {
@@ -51,6 +53,9 @@ pub struct UnitReport {
     /// The smallest and largest batch sizes used, when they adapted to `--batch-time`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_sizes: Option<(u64, u64)>,
+    /// How many of its ranges are done, in progress and left (none in a dry run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranges: Option<RangeTally>,
 }
 
 impl UnitReport {
@@ -66,6 +71,7 @@ impl UnitReport {
             first_tenth_batch_ms: mean(&timings[..tenth]),
             last_tenth_batch_ms: mean(&timings[timings.len() - tenth..]),
             batch_sizes: None,
+            ranges: None,
         }
     }
 }

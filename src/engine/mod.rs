@@ -1,8 +1,10 @@
-//! The batch engine both backfills run on. It walks a table in primary-key order
-//! (never OFFSET) and, for each batch, in one short transaction, lets the job plan its
-//! writes, writes them in bulk, isolates rows the database rejects, logs anomalies and
-//! saves the checkpoint; between batches it paces, draws progress and honours
-//! cancellation. A job supplies only what is its own (`BatchJob`); what differs between
+//! The batch engine both backfills run on. A run's tables are cut into key ranges that
+//! its workers (in one process or many) claim under a lease; a worker walks its range
+//! in primary-key order (never OFFSET) and, for each batch, in one short transaction,
+//! lets the job plan its writes, writes them in bulk, isolates rows the database
+//! rejects, logs anomalies and saves the range's checkpoint, which commits only while
+//! the worker still holds the range; between batches it paces, draws progress and
+//! honours cancellation. A job supplies only what is its own (`BatchJob`); what differs between
 //! databases comes from `crate::backend`.
 //!
 //! | module | owns |
@@ -11,7 +13,10 @@
 //! | `job` | the `BatchJob` trait and the values a batch passes through |
 //! | `counters` | what a walk did, and its report |
 //! | `state` | where a walk stands: checkpoints, deferred ranges, the cursor |
-//! | `walker` | the loop over one table: read ahead, defer, checkpoint, finish |
+//! | `walker` | the loop over one range of a table: read ahead, defer, checkpoint, finish |
+//! | `pool` | a run's workers in one process: claim a range, walk it, claim the next |
+//! | `ranges` | `backfill_ranges`: claims, leases, the fence of each batch, splits |
+//! | `cut` | a table's key space cut into ranges without reading the table |
 //! | `attempt` | one try of one batch, in one transaction |
 //! | `isolate` | bisection of a batch the database rejected a row of |
 //! | `pace` | between batches: pause and cancel requests, health holds |
@@ -25,12 +30,15 @@
 mod attempt;
 mod cancel;
 mod counters;
+mod cut;
 mod fetch;
 mod health;
 mod isolate;
 mod job;
 mod pace;
+mod pool;
 mod progress;
+mod ranges;
 mod retry;
 mod sizing;
 mod state;
@@ -44,11 +52,13 @@ pub use cancel::Cancel;
 pub use counters::{Counters, UnitReport};
 pub use health::{HealthLimits, Hold, Observation, Standby};
 pub use job::{Batch, BatchJob, BatchPlan, Reads, Split, Written};
+pub use pool::{UnitJobs, work};
+pub use ranges::{RangeQueue, RangeState, RangeTally, Unit, states as range_states};
 pub use retry::RetryPolicy;
 pub use sizing::{MAX_BATCH, MIN_BATCH};
-pub use state::{Checkpoint, CheckpointStore, Deferred, Progress, Request};
+pub use state::{Checkpoint, CheckpointStore, Deferred, Progress, Request, Saved};
 pub use walk::{Key, KeyKind, TableWalk};
-pub use walker::KeysetWalker;
+pub use walker::{KeysetWalker, Walked};
 
 use std::time::Duration;
 
@@ -65,6 +75,11 @@ pub struct EngineSettings {
     pub lock_timeout: Duration,
     pub dry_run: bool,
     pub progress: bool,
+    /// Workers of this process on the run (`--workers`); one where the backend takes
+    /// one writer at a time.
+    pub workers: u32,
+    /// How long a worker holds a range without committing before another may take it.
+    pub lease: Duration,
     pub retry: RetryPolicy,
     pub health: HealthLimits,
     /// Where the walk's figures go (served with `--metrics-addr`).

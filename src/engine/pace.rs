@@ -93,7 +93,7 @@ impl Pacer {
                             self.metrics.held(None);
                             bar.set_message("");
                             if let Some(store) = store.as_deref_mut() {
-                                store.hold(db, unit, None).await?;
+                                store.hold(db, None).await?;
                             }
                         }
                         return Ok(Gate::Go { waited });
@@ -107,7 +107,7 @@ impl Pacer {
             }
             bar.set_message(reason.clone());
             if let Some(store) = store.as_deref_mut() {
-                store.hold(db, unit, Some(reason)).await?;
+                store.hold(db, Some(reason)).await?;
             }
             waited = true;
             self.checked = None;

@@ -1,6 +1,6 @@
 //! Where a walk stands: its checkpoint (saved in each batch's transaction through a
-//! [`CheckpointStore`], the run ledger), the ranges deferred to a later pass, and which
-//! part of the walk the next batch reads.
+//! [`CheckpointStore`], a worker's lease on a range of `backfill_ranges`), the ranges
+//! deferred to a later pass, and which part of the walk the next batch reads.
 
 use async_trait::async_trait;
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
@@ -16,11 +16,15 @@ pub struct Deferred {
     pub upto: Key,
 }
 
-/// Where one unit of work (a table, or a phase) stands.
+/// Where the walk of one range of a unit of work (a table, or a phase) stands.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Checkpoint {
     /// The last key of the last committed batch.
     pub after: Option<Key>,
+    /// The range's last key; none: to the end of the table. Kept in its own column
+    /// (`upper_key`), since a split moves it.
+    #[serde(skip)]
+    pub upto: Option<Key>,
     /// Ranges that met locks, still owed a later pass.
     #[serde(default)]
     pub deferred: Vec<Deferred>,
@@ -37,7 +41,7 @@ pub struct Progress {
     /// Rows the walk expects in all: the database's estimate, raised when the walk
     /// passes it.
     pub estimate: Option<u64>,
-    /// Rows per second since this process took the walk up.
+    /// Rows per second since this worker took the range up.
     pub rate: Option<f64>,
     /// The size of the next batch.
     pub batch_size: Option<u64>,
@@ -53,43 +57,50 @@ pub enum Request {
     Cancel,
 }
 
-/// Where a run keeps its checkpoints, and where requests to it are read.
+/// What became of a checkpoint handed to [`CheckpointStore::save`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Saved {
+    Kept,
+    /// Kept, and the range now ends at this key: an idle worker took the rest.
+    Split(Key),
+    /// The worker no longer holds the range (its lease ran out and another worker
+    /// claimed it): the batch must roll back.
+    LeaseLost,
+}
+
+/// Where a walk keeps its checkpoint, and where requests to its run are read.
 #[async_trait]
 pub trait CheckpointStore: Send {
     /// The run the checkpoints belong to (anomalies name it).
     fn run_id(&self) -> i64;
-    /// The checkpoint of `unit`, or the start.
-    fn checkpoint_of(&self, unit: &str) -> Checkpoint;
-    /// Records `checkpoint` for `unit` inside the batch's transaction `txn`.
+    /// Where the walk starts: the range's checkpoint and bounds.
+    fn checkpoint(&self) -> Checkpoint;
+    /// Records `checkpoint` inside the batch's transaction `txn`, if the walk still
+    /// holds its range.
     async fn save(
         &mut self,
         txn: &DatabaseTransaction,
-        unit: &str,
         checkpoint: Checkpoint,
-    ) -> Result<(), DbErr>;
+    ) -> Result<Saved, DbErr>;
 
     /// What is asked of the run now; a store nobody else can reach says go.
     async fn requested(&mut self, _db: &DatabaseConnection) -> Result<Request, DbErr> {
         Ok(Request::Go)
     }
 
-    /// Records, outside any batch, that `unit` holds (and why) or goes on: the run is
-    /// shown as throttled while it holds, and its heartbeat moves.
-    async fn hold(
-        &mut self,
-        _db: &DatabaseConnection,
-        _unit: &str,
-        _held: Option<String>,
-    ) -> Result<(), DbErr> {
+    /// Records, outside any batch, that the walk holds (and why) or goes on: the run is
+    /// shown as throttled while it holds, and the lease is renewed.
+    async fn hold(&mut self, _db: &DatabaseConnection, _held: Option<String>) -> Result<(), DbErr> {
         Ok(())
     }
 }
 
-/// Where a walk stands: the main walk's last key, and the ranges deferred for a later
-/// pass. Saved in each batch's checkpoint, so a resumed run owes nothing.
+/// Where a walk stands: the main walk's last key and its end, and the ranges deferred
+/// for a later pass. Saved in each batch's checkpoint, so a resumed run owes nothing.
 #[derive(Debug, Clone)]
 pub(super) struct WalkState {
     pub after: Option<Key>,
+    pub upto: Option<Key>,
     pub deferred: Vec<Deferred>,
 }
 
@@ -98,7 +109,7 @@ impl WalkState {
     pub fn range(&self, cursor: Cursor) -> (Option<&Key>, Option<&Key>) {
         match (cursor, self.deferred.first()) {
             (Cursor::Deferred, Some(range)) => (range.after.as_ref(), Some(&range.upto)),
-            _ => (self.after.as_ref(), None),
+            _ => (self.after.as_ref(), self.upto.as_ref()),
         }
     }
 

@@ -94,9 +94,9 @@ impl BatchJob for AddOne {
     }
 }
 
-/// Checkpoints kept in memory.
+/// A checkpoint kept in memory.
 #[derive(Default)]
-struct Store(HashMap<String, Checkpoint>);
+struct Store(Checkpoint);
 
 #[async_trait]
 impl CheckpointStore for Store {
@@ -104,18 +104,17 @@ impl CheckpointStore for Store {
         1
     }
 
-    fn checkpoint_of(&self, unit: &str) -> Checkpoint {
-        self.0.get(unit).cloned().unwrap_or_default()
+    fn checkpoint(&self) -> Checkpoint {
+        self.0.clone()
     }
 
     async fn save(
         &mut self,
         _txn: &DatabaseTransaction,
-        unit: &str,
         checkpoint: Checkpoint,
-    ) -> Result<(), DbErr> {
-        self.0.insert(unit.to_string(), checkpoint);
-        Ok(())
+    ) -> Result<Saved, DbErr> {
+        self.0 = checkpoint;
+        Ok(Saved::Kept)
     }
 }
 
@@ -152,6 +151,8 @@ fn settings(batch_size: u64) -> EngineSettings {
         lock_timeout: Duration::from_secs(2),
         dry_run: false,
         progress: false,
+        workers: 1,
+        lease: Duration::from_secs(30),
         retry: RetryPolicy {
             attempts: 3,
             first_wait: Duration::from_millis(1),
@@ -232,7 +233,7 @@ async fn a_busy_batch_is_retried_then_deferred_and_finished_later() {
     );
     assert!(values(&db).await.iter().all(|(_, value)| *value == 1));
     assert!(anomalies(&db).await.is_empty());
-    assert!(store.checkpoint_of("items").done);
+    assert!(store.checkpoint().done);
 }
 
 #[tokio::test]
@@ -269,7 +270,7 @@ async fn a_cancelled_walk_resumes_from_its_checkpoint() {
         stopped,
         Err(crate::error::BatchError::Interrupted(_))
     ));
-    let checkpoint = store.checkpoint_of("items");
+    let checkpoint = store.checkpoint();
     assert_eq!(checkpoint.after, None, "stopped before its first batch");
 
     let mut walker = KeysetWalker::new(&db, settings(10), Some(&mut store), Cancel::default());

@@ -1,27 +1,38 @@
-//! The walk of one table: batch after batch from its checkpoint to the end, the next
-//! batch read ahead, ranges that stayed locked deferred to a later pass, pacing and
-//! cancellation between batches, and the final checkpoint.
+//! The walk of one range of a table (the whole table when the walk has no store):
+//! batch after batch from its checkpoint to its end, the next batch read ahead, ranges
+//! that stayed locked deferred to a later pass, pacing and cancellation between
+//! batches, and the final checkpoint.
 
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 
 use super::attempt::{BatchAttempt, Step};
-use super::counters::{Counters, UnitReport};
+use super::counters::Counters;
 use super::job::{Batch, BatchJob};
 use super::pace::{Gate, Pacer};
 use super::progress;
 use super::sizing::BatchSizer;
-use super::state::{Checkpoint, CheckpointStore, Cursor, Deferred, Progress, WalkState};
+use super::state::{Checkpoint, CheckpointStore, Cursor, Deferred, Progress, Saved, WalkState};
 use super::walk::TableWalk;
 use super::{Cancel, EngineSettings};
 use crate::anomalies::{AnomalyKind, AnomalyLog};
-use crate::backend;
+use crate::backend::{self, Failure};
 use crate::error::{BatchError, Interrupted};
 
-/// Walks tables for one run. Owns the checkpoint writes; jobs never see them.
+/// What one walk did: its range's counters (those of earlier walks of it included)
+/// and this walk's batch times (ms) and sizes.
+#[derive(Debug, Default)]
+pub struct Walked {
+    pub counters: Counters,
+    pub timings: Vec<f64>,
+    /// The smallest and largest batch sizes used, when they adapted to `--batch-time`.
+    pub batch_sizes: Option<(u64, u64)>,
+}
+
+/// Walks one range for one run. Owns the checkpoint writes; jobs never see them.
 pub struct KeysetWalker<'a> {
     db: &'a DatabaseConnection,
     settings: EngineSettings,
@@ -56,7 +67,6 @@ impl<'a> KeysetWalker<'a> {
         &'b mut self,
         job: &'b J,
         walk: TableWalk,
-        unit: &'b str,
         state: &'b WalkState,
         cursor: Cursor,
         pace: &'b mut WalkPace,
@@ -67,7 +77,6 @@ impl<'a> KeysetWalker<'a> {
             settings: &self.settings,
             job,
             walk,
-            unit,
             state,
             cursor,
             counters: &mut pace.counters,
@@ -109,25 +118,24 @@ impl<'a> KeysetWalker<'a> {
         }
     }
 
-    /// Walks `walk` from its checkpoint to the end, batch by batch, under the name `unit`.
+    /// Walks `walk` from its checkpoint to its range's end, batch by batch, under the
+    /// name `unit`.
     pub async fn run<J: BatchJob>(
         &mut self,
         job: &J,
         walk: TableWalk,
         unit: &str,
-    ) -> Result<UnitReport, BatchError> {
+    ) -> Result<Walked, BatchError> {
         let checkpoint = self
             .store
             .as_ref()
-            .map(|store| store.checkpoint_of(unit))
+            .map(|store| store.checkpoint())
             .unwrap_or_default();
         let counters = checkpoint.counters;
         let mut timings = Vec::new();
-        if checkpoint.done {
-            return Ok(UnitReport::new(unit, counters, &timings));
-        }
         let mut state = WalkState {
             after: checkpoint.after,
+            upto: checkpoint.upto,
             deferred: checkpoint.deferred,
         };
         let bar = progress::bar(
@@ -146,20 +154,26 @@ impl<'a> KeysetWalker<'a> {
             processed_before: counters.processed,
             counters,
         };
+        let lease_lost = || BatchError::LeaseLost { table: walk.table };
         let mut ahead: Option<Batch<J::Row>> = None;
         loop {
             if self.wait_turn(&mut pace, walk, unit, &bar).await? {
                 ahead = None;
             }
             let started = Instant::now();
-            // A read done ahead is this batch's only if the walk is where it expected.
-            let fetched = ahead.take().filter(|read| read.after == state.after);
+            // A read done ahead is this batch's only if the walk is where it expected,
+            // and the range still reaches as far (a split shortens it).
+            let fetched = ahead.take().filter(|read| {
+                read.after == state.after
+                    && state.upto.as_ref().is_none_or(|upto| read.upto <= *upto)
+            });
             let step = self
-                .attempt(job, walk, unit, &state, Cursor::Main, &mut pace)
+                .attempt(job, walk, &state, Cursor::Main, &mut pace)
                 .run(fetched)
                 .await?;
             match step {
                 Step::Exhausted => break,
+                Step::LeaseLost => return Err(lease_lost()),
                 Step::Deferred(range) => {
                     // Saved with the next batch's checkpoint; until then a crash just
                     // walks this range again.
@@ -170,6 +184,14 @@ impl<'a> KeysetWalker<'a> {
                     state = next;
                     ahead = read;
                     let took = started.elapsed();
+                    tracing::debug!(
+                        "{unit}: batch of {rows} rows committed, up to {}",
+                        state
+                            .after
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default()
+                    );
                     pace.sizer.committed(rows, took);
                     self.settings
                         .metrics
@@ -186,7 +208,7 @@ impl<'a> KeysetWalker<'a> {
         while let Some(range) = state.deferred.first().cloned() {
             self.wait_turn(&mut pace, walk, unit, &bar).await?;
             let step = self
-                .attempt(job, walk, unit, &state, Cursor::Deferred, &mut pace)
+                .attempt(job, walk, &state, Cursor::Deferred, &mut pace)
                 .run(None)
                 .await?;
             match step {
@@ -194,6 +216,7 @@ impl<'a> KeysetWalker<'a> {
                 Step::Exhausted => {
                     state.deferred.remove(0);
                 }
+                Step::LeaseLost => return Err(lease_lost()),
                 Step::Deferred(_) => {
                     self.report_stuck(walk, &range).await?;
                     pace.counters.errors += 1;
@@ -202,27 +225,63 @@ impl<'a> KeysetWalker<'a> {
             }
         }
         bar.finish_and_clear();
-        if let Some(store) = self.store.as_deref_mut() {
-            let failed = |source| BatchError::Failed {
-                table: walk.table,
-                source,
-            };
-            let txn = self.db.begin().await.map_err(failed)?;
-            let checkpoint = Checkpoint {
-                after: state.after,
-                deferred: Vec::new(),
-                done: true,
-                counters: pace.counters,
-                progress: pace.progress(),
-            };
-            store.save(&txn, unit, checkpoint).await.map_err(failed)?;
-            txn.commit().await.map_err(failed)?;
+        let checkpoint = Checkpoint {
+            after: state.after,
+            upto: state.upto,
+            deferred: Vec::new(),
+            done: true,
+            counters: pace.counters,
+            progress: pace.progress(),
+        };
+        self.save_done(walk, checkpoint).await?;
+        Ok(Walked {
+            counters: pace.counters,
+            timings,
+            batch_sizes: self.settings.batch_time.map(|_| pace.sizer.used()),
+        })
+    }
+
+    /// Records the range as done, retrying while the database is busy (InnoDB may
+    /// find the checkpoint deadlocked with another worker's claim).
+    async fn save_done(
+        &mut self,
+        walk: TableWalk,
+        checkpoint: Checkpoint,
+    ) -> Result<(), BatchError> {
+        let (db, retry) = (self.db, self.settings.retry);
+        let Some(store) = self.store.as_deref_mut() else {
+            return Ok(());
+        };
+        let mut failures = 0;
+        loop {
+            let saved = async {
+                let txn = db.begin().await?;
+                let saved = store.save(&txn, checkpoint.clone()).await?;
+                match saved {
+                    Saved::LeaseLost => txn.rollback().await?,
+                    Saved::Kept | Saved::Split(_) => txn.commit().await?,
+                }
+                Ok::<_, DbErr>(saved)
+            }
+            .await;
+            match saved {
+                Ok(Saved::LeaseLost) => return Err(BatchError::LeaseLost { table: walk.table }),
+                Ok(_) => return Ok(()),
+                Err(err)
+                    if backend::classify(backend::of(db), &err) == Failure::Transient
+                        && retry.may_retry(failures + 1) =>
+                {
+                    failures += 1;
+                    tokio::time::sleep(retry.wait(failures)).await;
+                }
+                Err(source) => {
+                    return Err(BatchError::Failed {
+                        table: walk.table,
+                        source,
+                    });
+                }
+            }
         }
-        let mut report = UnitReport::new(unit, pace.counters, &timings);
-        if self.settings.batch_time.is_some() {
-            report.batch_sizes = Some(pace.sizer.used());
-        }
-        Ok(report)
     }
 
     /// A range still locked after the later pass: logged, so the run ends "not done".

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::anomalies::ListedAnomaly;
 use crate::demo::DemoSummary;
+use crate::engine::UnitReport;
 use crate::error::UsageError;
 use crate::jobs::features::FeaturesSummary;
 use crate::jobs::project_id::{ProjectIdSummary, RollbackSummary};
@@ -163,6 +164,11 @@ impl<W: Write> Reporter<W> {
         self.emit(listed, text::runs)
     }
 
+    /// What `work --run ID` leaves the run's units at.
+    pub fn worked(&mut self, run_id: i64, units: &[UnitReport]) -> io::Result<()> {
+        self.emit(&Worked { run_id, units }, text::worked)
+    }
+
     /// A run put in `status` by `runs pause|continue|cancel`.
     pub fn controlled(&mut self, id: i64, status: RunStatus) -> io::Result<()> {
         let controlled = Controlled {
@@ -176,6 +182,12 @@ impl<W: Write> Reporter<W> {
 #[derive(Serialize)]
 struct Resolved {
     resolved: u64,
+}
+
+#[derive(Serialize)]
+struct Worked<'a> {
+    run_id: i64,
+    units: &'a [UnitReport],
 }
 
 #[derive(Serialize)]

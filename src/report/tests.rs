@@ -36,6 +36,7 @@ fn unit(name: &str, counters: Counters) -> UnitReport {
         first_tenth_batch_ms: Some(4.25),
         last_tenth_batch_ms: Some(4.5),
         batch_sizes: None,
+        ranges: None,
     }
 }
 
@@ -284,6 +285,7 @@ fn demo() {
 
 #[test]
 fn runs() {
+    use crate::engine::{Checkpoint, RangeState, RangeTally};
     use crate::runs::{RunView, UnitView};
     let at = |text| chrono::DateTime::parse_from_rfc3339(text).expect("a timestamp");
     let listed = vec![RunView {
@@ -304,6 +306,12 @@ fn runs() {
                 batch_size: Some(5000),
                 batches: 24,
                 held: None,
+                ranges: RangeTally {
+                    done: 8,
+                    in_progress: 0,
+                    left: 0,
+                },
+                workers: Vec::new(),
             },
             UnitView {
                 unit: "edges".into(),
@@ -315,8 +323,46 @@ fn runs() {
                 batch_size: Some(2500),
                 batches: 9,
                 held: Some("lock waits: 1 other session(s) wait on locks in this table".into()),
+                ranges: RangeTally {
+                    done: 1,
+                    in_progress: 1,
+                    left: 0,
+                },
+                workers: vec!["db-runner:4242/1".into()],
             },
         ],
+        ranges: Some(vec![
+            RangeState {
+                id: 31,
+                unit: "edges".into(),
+                after: None,
+                upto: Some("7fffffff-ffff-ffff-ffff-fffffffffffe".into()),
+                done: true,
+                worker: None,
+                checkpoint: Checkpoint {
+                    counters: Counters {
+                        processed: 25_000,
+                        ..Counters::default()
+                    },
+                    ..Checkpoint::default()
+                },
+            },
+            RangeState {
+                id: 32,
+                unit: "edges".into(),
+                after: Some("7fffffff-ffff-ffff-ffff-fffffffffffe".into()),
+                upto: None,
+                done: false,
+                worker: Some("db-runner:4242/1".into()),
+                checkpoint: Checkpoint {
+                    counters: Counters {
+                        processed: 5_000,
+                        ..Counters::default()
+                    },
+                    ..Checkpoint::default()
+                },
+            },
+        ]),
     }];
     snapshot("runs", |r| r.runs(&listed));
     snapshot("runs_none", |r| r.runs(&[]));

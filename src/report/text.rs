@@ -7,7 +7,7 @@ use indicatif::HumanCount;
 use super::{Throughput, Timed};
 use crate::anomalies::ListedAnomaly;
 use crate::demo::{DemoSummary, HELD_TABLE};
-use crate::engine::UnitReport;
+use crate::engine::{RangeTally, UnitReport};
 use crate::jobs::features::FeaturesSummary;
 use crate::jobs::project_id::{ProjectIdSummary, RollbackSummary};
 use crate::migrate::MigrateReport;
@@ -115,6 +115,22 @@ pub(super) fn project_id(out: &mut dyn Write, t: &Timed<ProjectIdSummary>) -> io
         if let Some(walk) = &table.walk {
             batch_sizes_line(out, table.table, walk)?;
         }
+    }
+    let mut ranges = RangeTally::default();
+    for report in s.tables.iter().filter_map(|table| table.walk.as_ref()) {
+        if let Some(tally) = &report.ranges {
+            ranges.add(tally);
+        }
+    }
+    if ranges.total() > s.tables.len() as u64 {
+        writeln!(
+            out,
+            "ranges of the {} tables: {} done, {} in progress, {} left",
+            s.tables.len(),
+            ranges.done,
+            ranges.in_progress,
+            ranges.left
+        )?;
     }
     for table in &s.tables {
         let Some(state) = table.state.as_ref().filter(|state| state.null_count > 0) else {
@@ -323,7 +339,20 @@ fn unit_line(out: &mut dyn Write, name: &str, report: &UnitReport) -> io::Result
         "{name:<14} processed {}, inserted {}, updated {}, unchanged {}, skipped {}, errors {}, anomalies {}",
         c.processed, c.inserted, c.updated, c.unchanged, c.skipped, c.errors, c.anomalies
     )?;
-    batch_sizes_line(out, name, report)
+    batch_sizes_line(out, name, report)?;
+    ranges_line(out, name, report)
+}
+
+/// How many of a unit's ranges are done, in progress and left, for a run cut in many.
+fn ranges_line(out: &mut dyn Write, name: &str, report: &UnitReport) -> io::Result<()> {
+    match &report.ranges {
+        Some(r) if r.total() > 1 => writeln!(
+            out,
+            "{name}: ranges {} done, {} in progress, {} left",
+            r.done, r.in_progress, r.left
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// The batch sizes a walk adapted between (`--batch-time`), when it did.
@@ -383,7 +412,43 @@ pub(super) fn runs(out: &mut dyn Write, listed: &[RunView]) -> io::Result<()> {
                 unit.unit,
                 HumanCount(unit.rows)
             )?;
+            if unit.ranges.total() > 1 {
+                let by = match unit.workers.as_slice() {
+                    [] => String::new(),
+                    workers => format!(" (by {})", workers.join(", ")),
+                };
+                writeln!(
+                    out,
+                    "  {:<20} ranges: {} done, {} in progress{by}, {} left",
+                    "", unit.ranges.done, unit.ranges.in_progress, unit.ranges.left
+                )?;
+            }
         }
+        for range in run.ranges.iter().flatten() {
+            let state = match (&range.worker, range.done) {
+                (_, true) => "done".to_string(),
+                (Some(worker), false) => format!("in progress by {worker}"),
+                (None, false) => "left".to_string(),
+            };
+            writeln!(
+                out,
+                "  range {:<6} {:<20} ({}, {}]  {} rows  {state}",
+                range.id,
+                range.unit,
+                range.after.as_deref().unwrap_or("start"),
+                range.upto.as_deref().unwrap_or("end"),
+                HumanCount(range.checkpoint.counters.processed)
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `work --run ID`: what the run's units stand at once no work is left.
+pub(super) fn worked(out: &mut dyn Write, w: &super::Worked) -> io::Result<()> {
+    writeln!(out, "run {}: no work left", w.run_id)?;
+    for report in w.units {
+        unit_line(out, &report.unit, report)?;
     }
     Ok(())
 }

@@ -100,7 +100,7 @@ impl Seeder {
         // Where two loads may run at once, a chunk's bugs are loaded on a second
         // connection while the next chunk's tests are. (Bugs follow their tests, which
         // their foreign key needs.) Elsewhere they load in turn.
-        let overlap = backend.loads_in_parallel();
+        let overlap = backend.writes_in_parallel();
         let mut bugs_due = None;
         while let Some(encoded) = chunks.recv().await {
             let (test_rows, bug_rows) = encoded?;

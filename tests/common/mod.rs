@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod runs;
+
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -367,4 +369,48 @@ pub fn journal_pairs(changes: &str) -> Vec<(String, Option<String>)> {
             other => (other.to_string(), old.clone()),
         })
         .collect()
+}
+
+/// The checkpoint of each unit (table or phase) of run `run_id`, from its ranges, as
+/// one JSON object by unit. A run of one worker has one range per unit; of a unit cut
+/// in many, the last range's checkpoint is kept.
+pub async fn unit_checkpoints(db: &impl ConnectionTrait, run_id: i64) -> serde_json::Value {
+    let sql = dialect(
+        db,
+        &format!(
+            "SELECT unit, CAST(checkpoint AS TEXT) FROM backfill_ranges \
+             WHERE run_id = {run_id} ORDER BY id"
+        ),
+    );
+    let rows = db
+        .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect("read backfill_ranges");
+    let mut units = serde_json::Map::new();
+    for row in rows {
+        let unit: String = row.try_get_by_index(0).expect("unit");
+        let checkpoint: String = row.try_get_by_index(1).expect("checkpoint");
+        units.insert(
+            unit,
+            serde_json::from_str(&checkpoint).expect("checkpoint JSON"),
+        );
+    }
+    serde_json::Value::Object(units)
+}
+
+/// Batches committed by every run in the database, over all their ranges.
+pub async fn batches_committed(db: &impl ConnectionTrait) -> u64 {
+    let sql = dialect(db, "SELECT CAST(checkpoint AS TEXT) FROM backfill_ranges");
+    let rows = db
+        .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect("read backfill_ranges");
+    rows.iter()
+        .map(|row| {
+            let checkpoint: String = row.try_get_by_index(0).expect("checkpoint");
+            let checkpoint: serde_json::Value =
+                serde_json::from_str(&checkpoint).expect("checkpoint JSON");
+            checkpoint["counters"]["batches"].as_u64().unwrap_or(0)
+        })
+        .sum()
 }

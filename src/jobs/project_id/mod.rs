@@ -19,7 +19,8 @@ pub use rollback::{RollbackSummary, rollback};
 
 use crate::backend::{self, Backend};
 use crate::engine::{
-    Cancel, Counters, EngineSettings, Key, KeyKind, KeysetWalker, TableWalk, UnitReport,
+    self, Cancel, Counters, EngineSettings, Key, KeyKind, KeysetWalker, TableWalk, Unit, UnitJobs,
+    UnitReport, Walked,
 };
 use crate::error::{BatchError, Outcome, UsageError};
 use crate::ledger::{self, RunLedger, RunStatus};
@@ -169,22 +170,34 @@ pub async fn run(
         batch_size: settings.engine.batch_size,
         tables: settings.tables.iter().map(ToString::to_string).collect(),
     };
-    let mut ledger = RunLedger::open(db, COMMAND, &recorded, dry_run, settings.resume).await?;
+    let ledger = RunLedger::open(db, COMMAND, &recorded, dry_run, settings.resume).await?;
     let run_id = ledger.as_ref().map(|l| l.id);
     // A resumed run finishes the tables it was started on, whatever --table says now.
     let tables = match ledger.as_ref().filter(|_| settings.resume) {
         Some(ledger) => select_tables(&ledger.settings::<Recorded>()?.tables)?,
         None => settings.tables.clone(),
     };
-    let walked = walk_tables(
-        db,
-        settings.engine.clone(),
-        ledger.as_mut(),
-        &tables,
-        cancel,
-    )
+    let walked = async {
+        let jobs = Fills::of(db, &tables, run_id).await;
+        let queue = match &ledger {
+            Some(ledger) => Some(ledger.ranges(db, &settings.engine, &jobs.units).await?),
+            None => None,
+        };
+        anyhow::Ok(engine::work(db, &settings.engine, queue.as_ref(), &jobs, &cancel).await?)
+    }
     .await;
-    let reports = ledger::settle(db, ledger.as_ref(), walked.map_err(Into::into)).await?;
+    let reports = ledger::settle(db, ledger.as_ref(), walked).await?;
+    for report in &reports {
+        tracing::info!(
+            "{}: {} scanned, {} set to 'io' ({} aliases), {} rejected in {} batches",
+            report.unit,
+            report.counters.processed,
+            report.counters.updated,
+            report.counters.normalized,
+            report.counters.rejected,
+            report.counters.batches
+        );
+    }
     let mut errors = Counters::default();
     for report in &reports {
         errors.add(&report.counters);
@@ -220,35 +233,56 @@ pub async fn run(
     Ok((summary, Outcome::from_passed(passed)))
 }
 
-async fn walk_tables(
-    db: &DatabaseConnection,
-    settings: EngineSettings,
-    ledger: Option<&mut RunLedger>,
-    tables: &[&'static str],
-    cancel: Cancel,
-) -> Result<Vec<UnitReport>, BatchError> {
-    let run_id = ledger.as_ref().map(|l| l.id);
-    let mut walker = KeysetWalker::new(db, settings, ledger.map(|l| l as _), cancel);
-    let mut reports = Vec::new();
-    for table in tables {
-        let walk = order_of(db, table).await;
-        let job = ProjectIdJob {
-            walk,
-            identity: walk_of(table),
-            run_id,
-        };
-        let report = walker.run(&job, walk, table).await?;
-        tracing::info!(
-            "{table}: {} scanned, {} set to 'io' ({} aliases), {} rejected in {} batches",
-            report.counters.processed,
-            report.counters.updated,
-            report.counters.normalized,
-            report.counters.rejected,
-            report.counters.batches
-        );
-        reports.push(report);
+/// The fill of each table, as the run's units: all of one phase, so the workers
+/// may take ranges of any table.
+struct Fills {
+    units: Vec<Unit>,
+    run_id: Option<i64>,
+}
+
+impl Fills {
+    async fn of(db: &DatabaseConnection, tables: &[&'static str], run_id: Option<i64>) -> Self {
+        let mut units = Vec::new();
+        for &table in tables {
+            units.push(Unit {
+                name: table,
+                walk: order_of(db, table).await,
+                phase: 1,
+            });
+        }
+        Self { units, run_id }
     }
-    Ok(reports)
+}
+
+impl UnitJobs for Fills {
+    fn units(&self) -> &[Unit] {
+        &self.units
+    }
+
+    async fn walk(&self, walker: &mut KeysetWalker<'_>, unit: &Unit) -> Result<Walked, BatchError> {
+        let job = ProjectIdJob {
+            walk: unit.walk,
+            identity: walk_of(unit.walk.table),
+            run_id: self.run_id,
+        };
+        walker.run(&job, unit.walk, unit.name).await
+    }
+}
+
+/// Works on run `ledger` of `backfill-project-id`, joined from another process, until
+/// no range is left. Returns each table's report (the run's totals).
+pub async fn join(
+    db: &DatabaseConnection,
+    ledger: &RunLedger,
+    mut engine: EngineSettings,
+    cancel: Cancel,
+) -> Result<Vec<UnitReport>> {
+    let recorded = ledger.settings::<Recorded>()?;
+    engine.batch_size = recorded.batch_size;
+    let tables = select_tables(&recorded.tables)?;
+    let jobs = Fills::of(db, &tables, Some(ledger.id)).await;
+    let queue = ledger.ranges(db, &engine, &jobs.units).await?;
+    Ok(engine::work(db, &engine, Some(&queue), &jobs, &cancel).await?)
 }
 
 #[cfg(test)]

@@ -1,0 +1,196 @@
+//! A run's workers in this process: each claims a range of the run, walks it with the
+//! job of its unit, and claims the next, until every range is done. While nothing can
+//! be claimed (an earlier phase is still being walked, or every range left is held)
+//! a worker waits, asks the busy workers to split what they hold, and looks again.
+//! One worker's failure stops the others after their batch in flight.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+
+use super::counters::{Counters, UnitReport};
+use super::ranges::{Claim, RangeQueue, RangeTally, Unit};
+use super::state::{CheckpointStore, Request};
+use super::walker::{KeysetWalker, Walked};
+use super::{Cancel, EngineSettings};
+use crate::backend::{self, Failure};
+use crate::error::{BatchError, Interrupted};
+use crate::ledger;
+
+/// How long a worker with nothing to claim waits before it looks again.
+const IDLE_WAIT: Duration = Duration::from_millis(500);
+
+/// The units of a run, and how each is walked: the part of a backfill the pool needs.
+#[allow(async_fn_in_trait)]
+pub trait UnitJobs {
+    /// The run's units, in phase order.
+    fn units(&self) -> &[Unit];
+
+    /// Walks one range of `unit` (the whole unit when `walker` has no store).
+    async fn walk(&self, walker: &mut KeysetWalker<'_>, unit: &Unit) -> Result<Walked, BatchError>;
+}
+
+/// Runs `settings.workers` workers on the ranges of `queue`, or, without a queue (a dry run,
+/// which records nothing), walks each unit whole in turn. Returns each unit's report:
+/// with a queue its counters are those of every worker of the run, in any process.
+pub async fn work<J: UnitJobs>(
+    db: &DatabaseConnection,
+    settings: &EngineSettings,
+    queue: Option<&RangeQueue>,
+    jobs: &J,
+    cancel: &Cancel,
+) -> Result<Vec<UnitReport>, BatchError> {
+    let Some(queue) = queue else {
+        let mut walked = Vec::new();
+        for unit in jobs.units() {
+            let mut walker = KeysetWalker::new(db, settings.clone(), None, cancel.clone());
+            walked.push((unit.name, jobs.walk(&mut walker, unit).await?));
+        }
+        return Ok(reports(jobs, walked, None));
+    };
+    let pool = (1..=settings.workers.max(1))
+        .map(|number| worker(db, settings, queue, number, jobs, cancel));
+    let mut walked = Vec::new();
+    let mut failure = None;
+    for result in futures_util::future::join_all(pool).await {
+        match result {
+            Ok(done) => walked.extend(done),
+            // The first failure is the one to report; the others stopped because of it.
+            Err(err) => match (&failure, &err) {
+                (None, _) | (Some(BatchError::Interrupted(_)), _) => failure = Some(err),
+                _ => {}
+            },
+        }
+    }
+    if let Some(err) = failure {
+        return Err(err);
+    }
+    let totals = queue.totals().await.map_err(|source| BatchError::Failed {
+        table: "backfill_ranges",
+        source,
+    })?;
+    Ok(reports(jobs, walked, Some(totals)))
+}
+
+/// One worker: claims and walks ranges until none is left.
+async fn worker<J: UnitJobs>(
+    db: &DatabaseConnection,
+    settings: &EngineSettings,
+    queue: &RangeQueue,
+    number: u32,
+    jobs: &J,
+    cancel: &Cancel,
+) -> Result<Vec<(&'static str, Walked)>, BatchError> {
+    let owner = super::ranges::owner_name(number);
+    let failed = |source| BatchError::Failed {
+        table: "backfill_ranges",
+        source,
+    };
+    let mut walked = Vec::new();
+    let mut waiting = false;
+    loop {
+        if cancel.is_cancelled() {
+            return Err(Interrupted::of_run(Some(queue.run_id())).into());
+        }
+        let claim = match queue.claim(&owner, jobs.units()).await {
+            Ok(claim) => claim,
+            // A claim InnoDB found deadlocked with a checkpoint: look again.
+            Err(err) if backend::classify(backend::of(db), &err) == Failure::Transient => {
+                tracing::debug!("{owner}: claim retried ({})", backend::db_message(&err));
+                tokio::time::sleep(IDLE_WAIT).await;
+                continue;
+            }
+            Err(err) => return Err(failed(err)),
+        };
+        match claim {
+            Claim::Finished => return Ok(walked),
+            Claim::Range(mut lease) => {
+                waiting = false;
+                let unit = lease.unit;
+                tracing::debug!("{owner}: took a range of {}", unit.name);
+                let walk = {
+                    let store: &mut dyn CheckpointStore = lease.as_mut();
+                    let mut walker =
+                        KeysetWalker::new(db, settings.clone(), Some(store), cancel.clone());
+                    jobs.walk(&mut walker, &unit).await
+                };
+                match walk {
+                    Ok(done) => walked.push((unit.name, done)),
+                    Err(BatchError::LeaseLost { table }) => tracing::warn!(
+                        "{table}: {owner} held a range past its lease and another worker took it over; its batch in flight was rolled back"
+                    ),
+                    Err(err) => {
+                        lease.release().await;
+                        // The other workers stop after their batch in flight.
+                        cancel.cancel();
+                        return Err(err);
+                    }
+                }
+            }
+            Claim::Wait { phase, held } => {
+                match ledger::requested(db, queue.run_id())
+                    .await
+                    .map_err(failed)?
+                {
+                    Request::Cancel => {
+                        return Err(Interrupted::of_run(Some(queue.run_id())).into());
+                    }
+                    Request::Pause | Request::Go => {}
+                }
+                if let Some(phase) = phase {
+                    // Only a request: the busy workers finish their ranges anyway.
+                    if let Err(err) = queue.want_split(phase).await {
+                        tracing::debug!(
+                            "could not ask for a split ({})",
+                            backend::db_message(&err)
+                        );
+                    }
+                }
+                if !waiting {
+                    tracing::info!(
+                        "{owner}: waiting: the {held} ranges left of this phase are held by other workers"
+                    );
+                    waiting = true;
+                }
+                tokio::time::sleep(IDLE_WAIT).await;
+            }
+        }
+    }
+}
+
+/// Each unit's report: its counters (the run's totals where there are some), and the
+/// batch times and sizes of its walks in this process.
+fn reports<J: UnitJobs>(
+    jobs: &J,
+    walked: Vec<(&'static str, Walked)>,
+    totals: Option<BTreeMap<String, (Counters, RangeTally)>>,
+) -> Vec<UnitReport> {
+    jobs.units()
+        .iter()
+        .map(|unit| {
+            let mut counters = Counters::default();
+            let mut timings = Vec::new();
+            let mut sizes: Option<(u64, u64)> = None;
+            for (_, walk) in walked.iter().filter(|(name, _)| *name == unit.name) {
+                counters.add(&walk.counters);
+                timings.extend_from_slice(&walk.timings);
+                sizes = match (sizes, walk.batch_sizes) {
+                    (Some((low, high)), Some((l, h))) => Some((low.min(l), high.max(h))),
+                    (sizes, more) => sizes.or(more),
+                };
+            }
+            let tally = match totals.as_ref().and_then(|totals| totals.get(unit.name)) {
+                Some((total, tally)) => {
+                    counters = *total;
+                    Some(tally.clone())
+                }
+                None => None,
+            };
+            let mut report = UnitReport::new(unit.name, counters, &timings);
+            report.batch_sizes = sizes;
+            report.ranges = tally;
+            report
+        })
+        .collect()
+}
