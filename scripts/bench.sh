@@ -8,7 +8,8 @@
 # Sizes can be changed with BENCH_TESTS (200000), BENCH_LARGE_TESTS (1000000, for the
 # memory comparison), BENCH_MEMORY_ROWS (2000000 over the eleven tables) and
 # BENCH_SEED_TESTS (1000000); BENCH_BACKENDS ("sqlite postgres mysql") picks the backends
-# (`mysql` is the local MariaDB server).
+# (`mysql` is the local MariaDB server), and BENCH_WORKERS ("1 2 4") the --workers
+# each backfill is timed with.
 # Each comparison runs the tool and the SQL in turn BENCH_REPEAT times (3), each on a
 # fresh copy, and prints the medians: wall times on a shared 2-core machine drift by
 # tens of percent within minutes, and alternating the two sides lets the drift hit
@@ -23,6 +24,7 @@ memory_rows=${BENCH_MEMORY_ROWS:-2000000}
 seed_n=${BENCH_SEED_TESTS:-1000000}
 repeat=${BENCH_REPEAT:-3}
 backends=${BENCH_BACKENDS:-sqlite postgres mysql}
+worker_counts=${BENCH_WORKERS:-1 2 4}
 case "$repeat" in
   '' | *[!0-9]* | 0) echo "bench: BENCH_REPEAT must be a whole number of runs, at least 1 (got '$repeat')" >&2; exit 2 ;;
 esac
@@ -238,31 +240,41 @@ bench_features() {
   local backend
   for backend in $backends; do
     echo "== backfill-features on $backend: $tests_n tests x 3 features, $((tests_n * 3)) bugs, median of $repeat"
-    local a b i tools=() reruns=() sqls=() rss=0
+    local a b i w reruns=() sqls=() rss=0
+    declare -A tools=()
     seed_base "$backend" --tests "$tests_n" --memory-rows 0
     features_sql "$backend" >"$work/features.sql"
     local rows_tool rows_sql
     for i in $(seq "$repeat"); do
-      a=$(copy "$backend" bench_seed bench_a)
-      run features "$a" backfill-features --no-validate
-      tools+=("$secs")
-      if [ "$rss_mb" -gt "$rss" ]; then rss=$rss_mb; fi
-      run rerun "$a" backfill-features --no-validate
-      reruns+=("$secs")
-      rows_tool=$(counts "$backend" "$a")
-      discard "$backend" bench_a
+      for w in $worker_counts; do
+        a=$(copy "$backend" bench_seed bench_a)
+        run features "$a" backfill-features --no-validate --workers "$w"
+        tools[$w]="${tools[$w]:-} $secs"
+        if [ "$rss_mb" -gt "$rss" ]; then rss=$rss_mb; fi
+        if [ "$w" = 1 ]; then
+          run rerun "$a" backfill-features --no-validate
+          reruns+=("$secs")
+        fi
+        rows_tool=$(counts "$backend" "$a")
+        discard "$backend" bench_a
+      done
       b=$(copy "$backend" bench_seed bench_b)
       timed_sql "$backend" "$(target "$b")" "$work/features.sql"
       sqls+=("$secs")
       rows_sql=$(counts "$backend" "$b")
       discard "$backend" bench_b
     done
-    local t_tool t_rerun t_sql
-    t_tool=$(median "${tools[@]}") t_rerun=$(median "${reruns[@]}") t_sql=$(median "${sqls[@]}")
-    printf '  backfill-features      %8.2fs  peak RSS %4d MB  (features/bugs written: %s; runs: %s)\n' "$t_tool" "$rss" "$rows_tool" "${tools[*]}"
+    local t_tool t_rerun t_sql t_one
+    t_rerun=$(median "${reruns[@]}") t_sql=$(median "${sqls[@]}")
     printf '  set-based SQL          %8.2fs                   (features/bugs written: %s; runs: %s)\n' "$t_sql" "$rows_sql" "${sqls[*]}"
-    printf '  ratio tool/SQL         %8s   (target <= 1.5)\n' "$(ratio "$t_tool" "$t_sql")"
-    printf '  re-run, unchanged data %8.2fs  ratio re-run/first %s (target <= 0.5)\n' "$t_rerun" "$(ratio "$t_rerun" "$t_tool")"
+    for w in $worker_counts; do
+      # shellcheck disable=SC2086
+      t_tool=$(median ${tools[$w]})
+      if [ "$w" = 1 ]; then t_one=$t_tool; fi
+      printf '  backfill-features --workers %-2s %8.2fs  ratio tool/SQL %s  (features/bugs written: %s; runs:%s)\n' "$w" "$t_tool" "$(ratio "$t_tool" "$t_sql")" "$rows_tool" "${tools[$w]}"
+    done
+    printf '  peak RSS %d MB; targets: --workers 1 <= 1.5, --workers 2 <= 0.75 (PostgreSQL), SQLite no worse than --workers 1\n' "$rss"
+    printf '  re-run, unchanged data %8.2fs  ratio re-run/first %s (target <= 0.5)\n' "$t_rerun" "$(ratio "$t_rerun" "${t_one:-$t_rerun}")"
 
     local big
     big=$(fresh "$backend" bench_large)
@@ -278,36 +290,46 @@ bench_project_id() {
   local backend per_table=$((memory_rows / 11))
   for backend in $backends; do
     echo "== backfill-project-id on $backend: $((per_table * 11)) rows over eleven tables, half NULL (scattered), median of $repeat"
-    local a b i table tools=() sqls=() rss=0 sql="$work/project.sql"
+    local a b i w table sqls=() rss=0 sql="$work/project.sql"
+    declare -A tools=()
     seed_base "$backend" --tests 0 --memory-rows "$per_table" --null-project-id 0.5
     : >"$sql"
     for table in l2_insights nodes edges working_memory episode_memory l0_raw ground_truth stale_memory smf_proposals ief_feedback l2_insight_history; do
       echo "UPDATE $table SET project_id = 'io' WHERE project_id IS NULL;" >>"$sql"
     done
     for i in $(seq "$repeat"); do
-      a=$(copy "$backend" bench_seed bench_a)
-      run project "$a" --format json backfill-project-id --sleep 0 --no-validate
-      tools+=("$secs")
-      if [ "$rss_mb" -gt "$rss" ]; then rss=$rss_mb; fi
-      cp "$work/project.out" "$work/project.$secs.out"
-      discard "$backend" bench_a
+      for w in $worker_counts; do
+        a=$(copy "$backend" bench_seed bench_a)
+        run project "$a" --format json backfill-project-id --sleep 0 --no-validate --workers "$w"
+        tools[$w]="${tools[$w]:-} $secs"
+        if [ "$rss_mb" -gt "$rss" ]; then rss=$rss_mb; fi
+        if [ "$w" = 1 ]; then cp "$work/project.out" "$work/project.$secs.out"; fi
+        discard "$backend" bench_a
+      done
       b=$(copy "$backend" bench_seed bench_b)
       timed_sql "$backend" "$(target "$b")" "$sql"
       sqls+=("$secs")
       discard "$backend" bench_b
     done
-    local t_tool t_sql tenths
-    t_tool=$(median "${tools[@]}") t_sql=$(median "${sqls[@]}")
-    tenths=$(python3 -c '
+    local t_tool t_sql t_one="" tenths
+    t_sql=$(median "${sqls[@]}")
+    printf '  set-based UPDATEs      %8.2fs                   (runs: %s)\n' "$t_sql" "${sqls[*]}"
+    for w in $worker_counts; do
+      # shellcheck disable=SC2086
+      t_tool=$(median ${tools[$w]})
+      if [ "$w" = 1 ]; then t_one=$t_tool; fi
+      printf '  backfill-project-id --workers %-2s %8.2fs  ratio tool/SQL %s  (runs:%s)\n' "$w" "$t_tool" "$(ratio "$t_tool" "$t_sql")" "${tools[$w]}"
+    done
+    printf '  peak RSS %d MB; targets: --workers 1 <= 1.3, --workers 2 <= 0.95 and --workers 4 no slower than 2 (PostgreSQL), SQLite no worse than --workers 1\n' "$rss"
+    if [ -n "$t_one" ]; then
+      tenths=$(python3 -c '
 import json, sys
 s = json.load(open(sys.argv[1]))
 t = max(s["tables"], key=lambda t: t["processed"])
 print("%s: %d batches, first tenth %.2f ms, last tenth %.2f ms, last/first %.2f" % (t["table"], t["batches"], t["first_tenth_batch_ms"], t["last_tenth_batch_ms"], t["last_tenth_batch_ms"] / t["first_tenth_batch_ms"]))
-' "$work/project.$t_tool.out")
-    printf '  backfill-project-id    %8.2fs  peak RSS %4d MB  (runs: %s)\n' "$t_tool" "$rss" "${tools[*]}"
-    printf '  set-based UPDATEs      %8.2fs                   (runs: %s)\n' "$t_sql" "${sqls[*]}"
-    printf '  ratio tool/SQL         %8s   (target <= 1.3)\n' "$(ratio "$t_tool" "$t_sql")"
-    printf '  batch time of the median run, %s (target last/first <= 1.2)\n' "$tenths"
+' "$work/project.$t_one.out")
+      printf '  batch time of the median run of one worker, %s (target last/first <= 1.2)\n' "$tenths"
+    fi
     if [ "$backend" = sqlite ]; then rm -f "$work"/bench_*.db; fi
   done
 }

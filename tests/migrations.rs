@@ -16,18 +16,24 @@ use migration::{
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     "m20260101_000001_create_testio_tables",
     "m20260101_000002_create_memory_tables",
     "m20260101_000003_add_project_id",
     "m20260101_000004_create_bookkeeping_tables",
+    "m20260101_000005_create_backfill_ranges",
 ];
 
 const ANALYTICS_TABLES: [&str; 3] = ["tests", "bugs", "test_features"];
-const BOOKKEEPING_TABLES: [&str; 3] = ["backfill_anomalies", "backfill_runs", "backfill_journal"];
+const BOOKKEEPING_TABLES: [&str; 4] = [
+    "backfill_anomalies",
+    "backfill_runs",
+    "backfill_journal",
+    "backfill_ranges",
+];
 
 /// Named indexes the migrations create (on both backends).
-const NAMED_INDEXES: [&str; 12] = [
+const NAMED_INDEXES: [&str; 13] = [
     "idx_tests_customer_id",
     "idx_tests_product_id",
     "idx_test_features_customer_id",
@@ -40,6 +46,7 @@ const NAMED_INDEXES: [&str; 12] = [
     "uq_backfill_runs_running",
     "idx_backfill_anomalies_kind",
     "idx_backfill_journal_run_id_table_name",
+    "idx_backfill_ranges_run_id_done",
 ];
 
 /// Unique keys of the memory tables: (constraint name on PostgreSQL, table, columns).
@@ -373,8 +380,8 @@ async fn up_down_up_status(backend: Backend) {
     assert_full_schema(&db).await;
     assert_eq!(applied_migrations(&db).await, MIGRATIONS);
 
-    let out = t.cli(&["migrate", "down", "-n", "4"]);
-    assert_exit(&out, 0, "migrate down -n 4");
+    let out = t.cli(&["migrate", "down", "-n", "5"]);
+    assert_exit(&out, 0, "migrate down -n 5");
     for name in MIGRATIONS {
         assert!(
             stdout(&out).contains(&format!("pending  {name}")),
@@ -402,7 +409,11 @@ async fn up_down_up_status(backend: Backend) {
     }
     assert!(!stdout(&out).contains("pending"), "{}", stdout(&out));
 
-    // Down one step at a time also works, newest first.
+    // Down a step at a time also works, newest first.
+    let out = t.cli(&["migrate", "down"]);
+    assert_exit(&out, 0, "migrate down");
+    assert_eq!(applied_migrations(&db).await, MIGRATIONS[..4]);
+    assert!(!table_names(&db).await.contains("backfill_ranges"));
     let out = t.cli(&["migrate", "down"]);
     assert_exit(&out, 0, "migrate down");
     assert_eq!(applied_migrations(&db).await, MIGRATIONS[..3]);
@@ -962,8 +973,8 @@ async fn down_keeps_what_up_adopted(backend: Backend) {
         added_check
     );
 
-    let out = t.cli(&["migrate", "down", "-n", "2"]);
-    assert_exit(&out, 0, "migrate down -n 2");
+    let out = t.cli(&["migrate", "down", "-n", "3"]);
+    assert_exit(&out, 0, "migrate down -n 3");
     assert_eq!(applied_migrations(&db).await, MIGRATIONS[..2]);
     assert_eq!(
         texts(&db, "SELECT project_id FROM nodes ORDER BY name").await,
@@ -1154,8 +1165,8 @@ async fn adopted_graph_tables_get_their_keys(backend: Backend) {
     }
 
     // down takes back the keys up added, and keeps the adopted tables and rows.
-    let out = t.cli(&["migrate", "down", "-n", "4"]);
-    assert_exit(&out, 0, "migrate down -n 4");
+    let out = t.cli(&["migrate", "down", "-n", "5"]);
+    assert_exit(&out, 0, "migrate down -n 5");
     let indexes = migration::catalog::indexes(&db, "nodes").await.unwrap();
     assert!(indexes.iter().all(|i| !i.unique), "{indexes:?}");
     assert!(
@@ -2085,8 +2096,8 @@ async fn failed_migration_is_replayed(backend: Backend) {
     assert_eq!(applied_migrations(&db).await, MIGRATIONS);
     assert_full_schema(&db).await;
 
-    let out = t.cli(&["migrate", "down", "-n", "4"]);
-    assert_exit(&out, 0, "migrate down -n 4");
+    let out = t.cli(&["migrate", "down", "-n", "5"]);
+    assert_exit(&out, 0, "migrate down -n 5");
     assert_empty_schema(&db).await;
     db.close().await.ok();
 }
