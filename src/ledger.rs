@@ -23,10 +23,6 @@ use crate::backend::db_message;
 use crate::engine::{Checkpoint, EngineSettings, RangeQueue, Request, Unit};
 use crate::error::{UsageError, is_interruption};
 
-/// Ranges cut per worker of the process that starts a run: enough that workers
-/// which finish early find another, few enough that claims cost nothing.
-const RANGES_PER_WORKER: u64 = 4;
-
 /// A run whose heartbeat is older than this is taken for dead even if its process
 /// cannot be checked (it ran on another host).
 const STALE_AFTER_SECS: i64 = 600;
@@ -264,11 +260,10 @@ impl RunLedger {
         engine: &EngineSettings,
         units: &[Unit],
     ) -> Result<RangeQueue> {
-        let queue = RangeQueue::new(db, self.id, engine.lease, engine.batch_size);
-        let pieces = match engine.workers {
-            1 => 1,
-            workers => u64::from(workers) * RANGES_PER_WORKER,
-        };
+        let queue = RangeQueue::new(db, self.id, engine);
+        // A range per worker of each table: every range started costs a read that
+        // overlaps nothing; workers that finish early split the ranges still large.
+        let pieces = u64::from(engine.workers);
         if !self.joined {
             queue
                 .ensure_cut(units, pieces, &self.legacy)

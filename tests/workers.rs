@@ -19,6 +19,15 @@ use sea_orm::DatabaseConnection;
 /// A lease short enough for a test to outlast.
 const LEASE: &str = "2s";
 
+/// `job`'s slow run, slower still between batches: long enough that processes joining
+/// after its first batches find work.
+fn slower(job: Job) -> Vec<&'static str> {
+    let mut args = job.slow_args();
+    let at = args.len() - 1;
+    args[at] = "0.03";
+    args
+}
+
 /// The id of the run `job` started, once it is recorded.
 async fn started_run(db: &DatabaseConnection, child: &mut Child) -> i64 {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -130,7 +139,7 @@ async fn processes_together_end_as_one(backend: Backend) {
         let (tdb, db) = seeded(backend, "together").await;
         let mut starter = Watched::start(
             &tdb,
-            &[&["-vv"][..], &job.slow_args(), &["--workers", "2"]].concat(),
+            &[&["-vv"][..], &slower(job), &["--workers", "2"]].concat(),
         );
         let run = started_run(&db, &mut starter.child).await;
         starter.wait_for_a_commit();

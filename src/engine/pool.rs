@@ -19,7 +19,7 @@ use crate::error::{BatchError, Interrupted};
 use crate::ledger;
 
 /// How long a worker with nothing to claim waits before it looks again.
-const IDLE_WAIT: Duration = Duration::from_millis(500);
+const IDLE_WAIT: Duration = Duration::from_millis(200);
 
 /// The units of a run, and how each is walked: the part of a backfill the pool needs.
 #[allow(async_fn_in_trait)]

@@ -17,6 +17,7 @@ use sea_orm::{
     EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
 };
 
+use super::EngineSettings;
 use super::counters::Counters;
 use super::cut::{self, Bound};
 use super::state::{Checkpoint, CheckpointStore, Request, Saved};
@@ -43,6 +44,7 @@ pub struct RangeQueue {
     db: DatabaseConnection,
     run_id: i64,
     lease: Duration,
+    lock_timeout: Duration,
     /// A range is split only while it still spans about this many rows.
     min_split: u64,
 }
@@ -80,12 +82,14 @@ pub struct RangeState {
 }
 
 impl RangeQueue {
-    pub fn new(db: &DatabaseConnection, run_id: i64, lease: Duration, batch_size: u64) -> Self {
+    /// The ranges of run `run_id`, leased and split as `engine` says.
+    pub fn new(db: &DatabaseConnection, run_id: i64, engine: &EngineSettings) -> Self {
         Self {
             db: db.clone(),
             run_id,
-            lease,
-            min_split: Ord::max(batch_size.saturating_mul(2), 2),
+            lease: engine.lease,
+            lock_timeout: engine.lock_timeout,
+            min_split: Ord::max(engine.batch_size.saturating_mul(2), 2),
         }
     }
 
@@ -119,7 +123,8 @@ impl RangeQueue {
         if cut_already {
             return Ok(());
         }
-        let txn = self.db.begin().await?;
+        // Each unit's ranges, as (lower, upper, checkpoint).
+        let mut cuts = Vec::new();
         for unit in units {
             let (bounds, start) = match legacy.get(unit.name) {
                 Some(checkpoint) => (Vec::new(), checkpoint.clone()),
@@ -128,20 +133,31 @@ impl RangeQueue {
                     Checkpoint::default(),
                 ),
             };
+            let mut ranges = Vec::new();
             let mut lower: Bound = None;
             for upper in bounds.into_iter().map(Some).chain([None]) {
                 let mut checkpoint = start.clone();
                 checkpoint.after = checkpoint.after.or_else(|| lower.clone());
-                self.insert(
-                    &txn,
-                    unit.name,
-                    unit.phase,
-                    lower,
-                    upper.clone(),
-                    &checkpoint,
-                )
-                .await?;
+                ranges.push((lower, upper.clone(), checkpoint));
                 lower = upper;
+            }
+            cuts.push((unit, ranges.into_iter()));
+        }
+        // Recorded in turns, a range of each unit at a time: claims go in id order, so
+        // workers of one phase start on different tables, rather than all on one
+        // table, where their updates would contend for its pages.
+        let txn = self.db.begin().await?;
+        loop {
+            let mut recorded = false;
+            for (unit, ranges) in &mut cuts {
+                if let Some((lower, upper, checkpoint)) = ranges.next() {
+                    self.insert(&txn, unit.name, unit.phase, lower, upper, &checkpoint)
+                        .await?;
+                    recorded = true;
+                }
+            }
+            if !recorded {
+                break;
             }
         }
         txn.commit().await
@@ -178,7 +194,9 @@ impl RangeQueue {
     /// holds, for `owner`, under a new epoch.
     pub async fn claim(&self, owner: &str, units: &[Unit]) -> Result<Claim, DbErr> {
         let backend = backend::of(&self.db);
-        let txn = self.db.begin().await?;
+        // As a batch's: its commit need not wait for the disk (a claim lost in a crash
+        // leaves the range free).
+        let txn = backend::begin_batch(&self.db, self.lock_timeout).await?;
         let phases = Query::select()
             .expr(Func::count(Expr::col(Column::Id)))
             .expr(Func::min(Expr::col(Column::Phase)))

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{DatabaseConnection, DbErr};
 
 use super::attempt::{BatchAttempt, Step};
 use super::counters::Counters;
@@ -248,14 +248,14 @@ impl<'a> KeysetWalker<'a> {
         walk: TableWalk,
         checkpoint: Checkpoint,
     ) -> Result<(), BatchError> {
-        let (db, retry) = (self.db, self.settings.retry);
+        let (db, retry, lock_timeout) = (self.db, self.settings.retry, self.settings.lock_timeout);
         let Some(store) = self.store.as_deref_mut() else {
             return Ok(());
         };
         let mut failures = 0;
         loop {
             let saved = async {
-                let txn = db.begin().await?;
+                let txn = backend::begin_batch(db, lock_timeout).await?;
                 let saved = store.save(&txn, checkpoint.clone()).await?;
                 match saved {
                     Saved::LeaseLost => txn.rollback().await?,
