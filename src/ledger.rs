@@ -227,13 +227,7 @@ impl RunLedger {
     /// Joins live run `id` of `command` from another process (`work --run ID`); `None`
     /// when it is done and nothing is left to join.
     pub async fn join(db: &DatabaseConnection, id: i64) -> Result<Option<(String, Self)>> {
-        let run = backfill_runs::Entity::find_by_id(id)
-            .one(db)
-            .await
-            .context("could not read backfill_runs")?;
-        let Some(run) = run else {
-            bail!(UsageError::new(format!("there is no run {id}")));
-        };
+        let run = find(db, id).await?;
         if RunStatus::FINISHED.contains(&run.status.as_str()) {
             return Ok(None);
         }
@@ -339,6 +333,18 @@ pub async fn settle<T>(
             .await;
     }
     Err(err)
+}
+
+/// Run `id`, or the sentence saying there is none.
+pub async fn find(db: &DatabaseConnection, id: i64) -> Result<backfill_runs::Model> {
+    let run = backfill_runs::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .context("could not read backfill_runs")?;
+    match run {
+        Some(run) => Ok(run),
+        None => bail!(UsageError::new(format!("there is no run {id}"))),
+    }
 }
 
 /// What is asked of run `id` now, by `runs pause|continue|cancel` from anywhere.

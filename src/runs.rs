@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::engine::{Checkpoint, RangeState, RangeTally, range_states};
 use crate::error::UsageError;
-use crate::ledger::{Checkpoints, RunStatus};
+use crate::ledger::{self, Checkpoints, RunStatus};
 
 /// At most this many runs are listed.
 const LISTED: u64 = 50;
@@ -206,13 +206,7 @@ pub async fn control(db: &DatabaseConnection, id: i64, control: Control) -> Resu
     if changed.rows_affected == 1 {
         return Ok(to);
     }
-    let run = backfill_runs::Entity::find_by_id(id)
-        .one(db)
-        .await
-        .context("could not read backfill_runs")?;
-    let Some(run) = run else {
-        bail!(UsageError::new(format!("there is no run {id}")));
-    };
+    let run = ledger::find(db, id).await?;
     bail!(UsageError::new(format!(
         "run {id} is {}, so it cannot be made {}: only a run that is {} can",
         run.status,

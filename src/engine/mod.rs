@@ -15,7 +15,8 @@
 //! | `state` | where a walk stands: checkpoints, deferred ranges, the cursor |
 //! | `walker` | the loop over one range of a table: read ahead, defer, checkpoint, finish |
 //! | `pool` | a run's workers in one process: claim a range, walk it, claim the next |
-//! | `ranges` | `backfill_ranges`: claims, leases, the fence of each batch, splits |
+//! | `ranges` | `backfill_ranges`: recording, claiming, split requests, where they stand |
+//! | `lease` | one worker's range: the fence of each batch, its split, renewal, release |
 //! | `cut` | a table's key space cut into ranges without reading the table |
 //! | `attempt` | one try of one batch, in one transaction |
 //! | `isolate` | bisection of a batch the database rejected a row of |
@@ -35,6 +36,7 @@ mod fetch;
 mod health;
 mod isolate;
 mod job;
+mod lease;
 mod pace;
 mod pool;
 mod progress;

@@ -370,6 +370,27 @@ fn runs() {
 }
 
 #[test]
+fn worked() {
+    use crate::engine::RangeTally;
+    let mut features = unit(
+        "test_features",
+        Counters {
+            processed: 2000,
+            inserted: 5883,
+            batches: 4,
+            ..Counters::default()
+        },
+    );
+    features.ranges = Some(RangeTally {
+        done: 3,
+        in_progress: 0,
+        left: 0,
+    });
+    snapshot("worked", |r| r.worked(12, std::slice::from_ref(&features)));
+    snapshot("worked_nothing_left", |r| r.worked(12, &[]));
+}
+
+#[test]
 fn adapted_batch_sizes_are_reported() {
     let mut report = unit("test_features", Counters::default());
     report.batch_sizes = Some((10, 4800));
