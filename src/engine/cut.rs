@@ -33,19 +33,52 @@ pub async fn bounds(
     {
         return Ok(histogram_bounds(&histogram, pieces));
     }
-    let edge = |edge: FunctionCall| async {
-        let query = Query::select()
-            .expr(backend.bigint(edge.into()))
-            .from(Alias::new(walk.table))
-            .to_owned();
-        let row = db.query_one(&query).await?;
-        row.map_or(Ok(None), |row| row.try_get_by_index::<Option<i64>>(0))
-    };
-    let first = edge(Func::min(Expr::col(Alias::new(walk.key)))).await?;
-    let last = edge(Func::max(Expr::col(Alias::new(walk.key)))).await?;
+    let (first, last) = int_key_edges(db, walk, None, None).await?;
     Ok(match (first, last) {
         (Some(first), Some(last)) => int_bounds(first, last, pieces),
         _ => Vec::new(),
+    })
+}
+
+/// The smallest and largest integer key of `walk`'s table after `after` up to `upto`
+/// (each end open when none): two index lookups. `None` for no such key.
+async fn int_key_edges(
+    conn: &impl ConnectionTrait,
+    walk: TableWalk,
+    after: Option<&Key>,
+    upto: Option<&Key>,
+) -> Result<(Option<i64>, Option<i64>), DbErr> {
+    let backend = backend::of(conn);
+    let edge = |edge: FunctionCall| async {
+        let mut query = Query::select();
+        query
+            .expr(backend.bigint(edge.into()))
+            .from(Alias::new(walk.table));
+        for condition in walk.range(backend, after, upto) {
+            query.and_where(condition);
+        }
+        let row = conn.query_one(&query).await?;
+        row.map_or(Ok(None), |row| row.try_get_by_index::<Option<i64>>(0))
+    };
+    let column = || Expr::col(Alias::new(walk.key));
+    Ok((
+        edge(Func::min(column())).await?,
+        edge(Func::max(column())).await?,
+    ))
+}
+
+/// Where to cut the integer keys of `walk` after `after` up to `upto` in two: the
+/// middle of those there are, if they are at least `min_split` apart.
+pub async fn int_midpoint(
+    conn: &impl ConnectionTrait,
+    walk: TableWalk,
+    after: Option<&Key>,
+    upto: Option<&Key>,
+    min_split: u64,
+) -> Result<Option<Key>, DbErr> {
+    Ok(match int_key_edges(conn, walk, after, upto).await? {
+        (Some(first), Some(last)) => middle(first, last, min_split),
+        _ => None,
     })
 }
 
@@ -91,9 +124,8 @@ fn uuid_value(key: &Key) -> Option<u128> {
     }
 }
 
-/// The middle of the integer keys `first..=last` still to walk, if they are at least
-/// `min_split` apart.
-pub fn int_midpoint(first: i64, last: i64, min_split: u64) -> Option<Key> {
+/// The middle of the integer keys `first..=last`, if they are at least `min_split` apart.
+fn middle(first: i64, last: i64, min_split: u64) -> Option<Key> {
     let span = i128::from(last) - i128::from(first);
     (span >= i128::from(min_split)).then(|| Key::Int((i128::from(first) + span / 2) as i64))
 }
@@ -162,7 +194,7 @@ mod tests {
 
     #[test]
     fn a_range_splits_only_while_large() {
-        assert_eq!(int_midpoint(100, 300, 100), Some(Key::Int(200)));
-        assert_eq!(int_midpoint(100, 150, 100), None);
+        assert_eq!(middle(100, 300, 100), Some(Key::Int(200)));
+        assert_eq!(middle(100, 150, 100), None);
     }
 }

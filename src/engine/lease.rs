@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use entity::backfill_ranges::{self, Column};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, FunctionCall, LockType, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, LockType, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
     QueryFilter,
@@ -83,27 +83,7 @@ impl RangeLease {
                 Ok(cut::uuid_midpoint(after, upto, rows, self.queue.min_split))
             }
             KeyKind::Integer => {
-                let edge = |edge: FunctionCall| async {
-                    let backend = backend::of(txn);
-                    let mut query = Query::select();
-                    query
-                        .expr(backend.bigint(edge.into()))
-                        .from(Alias::new(walk.table));
-                    for condition in walk.range(backend, after, upto) {
-                        query.and_where(condition);
-                    }
-                    let row = txn.query_one(&query).await?;
-                    row.map_or(Ok(None), |row| row.try_get_by_index::<Option<i64>>(0))
-                };
-                let column = || Expr::col(Alias::new(walk.key));
-                let first = edge(Func::min(column())).await?;
-                let last = edge(Func::max(column())).await?;
-                Ok(match (first, last) {
-                    (Some(first), Some(last)) => {
-                        cut::int_midpoint(first, last, self.queue.min_split)
-                    }
-                    _ => None,
-                })
+                cut::int_midpoint(txn, walk, after, upto, self.queue.min_split).await
             }
         }
     }
