@@ -128,7 +128,7 @@ async fn worker<J: UnitJobs>(
                     }
                 }
             }
-            Claim::Wait { phase, held } => {
+            Claim::Wait { phase, unfinished } => {
                 match ledger::requested(db, queue.run_id())
                     .await
                     .map_err(failed)?
@@ -149,7 +149,7 @@ async fn worker<J: UnitJobs>(
                 }
                 if !waiting {
                     tracing::info!(
-                        "{owner}: waiting: the {held} ranges left of this phase are held by other workers"
+                        "{owner}: waiting: the free ranges are taken ({unfinished} of the run unfinished)"
                     );
                     waiting = true;
                 }

@@ -11,7 +11,7 @@ use entity::backfill_ranges::{self, Column};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LockBehavior, LockType, Query, SimpleExpr};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use super::EngineSettings;
@@ -47,9 +47,9 @@ pub struct RangeQueue {
 pub enum Claim {
     /// A range, leased to it.
     Range(Box<RangeLease>),
-    /// Nothing to claim now: the ranges of this phase left are held by other workers
-    /// (or not cut yet).
-    Wait { phase: Option<i32>, held: u64 },
+    /// Nothing to claim now: the ranges of the earliest unfinished phase are held by
+    /// other workers (or not cut yet); `unfinished` ranges of the run are left in all.
+    Wait { phase: Option<i32>, unfinished: u64 },
     /// Every range of the run is done.
     Finished,
 }
@@ -109,12 +109,7 @@ impl RangeQueue {
         pieces: u64,
         legacy: &BTreeMap<String, Checkpoint>,
     ) -> Result<(), DbErr> {
-        let cut_already = backfill_ranges::Entity::find()
-            .filter(Column::RunId.eq(self.run_id))
-            .one(&self.db)
-            .await?
-            .is_some();
-        if cut_already {
+        if self.is_cut().await? {
             return Ok(());
         }
         // Each unit's ranges, as (lower, upper, checkpoint).
@@ -210,53 +205,49 @@ impl RangeQueue {
                 true => Claim::Finished,
                 false => Claim::Wait {
                     phase: None,
-                    held: 0,
+                    unfinished: 0,
                 },
             });
         };
-        let free = Query::select()
-            .columns([Column::Id, Column::Epoch])
-            .from(backfill_ranges::Entity)
-            .and_where(Expr::col(Column::RunId).eq(self.run_id))
-            .and_where(Expr::col(Column::Done).eq(false))
-            .and_where(Expr::col(Column::Phase).eq(phase))
-            .and_where(
+        let free = backfill_ranges::Entity::find()
+            .filter(Column::RunId.eq(self.run_id))
+            .filter(Column::Done.eq(false))
+            .filter(Column::Phase.eq(phase))
+            .filter(
                 Expr::col(Column::LeaseUntil)
                     .is_null()
                     .or(Expr::col(Column::LeaseUntil).lt(backend.clock_millis())),
             )
-            .order_by(Column::Id, sea_orm::Order::Asc)
-            .limit(1)
+            .order_by_asc(Column::Id)
             .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-            .to_owned();
-        let Some(row) = txn.query_one(&free).await? else {
+            .one(&txn)
+            .await?;
+        let Some(range) = free else {
             txn.commit().await?;
             return Ok(Claim::Wait {
                 phase: Some(phase),
-                held: unfinished as u64,
+                unfinished: unfinished as u64,
             });
         };
-        let id: i64 = row.try_get_by_index(0)?;
-        let epoch: i64 = row.try_get_by_index(1)?;
+        let epoch = range.epoch + 1;
         // The epoch in the `WHERE` keeps the claim right where the database has no
         // row locks to skip (SQLite): of two claims of one range, one changes it.
         let claimed = backfill_ranges::Entity::update_many()
             .col_expr(Column::Owner, Expr::value(owner))
-            .col_expr(Column::Epoch, Expr::value(epoch + 1))
+            .col_expr(Column::Epoch, Expr::value(epoch))
             .col_expr(Column::LeaseUntil, self.lease_end(backend))
             .col_expr(Column::SplitWanted, Expr::value(false))
-            .filter(Column::Id.eq(id))
-            .filter(Column::Epoch.eq(epoch))
+            .filter(Column::Id.eq(range.id))
+            .filter(Column::Epoch.eq(range.epoch))
             .exec(&txn)
             .await?;
-        let range = backfill_ranges::Entity::find_by_id(id).one(&txn).await?;
         txn.commit().await?;
-        let (Some(range), 1) = (range, claimed.rows_affected) else {
+        if claimed.rows_affected != 1 {
             return Ok(Claim::Wait {
                 phase: Some(phase),
-                held: unfinished as u64,
+                unfinished: unfinished as u64,
             });
-        };
+        }
         let unit = units
             .iter()
             .find(|unit| unit.name == range.unit)
@@ -273,8 +264,8 @@ impl RangeQueue {
         checkpoint.upto = parse_key(range.upper_key.as_deref(), unit.walk.kind)?;
         Ok(Claim::Range(Box::new(RangeLease::new(
             self.clone(),
-            id,
-            epoch + 1,
+            range.id,
+            epoch,
             unit,
             checkpoint,
         ))))
