@@ -10,12 +10,12 @@ use chrono::Utc;
 use entity::backfill_anomalies::{self, Column};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde::Serialize;
 
-use crate::backend;
+use crate::backend::{Db, Dialect};
 use crate::error::UsageError;
 
 /// Stable, machine-readable anomaly codes (SPEC §4.4).
@@ -149,10 +149,11 @@ impl AnomalyLog {
     pub async fn flush(
         &mut self,
         db: &impl ConnectionTrait,
+        dialect: &dyn Dialect,
         run_id: Option<i64>,
     ) -> Result<(), DbErr> {
         let now = Utc::now().fixed_offset();
-        let open = backend::of(db).open_anomaly_predicate();
+        let open = dialect.open_anomaly_predicate();
         let anomalies = self.drain();
         // 7 columns a row: stay far below SQLite's 32766 bind parameters.
         for chunk in anomalies.chunks(1000) {
@@ -195,7 +196,7 @@ pub struct ListedAnomaly {
 
 /// Open anomalies (all with `include_resolved`), newest first.
 pub async fn list(
-    db: &DatabaseConnection,
+    db: &Db,
     table: Option<&str>,
     kind: Option<AnomalyKind>,
     include_resolved: bool,
@@ -234,7 +235,7 @@ pub async fn list(
 }
 
 /// Marks `ids` resolved. Unknown ids are refused before anything changes.
-pub async fn resolve(db: &DatabaseConnection, ids: &[i64]) -> Result<u64> {
+pub async fn resolve(db: &Db, ids: &[i64]) -> Result<u64> {
     let found: Vec<i64> = backfill_anomalies::Entity::find()
         .select_only()
         .column(Column::Id)

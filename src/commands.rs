@@ -6,31 +6,22 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use sea_orm::DatabaseConnection;
 
+use crate::backend::{ConnectSettings, DatabaseUrl, Db};
 use crate::cli::{
     AnomaliesAction, AnomaliesArgs, Cli, Command, DemoArgs, FeaturesArgs, GlobalOpts,
-    MigrateAction, PaceOpts, ProjectIdArgs, RunOpts, RunsAction, RunsArgs, SeedArgs, ValidateArgs,
-    WorkArgs,
+    MigrateAction, PaceOpts, ProjectIdArgs, RunsAction, RunsArgs, SeedArgs, ValidateArgs, WorkArgs,
 };
 use crate::engine::{Cancel, EngineSettings, HealthLimits, RetryPolicy};
 use crate::error::{Outcome, UsageError};
 use crate::jobs::features::{self, FeaturesSettings};
 use crate::jobs::project_id::{self, ProjectIdSettings};
-use crate::ledger::RunLedger;
+use crate::jobs::run::{self, Run};
 use crate::metrics::Metrics;
 use crate::report::Reporter;
 use crate::runs::Control;
 use crate::seed::SeedSettings;
 use crate::{anomalies, backend, demo, migrate, runs, seed, validate};
-
-/// The bookkeeping tables every backfill writes.
-const BOOKKEEPING_TABLES: [&str; 4] = [
-    "backfill_anomalies",
-    "backfill_runs",
-    "backfill_journal",
-    "backfill_ranges",
-];
 
 /// The pause between batches of `backfill-project-id` when `--sleep` is not given
 /// (`backfill-features` has none).
@@ -45,9 +36,13 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     if let Command::Demo(args) = &cli.command {
         return run_demo(args, &global, &mut reporter).await;
     }
-    let url = global.database_url().to_string();
-    let db = backend::connect_for_workers(&url, cli.command.workers()).await?;
-    let outcome = dispatch(cli.command, &db, &url, &global, &mut reporter).await;
+    let url = DatabaseUrl::new(global.database_url());
+    let connect = ConnectSettings {
+        workers: cli.command.workers(),
+        ..ConnectSettings::default()
+    };
+    let db = backend::connect(&url, &connect).await?;
+    let outcome = dispatch(cli.command, &db, &global, &mut reporter).await;
     // Closing checkpoints SQLite's WAL into the database file, so the file alone is
     // complete once the command is done (a copy of it needs no -wal beside it).
     db.close().await.ok();
@@ -56,14 +51,13 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
 
 async fn dispatch(
     command: Command,
-    db: &DatabaseConnection,
-    url: &str,
+    db: &Db,
     global: &GlobalOpts,
     reporter: &mut Reporter<impl Write>,
 ) -> Result<Outcome> {
     match command {
         Command::Migrate(args) => {
-            let (report, outcome) = migrate::run(db, url, migrate_action(&args.action)).await?;
+            let (report, outcome) = migrate::run(db, migrate_action(&args.action)).await?;
             reporter.migrate(&report).context(NO_SUMMARY)?;
             Ok(outcome)
         }
@@ -140,7 +134,7 @@ fn seed_settings(args: &SeedArgs) -> SeedSettings {
 
 /// Engine settings from the pace flags; starts the metrics server when asked.
 fn engine_settings(
-    db: &DatabaseConnection,
+    db: &Db,
     global: &GlobalOpts,
     pace: &PaceOpts,
     dry_run: bool,
@@ -151,7 +145,7 @@ fn engine_settings(
     if let Some(addr) = &pace.metrics_addr {
         crate::metrics::serve(addr, metrics.clone())?;
     }
-    let workers = if backend::of(db).writes_in_parallel() || pace.workers == 1 {
+    let workers = if db.backend().writes_in_parallel() || pace.workers == 1 {
         pace.workers
     } else {
         tracing::info!(
@@ -181,23 +175,13 @@ fn engine_settings(
     })
 }
 
-/// Refuses, before anything is written, a database the run cannot write to.
-async fn require_run_preconditions(db: &DatabaseConnection, run: &RunOpts) -> Result<()> {
-    backend::require_tables(db, &BOOKKEEPING_TABLES).await?;
-    if !run.dry_run {
-        backend::require_writable(db).await?;
-    }
-    Ok(())
-}
-
 pub async fn backfill_features(
-    db: &DatabaseConnection,
+    db: &Db,
     global: &GlobalOpts,
     args: &FeaturesArgs,
     reporter: &mut Reporter<impl Write>,
 ) -> Result<Outcome> {
-    backend::require_tables(db, &features::TABLES).await?;
-    require_run_preconditions(db, &args.run).await?;
+    run::require(db, features::schema(), args.run.dry_run).await?;
     let settings = FeaturesSettings {
         engine: engine_settings(
             db,
@@ -219,17 +203,13 @@ pub async fn backfill_features(
 }
 
 pub async fn backfill_project_id(
-    db: &DatabaseConnection,
+    db: &Db,
     global: &GlobalOpts,
     args: &ProjectIdArgs,
     reporter: &mut Reporter<impl Write>,
 ) -> Result<Outcome> {
     let tables = project_id::select_tables(&args.tables)?;
-    backend::require_tables(db, &tables).await?;
-    for table in &tables {
-        backend::require_columns(db, table, &[migration::PROJECT_ID_COLUMN]).await?;
-    }
-    require_run_preconditions(db, &args.run).await?;
+    run::require(db, project_id::schema(&tables), args.run.dry_run).await?;
     if args.rollback {
         let summary = project_id::rollback(db, args.run_id).await?;
         reporter.rollback(&summary).context(NO_SUMMARY)?;
@@ -237,7 +217,8 @@ pub async fn backfill_project_id(
     }
     let started = Instant::now();
     if args.validate_only {
-        let states = project_id::validate_tables(db, &tables, args.promote_not_null).await?;
+        let states =
+            validate::project_id::validate_tables(db, &tables, args.promote_not_null).await?;
         let summary = project_id::ProjectIdSummary::validated(states);
         let outcome = Outcome::from_passed(summary.passed);
         reporter
@@ -267,7 +248,7 @@ pub async fn backfill_project_id(
 }
 
 pub async fn run_validate(
-    db: &DatabaseConnection,
+    db: &Db,
     args: &ValidateArgs,
     reporter: &mut Reporter<impl Write>,
 ) -> Result<Outcome> {
@@ -277,20 +258,19 @@ pub async fn run_validate(
             args.threshold
         )));
     }
-    backend::require_tables(db, &["tests", "bugs", "test_features"]).await?;
-    backend::require_tables(db, &migration::MEMORY_TABLES).await?;
+    backend::require_schema(db, &validate::schema()).await?;
     let (report, outcome) = validate::run(db, args.threshold, args.by_customer).await?;
     reporter.validate(&report).context(NO_SUMMARY)?;
     Ok(outcome)
 }
 
 async fn run_anomalies(
-    db: &DatabaseConnection,
+    db: &Db,
     args: &AnomaliesArgs,
     reporter: &mut Reporter<impl Write>,
 ) -> Result<Outcome> {
     let kind = args.kind.as_deref().map(str::parse).transpose()?;
-    backend::require_tables(db, &["backfill_anomalies"]).await?;
+    backend::require_schema(db, &[("backfill_anomalies", &[])]).await?;
     match &args.action {
         Some(AnomaliesAction::Resolve { ids }) => {
             let resolved = anomalies::resolve(db, ids).await?;
@@ -306,11 +286,11 @@ async fn run_anomalies(
 }
 
 async fn run_runs(
-    db: &DatabaseConnection,
+    db: &Db,
     args: &RunsArgs,
     reporter: &mut Reporter<impl Write>,
 ) -> Result<Outcome> {
-    backend::require_tables(db, &["backfill_runs"]).await?;
+    backend::require_schema(db, &[("backfill_runs", &[]), ("backfill_ranges", &[])]).await?;
     let (id, control) = match args.action {
         None => {
             let listed = runs::list(db, args.run_id, args.all).await?;
@@ -329,13 +309,13 @@ async fn run_runs(
 /// `work --run ID`: this process's workers join a run started anywhere, until no range
 /// of it is left.
 async fn run_work(
-    db: &DatabaseConnection,
+    db: &Db,
     global: &GlobalOpts,
     args: &WorkArgs,
     reporter: &mut Reporter<impl Write>,
 ) -> Result<Outcome> {
-    backend::require_tables(db, &BOOKKEEPING_TABLES).await?;
-    let Some((command, ledger)) = RunLedger::join(db, args.run_id).await? else {
+    run::require(db, Vec::new(), true).await?;
+    let Some((command, joined)) = Run::join(db, args.run_id).await? else {
         reporter.worked(args.run_id, &[]).context(NO_SUMMARY)?;
         return Ok(Outcome::Passed);
     };
@@ -348,8 +328,8 @@ async fn run_work(
     let engine = engine_settings(db, global, &args.pace, false, 1, default_sleep)?;
     let cancel = Cancel::on_ctrl_c();
     let reports = match command.as_str() {
-        features::COMMAND => features::join(db, &ledger, engine, cancel).await?,
-        project_id::COMMAND => project_id::join(db, &ledger, engine, cancel).await?,
+        features::COMMAND => features::join(db, &joined, engine, cancel).await?,
+        project_id::COMMAND => project_id::join(db, &joined, engine, cancel).await?,
         other => anyhow::bail!(UsageError::new(format!(
             "run {} is a `{other}` run, which `work` cannot join",
             args.run_id

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
+use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use serde::Serialize;
 
-use crate::backend;
+use crate::backend::{self, ConnectSettings, DatabaseUrl, Db};
 use crate::engine::{Cancel, EngineSettings, HealthLimits, RetryPolicy};
 use crate::error::UsageError;
 use crate::jobs::features::{self, FeaturesSettings, FeaturesSummary};
@@ -41,12 +41,12 @@ pub struct DemoSummary {
 pub async fn run(file: &str) -> Result<DemoSummary> {
     let path = Path::new(file);
     claim_file(path).await?;
-    let url = format!("sqlite://{}?mode=rwc", path.display());
-    let db = backend::connect(&url).await?;
+    let url = DatabaseUrl::new(format!("sqlite://{}?mode=rwc", path.display()));
+    let db = backend::connect(&url, &ConnectSettings::default()).await?;
     db.execute_unprepared(&format!("PRAGMA application_id = {DEMO_APPLICATION_ID}"))
         .await?;
-    backend::of(&db).prepare_new_database(&db).await?;
-    Migrator::up(&db, None)
+    db.backend().prepare_new_database(&db).await?;
+    Migrator::up(db.connection(), None)
         .await
         .context("migrating demo.db failed")?;
     let seed = seed::run(&db, &demo_seed()).await?;
@@ -104,7 +104,8 @@ async fn claim_file(path: &Path) -> Result<()> {
         Err(_) => return Ok(()),
     };
     if size > 0 {
-        let probe = backend::connect(&format!("sqlite://{}?mode=ro", path.display())).await;
+        let url = DatabaseUrl::new(format!("sqlite://{}?mode=ro", path.display()));
+        let probe = backend::connect(&url, &ConnectSettings::default()).await;
         let id = match probe {
             Ok(conn) => {
                 let row = conn
@@ -158,7 +159,7 @@ fn demo_seed() -> SeedSettings {
 
 /// A trigger standing for an application rule ("legal hold") that refuses to let one
 /// legacy row change: the backfill must log it and go on.
-async fn stage_rejected_row(db: &DatabaseConnection) -> Result<Option<i64>> {
+async fn stage_rejected_row(db: &Db) -> Result<Option<i64>> {
     let row = db
         .query_one_raw(Statement::from_string(
             DatabaseBackend::Sqlite,
@@ -179,7 +180,7 @@ async fn stage_rejected_row(db: &DatabaseConnection) -> Result<Option<i64>> {
     Ok(Some(id))
 }
 
-async fn anomaly_counts(db: &DatabaseConnection) -> Result<Vec<(String, i64)>> {
+async fn anomaly_counts(db: &Db) -> Result<Vec<(String, i64)>> {
     let rows = db
         .query_all_raw(Statement::from_string(
             DatabaseBackend::Sqlite,

@@ -4,11 +4,10 @@
 
 use anyhow::{Context, Result};
 use migration::{Migrator, MigratorTrait};
-use sea_orm::DatabaseConnection;
 use sea_orm_migration::{MigrationStatus, SchemaManager};
 use serde::Serialize;
 
-use crate::backend;
+use crate::backend::{Db, db_message};
 use crate::error::Outcome;
 use crate::schema;
 
@@ -54,11 +53,7 @@ impl Action {
     }
 }
 
-pub async fn run(
-    db: &DatabaseConnection,
-    url: &str,
-    action: Action,
-) -> Result<(MigrateReport, Outcome)> {
+pub async fn run(db: &Db, action: Action) -> Result<(MigrateReport, Outcome)> {
     let mut report = MigrateReport {
         action: action.name().to_string(),
         passed: true,
@@ -66,35 +61,41 @@ pub async fn run(
     };
     match action {
         Action::Up(num) => {
-            backend::of(db).prepare_new_database(db).await?;
-            Migrator::up(db, num).await.context("migrate up failed")?
+            db.backend().prepare_new_database(db).await?;
+            Migrator::up(db.connection(), num)
+                .await
+                .context("migrate up failed")?
         }
-        Action::Down(num) => Migrator::down(db, Some(num))
+        Action::Down(num) => Migrator::down(db.connection(), Some(num))
             .await
             .context("migrate down failed")?,
         Action::Status => {}
         Action::Fresh => {
-            Migrator::fresh(db).await.context("migrate fresh failed")?;
+            Migrator::fresh(db.connection())
+                .await
+                .context("migrate fresh failed")?;
             report.data_dropped = true;
         }
         Action::Refresh => {
-            Migrator::refresh(db)
+            Migrator::refresh(db.connection())
                 .await
                 .context("migrate refresh failed")?;
             report.data_dropped = true;
         }
         Action::Reset => {
-            Migrator::reset(db).await.context("migrate reset failed")?;
+            Migrator::reset(db.connection())
+                .await
+                .context("migrate reset failed")?;
             report.data_dropped = true;
         }
-        Action::Check => return check(db, url).await,
+        Action::Check => return check(db).await,
     }
     list_status(db, &mut report).await?;
     Ok((report, Outcome::Passed))
 }
 
-async fn list_status(db: &DatabaseConnection, report: &mut MigrateReport) -> Result<()> {
-    let migrations = Migrator::get_migration_with_status_read_only(db)
+async fn list_status(db: &Db, report: &mut MigrateReport) -> Result<()> {
+    let migrations = Migrator::get_migration_with_status_read_only(db.connection())
         .await
         .context("could not read the migration status")?;
     for migration in migrations {
@@ -107,12 +108,12 @@ async fn list_status(db: &DatabaseConnection, report: &mut MigrateReport) -> Res
 }
 
 /// `migrate check`.
-async fn check(db: &DatabaseConnection, url: &str) -> Result<(MigrateReport, Outcome)> {
+async fn check(db: &Db) -> Result<(MigrateReport, Outcome)> {
     let mut report = MigrateReport {
         action: "check".into(),
         ..Default::default()
     };
-    let scratch = Scratch::create(db, url).await?;
+    let scratch = Scratch::create(db).await?;
     // The scratch database, once migrated, is the reference for keys and indexes.
     let result = match exercise(&scratch.conn, &mut report).await {
         Ok(()) => schema::missing_keys(&scratch.conn, db).await,
@@ -134,18 +135,18 @@ async fn check(db: &DatabaseConnection, url: &str) -> Result<(MigrateReport, Out
 }
 
 /// up → down → up on the scratch database, the schema compared after each up.
-async fn exercise(scratch: &DatabaseConnection, report: &mut MigrateReport) -> Result<()> {
+async fn exercise(scratch: &Db, report: &mut MigrateReport) -> Result<()> {
     for step in ["up", "down", "up"] {
         let result = match step {
-            "up" => Migrator::up(scratch, None).await,
-            _ => Migrator::down(scratch, None).await,
+            "up" => Migrator::up(scratch.connection(), None).await,
+            _ => Migrator::down(scratch.connection(), None).await,
         };
         match result {
             Ok(()) => report.scratch_steps.push(format!("{step}: ok")),
             Err(err) => {
                 report
                     .scratch_steps
-                    .push(format!("{step}: failed: {}", backend::db_message(&err)));
+                    .push(format!("{step}: failed: {}", db_message(&err)));
                 return Ok(());
             }
         }
@@ -155,7 +156,10 @@ async fn exercise(scratch: &DatabaseConnection, report: &mut MigrateReport) -> R
             }
         } else {
             for (table, _) in schema::expected_schema() {
-                if SchemaManager::new(scratch).has_table(&table).await? {
+                if SchemaManager::new(scratch.connection())
+                    .has_table(&table)
+                    .await?
+                {
                     report
                         .drift
                         .push(format!("after down: table `{table}` is still there"));
@@ -168,12 +172,12 @@ async fn exercise(scratch: &DatabaseConnection, report: &mut MigrateReport) -> R
 
 /// A throwaway database of the same backend as the one checked.
 struct Scratch {
-    conn: DatabaseConnection,
+    conn: Db,
     name: String,
 }
 
 impl Scratch {
-    async fn create(db: &DatabaseConnection, url: &str) -> Result<Self> {
+    async fn create(db: &Db) -> Result<Self> {
         let name = format!(
             "backfill_check_{}_{}",
             std::process::id(),
@@ -182,12 +186,12 @@ impl Scratch {
                 .map(|d| d.subsec_nanos())
                 .unwrap_or_default()
         );
-        let conn = backend::of(db).create_scratch(db, url, &name).await?;
+        let conn = db.backend().create_scratch(db, &name).await?;
         Ok(Self { conn, name })
     }
 
-    async fn drop(self, db: &DatabaseConnection) -> Result<()> {
+    async fn drop(self, db: &Db) -> Result<()> {
         self.conn.close().await.ok();
-        backend::of(db).drop_scratch(db, &self.name).await
+        db.backend().drop_scratch(db, &self.name).await
     }
 }

@@ -4,16 +4,19 @@
 //! process: the state lives in `backfill_runs`, which every process of the run reads
 //! between its batches.
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, FixedOffset};
 use entity::backfill_runs::{self, Column};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 
+use crate::backend::Db;
 use crate::engine::{Checkpoint, RangeState, RangeTally, range_states};
 use crate::error::UsageError;
-use crate::ledger::{self, Checkpoints, RunStatus};
+use crate::ledger::{self, RunStatus};
 
 /// At most this many runs are listed.
 const LISTED: u64 = 50;
@@ -53,7 +56,7 @@ pub struct UnitView {
 
 /// Runs newest first: the unfinished ones (live, or stopped and resumable), or all; or
 /// only the run `id`.
-pub async fn list(db: &DatabaseConnection, id: Option<i64>, all: bool) -> Result<Vec<RunView>> {
+pub async fn list(db: &Db, id: Option<i64>, all: bool) -> Result<Vec<RunView>> {
     let mut query = backfill_runs::Entity::find().order_by_desc(Column::Id);
     if let Some(id) = id {
         query = query.filter(Column::Id.eq(id));
@@ -76,13 +79,13 @@ pub async fn list(db: &DatabaseConnection, id: Option<i64>, all: bool) -> Result
     Ok(views)
 }
 
-async fn view(db: &DatabaseConnection, run: backfill_runs::Model, one: bool) -> Result<RunView> {
+async fn view(db: &Db, run: backfill_runs::Model, one: bool) -> Result<RunView> {
     let mut ranges = range_states(db, run.id)
         .await
         .with_context(|| format!("could not read the ranges of run {}", run.id))?;
     if ranges.is_empty() {
         // A run recorded before ranges kept one checkpoint per table or phase.
-        let checkpoints: Checkpoints = serde_json::from_value(run.checkpoints)
+        let checkpoints: BTreeMap<String, Checkpoint> = serde_json::from_value(run.checkpoints)
             .with_context(|| format!("run {} has unreadable checkpoints", run.id))?;
         ranges = checkpoints
             .into_iter()
@@ -150,7 +153,7 @@ impl UnitView {
         self.rows += counters.processed;
         self.batches += counters.batches;
         self.estimate = self.estimate.max(progress.estimate);
-        self.ranges.count(range);
+        range.count_in(&mut self.ranges);
         if let Some(worker) = &range.worker {
             self.workers.push(worker.clone());
             if let Some(rate) = progress.rate {
@@ -194,7 +197,7 @@ impl Control {
 
 /// Puts run `id` in the state `control` asks for; its processes act on it after their
 /// batch in flight. Returns the new status.
-pub async fn control(db: &DatabaseConnection, id: i64, control: Control) -> Result<RunStatus> {
+pub async fn control(db: &Db, id: i64, control: Control) -> Result<RunStatus> {
     let (from, to) = control.transition();
     let changed = backfill_runs::Entity::update_many()
         .col_expr(Column::Status, Expr::value(to.as_str()))

@@ -11,7 +11,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, IdenStatic, Iterable, PrimaryKeyToColumn,
 };
 
-use crate::backend;
+use crate::backend::Db;
 
 /// One column as an entity declares it.
 #[derive(Debug, Clone)]
@@ -74,9 +74,9 @@ pub struct ActualColumn {
 }
 
 /// The columns of `table` as the database has them (empty when the table is missing).
-pub async fn actual_columns(db: &impl ConnectionTrait, table: &str) -> Result<Vec<ActualColumn>> {
+pub async fn actual_columns(db: &Db, table: &str) -> Result<Vec<ActualColumn>> {
     let rows = db
-        .query_all_raw(backend::of(db).columns_query(table))
+        .query_all_raw(db.backend().columns_query(table))
         .await
         .with_context(|| format!("could not read the columns of `{table}`"))?;
     rows.iter()
@@ -96,8 +96,8 @@ pub type Drift = String;
 /// Differences between the entities and `db`. Extra columns in the database are fine
 /// (SPEC §3); a NOT NULL column where the entity allows NULL is fine too (after
 /// `--promote-not-null`).
-pub async fn drift(db: &impl ConnectionTrait) -> Result<Vec<Drift>> {
-    let backend = backend::of(db);
+pub async fn drift(db: &Db) -> Result<Vec<Drift>> {
+    let backend = db.backend();
     let mut drift = Vec::new();
     for (table, expected) in expected_schema() {
         let actual = actual_columns(db, &table).await?;
@@ -132,11 +132,8 @@ pub async fn drift(db: &impl ConnectionTrait) -> Result<Vec<Drift>> {
 /// The unique keys, indexes and foreign keys that `reference` (a scratch database the
 /// migrations built) has on the entities' tables and `db` lacks, compared by what they
 /// cover rather than by name (see `migration::catalog`).
-pub async fn missing_keys(
-    reference: &impl ConnectionTrait,
-    db: &impl ConnectionTrait,
-) -> Result<Vec<Drift>> {
-    let backend = backend::of(db);
+pub async fn missing_keys(reference: &Db, db: &Db) -> Result<Vec<Drift>> {
+    let backend = db.backend();
     let mut drift = Vec::new();
     for (table, _) in expected_schema() {
         if actual_columns(db, &table).await?.is_empty() {

@@ -14,7 +14,7 @@ use migration::{
     MEMORY_TABLES, Migrator, MigratorTrait, project_id_check_name, project_id_insert_trigger_name,
     project_id_update_trigger_name,
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::ConnectionTrait;
 
 const MIGRATIONS: [&str; 5] = [
     "m20260101_000001_create_testio_tables",
@@ -70,7 +70,7 @@ fn all_tables() -> Vec<&'static str> {
 // Catalog helpers
 // ---------------------------------------------------------------------------------
 
-async fn table_names(db: &DatabaseConnection) -> BTreeSet<String> {
+async fn table_names(db: &backfill::backend::Db) -> BTreeSet<String> {
     let sql = match backend_of(db) {
         Backend::Sqlite => {
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
@@ -87,7 +87,7 @@ async fn table_names(db: &DatabaseConnection) -> BTreeSet<String> {
     texts(db, sql).await.into_iter().flatten().collect()
 }
 
-async fn index_names(db: &DatabaseConnection) -> BTreeSet<String> {
+async fn index_names(db: &backfill::backend::Db) -> BTreeSet<String> {
     let sql = match backend_of(db) {
         Backend::Sqlite => {
             "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'"
@@ -105,7 +105,7 @@ async fn index_names(db: &DatabaseConnection) -> BTreeSet<String> {
 }
 
 /// SQLite: the column lists of the unique indexes of `table` (autoindexes included).
-async fn sqlite_unique_keys(db: &DatabaseConnection, table: &str) -> Vec<Vec<String>> {
+async fn sqlite_unique_keys(db: &backfill::backend::Db, table: &str) -> Vec<Vec<String>> {
     let names = texts(
         db,
         &format!(
@@ -126,7 +126,7 @@ async fn sqlite_unique_keys(db: &DatabaseConnection, table: &str) -> Vec<Vec<Str
 }
 
 /// SQLite and MySQL: the names of the database's triggers.
-async fn triggers(db: &DatabaseConnection) -> BTreeSet<String> {
+async fn triggers(db: &backfill::backend::Db) -> BTreeSet<String> {
     let sql = match backend_of(db) {
         Backend::Mysql => {
             "SELECT CAST(trigger_name AS CHAR) FROM information_schema.triggers \
@@ -138,7 +138,7 @@ async fn triggers(db: &DatabaseConnection) -> BTreeSet<String> {
 }
 
 /// PostgreSQL: (name, validated) of the check constraints of `table`.
-async fn pg_checks(db: &DatabaseConnection, table: &str) -> BTreeMap<String, bool> {
+async fn pg_checks(db: &backfill::backend::Db, table: &str) -> BTreeMap<String, bool> {
     let names = texts(
         db,
         &format!(
@@ -164,7 +164,7 @@ async fn pg_checks(db: &DatabaseConnection, table: &str) -> BTreeMap<String, boo
         .collect()
 }
 
-async fn column_names(db: &DatabaseConnection, table: &str) -> Vec<String> {
+async fn column_names(db: &backfill::backend::Db, table: &str) -> Vec<String> {
     backfill::schema::actual_columns(db, table)
         .await
         .unwrap()
@@ -173,7 +173,7 @@ async fn column_names(db: &DatabaseConnection, table: &str) -> Vec<String> {
         .collect()
 }
 
-async fn applied_migrations(db: &DatabaseConnection) -> Vec<String> {
+async fn applied_migrations(db: &backfill::backend::Db) -> Vec<String> {
     texts(db, "SELECT version FROM seaql_migrations ORDER BY version")
         .await
         .into_iter()
@@ -182,7 +182,7 @@ async fn applied_migrations(db: &DatabaseConnection) -> Vec<String> {
 }
 
 /// Every table, index, check and trigger of the full schema is there.
-async fn assert_full_schema(db: &DatabaseConnection) {
+async fn assert_full_schema(db: &backfill::backend::Db) {
     let backend = backend_of(db);
     let tables = table_names(db).await;
     for table in all_tables() {
@@ -273,7 +273,7 @@ async fn assert_full_schema(db: &DatabaseConnection) {
 }
 
 /// Nothing of the schema is left but `seaql_migrations`.
-async fn assert_empty_schema(db: &DatabaseConnection) {
+async fn assert_empty_schema(db: &backfill::backend::Db) {
     let tables = table_names(db).await;
     assert_eq!(tables, BTreeSet::from(["seaql_migrations".to_string()]));
     match backend_of(db) {
@@ -791,7 +791,7 @@ INSERT INTO l2_insight_history (insight_id, action, actor, reason, old_content, 
 "#;
 
 /// Every row of `table` as text, over `columns` only, ordered by id.
-async fn dump(db: &DatabaseConnection, table: &str, columns: &[String]) -> Vec<Option<String>> {
+async fn dump(db: &backfill::backend::Db, table: &str, columns: &[String]) -> Vec<Option<String>> {
     let quoted: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
     let sql = match backend_of(db) {
         Backend::Postgres => format!(
@@ -924,7 +924,7 @@ async fn adopts_external_memory_tables(backend: Backend) {
 }
 
 /// The external schema of [`adopts_external_memory_tables`], loaded into `db`.
-async fn load_external_memory_tables(db: &DatabaseConnection) {
+async fn load_external_memory_tables(db: &backfill::backend::Db) {
     let ddl = match backend_of(db) {
         Backend::Postgres => PG_EXTERNAL_DDL,
         Backend::Sqlite => SQLITE_EXTERNAL_DDL,
@@ -1340,7 +1340,7 @@ fn seed_args(seed: u64) -> SeedSettings {
     }
 }
 
-async fn seeded(backend: Backend, seed: u64) -> (TestDb, DatabaseConnection) {
+async fn seeded(backend: Backend, seed: u64) -> (TestDb, backfill::backend::Db) {
     let t = TestDb::new(backend, &format!("seed_{seed}")).await;
     let db = t.migrated().await;
     backfill::seed::run(&db, &seed_args(seed))
@@ -1350,7 +1350,7 @@ async fn seeded(backend: Backend, seed: u64) -> (TestDb, DatabaseConnection) {
 }
 
 /// Ordered dumps of the seeded tables, one text line a row.
-async fn seed_dump(db: &DatabaseConnection) -> Vec<Vec<Option<String>>> {
+async fn seed_dump(db: &backfill::backend::Db) -> Vec<Vec<Option<String>>> {
     let queries: &[&str] = match backend_of(db) {
         Backend::Sqlite => &[
             "SELECT id || '|' || customer_id || '|' || product_id || '|' || data || '|' || status FROM tests ORDER BY id",
@@ -1704,7 +1704,7 @@ async fn migrate_check_catches_drift(backend: Backend) {
     assert_exit(&out, 1, "migrate check on an unmigrated database");
     assert!(stdout(&out).contains("pending"), "{}", stdout(&out));
 
-    Migrator::up(&db, None).await.unwrap();
+    Migrator::up(db.connection(), None).await.unwrap();
     let out = t.cli(&["migrate", "check"]);
     assert_exit(&out, 0, "migrate check on a clean database");
     assert!(

@@ -195,9 +195,12 @@ async fn a_paused_standby_holds_the_run_until_it_replays() {
         .output()
         .unwrap(),
     );
-    let db = backfill::backend::connect(&primary)
-        .await
-        .expect("the primary");
+    let db = backfill::backend::connect(
+        &backfill::backend::DatabaseUrl::new(primary.as_str()),
+        &Default::default(),
+    )
+    .await
+    .expect("the primary");
     let standby = sea_orm::Database::connect(Cluster::url(cluster.standby_port))
         .await
         .expect("the standby");

@@ -304,7 +304,7 @@ async fn a_run_of_many_workers_rolls_back(backend: Backend) {
     assert_eq!(code(&out), 0, "{}", describe(&out));
     assert_ne!(snapshot(&db).await.memory, before.memory);
     // NULLs come back only without the NOT NULL guards.
-    let backend = backfill::backend::of(&db);
+    let backend = db.backend();
     for table in migration::MEMORY_TABLES {
         for statement in backend.lift_project_id_guard(table) {
             exec(&db, &statement).await;

@@ -5,93 +5,79 @@
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, Database};
 use sea_orm_migration::SchemaManager;
 
-use super::{Backend, Mysql, Postgres, Sqlite, db_message, of};
+use super::{BACKENDS, Backend, ConnectSettings, DatabaseUrl, Db, db_message};
 use crate::error::UsageError;
 
-pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The backend a URL names, or the sentence that refuses it.
-fn for_url(url: &str) -> Result<&'static dyn Backend> {
-    match url.split(':').next().unwrap_or_default() {
-        "sqlite" => Ok(&Sqlite),
-        "postgres" | "postgresql" => Ok(&Postgres),
-        "mysql" => Ok(&Mysql),
-        _ => bail!(UsageError::new(format!(
-            "unsupported database URL `{}`: use sqlite://FILE?mode=rwc, postgres://USER@HOST/DB or mysql://USER:PASSWORD@HOST:3306/DB (MariaDB too)",
-            migration::redact_url(url)
+/// The database a URL names, or the sentence that refuses it.
+fn backend_for(url: &DatabaseUrl) -> Result<&'static dyn Backend> {
+    let scheme = url.scheme();
+    match BACKENDS
+        .into_iter()
+        .find(|backend| backend.url_schemes().contains(&scheme))
+    {
+        Some(backend) => Ok(backend),
+        None => bail!(UsageError::new(format!(
+            "unsupported database URL `{url}`: use sqlite://FILE?mode=rwc, postgres://USER@HOST/DB or mysql://USER:PASSWORD@HOST:3306/DB (MariaDB too)"
         ))),
     }
 }
 
 /// Connects to `url`, refusing unsupported schemes and unreachable servers in one
-/// sentence (exit 2).
-pub async fn connect(url: &str) -> Result<DatabaseConnection> {
-    connect_for_workers(url, 1).await
-}
-
-/// Connects as `connect` does, with connections enough for `workers` workers (each
-/// writes a batch on one while it reads the next on another) where the backend takes
-/// parallel writers.
-pub async fn connect_for_workers(url: &str, workers: u32) -> Result<DatabaseConnection> {
-    let backend = for_url(url)?;
-    if let Err(reason) = backend.probe(url).await {
+/// sentence (exit 2), with connections enough for `settings.workers` workers where
+/// the database takes parallel writers.
+pub async fn connect(url: &DatabaseUrl, settings: &ConnectSettings) -> Result<Db> {
+    let backend = backend_for(url)?;
+    if let Err(reason) = backend.probe(url.as_str(), settings.timeout).await {
         bail!(UsageError::new(format!(
-            "cannot connect to `{}`: {reason}",
-            migration::redact_url(url)
+            "cannot connect to `{url}`: {reason}"
         )));
     }
-    let mut options = ConnectOptions::new(url);
+    let mut options = ConnectOptions::new(url.as_str());
     options
         .sqlx_logging(std::env::var_os("BACKFILL_SQL_LOG").is_some())
-        .connect_timeout(CONNECT_TIMEOUT)
+        .connect_timeout(settings.timeout)
         .acquire_timeout(Duration::from_secs(30));
     backend.configure(&mut options);
-    if workers > 1 && backend.writes_in_parallel() {
-        let wanted = 2 * workers + 2;
+    if settings.workers > 1 && backend.writes_in_parallel() {
+        let wanted = 2 * settings.workers + 2;
         options.max_connections(options.get_max_connections().unwrap_or(0).max(wanted));
     }
-    Database::connect(options).await.map_err(|err| {
-        UsageError::new(format!(
-            "cannot connect to `{}`: {}",
-            migration::redact_url(url),
-            db_message(&err)
-        ))
-        .into()
-    })
+    let conn = Database::connect(options).await.map_err(|err| {
+        UsageError::new(format!("cannot connect to `{url}`: {}", db_message(&err)))
+    })?;
+    Ok(Db::new(conn, backend, url.clone(), *settings))
 }
 
-/// Fails with exit 2 and the fix when one of `tables` is missing.
-pub async fn require_tables(db: &DatabaseConnection, tables: &[&str]) -> Result<()> {
-    let schema = SchemaManager::new(db);
-    for table in tables {
-        if !schema.has_table(*table).await? {
+/// Tables and the columns of them a command needs (none listed: the table is enough).
+pub type Schema = Vec<(&'static str, &'static [&'static str])>;
+
+/// Fails with exit 2 and the fix when a table of `schema` is missing, or lacks one of
+/// the columns it is listed with.
+pub async fn require_schema(db: &Db, schema: &[(&str, &[&str])]) -> Result<()> {
+    let manager = SchemaManager::new(db.connection());
+    for (table, columns) in schema {
+        if !manager.has_table(*table).await? {
             bail!(UsageError::new(format!(
                 "table `{table}` does not exist in this database: run `backfill migrate up` first"
             )));
         }
-    }
-    Ok(())
-}
-
-/// Fails with exit 2 and the fix when `table` lacks one of `columns`.
-pub async fn require_columns(db: &DatabaseConnection, table: &str, columns: &[&str]) -> Result<()> {
-    let schema = SchemaManager::new(db);
-    for column in columns {
-        if !schema.has_column(table, *column).await? {
-            bail!(UsageError::new(format!(
-                "table `{table}` has no column `{column}`: run `backfill migrate up` first"
-            )));
+        for column in *columns {
+            if !manager.has_column(*table, *column).await? {
+                bail!(UsageError::new(format!(
+                    "table `{table}` has no column `{column}`: run `backfill migrate up` first"
+                )));
+            }
         }
     }
     Ok(())
 }
 
 /// Refuses to write to a database that only allows reading, before anything is written.
-pub async fn require_writable(db: &DatabaseConnection) -> Result<()> {
-    if of(db).is_read_only(db).await? {
+pub async fn require_writable(db: &Db) -> Result<()> {
+    if db.backend().is_read_only(db).await? {
         bail!(UsageError::new(
             "the database is read-only (a read-only file, a read-only transaction mode, or a user without write privileges): nothing was written"
         ));

@@ -4,18 +4,17 @@
 //! batch is read ahead on a second connection: on two cores the read and the write
 //! overlap.
 
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DbErr;
 
 use super::EngineSettings;
 use super::counters::Counters;
 use super::fetch::fetch;
-use super::isolate::{is_rejection, isolate};
+use super::isolate::isolate;
 use super::job::{Batch, BatchJob, BatchPlan};
 use super::sizing::BatchSizer;
-use super::state::{Checkpoint, CheckpointStore, Cursor, Deferred, Progress, Saved, WalkState};
-use super::walk::{Key, TableWalk};
+use super::state::{Checkpoint, CheckpointStore, Cursor, Deferred, Position, Progress, Saved};
 use crate::anomalies::AnomalyKind;
-use crate::backend::{self, Failure};
+use crate::backend::{Db, Failure, Key, TableKey, db_message};
 use crate::error::BatchError;
 
 /// How a batch's writes are made: directly, or (after a rejection) isolating.
@@ -29,7 +28,7 @@ enum Isolation {
 pub(super) enum Step<R> {
     /// The batch committed; `read` is the next batch's read, done ahead.
     Advanced {
-        next: WalkState,
+        next: Position,
         rows: u64,
         read: Option<Batch<R>>,
     },
@@ -45,7 +44,7 @@ pub(super) enum Step<R> {
 enum Wrote {
     /// Committed (or, in a dry run, rolled back with exact counts): the walk's next
     /// state and the batch's number of rows.
-    Committed(WalkState, u64),
+    Committed(Position, u64),
     /// A row was rejected on the direct path; rolled back, to be written isolating.
     Rejected,
     /// The lease was lost; rolled back.
@@ -54,11 +53,11 @@ enum Wrote {
 
 /// One batch at `cursor` of a walk standing at `state`.
 pub(super) struct BatchAttempt<'a, J: BatchJob> {
-    pub db: &'a DatabaseConnection,
+    pub db: &'a Db,
     pub settings: &'a EngineSettings,
     pub job: &'a J,
-    pub walk: TableWalk,
-    pub state: &'a WalkState,
+    pub key: TableKey,
+    pub state: &'a Position,
     pub cursor: Cursor,
     /// The walk's counters so far; the committed batch's are added.
     pub counters: &'a mut Counters,
@@ -78,7 +77,7 @@ impl<J: BatchJob> BatchAttempt<'_, J> {
         mut self,
         mut fetched: Option<Batch<J::Row>>,
     ) -> Result<Step<J::Row>, BatchError> {
-        let table = self.walk.table;
+        let table = self.key.table;
         let after = self.state.range(self.cursor).0.cloned();
         let from = after
             .as_ref()
@@ -98,14 +97,14 @@ impl<J: BatchJob> BatchAttempt<'_, J> {
                 }
                 Err(err) => err,
             };
-            match backend::classify(backend::of(self.db), &err) {
+            match self.db.classify(&err) {
                 Failure::Transient if self.settings.retry.may_retry(failures + 1) => {
                     failures += 1;
                     self.sizer.lock_timeout();
                     let wait = self.settings.retry.wait(failures);
                     tracing::info!(
                         "{table}: batch after {from} waited too long for locks ({}); retrying in {wait:?}",
-                        backend::db_message(&err),
+                        db_message(&err),
                     );
                     tokio::time::sleep(wait).await;
                 }
@@ -137,12 +136,12 @@ impl<J: BatchJob> BatchAttempt<'_, J> {
         last_upto: &mut Option<Key>,
         fetched: Option<Batch<J::Row>>,
     ) -> Result<Option<Step<J::Row>>, DbErr> {
-        let (db, settings, job, walk) = (self.db, self.settings, self.job, self.walk);
+        let (db, settings, job, key) = (self.db, self.settings, self.job, self.key);
         let limit = self.sizer.size();
         let (after, upto) = self.state.range(self.cursor);
         let batch = match fetched {
             Some(batch) => batch,
-            None => match fetch(db, settings, job, walk, limit, after, upto).await? {
+            None => match fetch(db, settings, job, key, limit, after, upto).await? {
                 Some(batch) => batch,
                 None => return Ok(Some(Step::Exhausted)),
             },
@@ -161,7 +160,7 @@ impl<J: BatchJob> BatchAttempt<'_, J> {
                 db,
                 settings,
                 job,
-                walk,
+                key,
                 limit,
                 Some(&next_after),
                 range_end.as_ref(),
@@ -185,7 +184,7 @@ impl<J: BatchJob> BatchAttempt<'_, J> {
         isolation: Isolation,
         mut batch: Batch<J::Row>,
     ) -> Result<Wrote, DbErr> {
-        let txn = backend::begin_batch(self.db, self.settings.lock_timeout).await?;
+        let txn = self.db.begin_batch(self.settings.lock_timeout).await?;
         let row_count = batch.count;
         let batch_upto = batch.upto.clone();
         let mut plan = BatchPlan::default();
@@ -195,17 +194,17 @@ impl<J: BatchJob> BatchAttempt<'_, J> {
         let written = match isolation {
             Isolation::Direct => match self.job.write(&txn, &writes).await {
                 Ok(written) => written,
-                Err(err) if is_rejection(&txn, &err) => {
+                Err(err) if self.db.classify(&err) == Failure::Rejected => {
                     tracing::debug!(
                         "a row of this batch was rejected ({}); writing it again, isolating",
-                        backend::db_message(&err)
+                        db_message(&err)
                     );
                     txn.rollback().await?;
                     return Ok(Wrote::Rejected);
                 }
                 Err(err) => return Err(err),
             },
-            Isolation::Isolating => isolate(self.job, &txn, writes).await?,
+            Isolation::Isolating => isolate(self.db, self.job, &txn, writes).await?,
         };
         for anomaly in &written.anomalies {
             plan.anomalies.note(
@@ -237,7 +236,9 @@ impl<J: BatchJob> BatchAttempt<'_, J> {
                     self.settings.metrics.anomalies(kind, count);
                 }
             }
-            plan.anomalies.flush(&txn, run_id).await?;
+            plan.anomalies
+                .flush(&txn, self.db.backend(), run_id)
+                .await?;
             let mut total = *self.counters;
             total.add(&done);
             if let Some(store) = self.store.as_deref_mut() {

@@ -1,9 +1,8 @@
 //! What a walk did: the counters every job reports (each the fields that mean
-//! something for it), and the report of one walked table or phase.
+//! something for it), how many of a unit's ranges are done, and the report of one
+//! walked table or phase.
 
 use serde::{Deserialize, Serialize};
-
-use super::ranges::RangeTally;
 
 /// What one unit of work did.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -37,6 +36,35 @@ impl Counters {
     /// More than 5% of processed records errored (SPEC §5: exit 1).
     pub fn too_many_errors(&self) -> bool {
         self.processed > 0 && self.errors * 20 > self.processed
+    }
+}
+
+/// How many of a unit's ranges are done, held by a worker, and left.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RangeTally {
+    pub done: u64,
+    pub in_progress: u64,
+    pub left: u64,
+}
+
+impl RangeTally {
+    pub fn total(&self) -> u64 {
+        self.done + self.in_progress + self.left
+    }
+
+    pub fn add(&mut self, other: &RangeTally) {
+        self.done += other.done;
+        self.in_progress += other.in_progress;
+        self.left += other.left;
+    }
+
+    /// Counts a range as done, held by a worker, or left.
+    pub fn count(&mut self, done: bool, held: bool) {
+        match (done, held) {
+            (true, _) => self.done += 1,
+            (false, true) => self.in_progress += 1,
+            (false, false) => self.left += 1,
+        }
     }
 }
 

@@ -6,80 +6,77 @@
 //! Also where a range still large is cut in two for an idle worker.
 
 use sea_orm::sea_query::{Alias, Expr, Func, FunctionCall, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use sea_orm::{ConnectionTrait, DbErr};
 
-use super::walk::{Key, KeyKind, TableWalk};
-use crate::backend;
+use crate::backend::{Backend, Db, Key, KeyKind, TableKey};
 
 /// A range's end: none is the table's start (as a lower bound) or its end (upper).
 pub type Bound = Option<Key>;
 
-/// The keys that cut `walk`'s table into `pieces` ranges of about as many rows each,
+/// The keys that cut `key`'s table into `pieces` ranges of about as many rows each,
 /// in order (fewer when the table has fewer keys; none for one piece).
-pub async fn bounds(
-    db: &DatabaseConnection,
-    walk: TableWalk,
-    pieces: u64,
-) -> Result<Vec<Key>, DbErr> {
+pub async fn bounds(db: &Db, key: TableKey, pieces: u64) -> Result<Vec<Key>, DbErr> {
     if pieces <= 1 {
         return Ok(Vec::new());
     }
-    if walk.kind == KeyKind::Uuid {
+    if key.kind == KeyKind::Uuid {
         return Ok(uuid_bounds(pieces));
     }
-    let backend = backend::of(db);
-    if let Some(histogram) = backend.key_histogram(db, walk.table, walk.key).await
+    if let Some(histogram) = db.backend().key_histogram(db, key.table, key.column).await
         && histogram.len() > pieces as usize
     {
         return Ok(histogram_bounds(&histogram, pieces));
     }
-    let (first, last) = int_key_edges(db, walk, None, None).await?;
+    let (first, last) = int_key_edges(db, db.backend(), key, None, None).await?;
     Ok(match (first, last) {
         (Some(first), Some(last)) => int_bounds(first, last, pieces),
         _ => Vec::new(),
     })
 }
 
-/// The smallest and largest integer key of `walk`'s table after `after` up to `upto`
+/// The smallest and largest integer key of `key`'s table after `after` up to `upto`
 /// (each end open when none): two index lookups. `None` for no such key.
 async fn int_key_edges(
     conn: &impl ConnectionTrait,
-    walk: TableWalk,
+    backend: &dyn Backend,
+    key: TableKey,
     after: Option<&Key>,
     upto: Option<&Key>,
 ) -> Result<(Option<i64>, Option<i64>), DbErr> {
-    let backend = backend::of(conn);
     let edge = |edge: FunctionCall| async {
         let mut query = Query::select();
         query
             .expr(backend.bigint(edge.into()))
-            .from(Alias::new(walk.table));
-        for condition in walk.range(backend, after, upto) {
+            .from(Alias::new(key.table));
+        for condition in key.range(backend, after, upto) {
             query.and_where(condition);
         }
         let row = conn.query_one(&query).await?;
         row.map_or(Ok(None), |row| row.try_get_by_index::<Option<i64>>(0))
     };
-    let column = || Expr::col(Alias::new(walk.key));
+    let column = || Expr::col(Alias::new(key.column));
     Ok((
         edge(Func::min(column())).await?,
         edge(Func::max(column())).await?,
     ))
 }
 
-/// Where to cut the integer keys of `walk` after `after` up to `upto` in two: the
+/// Where to cut the integer keys of `key` after `after` up to `upto` in two: the
 /// middle of those there are, if they are at least `min_split` apart.
 pub async fn int_midpoint(
     conn: &impl ConnectionTrait,
-    walk: TableWalk,
+    backend: &dyn Backend,
+    key: TableKey,
     after: Option<&Key>,
     upto: Option<&Key>,
     min_split: u64,
 ) -> Result<Option<Key>, DbErr> {
-    Ok(match int_key_edges(conn, walk, after, upto).await? {
-        (Some(first), Some(last)) => middle(first, last, min_split),
-        _ => None,
-    })
+    Ok(
+        match int_key_edges(conn, backend, key, after, upto).await? {
+            (Some(first), Some(last)) => middle(first, last, min_split),
+            _ => None,
+        },
+    )
 }
 
 /// `pieces - 1` keys evenly between `first` and `last`: each range holds about as many

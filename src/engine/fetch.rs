@@ -2,34 +2,34 @@
 //! transaction of its own where the backend has lock waits to bound, then decoded once
 //! that transaction has ended, so parsing payloads holds no snapshot.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 
 use super::EngineSettings;
 use super::job::{Batch, BatchJob, Reads};
-use super::walk::{Key, TableWalk};
-use crate::backend::{self, Backend};
+use super::keyset;
+use crate::backend::{Db, Dialect, Key, TableKey};
 
 /// Reads and decodes the batch of at most `limit` rows after `after` (not past `upto`);
 /// `None` when the walk is done.
 pub(super) async fn fetch<J: BatchJob>(
-    db: &DatabaseConnection,
+    db: &Db,
     settings: &EngineSettings,
     job: &J,
-    walk: TableWalk,
+    key: TableKey,
     limit: u64,
     after: Option<&Key>,
     upto: Option<&Key>,
 ) -> Result<Option<Batch<J::Row>>, DbErr> {
-    let backend = backend::of(db);
+    let backend = db.backend();
     let read = if backend.reads_in_transaction() {
-        let txn = backend::begin_batch(db, settings.lock_timeout).await?;
-        let read = read_batch(&txn, backend, limit, job, walk, after, upto).await?;
+        let txn = db.begin_batch(settings.lock_timeout).await?;
+        let read = read_batch(&txn, backend, limit, job, key, after, upto).await?;
         txn.commit().await?;
         read
     } else {
-        read_batch(db, backend, limit, job, walk, after, upto).await?
+        read_batch(db, backend, limit, job, key, after, upto).await?
     };
-    decode_batch(job, walk, backend, after, read)
+    decode_batch(job, key, after, read)
 }
 
 /// A batch as the database returned it: its rows, or the one row of its bounds and the
@@ -41,21 +41,21 @@ enum ReadBatch {
 
 async fn read_batch<J: BatchJob>(
     conn: &impl ConnectionTrait,
-    backend: &dyn Backend,
+    dialect: &dyn Dialect,
     limit: u64,
     job: &J,
-    walk: TableWalk,
+    key: TableKey,
     after: Option<&Key>,
     upto: Option<&Key>,
 ) -> Result<ReadBatch, DbErr> {
-    Ok(match job.reads(backend) {
+    Ok(match job.reads() {
         Reads::Rows(columns) => ReadBatch::Rows(
-            conn.query_all(&walk.select(backend, columns, after, upto, limit))
+            conn.query_all(&keyset::rows(key, dialect, columns, after, upto, limit))
                 .await?,
         ),
         Reads::Range(sums) => {
             let wanted = sums.len();
-            let bounds = walk.bounds(backend, sums, after, upto, limit);
+            let bounds = keyset::bounds(key, dialect, sums, after, upto, limit);
             ReadBatch::Range(conn.query_one(&bounds).await?, wanted)
         }
     })
@@ -63,8 +63,7 @@ async fn read_batch<J: BatchJob>(
 
 fn decode_batch<J: BatchJob>(
     job: &J,
-    walk: TableWalk,
-    backend: &dyn Backend,
+    key: TableKey,
     after: Option<&Key>,
     read: ReadBatch,
 ) -> Result<Option<Batch<J::Row>>, DbErr> {
@@ -80,7 +79,7 @@ fn decode_batch<J: BatchJob>(
         ReadBatch::Rows(rows) => {
             let mut decoded = Vec::with_capacity(rows.len());
             for row in &rows {
-                decoded.push((walk.read_key(row)?, job.decode(row, backend)?));
+                decoded.push((key.read(row, 0)?, job.decode(row)?));
             }
             let last = decoded.last().map(|(key, _)| key.clone());
             last.map(|upto| batch(upto, decoded.len() as u64, decoded, Vec::new()))
@@ -89,7 +88,7 @@ fn decode_batch<J: BatchJob>(
             let count: i64 = row.as_ref().map_or(Ok(0), |r| r.try_get_by_index(0))?;
             match row.filter(|_| count > 0) {
                 Some(row) => Some(batch(
-                    walk.read_key_at(&row, 1)?,
+                    key.read(&row, 1)?,
                     count as u64,
                     Vec::new(),
                     (0..wanted)

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use crate::backend::{Observation, Standby};
+
 /// The limits a run holds at (spec §5.10).
 #[derive(Debug, Clone, Copy)]
 pub struct HealthLimits {
@@ -25,28 +27,6 @@ impl Default for HealthLimits {
             max_load: 25,
         }
     }
-}
-
-/// What the backend saw of the database's health.
-#[derive(Debug, Clone, Default)]
-pub struct Observation {
-    pub standbys: Vec<Standby>,
-    /// Other sessions waiting on locks that involve the walked table.
-    pub lock_waiters: u64,
-    /// Threads running on the server, where the backend reports them.
-    pub threads_running: Option<u64>,
-}
-
-/// One standby as its primary reports it.
-#[derive(Debug, Clone)]
-pub struct Standby {
-    pub name: String,
-    /// The lag the server reports (refreshed only when replay moves).
-    pub lag: Option<Duration>,
-    /// How far it has replayed, as a position that grows (PostgreSQL: WAL bytes).
-    pub replayed: u64,
-    /// How far its replay is behind the primary, in the same unit.
-    pub behind: u64,
 }
 
 /// Why a run holds.

@@ -9,15 +9,12 @@ use sea_orm::{DatabaseTransaction, DbErr, TransactionTrait};
 
 use super::job::{BatchJob, Split, Written};
 use crate::anomalies::{Anomaly, AnomalyKind};
-use crate::backend::{self, Failure};
+use crate::backend::{Db, Failure, db_message};
 
-/// Whether the database refused the rows themselves, so that bisecting finds them.
-pub(super) fn is_rejection(txn: &DatabaseTransaction, err: &DbErr) -> bool {
-    backend::classify(backend::of(txn), err) == Failure::Rejected
-}
-
-/// Writes `writes` under savepoints, bisecting on rejection (see the module doc).
+/// Writes `writes` in `txn` of `db` under savepoints, bisecting on rejection (see the
+/// module doc).
 pub(super) async fn isolate<J: BatchJob>(
+    db: &Db,
     job: &J,
     txn: &DatabaseTransaction,
     writes: Vec<J::Write>,
@@ -34,7 +31,7 @@ pub(super) async fn isolate<J: BatchJob>(
                 savepoint.commit().await?;
                 written.absorb(done);
             }
-            Err(err) if !is_rejection(txn, &err) => return Err(err),
+            Err(err) if db.classify(&err) != Failure::Rejected => return Err(err),
             Err(err) => {
                 savepoint.rollback().await?;
                 if slice.len() > 1 {
@@ -51,7 +48,7 @@ pub(super) async fn isolate<J: BatchJob>(
                             table,
                             row_id,
                             kind: AnomalyKind::RowRejected,
-                            description: backend::db_message(&err),
+                            description: db_message(&err),
                         }),
                     }
                 }

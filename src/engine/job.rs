@@ -1,4 +1,5 @@
-//! What a backfill supplies to the engine (`BatchJob`), and the values a batch passes
+//! What a backfill supplies to the engine per batch (`BatchJob`: what it reads and
+//! writes), the units of work a run is cut into (`Unit`), and the values a batch passes
 //! through: read (`Batch`), planned (`BatchPlan`), written (`Written`), and, when the
 //! database rejects a write, taken apart (`Split`).
 
@@ -6,9 +7,17 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{DatabaseTransaction, DbErr, QueryResult};
 
 use super::counters::Counters;
-use super::walk::Key;
 use crate::anomalies::{Anomaly, AnomalyLog};
-use crate::backend::Backend;
+use crate::backend::{Key, TableKey};
+
+/// One unit of a run's work: a table walked by `key` (or a phase walking one), whose
+/// ranges are claimed only once every range of an earlier phase is done.
+#[derive(Debug, Clone, Copy)]
+pub struct Unit {
+    pub name: &'static str,
+    pub key: TableKey,
+    pub phase: i32,
+}
 
 /// What a bulk write changed.
 #[derive(Debug, Default)]
@@ -75,10 +84,10 @@ pub trait BatchJob {
     type Write;
 
     /// What is read of each batch.
-    fn reads(&self, backend: &dyn Backend) -> Reads;
+    fn reads(&self) -> Reads;
 
     /// A row read with `Reads::Rows`; the key is at index 0.
-    fn decode(&self, row: &QueryResult, backend: &dyn Backend) -> Result<Self::Row, DbErr>;
+    fn decode(&self, row: &QueryResult) -> Result<Self::Row, DbErr>;
 
     /// Decides a batch's writes, reading what it needs in `txn`. Counts unchanged and
     /// skipped rows and notes anomalies in `plan`.

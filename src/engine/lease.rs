@@ -7,26 +7,42 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use entity::backfill_ranges::{self, Column};
-use sea_orm::sea_query::{Expr, ExprTrait, LockType, Query};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter,
-};
+use sea_orm::sea_query::{Expr, ExprTrait, LockType, Query, SimpleExpr};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter};
 
 use super::cut;
-use super::ranges::{RangeQueue, Unit, release, to_json};
-use super::state::{Checkpoint, CheckpointStore, Request, Saved};
-use super::walk::{Key, KeyKind};
-use crate::backend;
-use crate::ledger::{self, RunStatus};
+use super::job::Unit;
+use super::range_rows::{self, release, to_json};
+use super::state::{Checkpoint, CheckpointStore, Saved};
+use crate::backend::{Db, Key, KeyKind, db_message};
+use crate::ledger::{self, Request, RunStatus};
 
 /// How often a worker's lease moves the run's heartbeat (which tells a live run from a
 /// dead one), at most.
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 
+/// What every lease on a run's ranges shares: the database, the run, how long a lease
+/// lasts without a commit, and how large a range must still be to be split.
+#[derive(Debug, Clone)]
+pub struct LeaseTerms {
+    pub(super) db: Db,
+    pub(super) run_id: i64,
+    pub(super) lease: Duration,
+    /// A range is split only while it still spans about this many rows.
+    pub(super) min_split: u64,
+}
+
+impl LeaseTerms {
+    /// `lease_until` of a lease taken or renewed now.
+    pub(super) fn lease_end(&self) -> SimpleExpr {
+        let millis = i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX);
+        self.db.backend().clock_millis().add(millis)
+    }
+}
+
 /// A worker's lease on one range: the walk's checkpoint store.
 pub struct RangeLease {
-    queue: RangeQueue,
+    terms: LeaseTerms,
     id: i64,
     /// The epoch it was claimed under: its writes commit only while the range has it.
     epoch: i64,
@@ -38,14 +54,14 @@ pub struct RangeLease {
 
 impl RangeLease {
     pub(super) fn new(
-        queue: RangeQueue,
+        terms: LeaseTerms,
         id: i64,
         epoch: i64,
         unit: Unit,
         checkpoint: Checkpoint,
     ) -> Self {
         Self {
-            queue,
+            terms,
             id,
             epoch,
             unit,
@@ -58,11 +74,11 @@ impl RangeLease {
     /// can take it at once rather than after the lease. Best effort: the lease runs
     /// out anyway.
     pub async fn release(&self) {
-        if let Err(err) = release(&self.queue.db, self.id, self.epoch).await {
+        if let Err(err) = release(&self.terms.db, self.id, self.epoch).await {
             tracing::debug!(
                 "could not give range {} back ({}); its lease runs out",
                 self.id,
-                backend::db_message(&err)
+                db_message(&err)
             );
         }
     }
@@ -73,26 +89,33 @@ impl RangeLease {
         txn: &DatabaseTransaction,
         checkpoint: &Checkpoint,
     ) -> Result<Option<Key>, DbErr> {
-        let walk = self.unit.walk;
+        let key = self.unit.key;
         let (after, upto) = (checkpoint.after.as_ref(), checkpoint.upto.as_ref());
-        match walk.kind {
+        let db = &self.terms.db;
+        match key.kind {
             KeyKind::Uuid => {
-                let rows = backend::of(txn)
-                    .row_estimate(&self.queue.db, walk.table)
-                    .await;
-                Ok(cut::uuid_midpoint(after, upto, rows, self.queue.min_split))
+                let rows = db.backend().row_estimate(db, key.table).await;
+                Ok(cut::uuid_midpoint(after, upto, rows, self.terms.min_split))
             }
             KeyKind::Integer => {
-                cut::int_midpoint(txn, walk, after, upto, self.queue.min_split).await
+                cut::int_midpoint(txn, db.backend(), key, after, upto, self.terms.min_split).await
             }
         }
+    }
+
+    /// The fence: this range, under this lease's epoch, with the lease not run out.
+    fn fenced<Q: QueryFilter>(&self, query: Q) -> Q {
+        query
+            .filter(Column::Id.eq(self.id))
+            .filter(Column::Epoch.eq(self.epoch))
+            .filter(Expr::col(Column::LeaseUntil).gte(self.terms.db.backend().clock_millis()))
     }
 }
 
 #[async_trait]
 impl CheckpointStore for RangeLease {
     fn run_id(&self) -> i64 {
-        self.queue.run_id
+        self.terms.run_id
     }
 
     fn checkpoint(&self) -> Checkpoint {
@@ -104,7 +127,6 @@ impl CheckpointStore for RangeLease {
         txn: &DatabaseTransaction,
         mut checkpoint: Checkpoint,
     ) -> Result<Saved, DbErr> {
-        let backend = backend::of(txn);
         // Locks the range for the rest of the batch's transaction, if this worker
         // still holds it: a claim skips it, a split request waits for the commit.
         let held = Query::select()
@@ -112,7 +134,7 @@ impl CheckpointStore for RangeLease {
             .from(backfill_ranges::Entity)
             .and_where(Expr::col(Column::Id).eq(self.id))
             .and_where(Expr::col(Column::Epoch).eq(self.epoch))
-            .and_where(Expr::col(Column::LeaseUntil).gte(backend.clock_millis()))
+            .and_where(Expr::col(Column::LeaseUntil).gte(self.terms.db.backend().clock_millis()))
             .lock(LockType::Update)
             .to_owned();
         let Some(row) = txn.query_one(&held).await? else {
@@ -129,16 +151,8 @@ impl CheckpointStore for RangeLease {
                 upto: checkpoint.upto.clone(),
                 ..Checkpoint::default()
             };
-            self.queue
-                .insert(
-                    txn,
-                    self.unit.name,
-                    self.unit.phase,
-                    Some(at.clone()),
-                    rest.upto.clone(),
-                    &rest,
-                )
-                .await?;
+            let bounds = (Some(at.clone()), rest.upto.clone());
+            range_rows::insert(txn, self.terms.run_id, &self.unit, bounds, &rest).await?;
             tracing::info!(
                 "{}: range {} now ends at {at}; an idle worker takes the rest",
                 self.unit.name,
@@ -147,8 +161,8 @@ impl CheckpointStore for RangeLease {
             checkpoint.upto = Some(at.clone());
             saved = Saved::Split(at);
         }
-        // The fence: the same epoch, and a lease that has not run out.
-        let kept = backfill_ranges::Entity::update_many()
+        let kept = self
+            .fenced(backfill_ranges::Entity::update_many())
             .col_expr(Column::Checkpoint, Expr::value(to_json(&checkpoint)?))
             .col_expr(Column::Done, Expr::value(checkpoint.done))
             .col_expr(
@@ -156,10 +170,7 @@ impl CheckpointStore for RangeLease {
                 Expr::value(checkpoint.upto.as_ref().map(ToString::to_string)),
             )
             .col_expr(Column::SplitWanted, Expr::value(false))
-            .col_expr(Column::LeaseUntil, self.queue.lease_end(backend))
-            .filter(Column::Id.eq(self.id))
-            .filter(Column::Epoch.eq(self.epoch))
-            .filter(Expr::col(Column::LeaseUntil).gte(backend.clock_millis()))
+            .col_expr(Column::LeaseUntil, self.terms.lease_end())
             .exec(txn)
             .await?;
         if kept.rows_affected != 1 {
@@ -169,7 +180,8 @@ impl CheckpointStore for RangeLease {
         Ok(saved)
     }
 
-    async fn requested(&mut self, db: &DatabaseConnection) -> Result<Request, DbErr> {
+    async fn requested(&mut self) -> Result<Request, DbErr> {
+        let db = &self.terms.db;
         let beat = self
             .heartbeat
             .is_none_or(|at| at.elapsed() >= HEARTBEAT_EVERY);
@@ -177,39 +189,32 @@ impl CheckpointStore for RangeLease {
             // Best effort, like the status below: on MySQL the run's row is share-locked
             // by every batch that journals (a foreign key), and InnoDB may pick this
             // update as the victim of a deadlock with them.
-            if let Err(err) = ledger::heartbeat(db, self.queue.run_id).await {
-                tracing::debug!(
-                    "could not move the heartbeat ({})",
-                    backend::db_message(&err)
-                );
+            if let Err(err) = ledger::heartbeat(db, self.terms.run_id).await {
+                tracing::debug!("could not move the heartbeat ({})", db_message(&err));
             }
             self.heartbeat = Some(Instant::now());
         }
-        ledger::requested(db, self.queue.run_id).await
+        ledger::requested(db, self.terms.run_id).await
     }
 
-    async fn hold(&mut self, db: &DatabaseConnection, held: Option<String>) -> Result<(), DbErr> {
-        let backend = backend::of(db);
+    async fn hold(&mut self, held: Option<String>) -> Result<(), DbErr> {
         let going_on = held.is_none();
         self.checkpoint.progress.held = held;
         // Renewed while the walk holds, which may last longer than the lease.
-        backfill_ranges::Entity::update_many()
+        self.fenced(backfill_ranges::Entity::update_many())
             .col_expr(Column::Checkpoint, Expr::value(to_json(&self.checkpoint)?))
-            .col_expr(Column::LeaseUntil, self.queue.lease_end(backend))
-            .filter(Column::Id.eq(self.id))
-            .filter(Column::Epoch.eq(self.epoch))
-            .filter(Expr::col(Column::LeaseUntil).gte(backend.clock_millis()))
-            .exec(db)
+            .col_expr(Column::LeaseUntil, self.terms.lease_end())
+            .exec(&self.terms.db)
             .await?;
         let (from, to) = match going_on {
             false => (RunStatus::Running, RunStatus::Throttled),
             true => (RunStatus::Throttled, RunStatus::Running),
         };
-        if let Err(err) = ledger::move_status(db, self.queue.run_id, from, to).await {
+        if let Err(err) = ledger::move_status(&self.terms.db, self.terms.run_id, from, to).await {
             tracing::debug!(
                 "could not show the run {} ({})",
                 to.as_str(),
-                backend::db_message(&err)
+                db_message(&err)
             );
         }
         Ok(())

@@ -4,18 +4,19 @@
 //! lets the job plan its writes, writes them in bulk, isolates rows the database
 //! rejects, logs anomalies and saves the range's checkpoint, which commits only while
 //! the worker still holds the range; between batches it paces, draws progress and
-//! honours cancellation. A job supplies only what is its own (`BatchJob`); what differs between
-//! databases comes from `crate::backend`.
+//! honours cancellation. A job supplies only what is its own (`WorkPlan`, `BatchJob`);
+//! what differs between databases comes from `crate::backend`, below it.
 //!
 //! | module | owns |
 //! |---|---|
-//! | `walk` | keys, a table's walk order and the SQL of a batch's read |
-//! | `job` | the `BatchJob` trait and the values a batch passes through |
-//! | `counters` | what a walk did, and its report |
+//! | `keyset` | the SQL of a batch's read: a primary-key range scan |
+//! | `job` | what a backfill supplies per batch (`BatchJob`), a run's units, the values a batch passes through |
+//! | `counters` | what a walk did, how many ranges are done, and a unit's report |
 //! | `state` | where a walk stands: checkpoints, deferred ranges, the cursor |
 //! | `walker` | the loop over one range of a table: read ahead, defer, checkpoint, finish |
-//! | `pool` | a run's workers in one process: claim a range, walk it, claim the next |
-//! | `ranges` | `backfill_ranges`: recording, claiming, split requests, where they stand |
+//! | `pool` | a run's workers in one process (`WorkPlan`): claim a range, walk it, claim the next |
+//! | `range_rows` | the rows of `backfill_ranges`: recording, release, where they stand |
+//! | `claims` | a run's ranges as its workers claim them, split requests, totals |
 //! | `lease` | one worker's range: the fence of each batch, its split, renewal, release |
 //! | `cut` | a table's key space cut into ranges without reading the table |
 //! | `attempt` | one try of one batch, in one transaction |
@@ -30,37 +31,38 @@
 
 mod attempt;
 mod cancel;
+mod claims;
 mod counters;
 mod cut;
 mod fetch;
 mod health;
 mod isolate;
 mod job;
+mod keyset;
 mod lease;
 mod pace;
 mod pool;
 mod progress;
-mod ranges;
+mod range_rows;
 mod retry;
 mod sizing;
 mod state;
-mod walk;
 mod walker;
 
 #[cfg(test)]
 mod tests;
 
 pub use cancel::Cancel;
-pub use counters::{Counters, UnitReport};
-pub use health::{HealthLimits, Hold, Observation, Standby};
-pub use job::{Batch, BatchJob, BatchPlan, Reads, Split, Written};
-pub use pool::{UnitJobs, work};
-pub use ranges::{RangeQueue, RangeState, RangeTally, Unit, states as range_states};
+pub use claims::RangeQueue;
+pub use counters::{Counters, RangeTally, UnitReport};
+pub use health::{HealthLimits, Hold};
+pub use job::{Batch, BatchJob, BatchPlan, Reads, Split, Unit, Written};
+pub use pool::{WorkPlan, work};
+pub use range_rows::{RangeState, states as range_states};
 pub use retry::RetryPolicy;
 pub use sizing::{MAX_BATCH, MIN_BATCH};
-pub use state::{Checkpoint, CheckpointStore, Deferred, Progress, Request, Saved};
-pub use walk::{Key, KeyKind, TableWalk};
-pub use walker::{KeysetWalker, Walked};
+pub use state::{Checkpoint, CheckpointStore, Deferred, Progress, Saved};
+pub use walker::{KeysetWalker, WalkedRange};
 
 use std::time::Duration;
 

@@ -6,12 +6,13 @@
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DbErr;
 
 use super::Cancel;
 use super::health::{HealthLimits, HealthWatch};
-use super::state::{CheckpointStore, Request};
-use crate::backend;
+use super::state::CheckpointStore;
+use crate::backend::{Db, db_message};
+use crate::ledger::Request;
 use crate::metrics::Metrics;
 
 /// How often the run's requests and the database's health are read while all is well:
@@ -54,7 +55,7 @@ impl Pacer {
     /// Waits until the walk of `table` (reported as `unit`) may run its next batch.
     pub async fn wait_turn(
         &mut self,
-        db: &DatabaseConnection,
+        db: &Db,
         mut store: Option<&mut dyn CheckpointStore>,
         cancel: &Cancel,
         table: &str,
@@ -72,7 +73,7 @@ impl Pacer {
             }
             self.checked = Some(Instant::now());
             let request = match store.as_deref_mut() {
-                Some(store) => store.requested(db).await?,
+                Some(store) => store.requested().await?,
                 None => Request::Go,
             };
             let (kind, reason, pause) = match request {
@@ -93,7 +94,7 @@ impl Pacer {
                             self.metrics.held(None);
                             bar.set_message("");
                             if let Some(store) = store.as_deref_mut() {
-                                store.hold(db, None).await?;
+                                store.hold(None).await?;
                             }
                         }
                         return Ok(Gate::Go { waited });
@@ -107,7 +108,7 @@ impl Pacer {
             }
             bar.set_message(reason.clone());
             if let Some(store) = store.as_deref_mut() {
-                store.hold(db, Some(reason)).await?;
+                store.hold(Some(reason)).await?;
             }
             waited = true;
             self.checked = None;
@@ -118,13 +119,13 @@ impl Pacer {
 
     /// Why the database is too busy for the next batch, if it is. A health check that
     /// fails (a role that may not read the statistics, say) does not stop the run.
-    async fn health(&mut self, db: &DatabaseConnection, table: &str) -> Option<super::Hold> {
-        match backend::of(db).observe_health(db, table).await {
+    async fn health(&mut self, db: &Db, table: &str) -> Option<super::Hold> {
+        match db.backend().observe_health(db, table).await {
             Ok(seen) => self.watch.judge(&seen, Instant::now()),
             Err(err) => {
                 tracing::debug!(
                     "could not read the database's health ({}); going on",
-                    backend::db_message(&err)
+                    db_message(&err)
                 );
                 None
             }

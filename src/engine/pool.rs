@@ -7,35 +7,40 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use sea_orm::DatabaseConnection;
-
-use super::counters::{Counters, UnitReport};
-use super::ranges::{Claim, RangeQueue, RangeTally, Unit};
-use super::state::{CheckpointStore, Request};
-use super::walker::{KeysetWalker, Walked};
+use super::claims::{Claim, RangeQueue};
+use super::counters::{Counters, RangeTally, UnitReport};
+use super::job::Unit;
+use super::range_rows::owner_name;
+use super::state::CheckpointStore;
+use super::walker::{KeysetWalker, WalkedRange};
 use super::{Cancel, EngineSettings};
-use crate::backend::{self, Failure};
+use crate::backend::{Db, Failure, db_message};
 use crate::error::{BatchError, Interrupted};
-use crate::ledger;
+use crate::ledger::{self, Request};
 
 /// How long a worker with nothing to claim waits before it looks again.
 const IDLE_WAIT: Duration = Duration::from_millis(200);
 
-/// The units of a run, and how each is walked: the part of a backfill the pool needs.
+/// The units of a run, and the batch job that walks each: what a backfill gives the
+/// engine's workers.
 #[allow(async_fn_in_trait)]
-pub trait UnitJobs {
+pub trait WorkPlan {
     /// The run's units, in phase order.
     fn units(&self) -> &[Unit];
 
     /// Walks one range of `unit` (the whole unit when `walker` has no store).
-    async fn walk(&self, walker: &mut KeysetWalker<'_>, unit: &Unit) -> Result<Walked, BatchError>;
+    async fn walk(
+        &self,
+        walker: &mut KeysetWalker<'_>,
+        unit: &Unit,
+    ) -> Result<WalkedRange, BatchError>;
 }
 
 /// Runs `settings.workers` workers on the ranges of `queue`, or, without a queue (a dry run,
 /// which records nothing), walks each unit whole in turn. Returns each unit's report:
 /// with a queue its counters are those of every worker of the run, in any process.
-pub async fn work<J: UnitJobs>(
-    db: &DatabaseConnection,
+pub async fn work<J: WorkPlan>(
+    db: &Db,
     settings: &EngineSettings,
     queue: Option<&RangeQueue>,
     jobs: &J,
@@ -74,15 +79,15 @@ pub async fn work<J: UnitJobs>(
 }
 
 /// One worker: claims and walks ranges until none is left.
-async fn worker<J: UnitJobs>(
-    db: &DatabaseConnection,
+async fn worker<J: WorkPlan>(
+    db: &Db,
     settings: &EngineSettings,
     queue: &RangeQueue,
     number: u32,
     jobs: &J,
     cancel: &Cancel,
-) -> Result<Vec<(&'static str, Walked)>, BatchError> {
-    let owner = super::ranges::owner_name(number);
+) -> Result<Vec<(&'static str, WalkedRange)>, BatchError> {
+    let owner = owner_name(number);
     let failed = |source| BatchError::Failed {
         table: "backfill_ranges",
         source,
@@ -96,8 +101,8 @@ async fn worker<J: UnitJobs>(
         let claim = match queue.claim(&owner, jobs.units()).await {
             Ok(claim) => claim,
             // A claim InnoDB found deadlocked with a checkpoint: look again.
-            Err(err) if backend::classify(backend::of(db), &err) == Failure::Transient => {
-                tracing::debug!("{owner}: claim retried ({})", backend::db_message(&err));
+            Err(err) if db.classify(&err) == Failure::Transient => {
+                tracing::debug!("{owner}: claim retried ({})", db_message(&err));
                 tokio::time::sleep(IDLE_WAIT).await;
                 continue;
             }
@@ -141,10 +146,7 @@ async fn worker<J: UnitJobs>(
                 if let Some(phase) = phase {
                     // Only a request: the busy workers finish their ranges anyway.
                     if let Err(err) = queue.want_split(phase).await {
-                        tracing::debug!(
-                            "could not ask for a split ({})",
-                            backend::db_message(&err)
-                        );
+                        tracing::debug!("could not ask for a split ({})", db_message(&err));
                     }
                 }
                 if !waiting {
@@ -161,9 +163,9 @@ async fn worker<J: UnitJobs>(
 
 /// Each unit's report: its counters (the run's totals where there are some), and the
 /// batch times and sizes of its walks in this process.
-fn reports<J: UnitJobs>(
+fn reports<J: WorkPlan>(
     jobs: &J,
-    walked: Vec<(&'static str, Walked)>,
+    walked: Vec<(&'static str, WalkedRange)>,
     totals: Option<BTreeMap<String, (Counters, RangeTally)>>,
 ) -> Vec<UnitReport> {
     jobs.units()

@@ -2,17 +2,16 @@
 //! the rows left is a scan of the table).
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
 
-use super::walk::{Key, TableWalk};
-use crate::backend;
+use crate::backend::{Db, Key, TableKey};
 
-/// A bar for the rows of `walk` after `after`, or a hidden one.
+/// A bar for the rows of `key`'s table after `after`, or a hidden one.
 pub(super) async fn bar(
-    db: &DatabaseConnection,
+    db: &Db,
     shown: bool,
-    walk: TableWalk,
+    key: TableKey,
     unit: &str,
     after: Option<&Key>,
 ) -> ProgressBar {
@@ -21,9 +20,9 @@ pub(super) async fn bar(
     }
     let mut count = Query::select();
     count
-        .expr(Expr::col(Alias::new(walk.key)).count())
-        .from(Alias::new(walk.table));
-    for condition in walk.range(backend::of(db), after, None) {
+        .expr(Expr::col(Alias::new(key.column)).count())
+        .from(Alias::new(key.table));
+    for condition in key.range(db.backend(), after, None) {
         count.and_where(condition);
     }
     let total = match db.query_one(&count).await {

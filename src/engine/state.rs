@@ -3,11 +3,12 @@
 //! deferred to a later pass, and which part of the walk the next batch reads.
 
 use async_trait::async_trait;
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
+use sea_orm::{DatabaseTransaction, DbErr};
 use serde::{Deserialize, Serialize};
 
 use super::counters::Counters;
-use super::walk::Key;
+use crate::backend::Key;
+use crate::ledger::Request;
 
 /// A key range whose batch could not take its locks in time, for a later pass.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,14 +50,6 @@ pub struct Progress {
     pub held: Option<String>,
 }
 
-/// What someone asked of a run, from any process (`runs pause|continue|cancel`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Request {
-    Go,
-    Pause,
-    Cancel,
-}
-
 /// What became of a checkpoint handed to [`CheckpointStore::save`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Saved {
@@ -84,13 +77,13 @@ pub trait CheckpointStore: Send {
     ) -> Result<Saved, DbErr>;
 
     /// What is asked of the run now; a store nobody else can reach says go.
-    async fn requested(&mut self, _db: &DatabaseConnection) -> Result<Request, DbErr> {
+    async fn requested(&mut self) -> Result<Request, DbErr> {
         Ok(Request::Go)
     }
 
     /// Records, outside any batch, that the walk holds (and why) or goes on: the run is
     /// shown as throttled while it holds, and the lease is renewed.
-    async fn hold(&mut self, _db: &DatabaseConnection, _held: Option<String>) -> Result<(), DbErr> {
+    async fn hold(&mut self, _held: Option<String>) -> Result<(), DbErr> {
         Ok(())
     }
 }
@@ -98,13 +91,13 @@ pub trait CheckpointStore: Send {
 /// Where a walk stands: the main walk's last key and its end, and the ranges deferred
 /// for a later pass. Saved in each batch's checkpoint, so a resumed run owes nothing.
 #[derive(Debug, Clone)]
-pub(super) struct WalkState {
+pub(super) struct Position {
     pub after: Option<Key>,
     pub upto: Option<Key>,
     pub deferred: Vec<Deferred>,
 }
 
-impl WalkState {
+impl Position {
     /// The (after, upto) bounds of the next batch at `cursor`.
     pub fn range(&self, cursor: Cursor) -> (Option<&Key>, Option<&Key>) {
         match (cursor, self.deferred.first()) {
@@ -114,7 +107,7 @@ impl WalkState {
     }
 
     /// This state with `cursor` moved past `upto`.
-    pub fn advanced(&self, cursor: Cursor, upto: Key) -> WalkState {
+    pub fn advanced(&self, cursor: Cursor, upto: Key) -> Position {
         let mut next = self.clone();
         match (cursor, next.deferred.first_mut()) {
             (Cursor::Deferred, Some(range)) => range.after = Some(upto),

@@ -8,17 +8,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, QueryResult, RuntimeErr, sqlx,
-};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, QueryResult, RuntimeErr, sqlx};
 
 use super::*;
-use crate::backend::{self, Backend};
+use crate::backend::{self, ConnectSettings, DatabaseUrl, Db, Key, KeyKind, TableKey};
 use crate::metrics::Metrics;
 
-const ITEMS: TableWalk = TableWalk {
+const ITEMS: TableKey = TableKey {
     table: "items",
-    key: "id",
+    column: "id",
     kind: KeyKind::Integer,
 };
 
@@ -43,11 +41,11 @@ impl BatchJob for AddOne {
     type Row = ();
     type Write = i64;
 
-    fn reads(&self, _backend: &dyn Backend) -> Reads {
+    fn reads(&self) -> Reads {
         Reads::Rows(Vec::new())
     }
 
-    fn decode(&self, _row: &QueryResult, _backend: &dyn Backend) -> Result<(), DbErr> {
+    fn decode(&self, _row: &QueryResult) -> Result<(), DbErr> {
         Ok(())
     }
 
@@ -119,14 +117,16 @@ impl CheckpointStore for Store {
 }
 
 /// A migrated SQLite file with `items` 1..=n, the `rejected` ids refused on update.
-async fn items(n: i64, rejected: &[i64]) -> (tempfile::TempDir, DatabaseConnection) {
+async fn items(n: i64, rejected: &[i64]) -> (tempfile::TempDir, Db) {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!(
+    let url = DatabaseUrl::new(format!(
         "sqlite://{}?mode=rwc",
         dir.path().join("engine.db").display()
-    );
-    let db = backend::connect(&url).await.unwrap();
-    Migrator::up(&db, None).await.unwrap();
+    ));
+    let db = backend::connect(&url, &ConnectSettings::default())
+        .await
+        .unwrap();
+    Migrator::up(db.connection(), None).await.unwrap();
     db.execute_unprepared(
         "CREATE TABLE items (id INTEGER PRIMARY KEY, value INTEGER NOT NULL DEFAULT 0, bad INTEGER NOT NULL DEFAULT 0);
          CREATE TRIGGER refuse_bad BEFORE UPDATE ON items WHEN OLD.bad = 1
@@ -164,7 +164,7 @@ fn settings(batch_size: u64) -> EngineSettings {
 }
 
 /// The rows of a two-column query.
-async fn pairs<A, B>(db: &DatabaseConnection, sql: &str) -> Vec<(A, B)>
+async fn pairs<A, B>(db: &Db, sql: &str) -> Vec<(A, B)>
 where
     A: sea_orm::TryGetable,
     B: sea_orm::TryGetable,
@@ -185,11 +185,11 @@ where
     .collect()
 }
 
-async fn values(db: &DatabaseConnection) -> Vec<(i64, i64)> {
+async fn values(db: &Db) -> Vec<(i64, i64)> {
     pairs(db, "SELECT id, value FROM items ORDER BY id").await
 }
 
-async fn anomalies(db: &DatabaseConnection) -> Vec<(String, String)> {
+async fn anomalies(db: &Db) -> Vec<(String, String)> {
     pairs(
         db,
         "SELECT kind, row_id FROM backfill_anomalies ORDER BY kind, row_id",

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DbErr;
 
 use super::attempt::{BatchAttempt, Step};
 use super::counters::Counters;
@@ -15,17 +15,16 @@ use super::job::{Batch, BatchJob};
 use super::pace::{Gate, Pacer};
 use super::progress;
 use super::sizing::BatchSizer;
-use super::state::{Checkpoint, CheckpointStore, Cursor, Deferred, Progress, Saved, WalkState};
-use super::walk::TableWalk;
+use super::state::{Checkpoint, CheckpointStore, Cursor, Deferred, Position, Progress, Saved};
 use super::{Cancel, EngineSettings};
 use crate::anomalies::{AnomalyKind, AnomalyLog};
-use crate::backend::{self, Failure};
+use crate::backend::{Db, Failure, TableKey};
 use crate::error::{BatchError, Interrupted};
 
 /// What one walk did: its range's counters (those of earlier walks of it included)
 /// and this walk's batch times (ms) and sizes.
 #[derive(Debug, Default)]
-pub struct Walked {
+pub struct WalkedRange {
     pub counters: Counters,
     pub timings: Vec<f64>,
     /// The smallest and largest batch sizes used, when they adapted to `--batch-time`.
@@ -34,7 +33,7 @@ pub struct Walked {
 
 /// Walks one range for one run. Owns the checkpoint writes; jobs never see them.
 pub struct KeysetWalker<'a> {
-    db: &'a DatabaseConnection,
+    db: &'a Db,
     settings: EngineSettings,
     store: Option<&'a mut dyn CheckpointStore>,
     cancel: Cancel,
@@ -42,7 +41,7 @@ pub struct KeysetWalker<'a> {
 
 impl<'a> KeysetWalker<'a> {
     pub fn new(
-        db: &'a DatabaseConnection,
+        db: &'a Db,
         settings: EngineSettings,
         store: Option<&'a mut dyn CheckpointStore>,
         cancel: Cancel,
@@ -66,25 +65,25 @@ impl<'a> KeysetWalker<'a> {
     fn attempt<'b, J: BatchJob>(
         &'b mut self,
         job: &'b J,
-        walk: TableWalk,
-        state: &'b WalkState,
+        key: TableKey,
+        state: &'b Position,
         cursor: Cursor,
-        pace: &'b mut WalkPace,
+        meter: &'b mut WalkMeter,
     ) -> BatchAttempt<'b, J> {
-        let progress = pace.progress();
+        let progress = meter.progress();
         BatchAttempt {
             db: self.db,
             settings: &self.settings,
             job,
-            walk,
+            key,
             state,
             cursor,
-            counters: &mut pace.counters,
+            counters: &mut meter.counters,
             store: self
                 .store
                 .as_deref_mut()
                 .map(|store| store as &mut dyn CheckpointStore),
-            sizer: &mut pace.sizer,
+            sizer: &mut meter.sizer,
             progress,
         }
     }
@@ -92,8 +91,8 @@ impl<'a> KeysetWalker<'a> {
     /// Waits for the next batch's turn (see `pace`); `Err` when the walk must stop.
     async fn wait_turn(
         &mut self,
-        pace: &mut WalkPace,
-        walk: TableWalk,
+        meter: &mut WalkMeter,
+        key: TableKey,
         unit: &str,
         bar: &ProgressBar,
     ) -> Result<bool, BatchError> {
@@ -101,12 +100,12 @@ impl<'a> KeysetWalker<'a> {
             .store
             .as_deref_mut()
             .map(|store| store as &mut dyn CheckpointStore);
-        let gate = pace
+        let gate = meter
             .pacer
-            .wait_turn(self.db, store, &self.cancel, walk.table, unit, bar)
+            .wait_turn(self.db, store, &self.cancel, key.table, unit, bar)
             .await
             .map_err(|source| BatchError::Failed {
-                table: walk.table,
+                table: key.table,
                 source,
             })?;
         match gate {
@@ -118,14 +117,14 @@ impl<'a> KeysetWalker<'a> {
         }
     }
 
-    /// Walks `walk` from its checkpoint to its range's end, batch by batch, under the
+    /// Walks the table of `key` from its checkpoint to its range's end, batch by batch, under the
     /// name `unit`.
     pub async fn run<J: BatchJob>(
         &mut self,
         job: &J,
-        walk: TableWalk,
+        key: TableKey,
         unit: &str,
-    ) -> Result<Walked, BatchError> {
+    ) -> Result<WalkedRange, BatchError> {
         let checkpoint = self
             .store
             .as_ref()
@@ -133,7 +132,7 @@ impl<'a> KeysetWalker<'a> {
             .unwrap_or_default();
         let counters = checkpoint.counters;
         let mut timings = Vec::new();
-        let mut state = WalkState {
+        let mut state = Position {
             after: checkpoint.after,
             upto: checkpoint.upto,
             deferred: checkpoint.deferred,
@@ -141,23 +140,23 @@ impl<'a> KeysetWalker<'a> {
         let bar = progress::bar(
             self.db,
             self.settings.progress,
-            walk,
+            key,
             unit,
             state.after.as_ref(),
         )
         .await;
-        let mut pace = WalkPace {
+        let mut meter = WalkMeter {
             sizer: BatchSizer::new(self.settings.batch_size, self.settings.batch_time),
             pacer: Pacer::new(self.settings.health, self.settings.metrics.clone()),
-            estimate: backend::of(self.db).row_estimate(self.db, walk.table).await,
+            estimate: self.db.backend().row_estimate(self.db, key.table).await,
             started: Instant::now(),
             processed_before: counters.processed,
             counters,
         };
-        let lease_lost = || BatchError::LeaseLost { table: walk.table };
+        let lease_lost = || BatchError::LeaseLost { table: key.table };
         let mut ahead: Option<Batch<J::Row>> = None;
         loop {
-            if self.wait_turn(&mut pace, walk, unit, &bar).await? {
+            if self.wait_turn(&mut meter, key, unit, &bar).await? {
                 ahead = None;
             }
             let started = Instant::now();
@@ -168,7 +167,7 @@ impl<'a> KeysetWalker<'a> {
                     && state.upto.as_ref().is_none_or(|upto| read.upto <= *upto)
             });
             let step = self
-                .attempt(job, walk, &state, Cursor::Main, &mut pace)
+                .attempt(job, key, &state, Cursor::Main, &mut meter)
                 .run(fetched)
                 .await?;
             match step {
@@ -192,10 +191,10 @@ impl<'a> KeysetWalker<'a> {
                             .map(ToString::to_string)
                             .unwrap_or_default()
                     );
-                    pace.sizer.committed(rows, took);
+                    meter.sizer.committed(rows, took);
                     self.settings
                         .metrics
-                        .batch(unit, rows, took, pace.sizer.size());
+                        .batch(unit, rows, took, meter.sizer.size());
                     timings.push(took.as_secs_f64() * 1000.0);
                     bar.inc(rows);
                 }
@@ -206,9 +205,9 @@ impl<'a> KeysetWalker<'a> {
         }
         // The later pass: ranges that met locks, now that the application had time.
         while let Some(range) = state.deferred.first().cloned() {
-            self.wait_turn(&mut pace, walk, unit, &bar).await?;
+            self.wait_turn(&mut meter, key, unit, &bar).await?;
             let step = self
-                .attempt(job, walk, &state, Cursor::Deferred, &mut pace)
+                .attempt(job, key, &state, Cursor::Deferred, &mut meter)
                 .run(None)
                 .await?;
             match step {
@@ -218,8 +217,8 @@ impl<'a> KeysetWalker<'a> {
                 }
                 Step::LeaseLost => return Err(lease_lost()),
                 Step::Deferred(_) => {
-                    self.report_stuck(walk, &range).await?;
-                    pace.counters.errors += 1;
+                    self.report_stuck(key, &range).await?;
+                    meter.counters.errors += 1;
                     state.deferred.remove(0);
                 }
             }
@@ -230,24 +229,20 @@ impl<'a> KeysetWalker<'a> {
             upto: state.upto,
             deferred: Vec::new(),
             done: true,
-            counters: pace.counters,
-            progress: pace.progress(),
+            counters: meter.counters,
+            progress: meter.progress(),
         };
-        self.save_done(walk, checkpoint).await?;
-        Ok(Walked {
-            counters: pace.counters,
+        self.save_done(key, checkpoint).await?;
+        Ok(WalkedRange {
+            counters: meter.counters,
             timings,
-            batch_sizes: self.settings.batch_time.map(|_| pace.sizer.used()),
+            batch_sizes: self.settings.batch_time.map(|_| meter.sizer.used()),
         })
     }
 
     /// Records the range as done, retrying while the database is busy (InnoDB may
     /// find the checkpoint deadlocked with another worker's claim).
-    async fn save_done(
-        &mut self,
-        walk: TableWalk,
-        checkpoint: Checkpoint,
-    ) -> Result<(), BatchError> {
+    async fn save_done(&mut self, key: TableKey, checkpoint: Checkpoint) -> Result<(), BatchError> {
         let (db, retry, lock_timeout) = (self.db, self.settings.retry, self.settings.lock_timeout);
         let Some(store) = self.store.as_deref_mut() else {
             return Ok(());
@@ -255,7 +250,7 @@ impl<'a> KeysetWalker<'a> {
         let mut failures = 0;
         loop {
             let saved = async {
-                let txn = backend::begin_batch(db, lock_timeout).await?;
+                let txn = db.begin_batch(lock_timeout).await?;
                 let saved = store.save(&txn, checkpoint.clone()).await?;
                 match saved {
                     Saved::LeaseLost => txn.rollback().await?,
@@ -265,18 +260,17 @@ impl<'a> KeysetWalker<'a> {
             }
             .await;
             match saved {
-                Ok(Saved::LeaseLost) => return Err(BatchError::LeaseLost { table: walk.table }),
+                Ok(Saved::LeaseLost) => return Err(BatchError::LeaseLost { table: key.table }),
                 Ok(_) => return Ok(()),
                 Err(err)
-                    if backend::classify(backend::of(db), &err) == Failure::Transient
-                        && retry.may_retry(failures + 1) =>
+                    if db.classify(&err) == Failure::Transient && retry.may_retry(failures + 1) =>
                 {
                     failures += 1;
                     tokio::time::sleep(retry.wait(failures)).await;
                 }
                 Err(source) => {
                     return Err(BatchError::Failed {
-                        table: walk.table,
+                        table: key.table,
                         source,
                     });
                 }
@@ -285,7 +279,7 @@ impl<'a> KeysetWalker<'a> {
     }
 
     /// A range still locked after the later pass: logged, so the run ends "not done".
-    async fn report_stuck(&self, walk: TableWalk, range: &Deferred) -> Result<(), BatchError> {
+    async fn report_stuck(&self, key: TableKey, range: &Deferred) -> Result<(), BatchError> {
         let row = format!(
             "{}..={}",
             range
@@ -297,30 +291,30 @@ impl<'a> KeysetWalker<'a> {
         );
         tracing::error!(
             "{}: rows {row} stayed locked; run again once they are free",
-            walk.table
+            key.table
         );
         if self.settings.dry_run {
             return Ok(());
         }
         let mut log = AnomalyLog::default();
         log.note(
-            walk.table,
+            key.table,
             row,
             AnomalyKind::LockTimeout,
             "these rows stayed locked by another session through every retry; running again finishes them",
         );
-        log.flush(self.db, self.run_id())
+        log.flush(self.db, self.db.backend(), self.run_id())
             .await
             .map_err(|source| BatchError::Failed {
-                table: walk.table,
+                table: key.table,
                 source,
             })
     }
 }
 
-/// The pace of one walk: what it did, its batch size, its pacing between batches, and
-/// what `runs` is told of its progress.
-struct WalkPace {
+/// What one walk measures as it goes: what it did, its batch size, its pacing between
+/// batches, and what `runs` is told of its progress.
+struct WalkMeter {
     counters: Counters,
     sizer: BatchSizer,
     pacer: Pacer,
@@ -331,7 +325,7 @@ struct WalkPace {
     processed_before: u64,
 }
 
-impl WalkPace {
+impl WalkMeter {
     /// The progress to record now.
     fn progress(&self) -> Progress {
         let processed = self.counters.processed;

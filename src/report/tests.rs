@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use super::*;
 use crate::engine::{Counters, UnitReport};
-use crate::jobs::project_id::{TableState, TableSummary};
+use crate::jobs::project_id::TableSummary;
+use crate::validate::TableState;
 use crate::validate::{Coverage, CustomerCoverage, TableValidation};
 
 /// What `report` writes in text, and in JSON (checked to be exactly one line holding

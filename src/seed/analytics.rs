@@ -6,20 +6,19 @@ use entity::{bugs, tests};
 use rand::Rng;
 use rand::rngs::SmallRng;
 use sea_orm::ActiveValue::Set;
-use sea_orm::DatabaseConnection;
 use serde::Serialize;
 
 use super::memory::PgvectorColumns;
 use super::{Seeder, encode, load};
-use crate::backend;
+use crate::backend::Db;
 use anyhow::Result;
 
 /// Feature ids at and above this never exist: bugs naming them dangle.
 const MISSING_FEATURE_BASE: i64 = 1_000_000_000_000;
 
-/// Where the generator stands in the sequences the imperfections are drawn from.
+/// How many features and bugs the generator has drawn imperfections for so far.
 #[derive(Debug, Default)]
-struct Cursor {
+struct Drawn {
     feature: u64,
     bug: u64,
 }
@@ -70,23 +69,19 @@ struct SeedBugFeature {
 impl Seeder {
     /// Generates tests and bugs on a thread of their own while this task writes the
     /// previous chunk: generation and the database's work overlap.
-    pub(super) async fn tests_and_bugs(
-        &self,
-        db: &DatabaseConnection,
-        rng: SmallRng,
-    ) -> Result<SmallRng> {
+    pub(super) async fn tests_and_bugs(&self, db: &Db, rng: SmallRng) -> Result<SmallRng> {
         let (sender, mut chunks) = tokio::sync::mpsc::channel(2);
         let generator = self.clone();
-        let backend = backend::of(db);
+        let backend = db.backend();
         let producer = std::thread::spawn(move || {
             let mut rng = rng;
-            let mut cursor = Cursor::default();
+            let mut drawn = Drawn::default();
             let per_chunk = (generator.args.chunk as u64).max(1);
             let mut first = 1u64;
             while first <= generator.args.tests {
                 let last = (first + per_chunk - 1).min(generator.args.tests);
                 let (test_rows, bug_rows) =
-                    generator.tests_chunk(first, last, &mut rng, &mut cursor);
+                    generator.tests_chunk(first, last, &mut rng, &mut drawn);
                 let none = PgvectorColumns::new();
                 let encoded = encode(backend, test_rows, &none)
                     .and_then(|tests| Ok((tests, encode(backend, bug_rows, &none)?)));
@@ -126,7 +121,7 @@ impl Seeder {
         first: u64,
         last: u64,
         rng: &mut SmallRng,
-        cursor: &mut Cursor,
+        drawn: &mut Drawn,
     ) -> (Vec<tests::ActiveModel>, Vec<bugs::ActiveModel>) {
         let args = &self.args;
         let mut test_rows = Vec::with_capacity((last - first + 1) as usize);
@@ -137,7 +132,7 @@ impl Seeder {
                 .map(|j| {
                     let feature = SeedFeature {
                         id: Some(self.feature_id(id, j))
-                            .filter(|_| !self.no_feature_id.picks(cursor.feature)),
+                            .filter(|_| !self.no_feature_id.picks(drawn.feature)),
                         feature_id: rng.random_range(1..5000),
                         title: format!("Feature {} of test {id}", j + 1),
                         description: format!("What feature {} covers", j + 1),
@@ -146,7 +141,7 @@ impl Seeder {
                         enable_default: rng.random_bool(0.5),
                         enable_visual: rng.random_bool(0.5).then_some(true),
                     };
-                    cursor.feature += 1;
+                    drawn.feature += 1;
                     feature
                 })
                 .collect();
@@ -176,7 +171,7 @@ impl Seeder {
             for k in 0..args.bugs_per_test {
                 let bug_id = (id - 1) * args.bugs_per_test as i64 + k as i64 + 1;
                 let own_feature = self.feature_id(id, k % args.features_per_test.max(1));
-                let feature = match self.bug_flaw.pick(cursor.bug) {
+                let feature = match self.bug_flaw.pick(drawn.bug) {
                     _ if args.features_per_test == 0 => None,
                     None => Some(own_feature),
                     Some(0) => None,
@@ -191,7 +186,7 @@ impl Seeder {
                         Some(self.feature_id(next, 0))
                     }
                 };
-                cursor.bug += 1;
+                drawn.bug += 1;
                 let raw = SeedBug {
                     id: bug_id,
                     title: format!("Bug {bug_id}"),

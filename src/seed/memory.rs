@@ -14,11 +14,12 @@ use migration::MEMORY_TABLES;
 use rand::Rng;
 use rand::rngs::SmallRng;
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection};
+use sea_orm::{ActiveModelTrait, ConnectionTrait};
 use serde_json::json;
 
 use super::{Seeder, encode, load};
-use crate::{backend, schema};
+use crate::backend::Db;
+use crate::schema;
 
 /// The memory tables keyed by uuid; the others have serial ids.
 const UUID_TABLES: [&str; 2] = ["nodes", "edges"];
@@ -59,17 +60,13 @@ fn serial(i: u64) -> i32 {
 
 impl Seeder {
     /// Writes the memory tables; returns those whose serial ids were given explicitly.
-    pub(super) async fn memory(
-        &self,
-        db: &DatabaseConnection,
-        rng: &mut SmallRng,
-    ) -> Result<Vec<&'static str>> {
+    pub(super) async fn memory(&self, db: &Db, rng: &mut SmallRng) -> Result<Vec<&'static str>> {
         let n = self.args.memory_rows;
         if n == 0 {
             return Ok(Vec::new());
         }
         // Seeding writes into empty tables, so it needs no transaction around it all.
-        let backend = backend::of(db);
+        let backend = db.backend();
         for table in MEMORY_TABLES {
             for statement in backend.lift_project_id_guard(table) {
                 db.execute_unprepared(&statement).await?;
@@ -100,12 +97,7 @@ impl Seeder {
     }
 
     /// One chunk of every memory table, parents first.
-    async fn memory_chunk(
-        &self,
-        db: &DatabaseConnection,
-        chunk: &Chunk<'_>,
-        rng: &mut SmallRng,
-    ) -> Result<()> {
+    async fn memory_chunk(&self, db: &Db, chunk: &Chunk<'_>, rng: &mut SmallRng) -> Result<()> {
         put(db, chunk, chunk.rows().map(|i| self.l2_insight(i, rng))).await?;
         put(db, chunk, chunk.rows().map(|i| self.node(chunk, i, rng))).await?;
         put(db, chunk, chunk.rows().map(|i| self.edge(chunk, i, rng))).await?;
@@ -301,19 +293,19 @@ impl Seeder {
 
 /// Writes `rows` of `chunk` in one bulk load.
 async fn put<A: ActiveModelTrait>(
-    db: &DatabaseConnection,
+    db: &Db,
     chunk: &Chunk<'_>,
     rows: impl Iterator<Item = A>,
 ) -> Result<()> {
-    let encoded = encode(backend::of(db), rows.collect(), chunk.vector_columns)?;
+    let encoded = encode(db.backend(), rows.collect(), chunk.vector_columns)?;
     load(db, encoded).await
 }
 
 /// The memory columns stored as pgvector's `vector` (a database adopted from the source
 /// system): `seed` writes their values in that type's text form, `[0.25,-0.5]`, which
 /// a `real[]` would refuse.
-async fn pgvector_columns(db: &DatabaseConnection) -> Result<PgvectorColumns> {
-    let backend = backend::of(db);
+async fn pgvector_columns(db: &Db) -> Result<PgvectorColumns> {
+    let backend = db.backend();
     let mut found = PgvectorColumns::new();
     for table in MEMORY_TABLES {
         for column in schema::actual_columns(db, table).await? {

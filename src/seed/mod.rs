@@ -13,13 +13,10 @@ use migration::MEMORY_TABLES;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use sea_orm::sea_query::{Alias, Expr, Query};
-use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityName, EntityTrait, IdenStatic,
-    Iterable,
-};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityName, EntityTrait, IdenStatic, Iterable};
 use serde::Serialize;
 
-use crate::backend::{self, Backend, BulkRows};
+use crate::backend::{self, Backend, BulkRows, Db};
 use crate::error::UsageError;
 use crate::jobs::project_id::LEGACY_ALIASES;
 use memory::PgvectorColumns;
@@ -87,7 +84,7 @@ impl Mix {
     }
 }
 
-pub async fn run(db: &DatabaseConnection, args: &SeedSettings) -> Result<SeedSummary> {
+pub async fn run(db: &Db, args: &SeedSettings) -> Result<SeedSummary> {
     for (name, fraction) in [
         ("--malformed-json", args.malformed_json),
         ("--features-without-id", args.features_without_id),
@@ -113,7 +110,11 @@ pub async fn run(db: &DatabaseConnection, args: &SeedSettings) -> Result<SeedSum
     }
     let mut required = vec!["tests", "bugs", "test_features"];
     required.extend(MEMORY_TABLES);
-    backend::require_tables(db, &required).await?;
+    let schema: Vec<(&str, &[&str])> = required
+        .iter()
+        .map(|table| (*table, &[] as &[&str]))
+        .collect();
+    backend::require_schema(db, &schema).await?;
     for table in &required {
         if has_rows(db, table).await? {
             bail!(UsageError::new(format!(
@@ -125,7 +126,7 @@ pub async fn run(db: &DatabaseConnection, args: &SeedSettings) -> Result<SeedSum
     let seeder = Seeder::new(args, &mut rng);
     let mut rng = seeder.tests_and_bugs(db, rng).await?;
     let serial_tables = seeder.memory(db, &mut rng).await?;
-    for statement in backend::of(db).after_seed(&serial_tables) {
+    for statement in db.backend().after_seed(&serial_tables) {
         db.execute_unprepared(&statement)
             .await
             .context("could not finish the seed (sequences, flush to disk)")?;
@@ -267,9 +268,9 @@ where
 }
 
 /// Writes rows encoded by [`encode`] (none for `None`).
-async fn load(db: &DatabaseConnection, rows: Option<BulkRows>) -> Result<()> {
+async fn load(db: &Db, rows: Option<BulkRows>) -> Result<()> {
     match rows {
-        Some(rows) => backend::of(db).load_bulk(db, rows).await,
+        Some(rows) => db.backend().load_bulk(db, rows).await,
         None => Ok(()),
     }
 }

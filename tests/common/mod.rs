@@ -135,17 +135,18 @@ impl TestDb {
         }
     }
 
-    pub async fn connect(&self) -> DatabaseConnection {
-        backfill::backend::connect(&self.url)
+    pub async fn connect(&self) -> backfill::backend::Db {
+        let url = backfill::backend::DatabaseUrl::new(self.url.as_str());
+        backfill::backend::connect(&url, &Default::default())
             .await
             .expect("connect to the test database")
     }
 
     /// Connected and migrated.
-    pub async fn migrated(&self) -> DatabaseConnection {
+    pub async fn migrated(&self) -> backfill::backend::Db {
         use migration::MigratorTrait;
         let db = self.connect().await;
-        migration::Migrator::up(&db, None)
+        migration::Migrator::up(db.connection(), None)
             .await
             .expect("migrate up");
         db

@@ -131,7 +131,7 @@ pub fn one_sentence(out: &Output) -> String {
 }
 
 /// A migrated database holding the `SEED` dataset.
-pub async fn seeded(backend: Backend, name: &str) -> (TestDb, DatabaseConnection) {
+pub async fn seeded(backend: Backend, name: &str) -> (TestDb, backfill::backend::Db) {
     let tdb = TestDb::new(backend, name).await;
     let db = tdb.migrated().await;
     let out = run(&tdb, SEED);

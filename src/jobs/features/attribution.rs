@@ -13,7 +13,7 @@ use sea_orm::{DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryResult,
 use super::payload::{self, BugFeature, PayloadProblem};
 use super::planned::Planned;
 use crate::anomalies::AnomalyKind;
-use crate::backend::{self, Backend};
+use crate::backend::Backend;
 use crate::engine::{Batch, BatchJob, BatchPlan, Reads, Split, Written};
 
 /// A `bugs` row as phase 2 reads it, its payload already parsed (as for `TestRow`).
@@ -31,6 +31,7 @@ pub(super) struct Attribution {
 }
 
 pub(super) struct AttributionJob<'a> {
+    pub backend: &'static dyn Backend,
     /// In a dry run phase 1 was rolled back, so a feature it would have created is
     /// looked up among those it planned.
     pub planned: Option<&'a Planned>,
@@ -40,19 +41,21 @@ impl BatchJob for AttributionJob<'_> {
     type Row = BugRow;
     type Write = Attribution;
 
-    fn reads(&self, backend: &dyn Backend) -> Reads {
+    fn reads(&self) -> Reads {
         Reads::Rows(vec![
             Expr::col(bugs::Column::CustomerId),
-            backend.text_as_read(Expr::col(bugs::Column::RawData)),
+            self.backend.text_as_read(Expr::col(bugs::Column::RawData)),
             Expr::col(bugs::Column::TestFeatureId),
         ])
     }
 
-    fn decode(&self, row: &QueryResult, backend: &dyn Backend) -> Result<BugRow, DbErr> {
+    fn decode(&self, row: &QueryResult) -> Result<BugRow, DbErr> {
         Ok(BugRow {
             id: row.try_get_by_index(0)?,
             customer_id: row.try_get_by_index(1)?,
-            feature: payload::parse_bug_payload(&backend.read_text(row, 2)?.unwrap_or_default()),
+            feature: payload::parse_bug_payload(
+                &self.backend.read_text(row, 2)?.unwrap_or_default(),
+            ),
             test_feature_id: row.try_get_by_index(3)?,
         })
     }
@@ -74,7 +77,7 @@ impl BatchJob for AttributionJob<'_> {
                     .note("bugs", bug_id, problem.kind, problem.message),
             }
         }
-        let owners = feature_owners(txn, named.iter().map(|(_, _, f)| *f)).await?;
+        let owners = feature_owners(txn, self.backend, named.iter().map(|(_, _, f)| *f)).await?;
         let planned: HashMap<i64, i64> = match self.planned {
             Some(planned) => {
                 let missing: Vec<i64> = named
@@ -129,7 +132,7 @@ impl BatchJob for AttributionJob<'_> {
             .iter()
             .map(|w| (w.bug_id, w.test_feature_id))
             .collect();
-        backend::of(txn)
+        self.backend
             .set_by_key(txn, "bugs", "id", "test_feature_id", &pairs)
             .await?;
         Ok(Written {
@@ -150,6 +153,7 @@ impl BatchJob for AttributionJob<'_> {
 /// The customer owning each of `ids` in `test_features`.
 async fn feature_owners(
     txn: &DatabaseTransaction,
+    backend: &dyn Backend,
     ids: impl Iterator<Item = i64>,
 ) -> Result<HashMap<i64, i64>, DbErr> {
     let mut ids: Vec<i64> = ids.collect();
@@ -162,7 +166,7 @@ async fn feature_owners(
         .select_only()
         .column(test_features::Column::Id)
         .column(test_features::Column::CustomerId)
-        .filter(backend::of(txn).in_id_list(test_features::Column::Id.into_column_ref(), &ids))
+        .filter(backend.in_id_list(test_features::Column::Id.into_column_ref(), &ids))
         .into_tuple()
         .all(txn)
         .await?;

@@ -12,15 +12,14 @@ mod planned;
 mod upsert;
 
 use anyhow::Result;
-use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 
+use super::run::Run;
+use crate::backend::{Backend, Db, KeyKind, Schema, TableKey};
 use crate::engine::{
-    self, Cancel, EngineSettings, KeyKind, KeysetWalker, TableWalk, Unit, UnitJobs, UnitReport,
-    Walked,
+    Cancel, EngineSettings, KeysetWalker, Unit, UnitReport, WalkedRange, WorkPlan,
 };
 use crate::error::{BatchError, Outcome};
-use crate::ledger::{self, RunLedger, RunStatus};
 use crate::validate::{self, Coverage};
 
 use attribution::AttributionJob;
@@ -29,17 +28,22 @@ use upsert::FeatureJob;
 
 pub const COMMAND: &str = "backfill-features";
 
-/// The tables the job reads or writes (`backfill_anomalies` holds what it logs).
-pub const TABLES: [&str; 4] = ["tests", "bugs", "test_features", "backfill_anomalies"];
+/// What the job reads and writes of the database (`backfill_anomalies` holds what it
+/// logs; the run's bookkeeping is the run skeleton's).
+pub fn schema() -> Schema {
+    ["tests", "bugs", "test_features"]
+        .map(|table| (table, &[] as &[&str]))
+        .into()
+}
 
-const TESTS: TableWalk = TableWalk {
+const TESTS: TableKey = TableKey {
     table: "tests",
-    key: "id",
+    column: "id",
     kind: KeyKind::Integer,
 };
-const BUGS: TableWalk = TableWalk {
+const BUGS: TableKey = TableKey {
     table: "bugs",
-    key: "id",
+    column: "id",
     kind: KeyKind::Integer,
 };
 
@@ -47,39 +51,42 @@ const BUGS: TableWalk = TableWalk {
 const PHASES: [Unit; 2] = [
     Unit {
         name: "test_features",
-        walk: TESTS,
+        key: TESTS,
         phase: 1,
     },
     Unit {
         name: "bugs",
-        walk: BUGS,
+        key: BUGS,
         phase: 2,
     },
 ];
 
-/// The job of each phase.
-struct Phases<'a> {
+/// The batch job of each phase.
+struct FeaturePhases<'a> {
+    backend: &'static dyn Backend,
     /// What a dry run has planned so far (it writes nothing phase 2 could read).
     planned: Option<&'a Planned>,
 }
 
-impl UnitJobs for Phases<'_> {
+impl WorkPlan for FeaturePhases<'_> {
     fn units(&self) -> &[Unit] {
         &PHASES
     }
 
-    async fn walk(&self, walker: &mut KeysetWalker<'_>, unit: &Unit) -> Result<Walked, BatchError> {
-        let planned = self.planned;
-        match unit.walk.table {
+    async fn walk(
+        &self,
+        walker: &mut KeysetWalker<'_>,
+        unit: &Unit,
+    ) -> Result<WalkedRange, BatchError> {
+        let (backend, planned) = (self.backend, self.planned);
+        match unit.key.table {
             "tests" => {
-                walker
-                    .run(&FeatureJob { planned }, unit.walk, unit.name)
-                    .await
+                let job = FeatureJob { backend, planned };
+                walker.run(&job, unit.key, unit.name).await
             }
             _ => {
-                walker
-                    .run(&AttributionJob { planned }, unit.walk, unit.name)
-                    .await
+                let job = AttributionJob { backend, planned };
+                walker.run(&job, unit.key, unit.name).await
             }
         }
     }
@@ -98,7 +105,7 @@ pub struct FeaturesSettings {
 
 /// What the ledger records of a run's settings.
 #[derive(Debug, Serialize, Deserialize)]
-struct Recorded {
+struct FeaturesRecord {
     batch_size: u64,
     validate: bool,
 }
@@ -116,37 +123,28 @@ pub struct FeaturesSummary {
 
 /// Runs both phases (from their checkpoints when resuming), then validation.
 pub async fn run(
-    db: &DatabaseConnection,
+    db: &Db,
     settings: FeaturesSettings,
     cancel: Cancel,
 ) -> Result<(FeaturesSummary, Outcome)> {
     let dry_run = settings.engine.dry_run;
-    let recorded = Recorded {
+    let record = FeaturesRecord {
         batch_size: settings.engine.batch_size,
         validate: settings.validate,
     };
-    let ledger = RunLedger::open(db, COMMAND, &recorded, dry_run, settings.resume).await?;
-    let run_id = ledger.as_ref().map(|l| l.id);
+    let run = Run::open(db, COMMAND, &record, dry_run, settings.resume).await?;
     let planned = match dry_run {
         true => Some(Planned::new().await?),
         false => None,
     };
-    let jobs = Phases {
+    let phases = FeaturePhases {
+        backend: db.backend(),
         planned: planned.as_ref(),
     };
-    let phases = async {
-        let queue = match &ledger {
-            Some(ledger) => Some(ledger.ranges(db, &settings.engine, &PHASES).await?),
-            None => None,
-        };
-        let reports = engine::work(db, &settings.engine, queue.as_ref(), &jobs, &cancel).await?;
-        let [features, bugs]: [UnitReport; 2] = reports
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("BUG: a features run has two phases"))?;
-        anyhow::Ok((features, bugs))
-    }
-    .await;
-    let (features, bugs) = ledger::settle(db, ledger.as_ref(), phases).await?;
+    let reports = run.work(db, &settings.engine, &phases, &cancel).await?;
+    let [features, bugs]: [UnitReport; 2] = reports
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("BUG: a features run has two phases"))?;
     let mut total = features.counters;
     total.add(&bugs.counters);
     let too_many_errors = total.too_many_errors();
@@ -157,29 +155,31 @@ pub async fn run(
     };
     let passed = !too_many_errors && validation.as_ref().is_none_or(|v| v.passed);
     let summary = FeaturesSummary {
-        run_id,
+        run_id: run.id(),
         dry_run,
         features,
         bugs,
         validation,
         too_many_errors,
     };
-    if let Some(ledger) = &ledger {
-        ledger.finish(db, RunStatus::Done, &summary).await?;
-    }
+    run.finish(db, &summary).await?;
     Ok((summary, Outcome::from_passed(passed)))
 }
 
-/// Works on run `ledger` of `backfill-features`, joined from another process, until no
-/// range is left. Returns each phase's report (the run's totals).
+/// Works on `run` of `backfill-features`, joined from another process, until no range
+/// is left. Returns each phase's report (the run's totals).
 pub async fn join(
-    db: &DatabaseConnection,
-    ledger: &RunLedger,
+    db: &Db,
+    run: &Run,
     mut engine: EngineSettings,
     cancel: Cancel,
 ) -> Result<Vec<UnitReport>> {
-    engine.batch_size = ledger.settings::<Recorded>()?.batch_size;
-    let queue = ledger.ranges(db, &engine, &PHASES).await?;
-    let jobs = Phases { planned: None };
-    Ok(engine::work(db, &engine, Some(&queue), &jobs, &cancel).await?)
+    if let Some(record) = run.recorded::<FeaturesRecord>()? {
+        engine.batch_size = record.batch_size;
+    }
+    let phases = FeaturePhases {
+        backend: db.backend(),
+        planned: None,
+    };
+    run.work(db, &engine, &phases, &cancel).await
 }

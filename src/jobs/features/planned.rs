@@ -8,9 +8,9 @@ use std::collections::HashMap;
 
 use anyhow::{Context, Result};
 use sea_orm::sea_query::{Alias, IntoColumnRef, OnConflict, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use sea_orm::{ConnectionTrait, DbErr};
 
-use crate::backend;
+use crate::backend::{self, ConnectSettings, DatabaseUrl, Db, MAX_BINDS};
 
 /// Columns of a planned feature.
 const COLUMNS: [&str; 3] = ["id", "customer_id", "test_id"];
@@ -24,7 +24,7 @@ pub(super) struct PlannedFeature {
 }
 
 pub(super) struct Planned {
-    db: DatabaseConnection,
+    db: Db,
     _dir: tempfile::TempDir,
 }
 
@@ -36,7 +36,7 @@ impl Planned {
             "sqlite://{}?mode=rwc",
             dir.path().join("planned.db").display()
         );
-        let db = backend::connect(&url).await?;
+        let db = backend::connect(&DatabaseUrl::new(url), &ConnectSettings::default()).await?;
         db.execute_unprepared(
             "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
              CREATE TABLE planned (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, test_id INTEGER NOT NULL)",
@@ -48,7 +48,7 @@ impl Planned {
 
     /// Records `features`; a feature recorded already keeps its first listing.
     pub async fn record(&self, features: &[PlannedFeature]) -> Result<(), DbErr> {
-        for chunk in features.chunks(backend::MAX_BINDS / COLUMNS.len()) {
+        for chunk in features.chunks(MAX_BINDS / COLUMNS.len()) {
             let mut insert = Query::insert();
             insert
                 .into_table(Alias::new("planned"))
@@ -72,7 +72,11 @@ impl Planned {
         let query = Query::select()
             .columns(COLUMNS.map(Alias::new))
             .from(Alias::new("planned"))
-            .and_where(backend::of(&self.db).in_id_list(Alias::new("id").into_column_ref(), ids))
+            .and_where(
+                self.db
+                    .backend()
+                    .in_id_list(Alias::new("id").into_column_ref(), ids),
+            )
             .to_owned();
         let mut found = HashMap::new();
         for row in self.db.query_all(&query).await? {

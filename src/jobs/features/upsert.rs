@@ -13,7 +13,7 @@ use sea_orm::{
 use super::payload::{self, PayloadProblem, TestPayload};
 use super::planned::{Planned, PlannedFeature};
 use crate::anomalies::AnomalyKind;
-use crate::backend::{self, Backend};
+use crate::backend::{Backend, MAX_BINDS};
 use crate::engine::{Batch, BatchJob, BatchPlan, Reads, Split, Written};
 
 /// Bound values per `test_features` row.
@@ -47,6 +47,7 @@ pub(super) struct FeatureWrite {
 }
 
 pub(super) struct FeatureJob<'a> {
+    pub backend: &'static dyn Backend,
     /// In a dry run, where the features inserted by earlier (rolled back) batches are
     /// kept.
     pub planned: Option<&'a Planned>,
@@ -56,18 +57,20 @@ impl BatchJob for FeatureJob<'_> {
     type Row = TestRow;
     type Write = FeatureWrite;
 
-    fn reads(&self, backend: &dyn Backend) -> Reads {
+    fn reads(&self) -> Reads {
         Reads::Rows(vec![
             Expr::col(tests::Column::CustomerId),
-            backend.text_as_read(Expr::col(tests::Column::Data)),
+            self.backend.text_as_read(Expr::col(tests::Column::Data)),
         ])
     }
 
-    fn decode(&self, row: &QueryResult, backend: &dyn Backend) -> Result<TestRow, DbErr> {
+    fn decode(&self, row: &QueryResult) -> Result<TestRow, DbErr> {
         Ok(TestRow {
             id: row.try_get_by_index(0)?,
             customer_id: row.try_get_by_index(1)?,
-            payload: payload::parse_test_payload(&backend.read_text(row, 2)?.unwrap_or_default()),
+            payload: payload::parse_test_payload(
+                &self.backend.read_text(row, 2)?.unwrap_or_default(),
+            ),
         })
     }
 
@@ -109,7 +112,7 @@ impl BatchJob for FeatureJob<'_> {
                 patches.insert(id, flags);
             }
         }
-        let mut existing = load_features(txn, wanted.keys().copied()).await?;
+        let mut existing = load_features(txn, self.backend, wanted.keys().copied()).await?;
         if let Some(planned) = self.planned {
             // The rows earlier batches of this dry run would have inserted; only
             // their owner and test matter to a later listing.
@@ -178,14 +181,11 @@ impl BatchJob for FeatureJob<'_> {
         txn: &DatabaseTransaction,
         writes: &[FeatureWrite],
     ) -> Result<Written, DbErr> {
-        for chunk in writes.chunks(backend::MAX_BINDS / FEATURE_COLUMNS) {
+        for chunk in writes.chunks(MAX_BINDS / FEATURE_COLUMNS) {
             // Belt and braces: a row another customer took meanwhile is not overwritten.
-            let on_conflict = backend::of(txn).guarded_upsert(
-                "test_features",
-                "id",
-                &UPDATED_COLUMNS,
-                "customer_id",
-            );
+            let on_conflict =
+                self.backend
+                    .guarded_upsert("test_features", "id", &UPDATED_COLUMNS, "customer_id");
             test_features::Entity::insert_many(
                 chunk.iter().map(|w| w.row.clone().into_active_model()),
             )
@@ -280,6 +280,7 @@ fn features_of(test: TestRow, plan: &mut BatchPlan) -> Vec<(Flags, test_features
 /// its batch (and every retry).
 async fn load_features(
     txn: &DatabaseTransaction,
+    backend: &dyn Backend,
     ids: impl Iterator<Item = i64>,
 ) -> Result<HashMap<i64, test_features::Model>, DbErr> {
     use test_features::Column as C;
@@ -287,7 +288,6 @@ async fn load_features(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let backend = backend::of(txn);
     let text = |column: C| backend.text_as_read(Expr::col(column));
     let query = Query::select()
         .columns([C::Id, C::CustomerId, C::TestId, C::FeatureId])

@@ -12,8 +12,8 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, QueryResult};
 
 use super::{LEGACY_ALIASES, holding};
 use crate::anomalies::{Anomaly, AnomalyKind};
-use crate::backend::{self, Backend, Changed, JournaledUpdate};
-use crate::engine::{Batch, BatchJob, BatchPlan, Key, Reads, Split, TableWalk, Written};
+use crate::backend::{Backend, Changed, JournaledUpdate, Key, MAX_BINDS, TableKey};
+use crate::engine::{Batch, BatchJob, BatchPlan, Reads, Split, Written};
 
 /// Rows whose `project_id` is a legacy alias of the owner: the aliases, or blank.
 fn holds_alias() -> Expr {
@@ -42,18 +42,20 @@ pub(super) struct Fill {
 }
 
 impl Fill {
-    fn rows(&self, walk: TableWalk, backend: &dyn Backend) -> Expr {
-        walk.range(backend, self.after.as_ref(), Some(&self.upto))
+    fn rows(&self, order: TableKey, backend: &dyn Backend) -> Expr {
+        order
+            .range(backend, self.after.as_ref(), Some(&self.upto))
             .into_iter()
             .fold(Expr::value(true), |all, condition| all.and(condition))
     }
 }
 
 pub(super) struct ProjectIdJob {
+    pub backend: &'static dyn Backend,
     /// The order batches are cut in (see `super::order_of`).
-    pub walk: TableWalk,
+    pub order: TableKey,
     /// The primary key rows are named, journaled and updated by.
-    pub identity: TableWalk,
+    pub identity: TableKey,
     /// The run whose journal records the old values; none in a dry run.
     pub run_id: Option<i64>,
 }
@@ -71,10 +73,9 @@ impl ProjectIdJob {
         batch: u64,
         return_keys: bool,
     ) -> Result<(u64, Vec<Key>), DbErr> {
-        let backend = backend::of(txn);
-        let key = self.identity.key_expr(backend);
+        let backend = self.backend;
         let update = Query::update()
-            .table(Alias::new(self.walk.table))
+            .table(Alias::new(self.identity.table))
             .value(Alias::new(PROJECT_ID_COLUMN), LEGACY_PROJECT_ID)
             .and_where(target.clone())
             .to_owned();
@@ -83,7 +84,6 @@ impl ProjectIdJob {
                 let entry = JournaledUpdate {
                     run_id,
                     batch,
-                    table: self.walk.table,
                     target,
                     old,
                     update,
@@ -94,7 +94,7 @@ impl ProjectIdJob {
             }
             None => {
                 backend
-                    .run_update(txn, self.walk.table, target, update, key, return_keys)
+                    .run_update(txn, self.identity, target, update, return_keys)
                     .await?
             }
         };
@@ -103,7 +103,7 @@ impl ProjectIdJob {
             Changed::Keys(rows) => {
                 let keys = rows
                     .iter()
-                    .map(|row| self.identity.read_key(row))
+                    .map(|row| self.identity.read(row, 0))
                     .collect::<Result<Vec<Key>, DbErr>>()?;
                 Ok((keys.len() as u64, keys))
             }
@@ -118,7 +118,7 @@ impl ProjectIdJob {
         written: &mut Written,
     ) -> Result<(), DbErr> {
         let target = fill
-            .rows(self.walk, backend::of(txn))
+            .rows(self.order, self.backend)
             .and(Expr::col(Alias::new(PROJECT_ID_COLUMN)).is_null());
         let (count, _) = self.set_owner(txn, target, None, fill.batch, false).await?;
         written.updated += count;
@@ -132,12 +132,12 @@ impl ProjectIdJob {
         fill: &Fill,
         written: &mut Written,
     ) -> Result<(), DbErr> {
-        let backend = backend::of(txn);
+        let backend = self.backend;
         let found = Query::select()
-            .expr(self.identity.key_expr(backend))
+            .expr(self.identity.selected(backend))
             .column(Alias::new(PROJECT_ID_COLUMN))
-            .from(Alias::new(self.walk.table))
-            .and_where(fill.rows(self.walk, backend))
+            .from(Alias::new(self.identity.table))
+            .and_where(fill.rows(self.order, backend))
             .and_where(holds_alias())
             .to_owned();
         let mut by_old: BTreeMap<String, Vec<Key>> = BTreeMap::new();
@@ -146,10 +146,10 @@ impl ProjectIdJob {
             by_old
                 .entry(old)
                 .or_default()
-                .push(self.identity.read_key(&row)?);
+                .push(self.identity.read(&row, 0)?);
         }
         for (old, keys) in by_old {
-            for chunk in keys.chunks(backend::MAX_BINDS) {
+            for chunk in keys.chunks(MAX_BINDS) {
                 let target = holding(self.identity, backend, chunk, &old);
                 let (_, changed) = self
                     .set_owner(txn, target, Some(&old), fill.batch, true)
@@ -158,7 +158,7 @@ impl ProjectIdJob {
                     written.updated += 1;
                     written.normalized += 1;
                     written.anomalies.push(Anomaly {
-                        table: self.walk.table,
+                        table: self.identity.table,
                         row_id: key.to_string(),
                         kind: AnomalyKind::LegacyAlias,
                         description: format!(
@@ -173,7 +173,7 @@ impl ProjectIdJob {
 }
 
 /// Rows of a value that is neither 'io' nor NULL and may not be UTF-8 (see
-/// [`Backend::maybe_not_utf8`]).
+/// [`crate::backend::Dialect::maybe_not_utf8`]).
 fn maybe_not_utf8(backend: &dyn Backend) -> Option<Expr> {
     let odd = backend.maybe_not_utf8(PROJECT_ID_COLUMN)?;
     Some(
@@ -192,7 +192,7 @@ impl ProjectIdJob {
         batch: &Batch<()>,
         plan: &mut BatchPlan,
     ) -> Result<(), DbErr> {
-        let backend = backend::of(txn);
+        let backend = self.backend;
         let Some(odd) = maybe_not_utf8(backend) else {
             return Ok(());
         };
@@ -204,10 +204,10 @@ impl ProjectIdJob {
             aliases: false,
         };
         let found = Query::select()
-            .expr(self.identity.key_expr(backend))
+            .expr(self.identity.selected(backend))
             .expr(backend.text_as_read(Expr::col(Alias::new(PROJECT_ID_COLUMN))))
-            .from(Alias::new(self.walk.table))
-            .and_where(range.rows(self.walk, backend))
+            .from(Alias::new(self.identity.table))
+            .and_where(range.rows(self.order, backend))
             .and_where(odd)
             .to_owned();
         for row in txn.query_all(&found).await? {
@@ -215,8 +215,8 @@ impl ProjectIdJob {
             if std::str::from_utf8(&bytes).is_err() {
                 let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
                 plan.anomalies.note(
-                    self.walk.table,
-                    self.identity.read_key(&row)?,
+                    self.identity.table,
+                    self.identity.read(&row, 0)?,
                     AnomalyKind::InvalidField,
                     format!(
                         "project_id holds bytes that are not UTF-8 (hex {hex}); left unchanged"
@@ -234,19 +234,19 @@ impl BatchJob for ProjectIdJob {
 
     /// Only the key range, with its counts of NULLs and of aliases: the database
     /// finds the rows itself, and a range without either is not written at all.
-    fn reads(&self, backend: &dyn Backend) -> Reads {
+    fn reads(&self) -> Reads {
         let counts = |rows: Expr| Expr::case(rows, 1).finally(0).into();
         let mut sums = vec![
             counts(Expr::col(Alias::new(PROJECT_ID_COLUMN)).is_null()),
             counts(holds_alias()),
         ];
-        if let Some(odd) = maybe_not_utf8(backend) {
+        if let Some(odd) = maybe_not_utf8(self.backend) {
             sums.push(counts(odd));
         }
         Reads::Range(sums)
     }
 
-    fn decode(&self, _row: &QueryResult, _backend: &dyn Backend) -> Result<(), DbErr> {
+    fn decode(&self, _row: &QueryResult) -> Result<(), DbErr> {
         Ok(())
     }
 
@@ -291,19 +291,19 @@ impl BatchJob for ProjectIdJob {
     /// A rejected range splits at the middle of the rows it would change; a range with
     /// one such row names it.
     async fn split(&self, txn: &DatabaseTransaction, fill: Fill) -> Result<Split<Fill>, DbErr> {
-        let backend = backend::of(txn);
+        let backend = self.backend;
         let keys = Query::select()
-            .expr(self.walk.key_expr(backend))
-            .expr(self.identity.key_expr(backend))
-            .from(Alias::new(self.walk.table))
-            .and_where(fill.rows(self.walk, backend))
+            .expr(self.order.selected(backend))
+            .expr(self.identity.selected(backend))
+            .from(Alias::new(self.identity.table))
+            .and_where(fill.rows(self.order, backend))
             .and_where(needs_owner())
-            .order_by(self.walk.order_column(), Order::Asc)
+            .order_by(self.order.order_column(), Order::Asc)
             .to_owned();
         let rows = txn.query_all(&keys).await?;
         if rows.len() < 2 {
             let row = match rows.first() {
-                Some(row) => self.identity.read_key_at(row, 1)?.to_string(),
+                Some(row) => self.identity.read(row, 1)?.to_string(),
                 None => format!(
                     "{}..={}",
                     fill.after
@@ -313,11 +313,11 @@ impl BatchJob for ProjectIdJob {
                     fill.upto
                 ),
             };
-            return Ok(Split::Row(self.walk.table, row));
+            return Ok(Split::Row(self.identity.table, row));
         }
         let keys = rows
             .iter()
-            .map(|row| self.walk.read_key(row))
+            .map(|row| self.order.read(row, 0))
             .collect::<Result<Vec<Key>, DbErr>>()?;
         let middle = keys[keys.len() / 2 - 1].clone();
         Ok(Split::Halves(

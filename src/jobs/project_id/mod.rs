@@ -1,29 +1,27 @@
 //! `backfill-project-id`: every legacy row of the eleven memory tables belongs to `'io'`.
 //! `fill` is the job on the shared engine (NULLs and legacy aliases become `'io'`,
-//! journaled); `checks` validates the NOT NULL guards afterwards; `rollback` restores
-//! what one run changed. This module picks the tables and their walk order and runs
-//! them in turn.
+//! journaled); the checks are validated afterwards (`crate::validate::project_id`);
+//! `rollback` restores what one run changed. This module picks the tables and their
+//! walk order and runs them through the run skeleton (`super::run`).
 
-pub mod checks;
 mod fill;
 mod rollback;
 
 use anyhow::{Result, bail};
 use migration::{MEMORY_TABLES, PROJECT_ID_COLUMN};
+use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde::{Deserialize, Serialize};
 
-pub use checks::{TableState, table_state, validate_tables};
 pub use rollback::{RollbackSummary, rollback};
 
-use crate::backend::{self, Backend};
+use super::run::Run;
+use crate::backend::{Backend, Db, Key, KeyKind, Schema, TableKey};
 use crate::engine::{
-    self, Cancel, Counters, EngineSettings, Key, KeyKind, KeysetWalker, TableWalk, Unit, UnitJobs,
-    UnitReport, Walked,
+    Cancel, Counters, EngineSettings, KeysetWalker, Unit, UnitReport, WalkedRange, WorkPlan,
 };
 use crate::error::{BatchError, Outcome, UsageError};
-use crate::ledger::{self, RunLedger, RunStatus};
+use crate::validate::project_id::{self as checks, TableState, table_state};
 use fill::ProjectIdJob;
 
 pub const COMMAND: &str = "backfill-project-id";
@@ -49,16 +47,23 @@ pub fn select_tables(names: &[String]) -> Result<Vec<&'static str>> {
         .collect())
 }
 
+/// What the job reads and writes of the database: each of `tables` with its
+/// `project_id`.
+pub fn schema(tables: &[&'static str]) -> Schema {
+    const PROJECT_ID: &[&str] = &[PROJECT_ID_COLUMN];
+    tables.iter().map(|table| (*table, PROJECT_ID)).collect()
+}
+
 /// A memory table's primary key, which names its rows: `nodes` and `edges` by uuid.
-fn walk_of(table: &'static str) -> TableWalk {
+fn identity_of(table: &'static str) -> TableKey {
     let kind = if matches!(table, "nodes" | "edges") {
         KeyKind::Uuid
     } else {
         KeyKind::Integer
     };
-    TableWalk {
+    TableKey {
         table,
-        key: "id",
+        column: "id",
         kind,
     }
 }
@@ -68,9 +73,9 @@ fn walk_of(table: &'static str) -> TableWalk {
 /// uuid. (A `VACUUM` during a run may renumber rowids; a resumed run then leaves rows
 /// that validation reports and a re-run fills.) Tables created `WITHOUT ROWID` keep
 /// uuid order.
-async fn order_of(db: &DatabaseConnection, table: &'static str) -> TableWalk {
-    let identity = walk_of(table);
-    if identity.kind != KeyKind::Uuid || !backend::of(db).walks_uuid_tables_by_rowid() {
+async fn order_of(db: &Db, table: &'static str) -> TableKey {
+    let identity = identity_of(table);
+    if identity.kind != KeyKind::Uuid || !db.backend().walks_uuid_tables_by_rowid() {
         return identity;
     }
     let probe = Query::select()
@@ -79,9 +84,9 @@ async fn order_of(db: &DatabaseConnection, table: &'static str) -> TableWalk {
         .limit(1)
         .to_owned();
     match db.query_one(&probe).await {
-        Ok(_) => TableWalk {
+        Ok(_) => TableKey {
             table,
-            key: "rowid",
+            column: "rowid",
             kind: KeyKind::Integer,
         },
         Err(_) => identity,
@@ -91,8 +96,8 @@ async fn order_of(db: &DatabaseConnection, table: &'static str) -> TableWalk {
 /// The rows `keys` (by primary key) whose `project_id` still holds `value`: a row
 /// changed by someone else since is left as it is. The fill replaces an alias with
 /// 'io' on these rows, and rollback puts the old value back.
-fn holding(identity: TableWalk, backend: &dyn Backend, keys: &[Key], value: &str) -> Expr {
-    Expr::col(Alias::new(identity.key))
+fn holding(identity: TableKey, backend: &dyn Backend, keys: &[Key], value: &str) -> Expr {
+    Expr::col(Alias::new(identity.column))
         .is_in(keys.iter().map(|k| k.to_value(identity.kind, backend)))
         .and(Expr::col(Alias::new(PROJECT_ID_COLUMN)).eq(value))
 }
@@ -114,7 +119,7 @@ pub struct ProjectIdSettings {
 
 /// What the ledger records of a run's settings; a resumed run keeps its `tables`.
 #[derive(Debug, Serialize, Deserialize)]
-struct Recorded {
+struct ProjectIdRecord {
     batch_size: u64,
     tables: Vec<String>,
 }
@@ -161,32 +166,23 @@ impl ProjectIdSummary {
 
 /// Backfills `project_id` on the chosen tables, then validates.
 pub async fn run(
-    db: &DatabaseConnection,
+    db: &Db,
     settings: ProjectIdSettings,
     cancel: Cancel,
 ) -> Result<(ProjectIdSummary, Outcome)> {
     let dry_run = settings.engine.dry_run;
-    let recorded = Recorded {
+    let record = ProjectIdRecord {
         batch_size: settings.engine.batch_size,
         tables: settings.tables.iter().map(ToString::to_string).collect(),
     };
-    let ledger = RunLedger::open(db, COMMAND, &recorded, dry_run, settings.resume).await?;
-    let run_id = ledger.as_ref().map(|l| l.id);
+    let run = Run::open(db, COMMAND, &record, dry_run, settings.resume).await?;
     // A resumed run finishes the tables it was started on, whatever --table says now.
-    let tables = match ledger.as_ref().filter(|_| settings.resume) {
-        Some(ledger) => select_tables(&ledger.settings::<Recorded>()?.tables)?,
-        None => settings.tables.clone(),
+    let tables = match run.recorded::<ProjectIdRecord>()? {
+        Some(record) if settings.resume => select_tables(&record.tables)?,
+        _ => settings.tables.clone(),
     };
-    let walked = async {
-        let jobs = Fills::of(db, &tables, run_id).await;
-        let queue = match &ledger {
-            Some(ledger) => Some(ledger.ranges(db, &settings.engine, &jobs.units).await?),
-            None => None,
-        };
-        anyhow::Ok(engine::work(db, &settings.engine, queue.as_ref(), &jobs, &cancel).await?)
-    }
-    .await;
-    let reports = ledger::settle(db, ledger.as_ref(), walked).await?;
+    let fills = TableFills::of(db, &tables, run.id()).await;
+    let reports = run.work(db, &settings.engine, &fills, &cancel).await?;
     for report in &reports {
         tracing::info!(
             "{}: {} scanned, {} set to 'io' ({} aliases), {} rejected in {} batches",
@@ -207,7 +203,11 @@ pub async fn run(
     for (table, report) in tables.iter().copied().zip(reports) {
         let state = if dry_run {
             let found = table_state(db, table).await?;
-            Some(found.after_run(&report.counters, settings.validate))
+            let filled = report
+                .counters
+                .updated
+                .saturating_sub(report.counters.normalized);
+            Some(found.after_run(filled, settings.validate))
         } else if settings.validate {
             let state = checks::validate_table(db, table, settings.promote_not_null).await?;
             passed &= state.passes();
@@ -221,11 +221,9 @@ pub async fn run(
             state,
         });
     }
-    if let Some(ledger) = &ledger {
-        ledger.finish(db, RunStatus::Done, &summaries).await?;
-    }
+    run.finish(db, &summaries).await?;
     let summary = ProjectIdSummary {
-        run_id,
+        run_id: run.id(),
         dry_run,
         tables: summaries,
         passed,
@@ -235,54 +233,65 @@ pub async fn run(
 
 /// The fill of each table, as the run's units: all of one phase, so the workers
 /// may take ranges of any table.
-struct Fills {
+struct TableFills {
+    backend: &'static dyn Backend,
     units: Vec<Unit>,
     run_id: Option<i64>,
 }
 
-impl Fills {
-    async fn of(db: &DatabaseConnection, tables: &[&'static str], run_id: Option<i64>) -> Self {
+impl TableFills {
+    async fn of(db: &Db, tables: &[&'static str], run_id: Option<i64>) -> Self {
         let mut units = Vec::new();
         for &table in tables {
             units.push(Unit {
                 name: table,
-                walk: order_of(db, table).await,
+                key: order_of(db, table).await,
                 phase: 1,
             });
         }
-        Self { units, run_id }
+        Self {
+            backend: db.backend(),
+            units,
+            run_id,
+        }
     }
 }
 
-impl UnitJobs for Fills {
+impl WorkPlan for TableFills {
     fn units(&self) -> &[Unit] {
         &self.units
     }
 
-    async fn walk(&self, walker: &mut KeysetWalker<'_>, unit: &Unit) -> Result<Walked, BatchError> {
+    async fn walk(
+        &self,
+        walker: &mut KeysetWalker<'_>,
+        unit: &Unit,
+    ) -> Result<WalkedRange, BatchError> {
         let job = ProjectIdJob {
-            walk: unit.walk,
-            identity: walk_of(unit.walk.table),
+            backend: self.backend,
+            order: unit.key,
+            identity: identity_of(unit.key.table),
             run_id: self.run_id,
         };
-        walker.run(&job, unit.walk, unit.name).await
+        walker.run(&job, unit.key, unit.name).await
     }
 }
 
-/// Works on run `ledger` of `backfill-project-id`, joined from another process, until
-/// no range is left. Returns each table's report (the run's totals).
+/// Works on `run` of `backfill-project-id`, joined from another process, until no
+/// range is left. Returns each table's report (the run's totals).
 pub async fn join(
-    db: &DatabaseConnection,
-    ledger: &RunLedger,
+    db: &Db,
+    run: &Run,
     mut engine: EngineSettings,
     cancel: Cancel,
 ) -> Result<Vec<UnitReport>> {
-    let recorded = ledger.settings::<Recorded>()?;
-    engine.batch_size = recorded.batch_size;
-    let tables = select_tables(&recorded.tables)?;
-    let jobs = Fills::of(db, &tables, Some(ledger.id)).await;
-    let queue = ledger.ranges(db, &engine, &jobs.units).await?;
-    Ok(engine::work(db, &engine, Some(&queue), &jobs, &cancel).await?)
+    let Some(record) = run.recorded::<ProjectIdRecord>()? else {
+        anyhow::bail!("BUG: a joined run records its settings");
+    };
+    engine.batch_size = record.batch_size;
+    let tables = select_tables(&record.tables)?;
+    let fills = TableFills::of(db, &tables, run.id()).await;
+    run.work(db, &engine, &fills, &cancel).await
 }
 
 #[cfg(test)]

@@ -11,17 +11,16 @@ use entity::{backfill_journal, backfill_runs};
 use migration::{LEGACY_PROJECT_ID, MEMORY_TABLES, PROJECT_ID_COLUMN, ProjectIdCheck};
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
-use super::checks::{check_state, column_not_null};
-use super::{COMMAND, holding, walk_of};
-use crate::backend;
-use crate::engine::{Key, KeyKind};
+use super::{COMMAND, holding, identity_of};
+use crate::backend::{Db, Key, KeyKind, MAX_BINDS};
 use crate::error::UsageError;
 use crate::ledger::RunStatus;
+use crate::validate::project_id::{check_state, column_not_null};
 
 /// What `--rollback` restored.
 #[derive(Debug, Serialize)]
@@ -34,7 +33,7 @@ pub struct RollbackSummary {
 /// Restores the old values a run journaled, for rows that still hold the `'io'` it
 /// wrote (rows the application changed since stay as they are). Refuses, changing
 /// nothing, when an old value is NULL and a check or trigger forbids NULL.
-pub async fn rollback(db: &DatabaseConnection, run: Option<i64>) -> Result<RollbackSummary> {
+pub async fn rollback(db: &Db, run: Option<i64>) -> Result<RollbackSummary> {
     let run_id = match run {
         Some(id) => {
             // A run rolled back already must not be rolled back again: its rows may
@@ -72,11 +71,11 @@ pub async fn rollback(db: &DatabaseConnection, run: Option<i64>) -> Result<Rollb
     let mut checked = BTreeSet::new();
     let entries = each_journal_entry(db, run_id, async |entry| {
         let table = known_table(&entry.table_name)?;
-        let changes = decode_changes(&entry.changes, walk_of(table).kind)?;
+        let changes = decode_changes(&entry.changes, identity_of(table).kind)?;
         if changes.iter().any(|(old, _)| old.is_none())
             && checked.insert(table)
             && (check_state(db, table).await? != ProjectIdCheck::Missing
-                || column_not_null(db, table).await?)
+                || column_not_null(db, db.backend(), table).await?)
         {
             bail!(UsageError::new(format!(
                 "run {run_id} replaced NULLs in `{table}`, and NULL cannot be restored while {} forbids it: nothing was changed; `backfill migrate down` removes the check if you really need the NULLs back",
@@ -98,15 +97,14 @@ pub async fn rollback(db: &DatabaseConnection, run: Option<i64>) -> Result<Rollb
     };
     each_journal_entry(db, run_id, async |entry| {
         let table = known_table(&entry.table_name)?;
-        let walk = walk_of(table);
+        let identity = identity_of(table);
         let txn = db.begin().await?;
-        let backend = backend::of(&txn);
-        for (old, keys) in decode_changes(&entry.changes, walk.kind)? {
-            for chunk in keys.chunks(backend::MAX_BINDS) {
+        for (old, keys) in decode_changes(&entry.changes, identity.kind)? {
+            for chunk in keys.chunks(MAX_BINDS) {
                 let update = Query::update()
                     .table(Alias::new(table))
                     .value(Alias::new(PROJECT_ID_COLUMN), old.as_deref())
-                    .and_where(holding(walk, backend, chunk, LEGACY_PROJECT_ID))
+                    .and_where(holding(identity, db.backend(), chunk, LEGACY_PROJECT_ID))
                     .to_owned();
                 let done = txn.execute(&update).await?.rows_affected();
                 summary.restored += done;
@@ -134,7 +132,7 @@ const JOURNAL_PAGE: u64 = 100;
 /// Calls `visit` on every journal entry of run `run_id`, newest first, reading the
 /// journal in keyset pages (never a whole run at once); returns how many there were.
 async fn each_journal_entry(
-    db: &DatabaseConnection,
+    db: &Db,
     run_id: i64,
     mut visit: impl AsyncFnMut(backfill_journal::Model) -> Result<()>,
 ) -> Result<u64> {

@@ -1,17 +1,12 @@
-//! `validate`: the CI gate after a backfill. Coverage rates of the analytics tables and
-//! the `project_id` state of the memory tables, all from aggregate queries; no row is
-//! read into the program.
+//! The coverage rates of the analytics tables (SPEC §5.6), with the diagnostics that
+//! tell missing data from a missed backfill, overall and per customer: aggregate
+//! queries only.
 
 use anyhow::{Context, Result};
-use migration::MEMORY_TABLES;
-use sea_orm::{ConnectionTrait, DatabaseConnection, QueryResult, Statement};
+use sea_orm::{ConnectionTrait, QueryResult, Statement};
 use serde::Serialize;
 
-use crate::backend;
-use crate::error::Outcome;
-use crate::jobs::project_id::checks::{TableState, table_state};
-
-pub const DEFAULT_THRESHOLD: f64 = 0.95;
+use crate::backend::Db;
 
 /// The three rates of SPEC §5.6 (`None` for an empty denominator) and the diagnostics
 /// that tell missing data from a missed backfill.
@@ -43,23 +38,6 @@ pub struct CustomerCoverage {
     pub below_threshold: bool,
 }
 
-/// The whole `validate` report (JSON keys of SPEC §5.6).
-#[derive(Debug, Serialize)]
-pub struct ValidationReport {
-    #[serde(flatten)]
-    pub coverage: Coverage,
-    pub tables: Vec<TableValidation>,
-    pub by_customer: Option<Vec<CustomerCoverage>>,
-    pub passed: bool,
-}
-
-#[derive(Debug, Serialize)]
-pub struct TableValidation {
-    pub table: &'static str,
-    #[serde(flatten)]
-    pub state: TableState,
-}
-
 fn rate(part: i64, whole: i64) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
 }
@@ -79,8 +57,8 @@ async fn one_row(db: &impl ConnectionTrait, sql: String) -> Result<QueryResult> 
 }
 
 /// The three rates and their diagnostics.
-pub async fn coverage(db: &DatabaseConnection, threshold: f64) -> Result<Coverage> {
-    let backend = backend::of(db);
+pub async fn coverage(db: &Db, threshold: f64) -> Result<Coverage> {
+    let backend = db.backend();
     let tests = one_row(
         db,
         format!(
@@ -129,7 +107,7 @@ pub async fn coverage(db: &DatabaseConnection, threshold: f64) -> Result<Coverag
 }
 
 /// The rates per customer, in two GROUP BY queries.
-pub async fn by_customer(db: &DatabaseConnection, threshold: f64) -> Result<Vec<CustomerCoverage>> {
+pub async fn by_customer(db: &Db, threshold: f64) -> Result<Vec<CustomerCoverage>> {
     let backend = db.get_database_backend();
     let sql = "SELECT c.customer_id, \
          (SELECT COUNT(*) FROM tests t WHERE t.customer_id = c.customer_id), \
@@ -156,34 +134,4 @@ pub async fn by_customer(db: &DatabaseConnection, threshold: f64) -> Result<Vec<
             })
         })
         .collect()
-}
-
-/// `validate`: coverage, optionally per customer, and the eleven tables' state.
-pub async fn run(
-    db: &DatabaseConnection,
-    threshold: f64,
-    per_customer: bool,
-) -> Result<(ValidationReport, Outcome)> {
-    let coverage = coverage(db, threshold).await?;
-    let mut tables = Vec::new();
-    for table in MEMORY_TABLES {
-        tables.push(TableValidation {
-            table,
-            state: table_state(db, table).await?,
-        });
-    }
-    let by_customer = if per_customer {
-        Some(by_customer(db, threshold).await?)
-    } else {
-        None
-    };
-    // NULLs fail; an unvalidated check is shown but is the backfill's job to fix.
-    let passed = coverage.passed && tables.iter().all(|t| t.state.null_count == 0);
-    let report = ValidationReport {
-        coverage,
-        tables,
-        by_customer,
-        passed,
-    };
-    Ok((report, Outcome::from_passed(passed)))
 }

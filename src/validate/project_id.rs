@@ -1,6 +1,7 @@
 //! The `project_id` checks of the memory tables (SPEC §5.5.7): how far a table is from
 //! "no NULL, and NULL ruled out", and validating it there. `validate` reads the state;
-//! the job validates after its fill, and `--validate-only` does only that.
+//! the project-id backfill validates after its fill, and `--validate-only` does only
+//! that.
 
 use anyhow::{Context, Result};
 use migration::{
@@ -8,11 +9,10 @@ use migration::{
     project_id_check_state,
 };
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde::Serialize;
 
-use crate::backend;
-use crate::engine::Counters;
+use crate::backend::{Backend, Db, query_flag};
 
 /// `project_id` state of one table: NULLs left, and whether NULL is ruled out
 /// (PostgreSQL: the check validated or the column NOT NULL; SQLite: both triggers).
@@ -28,11 +28,10 @@ impl TableState {
         self.null_count == 0 && self.constraint_validated
     }
 
-    /// The state a run that changes what `walked` counts leaves (a dry run reports it):
-    /// the NULLs it did not fill, which are the rows the database rejects, and the check
+    /// The state a run that fills `filled` NULLs leaves (a dry run reports it): the
+    /// NULLs it did not fill, which are the rows the database rejects, and the check
     /// validated when the run validates and no NULL is left.
-    pub(super) fn after_run(self, walked: &Counters, validates: bool) -> TableState {
-        let filled = walked.updated.saturating_sub(walked.normalized);
+    pub fn after_run(self, filled: u64, validates: bool) -> TableState {
         let null_count = Ord::max(self.null_count.saturating_sub_unsigned(filled), 0);
         TableState {
             null_count,
@@ -41,12 +40,12 @@ impl TableState {
     }
 }
 
-pub async fn table_state(db: &impl ConnectionTrait, table: &'static str) -> Result<TableState> {
+pub async fn table_state(db: &Db, table: &'static str) -> Result<TableState> {
     let null_count = count_nulls(db, table).await?;
     let constraint_validated = match check_state(db, table).await? {
         ProjectIdCheck::Enforced => true,
         ProjectIdCheck::NotValidated => false,
-        ProjectIdCheck::Missing => column_not_null(db, table).await?,
+        ProjectIdCheck::Missing => column_not_null(db, db.backend(), table).await?,
     };
     Ok(TableState {
         null_count,
@@ -54,7 +53,7 @@ pub async fn table_state(db: &impl ConnectionTrait, table: &'static str) -> Resu
     })
 }
 
-pub(super) async fn check_state(db: &impl ConnectionTrait, table: &str) -> Result<ProjectIdCheck> {
+pub(crate) async fn check_state(db: &impl ConnectionTrait, table: &str) -> Result<ProjectIdCheck> {
     project_id_check_state(db, table)
         .await
         .with_context(|| format!("could not read the project_id check of `{table}`"))
@@ -77,9 +76,13 @@ async fn count_nulls(db: &impl ConnectionTrait, table: &str) -> Result<i64> {
 }
 
 /// Whether the column itself is NOT NULL (after `--promote-not-null`).
-pub(super) async fn column_not_null(db: &impl ConnectionTrait, table: &str) -> Result<bool> {
-    match backend::of(db).not_null_query(table, PROJECT_ID_COLUMN) {
-        Some(query) => Ok(backend::query_flag(db, query).await?),
+pub(crate) async fn column_not_null(
+    db: &impl ConnectionTrait,
+    backend: &dyn Backend,
+    table: &str,
+) -> Result<bool> {
+    match backend.not_null_query(table, PROJECT_ID_COLUMN) {
+        Some(query) => Ok(query_flag(db, query).await?),
         None => Ok(false),
     }
 }
@@ -87,11 +90,7 @@ pub(super) async fn column_not_null(db: &impl ConnectionTrait, table: &str) -> R
 /// SPEC §5.5.7 for one table, in its own transaction: a table with NULLs fails without
 /// touching the check; otherwise a check an adopted schema lacks is added (NOT VALID on
 /// PostgreSQL, the triggers on SQLite), then validated on PostgreSQL.
-pub async fn validate_table(
-    db: &DatabaseConnection,
-    table: &'static str,
-    promote: bool,
-) -> Result<TableState> {
+pub async fn validate_table(db: &Db, table: &'static str, promote: bool) -> Result<TableState> {
     let nulls = count_nulls(db, table).await?;
     if nulls > 0 {
         // Not a warning: the summary on stdout names the table and fails the run.
@@ -101,7 +100,7 @@ pub async fn validate_table(
         return table_state(db, table).await;
     }
     let txn = db.begin().await?;
-    if !column_not_null(&txn, table).await? {
+    if !column_not_null(&txn, db.backend(), table).await? {
         ensure_project_id_check(&txn, table)
             .await
             .with_context(|| format!("could not add the project_id check of `{table}`"))?;
@@ -118,7 +117,7 @@ pub async fn validate_table(
     // Only a validated check is promoted. A backend whose check stays the guard
     // (SQLite's triggers) has nothing to promote it with.
     if promote && check_state(&txn, table).await? == ProjectIdCheck::Enforced {
-        for statement in backend::of(db).promote_not_null(&txn, table).await? {
+        for statement in db.backend().promote_not_null(&txn, table).await? {
             txn.execute_unprepared(&statement)
                 .await
                 .with_context(|| format!("could not make `{table}`.project_id NOT NULL"))?;
@@ -132,7 +131,7 @@ pub async fn validate_table(
 
 /// Validates each of `tables` in turn (`--validate-only`, and the end of a run).
 pub async fn validate_tables(
-    db: &DatabaseConnection,
+    db: &Db,
     tables: &[&'static str],
     promote: bool,
 ) -> Result<Vec<(&'static str, TableState)>> {

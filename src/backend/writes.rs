@@ -1,0 +1,183 @@
+//! The writes whose SQL differs between databases: an update that journals the rows it
+//! changes in the same transaction, setting a column from (key, value) pairs, the
+//! tenant-guarded upsert, and the `project_id` guard's promotion and lifting.
+
+use async_trait::async_trait;
+use chrono::Utc;
+use entity::backfill_journal;
+use sea_orm::sea_query::{
+    Alias, Expr, ExprTrait, FunctionCall, InsertStatement, IntoIden, OnConflict, Query,
+    SelectStatement, TableRef, UpdateStatement, ValueTuple,
+};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, QueryResult};
+
+use super::{Dialect, MAX_BINDS, TableKey};
+
+/// An update whose changed rows are journaled in `backfill_journal`, in the same
+/// transaction, as `{"old": old, "keys": [key, …]}`.
+pub struct JournaledUpdate<'a> {
+    pub run_id: i64,
+    /// The batch the update belongs to.
+    pub batch: u64,
+    /// The rows to change; every one of them holds `old`.
+    pub target: Expr,
+    /// The value every changed row held.
+    pub old: Option<&'a str>,
+    /// The update itself, its `WHERE` being `target`.
+    pub update: UpdateStatement,
+    /// The table's primary key, which names a changed row.
+    pub identity: TableKey,
+    /// Whether the changed keys are wanted back (else only their count).
+    pub return_keys: bool,
+}
+
+/// What an update changed: how many rows, or which (one key per row, at index 0).
+pub enum Changed {
+    Count(u64),
+    Keys(Vec<QueryResult>),
+}
+
+impl Changed {
+    /// What an update that changed nothing returns.
+    pub fn nothing(return_keys: bool) -> Self {
+        match return_keys {
+            true => Self::Keys(Vec::new()),
+            false => Self::Count(0),
+        }
+    }
+}
+
+/// The writes whose statements differ between databases, in its dialect.
+#[async_trait]
+pub trait Writes: Dialect {
+    /// Sets `column` to the second of each pair on the row of `table` whose `key` is
+    /// the first: one `UPDATE … FROM (VALUES (key, value), …)`, a join on the primary
+    /// key, per chunk of pairs.
+    async fn set_by_key(
+        &self,
+        txn: &DatabaseTransaction,
+        table: &'static str,
+        key: &'static str,
+        column: &'static str,
+        pairs: &[(i64, i64)],
+    ) -> Result<(), DbErr> {
+        let list = Alias::new("pairs");
+        for chunk in pairs.chunks(MAX_BINDS / 2) {
+            let values = chunk
+                .iter()
+                .map(|(key, value)| ValueTuple::Two((*key).into(), (*value).into()))
+                .collect();
+            let update = Query::update()
+                .table(Alias::new(table))
+                .value(
+                    Alias::new(column),
+                    Expr::col((list.clone(), Alias::new("column2"))),
+                )
+                .from(TableRef::ValuesList(values, list.clone().into_iden()))
+                .and_where(
+                    Expr::col((Alias::new(table), Alias::new(key)))
+                        .equals((list.clone(), Alias::new("column1"))),
+                )
+                .to_owned();
+            txn.execute(&update).await?;
+        }
+        Ok(())
+    }
+
+    /// The `ON CONFLICT (key)` clause of an upsert into `table` that updates `columns`
+    /// from the incoming row, except where the stored row's `guard` differs from the
+    /// incoming one: such a row is left as it is.
+    fn guarded_upsert(
+        &self,
+        table: &'static str,
+        key: &'static str,
+        columns: &[&'static str],
+        guard: &'static str,
+    ) -> OnConflict {
+        OnConflict::column(Alias::new(key))
+            .update_columns(columns.iter().map(|c| Alias::new(*c)))
+            .action_and_where(
+                Expr::col((Alias::new(table), Alias::new(guard)))
+                    .equals((Alias::new("excluded"), Alias::new(guard))),
+            )
+            .to_owned()
+    }
+
+    /// Runs `update` (of `identity.table`, its `WHERE` being `target`), returning the
+    /// changed keys (as `identity` selects them) when asked for.
+    async fn run_update(
+        &self,
+        txn: &DatabaseTransaction,
+        identity: TableKey,
+        _target: Expr,
+        mut update: UpdateStatement,
+        return_keys: bool,
+    ) -> Result<Changed, DbErr> {
+        if return_keys {
+            update.returning(Query::returning().expr(identity.selected(self)));
+            Ok(Changed::Keys(txn.query_all(&update).await?))
+        } else {
+            Ok(Changed::Count(txn.execute(&update).await?.rows_affected()))
+        }
+    }
+
+    /// Runs the update and journals exactly the rows it changed, in `txn`.
+    async fn journaled_update(
+        &self,
+        txn: &DatabaseTransaction,
+        update: JournaledUpdate<'_>,
+    ) -> Result<Changed, DbErr>;
+
+    /// Statements that make `table.project_id` NOT NULL once its check holds for every
+    /// row, and retire the check; none where the check stays the guard.
+    async fn promote_not_null(
+        &self,
+        txn: &DatabaseTransaction,
+        table: &str,
+    ) -> Result<Vec<String>, DbErr>;
+
+    /// Statements that lift a memory table's NOT NULL guard on `project_id`, for
+    /// writing legacy rows (`seed`); `migration::ensure_project_id_check` restores it.
+    /// Where the guard is the two triggers, dropping them.
+    fn lift_project_id_guard(&self, table: &str) -> Vec<String> {
+        [
+            migration::project_id_insert_trigger_name(table),
+            migration::project_id_update_trigger_name(table),
+        ]
+        .map(|trigger| format!("DROP TRIGGER IF EXISTS \"{trigger}\""))
+        .into()
+    }
+}
+
+/// The journal row of one write: `INSERT INTO backfill_journal … SELECT run, table,
+/// batch, <changes>, now FROM source WHERE rows`, which inserts nothing when no row
+/// matched. Shared by the databases' [`Writes::journaled_update`].
+pub(super) fn journal_insert(
+    entry: &JournaledUpdate<'_>,
+    changes: FunctionCall,
+    source: Alias,
+    rows: Expr,
+) -> Result<InsertStatement, DbErr> {
+    let select: SelectStatement = Query::select()
+        .expr(Expr::value(entry.run_id))
+        .expr(Expr::value(entry.identity.table))
+        .expr(Expr::value(entry.batch as i64))
+        .expr(changes)
+        .expr(Expr::value(Utc::now().fixed_offset()))
+        .from(source)
+        .and_where(rows)
+        .and_having(Expr::cust("COUNT(*) > 0"))
+        .to_owned();
+    Ok(Query::insert()
+        .into_table(backfill_journal::Entity)
+        .columns([
+            backfill_journal::Column::RunId,
+            backfill_journal::Column::TableName,
+            backfill_journal::Column::BatchNo,
+            backfill_journal::Column::Changes,
+            backfill_journal::Column::CreatedAt,
+        ])
+        .select_from(select)
+        .map_err(|err| DbErr::Custom(err.to_string()))?
+        .to_owned())
+}

@@ -1,0 +1,79 @@
+//! A live run's row between its batches: what is asked of it, its heartbeat, its
+//! status as it holds and goes on, and the runs whose process is gone.
+
+use anyhow::{Context, Result, bail};
+use chrono::Utc;
+use entity::backfill_runs::{self, Column};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+
+use super::process::is_alive;
+use super::{Request, RunStatus};
+use crate::error::UsageError;
+
+/// What is asked of run `id` now, by `runs pause|continue|cancel` from anywhere.
+pub async fn requested(db: &impl ConnectionTrait, id: i64) -> Result<Request, DbErr> {
+    let status = backfill_runs::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(|run| run.status);
+    Ok(match status.as_deref().map(str::parse) {
+        Some(Ok(RunStatus::Paused)) => Request::Pause,
+        Some(Ok(RunStatus::Cancelled)) => Request::Cancel,
+        _ => Request::Go,
+    })
+}
+
+/// Moves run `id`'s heartbeat: it is alive.
+pub async fn heartbeat(db: &impl ConnectionTrait, id: i64) -> Result<(), DbErr> {
+    backfill_runs::Entity::update_many()
+        .col_expr(Column::HeartbeatAt, Expr::value(Utc::now().fixed_offset()))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Puts run `id` in `to` if it is in `from`: only a running run becomes throttled and
+/// back, so a pause or a cancel from another process is never overwritten.
+pub async fn move_status(
+    db: &impl ConnectionTrait,
+    id: i64,
+    from: RunStatus,
+    to: RunStatus,
+) -> Result<(), DbErr> {
+    backfill_runs::Entity::update_many()
+        .col_expr(Column::Status, Expr::value(to.as_str()))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.eq(from.as_str()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Marks runs of `command` whose process is gone as interrupted, and refuses when a
+/// live one exists.
+pub(super) async fn retire_dead_runs(db: &impl ConnectionTrait, command: &str) -> Result<()> {
+    let running = backfill_runs::Entity::find()
+        .filter(Column::Command.eq(command))
+        .filter(Column::Status.is_in(RunStatus::LIVE))
+        .all(db)
+        .await
+        .context("could not read backfill_runs")?;
+    for run in running {
+        if is_alive(&run.host, run.pid, run.heartbeat_at) {
+            bail!(UsageError::new(format!(
+                "run {} of `{command}` is still in progress (pid {} on {}): wait for it to finish",
+                run.id, run.pid, run.host
+            )));
+        }
+        backfill_runs::Entity::update_many()
+            .col_expr(Column::Status, Expr::value(RunStatus::Interrupted.as_str()))
+            .filter(Column::Id.eq(run.id))
+            .filter(Column::Status.is_in(RunStatus::LIVE))
+            .exec(db)
+            .await
+            .context("could not update backfill_runs")?;
+    }
+    Ok(())
+}
