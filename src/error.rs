@@ -1,4 +1,5 @@
-//! How a command ends other than "done": a usage or configuration problem (exit 2), an
+//! How a command ends other than "done": a usage or configuration problem (exit 2), a
+//! database that is busy or unreachable (exit 75: try again unchanged later), an
 //! interruption (exit 130), a batch stopped by its database (exit 2, after the last
 //! committed batch), and, as an outcome rather than an error, data that falls short
 //! (exit 1). The exit code follows from the error's type, in one place.
@@ -14,6 +15,19 @@ use sea_orm::DbErr;
 pub struct UsageError(String);
 
 impl UsageError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+/// The database is busy or out of reach: another live run of the command holds it, or
+/// the server refuses connections or does not answer in time. Nothing was written;
+/// the same command may simply be run again later.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unavailable(String);
+
+impl Unavailable {
     pub fn new(message: impl Into<String>) -> Self {
         Self(message.into())
     }
@@ -117,11 +131,14 @@ pub fn is_interruption(err: &anyhow::Error) -> bool {
         )
 }
 
-/// The exit code for an error that ended a command.
-pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
+/// The exit code for an error that ended a command: 130 interrupted, 75 busy or
+/// unreachable, 2 anything else.
+pub fn exit_code_of(err: &anyhow::Error) -> u8 {
     if is_interruption(err) {
-        ExitCode::from(130)
+        130
+    } else if err.downcast_ref::<Unavailable>().is_some() {
+        75
     } else {
-        ExitCode::from(2)
+        2
     }
 }

@@ -37,7 +37,7 @@ fn main() -> ExitCode {
         Ok(outcome) => outcome.exit_code(),
         Err(err) => {
             eprintln!("backfill: {}", backfill::logging::sentence(&err));
-            backfill::error::exit_code_for(&err)
+            ExitCode::from(backfill::error::exit_code_of(&err))
         }
     }
 }

@@ -8,8 +8,8 @@ use anyhow::{Result, bail};
 use sea_orm::{ConnectOptions, Database};
 use sea_orm_migration::SchemaManager;
 
-use super::{BACKENDS, Backend, ConnectSettings, DatabaseUrl, Db, db_message};
-use crate::error::UsageError;
+use super::{BACKENDS, Backend, ConnectSettings, DatabaseUrl, Db, ProbeFailure, db_message};
+use crate::error::{Unavailable, UsageError};
 
 /// The database a URL names, or the sentence that refuses it.
 fn backend_for(url: &DatabaseUrl) -> Result<&'static dyn Backend> {
@@ -25,15 +25,21 @@ fn backend_for(url: &DatabaseUrl) -> Result<&'static dyn Backend> {
     }
 }
 
-/// Connects to `url`, refusing unsupported schemes and unreachable servers in one
-/// sentence (exit 2), with connections enough for `settings.workers` workers where
+/// Connects to `url`, refusing unsupported schemes and refused logins (exit 2) and
+/// unreachable servers (exit 75) in one sentence, with connections enough for `settings.workers` workers where
 /// the database takes parallel writers.
 pub async fn connect(url: &DatabaseUrl, settings: &ConnectSettings) -> Result<Db> {
     let backend = backend_for(url)?;
-    if let Err(reason) = backend.probe(url.as_str(), settings.timeout).await {
-        bail!(UsageError::new(format!(
-            "cannot connect to `{url}`: {reason}"
-        )));
+    match backend.probe(url.as_str(), settings.timeout).await {
+        Ok(()) => {}
+        Err(ProbeFailure::Unreachable(reason)) => {
+            bail!(Unavailable::new(format!("cannot reach `{url}`: {reason}")))
+        }
+        Err(ProbeFailure::Refused(reason)) => {
+            bail!(UsageError::new(format!(
+                "cannot connect to `{url}`: {reason}"
+            )))
+        }
     }
     let mut options = ConnectOptions::new(url.as_str());
     options

@@ -39,7 +39,7 @@ pub use health::{Health, Observation, Standby};
 pub use key::{Key, KeyKind, TableKey};
 pub use mysql::Mysql;
 pub use postgres::Postgres;
-pub use session::{Failure, Session, db_message};
+pub use session::{Failure, ProbeFailure, Session, db_message};
 pub use sqlite::Sqlite;
 pub use writes::{Changed, JournaledUpdate, Writes};
 

@@ -24,6 +24,15 @@ pub enum Failure {
     Rejected,
 }
 
+/// Why a database did not take a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeFailure {
+    /// Nothing answered, or not in time: worth trying again later.
+    Unreachable(String),
+    /// It answered and refused: a login, a database name, a file that is no database.
+    Refused(String),
+}
+
 /// How a database is reached and how its sessions behave.
 #[async_trait]
 pub trait Session: Send + Sync {
@@ -41,7 +50,7 @@ pub trait Session: Send + Sync {
 
     /// One plain connection before the pool is built, so that an unreachable server is
     /// reported at once with its reason (a pool retries, then only says "timed out").
-    async fn probe(&self, url: &str, timeout: Duration) -> Result<(), String>;
+    async fn probe(&self, url: &str, timeout: Duration) -> Result<(), ProbeFailure>;
 
     /// Whether the database refuses writes (a read-only file or transaction mode).
     async fn is_read_only(&self, db: &DatabaseConnection) -> Result<bool, DbErr>;
@@ -69,6 +78,29 @@ pub trait Session: Send + Sync {
     /// What a database error means for a batch (`None`: not a database error the
     /// backend recognises).
     fn classify_error(&self, err: &dyn sqlx::error::DatabaseError) -> Option<Failure>;
+}
+
+/// One connection of type `C` to `url` within `timeout`, closed at once: the probe of a
+/// server.
+pub(super) async fn probe_server<C: sqlx::Connection>(
+    url: &str,
+    timeout: Duration,
+) -> Result<(), ProbeFailure> {
+    match tokio::time::timeout(timeout, C::connect(url)).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Ok(Err(sqlx::Error::Database(db))) => Err(ProbeFailure::Refused(db.message().to_string())),
+        Ok(Err(err @ (sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut))) => {
+            Err(ProbeFailure::Unreachable(err.to_string()))
+        }
+        Ok(Err(err)) => Err(ProbeFailure::Refused(err.to_string())),
+        Err(_) => Err(ProbeFailure::Unreachable(format!(
+            "no answer within {} seconds",
+            timeout.as_secs_f64()
+        ))),
+    }
 }
 
 /// The database's own message for an error, without SeaORM's wrapping.

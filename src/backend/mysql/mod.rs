@@ -18,8 +18,8 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement, sqlx,
 };
 
-use super::session::sqlx_error;
-use super::{BulkLoad, Failure, Session};
+use super::session::{probe_server, sqlx_error};
+use super::{BulkLoad, Failure, ProbeFailure, Session};
 
 pub struct Mysql;
 
@@ -71,20 +71,8 @@ impl Session for Mysql {
             .map_sqlx_mysql_pool_opts(|pool| pool.after_connect(|conn, _| session_setup(conn)));
     }
 
-    async fn probe(&self, url: &str, timeout: Duration) -> Result<(), String> {
-        use sqlx::Connection;
-        match tokio::time::timeout(timeout, sqlx::MySqlConnection::connect(url)).await {
-            Ok(Ok(conn)) => {
-                let _ = conn.close().await;
-                Ok(())
-            }
-            Ok(Err(sqlx::Error::Database(db))) => Err(db.message().to_string()),
-            Ok(Err(err)) => Err(err.to_string()),
-            Err(_) => Err(format!(
-                "no answer within {} seconds",
-                timeout.as_secs_f64()
-            )),
-        }
+    async fn probe(&self, url: &str, timeout: Duration) -> Result<(), ProbeFailure> {
+        probe_server::<sqlx::MySqlConnection>(url, timeout).await
     }
 
     async fn is_read_only(&self, db: &DatabaseConnection) -> Result<bool, DbErr> {

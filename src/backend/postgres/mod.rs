@@ -14,7 +14,8 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement, sqlx,
 };
 
-use super::{Failure, Session};
+use super::session::probe_server;
+use super::{Failure, ProbeFailure, Session};
 
 pub struct Postgres;
 
@@ -37,20 +38,8 @@ impl Session for Postgres {
         options.max_connections(4);
     }
 
-    async fn probe(&self, url: &str, timeout: Duration) -> Result<(), String> {
-        use sqlx::Connection;
-        match tokio::time::timeout(timeout, sqlx::PgConnection::connect(url)).await {
-            Ok(Ok(conn)) => {
-                let _ = conn.close().await;
-                Ok(())
-            }
-            Ok(Err(sqlx::Error::Database(db))) => Err(db.message().to_string()),
-            Ok(Err(err)) => Err(err.to_string()),
-            Err(_) => Err(format!(
-                "no answer within {} seconds",
-                timeout.as_secs_f64()
-            )),
-        }
+    async fn probe(&self, url: &str, timeout: Duration) -> Result<(), ProbeFailure> {
+        probe_server::<sqlx::PgConnection>(url, timeout).await
     }
 
     async fn is_read_only(&self, db: &DatabaseConnection) -> Result<bool, DbErr> {

@@ -13,7 +13,7 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement, sqlx,
 };
 
-use super::{BulkLoad, Failure, Session, db_message};
+use super::{BulkLoad, Failure, ProbeFailure, Session, db_message};
 
 /// Rows a connection's worker thread may send ahead of the task reading them (sqlx's
 /// default is 50): a default batch in one go.
@@ -47,7 +47,7 @@ impl Session for Sqlite {
             .map_sqlx_sqlite_pool_opts(|pool| pool.after_connect(|conn, _| tune_connection(conn)));
     }
 
-    async fn probe(&self, _url: &str, _timeout: Duration) -> Result<(), String> {
+    async fn probe(&self, _url: &str, _timeout: Duration) -> Result<(), ProbeFailure> {
         // A file, not a server: opening it is the probe.
         Ok(())
     }
