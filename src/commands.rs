@@ -10,15 +10,19 @@ use anyhow::{Context, Result};
 use crate::backend::{ConnectSettings, DatabaseUrl, Db};
 use crate::cli::{
     AnomaliesAction, AnomaliesArgs, Cli, Command, DemoArgs, FeaturesArgs, GlobalOpts,
-    MigrateAction, PaceOpts, ProjectIdArgs, RunsAction, RunsArgs, SeedArgs, ValidateArgs, WorkArgs,
+    MigrateAction, PaceOpts, ProjectIdArgs, RunOpts, RunsAction, RunsArgs, SeedArgs, ValidateArgs,
+    WorkArgs,
 };
-use crate::engine::{Cancel, EngineSettings, HealthLimits, RetryPolicy};
+use crate::engine::{
+    Cancel, EngineSettings, HealthLimits, ProgressBoard, ProgressDisplay, RetryPolicy,
+};
 use crate::error::{Outcome, UsageError};
 use crate::jobs::features::{self, FeaturesSettings};
 use crate::jobs::project_id::{self, ProjectIdSettings};
 use crate::jobs::run::{self, Run};
+use crate::ledger::Resume;
 use crate::metrics::Metrics;
-use crate::report::Reporter;
+use crate::report::{Format, Reporter, Stdout};
 use crate::runs::Control;
 use crate::seed::SeedSettings;
 use crate::{anomalies, backend, demo, migrate, runs, seed, validate};
@@ -32,14 +36,20 @@ const NO_SUMMARY: &str = "could not write the summary to stdout";
 
 pub async fn run(cli: Cli) -> Result<Outcome> {
     let global = cli.global;
-    let mut reporter = Reporter::new(global.format, std::io::stdout());
+    let mut reporter = Reporter::new(global.format, Stdout::default());
     if let Command::Demo(args) = &cli.command {
         return run_demo(args, &global, &mut reporter).await;
     }
+    if global.format == Format::Junit && !cli.command.reports_junit() {
+        anyhow::bail!(UsageError::new(
+            "--format junit is for `validate` and `migrate check`: use text or json here"
+        ));
+    }
     let url = DatabaseUrl::new(global.database_url());
     let connect = ConnectSettings {
+        timeout: global.connect_timeout,
         workers: cli.command.workers(),
-        ..ConnectSettings::default()
+        creates: !cli.command.only_reads(),
     };
     let db = backend::connect(&url, &connect).await?;
     let outcome = dispatch(cli.command, &db, &global, &mut reporter).await;
@@ -153,17 +163,22 @@ fn engine_settings(
         );
         1
     };
+    // One bar per worker would draw over each other: `runs` shows many. Where stderr
+    // is no terminal, lines in the log tell the same.
+    let progress = match (global.quiet, std::io::stderr().is_terminal()) {
+        (true, _) => ProgressDisplay::Hidden,
+        (false, false) => ProgressDisplay::Lines(pace.progress_every),
+        (false, true) if workers == 1 && !global.no_progress => ProgressDisplay::Bar,
+        (false, true) => ProgressDisplay::Hidden,
+    };
     Ok(EngineSettings {
         batch_size,
         batch_time: pace.batch_time,
         sleep: pace.sleep.unwrap_or(default_sleep),
         lock_timeout: pace.lock_timeout,
         dry_run,
-        // One bar per worker would draw over each other: `runs` shows many.
-        progress: workers == 1
-            && !global.no_progress
-            && !global.quiet
-            && std::io::stderr().is_terminal(),
+        progress,
+        board: ProgressBoard::default(),
         workers,
         lease: pace.lease,
         retry: RetryPolicy::default(),
@@ -191,11 +206,11 @@ pub async fn backfill_features(
             args.batch_size,
             Duration::ZERO,
         )?,
-        resume: args.run.resume,
+        resume: resume_of(&args.run),
         validate: !args.run.no_validate,
     };
     let started = Instant::now();
-    let (summary, outcome) = features::run(db, settings, Cancel::on_ctrl_c()).await?;
+    let (summary, outcome) = features::run(db, settings, Cancel::on_signals()).await?;
     reporter
         .features(&summary, started.elapsed())
         .context(NO_SUMMARY)?;
@@ -210,8 +225,14 @@ pub async fn backfill_project_id(
 ) -> Result<Outcome> {
     let tables = project_id::select_tables(&args.tables)?;
     run::require(db, project_id::schema(&tables), args.run.dry_run).await?;
-    if args.rollback {
-        let summary = project_id::rollback(db, args.run_id).await?;
+    if args.promote_not_null && !db.backend().promotes_not_null() {
+        anyhow::bail!(UsageError::new(format!(
+            "{} cannot make a column NOT NULL in place, so --promote-not-null is refused (its triggers stay the guard): nothing was written",
+            db.backend().name()
+        )));
+    }
+    if args.run.rollback {
+        let summary = project_id::rollback(db, args.run.run_id).await?;
         reporter.rollback(&summary).context(NO_SUMMARY)?;
         return Ok(Outcome::Passed);
     }
@@ -220,7 +241,7 @@ pub async fn backfill_project_id(
         let states =
             validate::project_id::validate_tables(db, &tables, args.promote_not_null).await?;
         let summary = project_id::ProjectIdSummary::validated(states);
-        let outcome = Outcome::from_passed(summary.passed);
+        let outcome = summary.outcome();
         reporter
             .project_id(&summary, started.elapsed())
             .context(NO_SUMMARY)?;
@@ -236,11 +257,11 @@ pub async fn backfill_project_id(
             PROJECT_ID_SLEEP,
         )?,
         tables,
-        resume: args.run.resume,
+        resume: resume_of(&args.run),
         validate: !args.run.no_validate,
         promote_not_null: args.promote_not_null,
     };
-    let (summary, outcome) = project_id::run(db, settings, Cancel::on_ctrl_c()).await?;
+    let (summary, outcome) = project_id::run(db, settings, Cancel::on_signals()).await?;
     reporter
         .project_id(&summary, started.elapsed())
         .context(NO_SUMMARY)?;
@@ -300,6 +321,7 @@ async fn run_runs(
         Some(RunsAction::Pause { id }) => (id, Control::Pause),
         Some(RunsAction::Continue { id }) => (id, Control::Continue),
         Some(RunsAction::Cancel { id }) => (id, Control::Cancel),
+        Some(RunsAction::Abandon { id }) => (id, Control::Abandon),
     };
     let status = runs::control(db, id, control).await?;
     reporter.controlled(id, status).context(NO_SUMMARY)?;
@@ -315,26 +337,34 @@ async fn run_work(
     reporter: &mut Reporter<impl Write>,
 ) -> Result<Outcome> {
     run::require(db, Vec::new(), true).await?;
-    let Some((command, joined)) = Run::join(db, args.run_id).await? else {
+    let commands = [features::COMMAND, project_id::COMMAND];
+    let Some(joined) = Run::join(db, args.run_id, &commands).await? else {
         reporter.worked(args.run_id, &[]).context(NO_SUMMARY)?;
         return Ok(Outcome::Passed);
     };
     backend::require_writable(db).await?;
-    let default_sleep = match command.as_str() {
+    let default_sleep = match joined.command() {
         project_id::COMMAND => PROJECT_ID_SLEEP,
         _ => Duration::ZERO,
     };
     // The batch size is the run's own; the jobs read it from the ledger.
     let engine = engine_settings(db, global, &args.pace, false, 1, default_sleep)?;
-    let cancel = Cancel::on_ctrl_c();
-    let reports = match command.as_str() {
-        features::COMMAND => features::join(db, &joined, engine, cancel).await?,
+    let cancel = Cancel::on_signals();
+    let worked = match joined.command() {
         project_id::COMMAND => project_id::join(db, &joined, engine, cancel).await?,
-        other => anyhow::bail!(UsageError::new(format!(
-            "run {} is a `{other}` run, which `work` cannot join",
-            args.run_id
-        ))),
+        _ => features::join(db, &joined, engine, cancel).await?,
     };
-    reporter.worked(args.run_id, &reports).context(NO_SUMMARY)?;
-    Ok(Outcome::Passed)
+    reporter
+        .worked(args.run_id, &worked.reports)
+        .context(NO_SUMMARY)?;
+    Ok(match worked.stopped {
+        Some(_) => Outcome::Interrupted,
+        None => Outcome::Passed,
+    })
+}
+
+/// What `--resume [--run ID]` asks for.
+fn resume_of(run: &RunOpts) -> Option<Resume> {
+    run.resume
+        .then(|| run.run_id.map_or(Resume::Latest, Resume::Run))
 }

@@ -4,7 +4,6 @@
 //! `report` tells.
 
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use migration::{Migrator, MigratorTrait};
@@ -12,11 +11,10 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use serde::Serialize;
 
 use crate::backend::{self, ConnectSettings, DatabaseUrl, Db};
-use crate::engine::{Cancel, EngineSettings, HealthLimits, RetryPolicy};
+use crate::engine::{Cancel, EngineSettings};
 use crate::error::UsageError;
 use crate::jobs::features::{self, FeaturesSettings, FeaturesSummary};
 use crate::jobs::project_id::{self, ProjectIdSettings, ProjectIdSummary};
-use crate::metrics::Metrics;
 use crate::seed::{self, SeedSettings, SeedSummary};
 use crate::validate::{self, ValidationReport};
 
@@ -52,23 +50,11 @@ pub async fn run(file: &str) -> Result<DemoSummary> {
     let seed = seed::run(&db, &demo_seed()).await?;
     let held_row = stage_rejected_row(&db).await?;
 
-    let cancel = Cancel::on_ctrl_c();
-    let engine = EngineSettings {
-        batch_size: 500,
-        batch_time: None,
-        sleep: Duration::ZERO,
-        lock_timeout: Duration::from_secs(2),
-        dry_run: false,
-        progress: false,
-        workers: 1,
-        lease: Duration::from_secs(30),
-        retry: RetryPolicy::default(),
-        health: HealthLimits::default(),
-        metrics: Metrics::default(),
-    };
+    let cancel = Cancel::on_signals();
+    let engine = EngineSettings::with_batch_size(500);
     let features_settings = FeaturesSettings {
         engine: engine.clone(),
-        resume: false,
+        resume: None,
         validate: false,
     };
     let (features, _) = features::run(&db, features_settings, cancel.clone()).await?;
@@ -78,7 +64,7 @@ pub async fn run(file: &str) -> Result<DemoSummary> {
             ..engine
         },
         tables: migration::MEMORY_TABLES.to_vec(),
-        resume: false,
+        resume: None,
         validate: true,
         promote_not_null: false,
     };

@@ -38,7 +38,7 @@ impl Unavailable {
 #[derive(Debug, thiserror::Error)]
 pub enum Interrupted {
     #[error(
-        "interrupted: the batch in flight was finished whole and run {0} was checkpointed; continue it with --resume"
+        "interrupted: the batch in flight was finished whole and run {0} was checkpointed; continue it with --resume --run {0}"
     )]
     Checkpointed(i64),
     #[error("interrupted: nothing was written")]
@@ -96,13 +96,16 @@ pub enum BatchError {
     Interrupted(#[from] Interrupted),
 }
 
-/// How a finished command ends.
+/// How a command that reported its summary ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// Done, and every check passed.
     Passed,
     /// Done, but the data falls short (validation failed or too many errors).
     ShortOfData,
+    /// Stopped between batches (Ctrl-C, SIGTERM, SIGHUP, `runs cancel`); its summary
+    /// says what it did and how to continue.
+    Interrupted,
 }
 
 impl Outcome {
@@ -115,9 +118,15 @@ impl Outcome {
     }
 
     pub fn exit_code(self) -> ExitCode {
+        ExitCode::from(self.code())
+    }
+
+    /// The process's exit code (SPEC §5).
+    pub fn code(self) -> u8 {
         match self {
-            Self::Passed => ExitCode::SUCCESS,
-            Self::ShortOfData => ExitCode::from(1),
+            Self::Passed => 0,
+            Self::ShortOfData => 1,
+            Self::Interrupted => 130,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! debug detail with `-vv`, only errors with `-q`. Errors that end a command are
 //! printed as one sentence. Also here: the progress bar's rate, in whole rows.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use indicatif::{HumanCount, ProgressState};
 
@@ -13,7 +13,8 @@ use tracing_subscriber::EnvFilter;
 pub fn init(quiet: bool, verbose: u8) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
-        (false, 0) => "warn",
+        // The progress lines of a run without a terminal are part of the default.
+        (false, 0) => "warn,backfill::progress=info",
         (false, 1) => "warn,backfill=info",
         (false, 2) => "info,backfill=debug",
         (false, _) => "debug,backfill=trace",
@@ -26,9 +27,12 @@ pub fn init(quiet: bool, verbose: u8) {
         .with_ansi(std::io::stderr().is_terminal())
         .without_time()
         .try_init();
-    // A bug must still end in one line, not a backtrace.
+    // A bug must still end in one line, not a backtrace; a closed stderr is ignored.
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("backfill: internal error (please report it): {info}");
+        let _ = writeln!(
+            std::io::stderr(),
+            "backfill: internal error (please report it): {info}"
+        );
     }));
 }
 

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, bail};
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, Utc};
 use entity::backfill_runs::{self, Column};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -176,12 +176,14 @@ impl UnitView {
     }
 }
 
-/// What `runs pause|continue|cancel` asks of a run.
+/// What `runs pause|continue|cancel|abandon` asks of a run.
 #[derive(Debug, Clone, Copy)]
 pub enum Control {
     Pause,
     Continue,
     Cancel,
+    /// Gives up a stopped run: it ends, is never resumed, and keeps its journal.
+    Abandon,
 }
 
 impl Control {
@@ -191,6 +193,7 @@ impl Control {
             Self::Pause => (&["running", "throttled"], RunStatus::Paused),
             Self::Continue => (&["paused"], RunStatus::Running),
             Self::Cancel => (&RunStatus::LIVE, RunStatus::Cancelled),
+            Self::Abandon => (&RunStatus::RESUMABLE, RunStatus::Abandoned),
         }
     }
 }
@@ -199,10 +202,17 @@ impl Control {
 /// batch in flight. Returns the new status.
 pub async fn control(db: &Db, id: i64, control: Control) -> Result<RunStatus> {
     let (from, to) = control.transition();
-    let changed = backfill_runs::Entity::update_many()
+    let mut update = backfill_runs::Entity::update_many()
         .col_expr(Column::Status, Expr::value(to.as_str()))
         .filter(Column::Id.eq(id))
-        .filter(Column::Status.is_in(from.iter().copied()))
+        .filter(Column::Status.is_in(from.iter().copied()));
+    if let Control::Abandon = control {
+        update = update.col_expr(
+            Column::FinishedAt,
+            Expr::value(Some(Utc::now().fixed_offset())),
+        );
+    }
+    let changed = update
         .exec(db)
         .await
         .context("could not update backfill_runs")?;
@@ -210,10 +220,22 @@ pub async fn control(db: &Db, id: i64, control: Control) -> Result<RunStatus> {
         return Ok(to);
     }
     let run = ledger::find(db, id).await?;
-    bail!(UsageError::new(format!(
-        "run {id} is {}, so it cannot be made {}: only a run that is {} can",
-        run.status,
-        to.as_str(),
-        from.join(" or ")
-    )))
+    let stopped = run.status.parse().is_ok_and(RunStatus::is_resumable);
+    let live = RunStatus::LIVE.contains(&run.status.as_str());
+    bail!(UsageError::new(match control {
+        Control::Cancel | Control::Pause if stopped => format!(
+            "run {id} is {} already: continue it with `backfill {} --resume --run {id}`, or give it up with `backfill runs abandon {id}`",
+            run.status, run.command
+        ),
+        Control::Abandon if live => format!(
+            "run {id} is {} in a live process: cancel it first with `backfill runs cancel {id}`, then abandon it",
+            run.status
+        ),
+        _ => format!(
+            "run {id} is {}, so it cannot be made {}: only a run that is {} can",
+            run.status,
+            to.as_str(),
+            from.join(" or ")
+        ),
+    }))
 }

@@ -30,7 +30,7 @@ fn backend_for(url: &DatabaseUrl) -> Result<&'static dyn Backend> {
 /// the database takes parallel writers.
 pub async fn connect(url: &DatabaseUrl, settings: &ConnectSettings) -> Result<Db> {
     let backend = backend_for(url)?;
-    match backend.probe(url.as_str(), settings.timeout).await {
+    match backend.probe(url.as_str(), settings).await {
         Ok(()) => {}
         Err(ProbeFailure::Unreachable(reason)) => {
             bail!(Unavailable::new(format!("cannot reach `{url}`: {reason}")))

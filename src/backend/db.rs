@@ -19,13 +19,17 @@ use super::{Backend, Failure};
 /// How long connecting may take before a server counts as unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How to connect: within how long, and for how many workers sharing the pool.
+/// How to connect: within how long, for how many workers sharing the pool, and
+/// whether a database file may be created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectSettings {
     pub timeout: Duration,
     /// Workers of this process that write at once (each writes a batch on one
     /// connection while it reads the next on another).
     pub workers: u32,
+    /// Whether connecting may create the database (an embedded file); a command that
+    /// only reads never does.
+    pub creates: bool,
 }
 
 impl Default for ConnectSettings {
@@ -33,6 +37,7 @@ impl Default for ConnectSettings {
         Self {
             timeout: CONNECT_TIMEOUT,
             workers: 1,
+            creates: true,
         }
     }
 }

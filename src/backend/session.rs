@@ -7,6 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sea_orm::{ConnectOptions, DatabaseBackend, DatabaseConnection, DbErr, RuntimeErr, sqlx};
 
+use super::ConnectSettings;
+
 /// What a failed statement means for the batch that sent it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
@@ -48,9 +50,10 @@ pub trait Session: Send + Sync {
     /// Pool size, per-connection settings and driver options.
     fn configure(&self, options: &mut ConnectOptions);
 
-    /// One plain connection before the pool is built, so that an unreachable server is
-    /// reported at once with its reason (a pool retries, then only says "timed out").
-    async fn probe(&self, url: &str, timeout: Duration) -> Result<(), ProbeFailure>;
+    /// One plain look before the pool is built, so that an unreachable server, a
+    /// refused login or a file that is no database is reported at once with its reason
+    /// (a pool retries, then only says "timed out").
+    async fn probe(&self, url: &str, settings: &ConnectSettings) -> Result<(), ProbeFailure>;
 
     /// Whether the database refuses writes (a read-only file or transaction mode).
     async fn is_read_only(&self, db: &DatabaseConnection) -> Result<bool, DbErr>;

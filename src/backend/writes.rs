@@ -128,8 +128,13 @@ pub trait Writes: Dialect {
         update: JournaledUpdate<'_>,
     ) -> Result<Changed, DbErr>;
 
+    /// Whether the database can make a column NOT NULL in place (`--promote-not-null`).
+    fn promotes_not_null(&self) -> bool {
+        true
+    }
+
     /// Statements that make `table.project_id` NOT NULL once its check holds for every
-    /// row, and retire the check; none where the check stays the guard.
+    /// row, and retire the check.
     async fn promote_not_null(
         &self,
         txn: &DatabaseTransaction,

@@ -5,22 +5,32 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::duration::{parse_duration, parse_lease};
+use super::duration::{parse_duration, parse_lease, parse_positive_duration};
 
 /// Flags shared by both backfills.
 #[derive(Debug, Clone, Args)]
+#[group(id = "run_target", args = ["resume", "rollback"], multiple = false)]
 pub struct RunOpts {
-    /// Report exactly what a run would change; nothing is written (anomalies included).
-    #[arg(long)]
+    /// Report exactly what a run would change, or with --rollback what it would
+    /// restore; nothing is written (anomalies included).
+    #[arg(long, conflicts_with = "resume")]
     pub dry_run: bool,
     /// Skip the validation step at the end.
     #[arg(long)]
     pub no_validate: bool,
-    /// Continue the latest interrupted run of this command from its checkpoints. The run
-    /// keeps what it was started on (its tables, its phases); the pace (--batch-size,
-    /// --sleep, --lock-timeout) and --no-validate are taken from this command line.
-    #[arg(long, conflicts_with = "dry_run")]
+    /// Continue a stopped run (interrupted, cancelled or failed) from its checkpoints:
+    /// the latest, or the one given with --run. The run keeps what it was started on
+    /// (its tables, its phases); the pace (--batch-size, --sleep, --lock-timeout) and
+    /// --no-validate are taken from this command line.
+    #[arg(long)]
     pub resume: bool,
+    /// Restore exactly what a run changed, rows and constraint state (the latest run,
+    /// or the one given with --run); with --dry-run, say what would be restored.
+    #[arg(long)]
+    pub rollback: bool,
+    /// The run to resume or roll back (see `backfill runs`).
+    #[arg(long = "run", value_name = "ID", requires = "run_target")]
+    pub run_id: Option<i64>,
     #[command(flatten)]
     pub pace: PaceOpts,
 }
@@ -31,7 +41,7 @@ pub struct PaceOpts {
     /// Workers in this process, each walking its own key ranges of the run at once
     /// (`work --run ID` adds more from anywhere). SQLite takes one writer at a time:
     /// there one worker writes, whatever N is.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    #[arg(long, value_name = "N", default_value_t = 1, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub workers: u32,
     /// How long a worker's claim on a range lasts without a commit: a worker killed
     /// (or stopped) holds its range this long before another takes it over.
@@ -40,27 +50,33 @@ pub struct PaceOpts {
     /// Pause between batches, to leave room for application traffic: seconds (0.1) or
     /// a number with a unit (500ms, 2s, 1m). Default: 0 for backfill-features, 100ms
     /// for backfill-project-id.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", allow_negative_numbers = true, value_parser = parse_duration)]
     pub sleep: Option<Duration>,
-    /// PostgreSQL only: how long one batch may wait for a row lock before it is
-    /// retried: seconds (0.1) or a number with a unit (500ms, 2s, 1m).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2s")]
+    /// PostgreSQL and MySQL/MariaDB: how long one batch may wait for a lock before it
+    /// is rolled back and retried (MySQL counts whole seconds, rounded up): seconds
+    /// (0.5) or a number with a unit (500ms, 2s). More than zero.
+    #[arg(long, value_name = "DURATION", allow_negative_numbers = true, value_parser = parse_positive_duration, default_value = "2s")]
     pub lock_timeout: Duration,
     /// Size batches to take about this long each: the size starts at --batch-size,
     /// grows gently, shrinks at once after a slow batch or a lock timeout, and stays
     /// between 10 and 100,000 rows. Without it every batch has --batch-size rows.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", allow_negative_numbers = true, value_parser = parse_positive_duration)]
     pub batch_time: Option<Duration>,
-    /// Hold between batches while a standby's replication lag is over this (a standby
-    /// whose replay stands still while behind counts as lagging).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    /// Hold between batches while a standby's (PostgreSQL) replication lag is over
+    /// this; a standby whose replay stands still while behind counts as lagging.
+    #[arg(long, value_name = "DURATION", allow_negative_numbers = true, value_parser = parse_duration, default_value = "10s")]
     pub max_lag: Duration,
     /// MySQL/MariaDB: hold between batches while more threads than this are running.
-    #[arg(long, value_name = "THREADS", default_value_t = 25)]
+    #[arg(long, value_name = "THREADS", default_value_t = 25, allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_load: u64,
-    /// Serve Prometheus metrics of the run at http://HOST:PORT/ while it works.
-    #[arg(long, value_name = "HOST:PORT")]
+    /// Serve Prometheus metrics of the run at http://HOST:PORT/ while it works
+    /// (`:PORT` listens on every interface).
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_listen_addr)]
     pub metrics_addr: Option<String>,
+    /// Where stderr is not a terminal (CI, nohup, a pod's log): one progress line per
+    /// table or phase this often.
+    #[arg(long, value_name = "DURATION", allow_negative_numbers = true, value_parser = parse_positive_duration, default_value = "30s")]
+    pub progress_every: Duration,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -68,7 +84,7 @@ pub struct FeaturesArgs {
     #[command(flatten)]
     pub run: RunOpts,
     /// Tests (phase 1) or bugs (phase 2) per batch transaction.
-    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(long, default_value_t = 500, allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub batch_size: u64,
 }
 
@@ -77,22 +93,18 @@ pub struct ProjectIdArgs {
     #[command(flatten)]
     pub run: RunOpts,
     /// Rows per batch transaction.
-    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(long, default_value_t = 5000, allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub batch_size: u64,
     /// Only these tables (repeatable); names outside the eleven are refused.
     #[arg(long = "table")]
     pub tables: Vec<String>,
-    /// Only validate the check constraints (PostgreSQL) or triggers (SQLite).
-    #[arg(long, conflicts_with_all = ["dry_run", "rollback", "resume"])]
+    /// Only validate the checks: PostgreSQL's check constraints; on SQLite and
+    /// MySQL/MariaDB, no NULL left and both triggers present.
+    #[arg(long, conflicts_with_all = ["dry_run", "run_target"])]
     pub validate_only: bool,
-    /// Restore what a run changed (the latest run, or the one given with --run).
-    #[arg(long, conflicts_with_all = ["dry_run", "resume"])]
-    pub rollback: bool,
-    /// The run to roll back (see `backfill_runs.id`).
-    #[arg(long = "run", requires = "rollback")]
-    pub run_id: Option<i64>,
-    /// PostgreSQL only: after validation, make project_id NOT NULL using the validated
-    /// check, then drop the check.
+    /// PostgreSQL and MySQL/MariaDB: after validation, make project_id NOT NULL (in
+    /// place, without a table copy) and drop the check or triggers. SQLite cannot: it
+    /// refuses the flag.
     #[arg(long)]
     pub promote_not_null: bool,
 }
@@ -104,4 +116,19 @@ pub struct WorkArgs {
     pub run_id: i64,
     #[command(flatten)]
     pub pace: PaceOpts,
+}
+
+/// An address to listen on, `HOST:PORT`, or `:PORT` for every interface.
+fn parse_listen_addr(text: &str) -> Result<String, String> {
+    use std::net::ToSocketAddrs;
+    let addr = match text.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => text.to_string(),
+    };
+    match addr.to_socket_addrs().map(|mut found| found.next()) {
+        Ok(Some(_)) => Ok(addr),
+        _ => Err(format!(
+            "`{text}` is not an address to listen on: give HOST:PORT, or :PORT for every interface"
+        )),
+    }
 }

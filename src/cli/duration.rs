@@ -15,6 +15,16 @@ pub(super) fn parse_lease(text: &str) -> Result<Duration, String> {
     Ok(lease)
 }
 
+/// A duration flag that must be more than zero (`--lock-timeout 0` would never wait,
+/// `--batch-time 0` would shrink every batch to the least).
+pub(super) fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration.is_zero() {
+        return Err(format!("`{text}` must be more than zero"));
+    }
+    Ok(duration)
+}
+
 /// A duration flag: a plain number of seconds (`0.1`) or a number with a unit
 /// (`500ms`, `2s`, `1m`, read by `humantime`), from 0 to an hour.
 pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -7,7 +7,11 @@
 mod backfill_flags;
 mod duration;
 
+use std::time::Duration;
+
 use clap::{Args, Parser, Subcommand};
+
+use duration::parse_positive_duration;
 
 pub use backfill_flags::{FeaturesArgs, PaceOpts, ProjectIdArgs, RunOpts, WorkArgs};
 
@@ -35,7 +39,9 @@ pub struct GlobalOpts {
     /// DATABASE_URL environment variable, then to sqlite://backfill.db?mode=rwc.
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
-    /// Summary format on stdout: `text`, or `json` for exactly one JSON object.
+    /// Summary format on stdout: `text`, `json` for exactly one JSON object (a failure
+    /// too: `{"error", "exit_code"}`), or `junit` (JUnit XML; `validate` and `migrate
+    /// check` only).
     #[arg(long, global = true, default_value = "text")]
     pub format: Format,
     /// More detail in the logs on stderr, which by default show only warnings and
@@ -48,6 +54,10 @@ pub struct GlobalOpts {
     /// Never draw progress bars (they are drawn only when stderr is a terminal anyway).
     #[arg(long, global = true)]
     pub no_progress: bool,
+    /// How long connecting may take before the database counts as unreachable (exit
+    /// 75): seconds or a number with a unit.
+    #[arg(long, global = true, value_name = "DURATION", allow_negative_numbers = true, value_parser = parse_positive_duration, default_value = "10s")]
+    pub connect_timeout: Duration,
 }
 
 impl GlobalOpts {
@@ -72,7 +82,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// List anomalies logged for review, or resolve them.
     Anomalies(AnomaliesArgs),
-    /// Show runs and their progress, or pause, continue or cancel one from anywhere.
+    /// Show runs and their progress, or pause, continue, cancel or abandon one from
+    /// anywhere.
     Runs(RunsArgs),
     /// Join a run of either backfill from another process or machine with more
     /// workers; exits 0 once no work is left.
@@ -80,6 +91,33 @@ pub enum Command {
 }
 
 impl Command {
+    /// Whether the command only reads the database, so that connecting never creates
+    /// one: `validate`, the lists of `anomalies` and `runs`, `migrate status|check`.
+    pub fn only_reads(&self) -> bool {
+        match self {
+            Self::Validate(_) => true,
+            Self::Anomalies(args) => args.action.is_none(),
+            Self::Runs(args) => args.action.is_none(),
+            Self::Migrate(args) => {
+                matches!(args.action, MigrateAction::Status | MigrateAction::Check)
+            }
+            Self::Seed(_)
+            | Self::Demo(_)
+            | Self::BackfillFeatures(_)
+            | Self::BackfillProjectId(_)
+            | Self::Work(_) => false,
+        }
+    }
+
+    /// Whether the command has a JUnit form (`--format junit`): the checks CI runs.
+    pub fn reports_junit(&self) -> bool {
+        match self {
+            Self::Validate(_) => true,
+            Self::Migrate(args) => matches!(args.action, MigrateAction::Check),
+            _ => false,
+        }
+    }
+
     /// The workers this process runs (`--workers`): one for every other command.
     pub fn workers(&self) -> u32 {
         match self {
@@ -225,6 +263,10 @@ pub enum RunsAction {
     /// Stop the run after its batch in flight (its processes exit 130); `--resume`
     /// continues it later.
     Cancel { id: i64 },
+    /// Give up a stopped run (interrupted, cancelled or failed): it ends as
+    /// `abandoned` and is never resumed; its journal stays, so `--rollback --run ID`
+    /// still undoes what it did.
+    Abandon { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]

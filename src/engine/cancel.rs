@@ -1,5 +1,7 @@
-//! Cancellation, passed into a walk rather than read from a global: Ctrl-C sets it, and
-//! the walk stops after the batch in flight, which commits or rolls back whole.
+//! Cancellation, passed into a walk rather than read from a global: Ctrl-C, SIGTERM
+//! (what `kill`, systemd, Kubernetes and CI runners send) and SIGHUP (a closed
+//! terminal) set it, and the walk stops after the batch in flight, which commits or
+//! rolls back whole.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,16 +11,27 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct Cancel(Arc<AtomicBool>);
 
 impl Cancel {
-    /// A token that Ctrl-C cancels.
-    pub fn on_ctrl_c() -> Self {
+    /// A token that Ctrl-C, SIGTERM and SIGHUP cancel.
+    pub fn on_signals() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
         let cancel = Self::default();
-        let token = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                tracing::warn!("Ctrl-C: finishing the batch in flight, then stopping");
-                token.cancel();
-            }
-        });
+        for (kind, name) in [
+            (SignalKind::interrupt(), "Ctrl-C"),
+            (SignalKind::terminate(), "SIGTERM"),
+            (SignalKind::hangup(), "SIGHUP"),
+        ] {
+            let Ok(mut signals) = signal(kind) else {
+                tracing::debug!("cannot listen for {name}");
+                continue;
+            };
+            let token = cancel.clone();
+            tokio::spawn(async move {
+                if signals.recv().await.is_some() {
+                    tracing::warn!("{name}: finishing the batch in flight, then stopping");
+                    token.cancel();
+                }
+            });
+        }
         cancel
     }
 

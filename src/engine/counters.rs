@@ -74,6 +74,9 @@ pub struct UnitReport {
     pub unit: String,
     #[serde(flatten)]
     pub counters: Counters,
+    /// Of `processed`, the records this process walked (a resumed or joined run's
+    /// earlier rows are the run's, not this process's): what its rate counts.
+    pub processed_here: u64,
     /// Mean batch time of the first and the last tenth of the batches, in ms: a flat
     /// cost per batch shows as two close numbers.
     pub first_tenth_batch_ms: Option<f64>,
@@ -95,6 +98,7 @@ impl UnitReport {
         };
         Self {
             unit: unit.to_string(),
+            processed_here: counters.processed,
             counters,
             first_tenth_batch_ms: mean(&timings[..tenth]),
             last_tenth_batch_ms: mean(&timings[timings.len() - tenth..]),

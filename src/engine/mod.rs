@@ -26,7 +26,7 @@
 //! | `sizing` | the size of the next batch, fixed or adapted to `--batch-time` |
 //! | `retry` | how often and how long a batch waits out a busy database |
 //! | `fetch` | reading and decoding a batch |
-//! | `progress` | the progress bar |
+//! | `progress` | progress shown while a walk runs: a bar on a terminal, lines in a log |
 //! | `cancel` | Ctrl-C and cancellation, passed in |
 
 mod attempt;
@@ -57,7 +57,8 @@ pub use claims::RangeQueue;
 pub use counters::{Counters, RangeTally, UnitReport};
 pub use health::{HealthLimits, Hold};
 pub use job::{Batch, BatchJob, BatchPlan, Reads, Split, Unit, Written};
-pub use pool::{WorkPlan, work};
+pub use pool::{WorkPlan, Worked, work};
+pub use progress::{ProgressBoard, ProgressDisplay};
 pub use range_rows::{RangeState, states as range_states};
 pub use retry::RetryPolicy;
 pub use sizing::{MAX_BATCH, MIN_BATCH};
@@ -78,7 +79,10 @@ pub struct EngineSettings {
     pub sleep: Duration,
     pub lock_timeout: Duration,
     pub dry_run: bool,
-    pub progress: bool,
+    /// How progress is shown while the run works.
+    pub progress: ProgressDisplay,
+    /// What this process's walks report for the progress lines.
+    pub board: ProgressBoard,
     /// Workers of this process on the run (`--workers`); one where the backend takes
     /// one writer at a time.
     pub workers: u32,
@@ -88,4 +92,25 @@ pub struct EngineSettings {
     pub health: HealthLimits,
     /// Where the walk's figures go (served with `--metrics-addr`).
     pub metrics: Metrics,
+}
+
+impl EngineSettings {
+    /// Batches of `batch_size` rows, one worker, the spec's defaults for the rest
+    /// (2 s lock timeout, 30 s lease, 10 s lag, 25 threads), nothing shown.
+    pub fn with_batch_size(batch_size: u64) -> Self {
+        Self {
+            batch_size,
+            batch_time: None,
+            sleep: Duration::ZERO,
+            lock_timeout: Duration::from_secs(2),
+            dry_run: false,
+            progress: ProgressDisplay::Hidden,
+            board: ProgressBoard::default(),
+            workers: 1,
+            lease: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            health: HealthLimits::default(),
+            metrics: Metrics::default(),
+        }
+    }
 }

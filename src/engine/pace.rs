@@ -5,11 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use indicatif::ProgressBar;
 use sea_orm::DbErr;
 
 use super::Cancel;
 use super::health::{HealthLimits, HealthWatch};
+use super::progress::WalkDisplay;
 use super::state::CheckpointStore;
 use crate::backend::{Db, db_message};
 use crate::ledger::Request;
@@ -60,7 +60,7 @@ impl Pacer {
         cancel: &Cancel,
         table: &str,
         unit: &str,
-        bar: &ProgressBar,
+        display: &WalkDisplay,
     ) -> Result<Gate, DbErr> {
         let mut waited = false;
         let mut wait = FIRST_WAIT;
@@ -92,7 +92,7 @@ impl Pacer {
                         if self.holding.take().is_some() {
                             tracing::info!("{unit}: going on");
                             self.metrics.held(None);
-                            bar.set_message("");
+                            display.held(None);
                             if let Some(store) = store.as_deref_mut() {
                                 store.hold(None).await?;
                             }
@@ -106,7 +106,7 @@ impl Pacer {
                 self.holding = Some(kind);
                 self.metrics.held(Some(kind));
             }
-            bar.set_message(reason.clone());
+            display.held(Some(&reason));
             if let Some(store) = store.as_deref_mut() {
                 store.hold(Some(reason)).await?;
             }

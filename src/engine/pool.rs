@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::claims::{Claim, RangeQueue};
 use super::counters::{Counters, RangeTally, UnitReport};
 use super::job::Unit;
+use super::progress::ProgressDisplay;
 use super::range_rows::owner_name;
 use super::state::CheckpointStore;
 use super::walker::{KeysetWalker, WalkedRange};
@@ -36,46 +37,86 @@ pub trait WorkPlan {
     ) -> Result<WalkedRange, BatchError>;
 }
 
+/// What a process's workers did: each unit's report, and, when they were stopped
+/// between batches (Ctrl-C, a signal, `runs cancel`), why.
+#[derive(Debug)]
+pub struct Worked {
+    pub reports: Vec<UnitReport>,
+    pub stopped: Option<Interrupted>,
+}
+
 /// Runs `settings.workers` workers on the ranges of `queue`, or, without a queue (a dry run,
 /// which records nothing), walks each unit whole in turn. Returns each unit's report:
 /// with a queue its counters are those of every worker of the run, in any process.
+/// Workers stopped between batches still report what they did.
 pub async fn work<J: WorkPlan>(
     db: &Db,
     settings: &EngineSettings,
     queue: Option<&RangeQueue>,
     jobs: &J,
     cancel: &Cancel,
-) -> Result<Vec<UnitReport>, BatchError> {
-    let Some(queue) = queue else {
-        let mut walked = Vec::new();
-        for unit in jobs.units() {
-            let mut walker = KeysetWalker::new(db, settings.clone(), None, cancel.clone());
-            walked.push((unit.name, jobs.walk(&mut walker, unit).await?));
+) -> Result<Worked, BatchError> {
+    let workers = async {
+        match queue {
+            Some(queue) => {
+                let pool = (1..=settings.workers.max(1))
+                    .map(|number| worker(db, settings, queue, number, jobs, cancel));
+                let mut walked = Vec::new();
+                let mut failure = None;
+                for (done, result) in futures_util::future::join_all(pool).await {
+                    walked.extend(done);
+                    // The first failure is the one to report; the others stopped
+                    // because of it.
+                    if let Err(err) = result
+                        && matches!(failure, None | Some(BatchError::Interrupted(_)))
+                    {
+                        failure = Some(err);
+                    }
+                }
+                (walked, failure)
+            }
+            None => {
+                let mut walked = Vec::new();
+                for unit in jobs.units() {
+                    let mut walker = KeysetWalker::new(db, settings.clone(), None, cancel.clone());
+                    match jobs.walk(&mut walker, unit).await {
+                        Ok(done) => {
+                            let stopped = done.stopped;
+                            walked.push((unit.name, done));
+                            if stopped {
+                                return (walked, Some(Interrupted::of_run(None).into()));
+                            }
+                        }
+                        Err(err) => return (walked, Some(err)),
+                    }
+                }
+                (walked, None)
+            }
         }
-        return Ok(reports(jobs, walked, None));
     };
-    let pool = (1..=settings.workers.max(1))
-        .map(|number| worker(db, settings, queue, number, jobs, cancel));
-    let mut walked = Vec::new();
-    let mut failure = None;
-    for result in futures_util::future::join_all(pool).await {
-        match result {
-            Ok(done) => walked.extend(done),
-            // The first failure is the one to report; the others stopped because of it.
-            Err(err) => match (&failure, &err) {
-                (None, _) | (Some(BatchError::Interrupted(_)), _) => failure = Some(err),
-                _ => {}
-            },
-        }
-    }
-    if let Some(err) = failure {
-        return Err(err);
-    }
-    let totals = queue.totals().await.map_err(|source| BatchError::Failed {
-        table: "backfill_ranges",
-        source,
-    })?;
-    Ok(reports(jobs, walked, Some(totals)))
+    let (walked, failure) = match settings.progress {
+        ProgressDisplay::Lines(every) => tokio::select! {
+            done = workers => done,
+            () = settings.board.tick(every) => unreachable!("the ticker never ends"),
+        },
+        ProgressDisplay::Hidden | ProgressDisplay::Bar => workers.await,
+    };
+    let stopped = match failure {
+        None => None,
+        Some(BatchError::Interrupted(stop)) => Some(stop),
+        Some(err) => return Err(err),
+    };
+    let totals = match queue {
+        Some(queue) => Some(queue.totals().await.map_err(|source| BatchError::Failed {
+            table: "backfill_ranges",
+            source,
+        })?),
+        None => None,
+    };
+    Ok(Worked {
+        reports: reports(jobs, walked, totals),
+        stopped,
+    })
 }
 
 /// One worker: claims and walks ranges until none is left.
@@ -86,13 +127,27 @@ async fn worker<J: WorkPlan>(
     number: u32,
     jobs: &J,
     cancel: &Cancel,
-) -> Result<Vec<(&'static str, WalkedRange)>, BatchError> {
+) -> (Vec<(&'static str, WalkedRange)>, Result<(), BatchError>) {
+    let mut walked = Vec::new();
+    let result = claim_and_walk(db, settings, queue, number, jobs, cancel, &mut walked).await;
+    (walked, result)
+}
+
+/// The loop of one worker, its walks kept in `walked` however it ends.
+async fn claim_and_walk<J: WorkPlan>(
+    db: &Db,
+    settings: &EngineSettings,
+    queue: &RangeQueue,
+    number: u32,
+    jobs: &J,
+    cancel: &Cancel,
+    walked: &mut Vec<(&'static str, WalkedRange)>,
+) -> Result<(), BatchError> {
     let owner = owner_name(number);
     let failed = |source| BatchError::Failed {
         table: "backfill_ranges",
         source,
     };
-    let mut walked = Vec::new();
     let mut waiting = false;
     loop {
         if cancel.is_cancelled() {
@@ -109,7 +164,7 @@ async fn worker<J: WorkPlan>(
             Err(err) => return Err(failed(err)),
         };
         match claim {
-            Claim::Finished => return Ok(walked),
+            Claim::Finished => return Ok(()),
             Claim::Range(mut lease) => {
                 waiting = false;
                 let unit = lease.unit;
@@ -121,6 +176,10 @@ async fn worker<J: WorkPlan>(
                     jobs.walk(&mut walker, &unit).await
                 };
                 match walk {
+                    Ok(done) if done.stopped => {
+                        walked.push((unit.name, done));
+                        return Err(Interrupted::of_run(Some(queue.run_id())).into());
+                    }
                     Ok(done) => walked.push((unit.name, done)),
                     Err(BatchError::LeaseLost { table }) => tracing::warn!(
                         "{table}: {owner} held a range past its lease and another worker took it over; its batch in flight was rolled back"
@@ -172,10 +231,12 @@ fn reports<J: WorkPlan>(
         .iter()
         .map(|unit| {
             let mut counters = Counters::default();
+            let mut processed_here = 0;
             let mut timings = Vec::new();
             let mut sizes: Option<(u64, u64)> = None;
             for (_, walk) in walked.iter().filter(|(name, _)| *name == unit.name) {
                 counters.add(&walk.counters);
+                processed_here += walk.processed_here;
                 timings.extend_from_slice(&walk.timings);
                 sizes = match (sizes, walk.batch_sizes) {
                     (Some((low, high)), Some((l, h))) => Some((low.min(l), high.max(h))),
@@ -190,6 +251,7 @@ fn reports<J: WorkPlan>(
                 None => None,
             };
             let mut report = UnitReport::new(unit.name, counters, &timings);
+            report.processed_here = processed_here;
             report.batch_sizes = sizes;
             report.ranges = tally;
             report

@@ -5,15 +5,13 @@
 
 use std::time::{Duration, Instant};
 
-use indicatif::ProgressBar;
-
 use sea_orm::DbErr;
 
 use super::attempt::{BatchAttempt, Step};
 use super::counters::Counters;
 use super::job::{Batch, BatchJob};
 use super::pace::{Gate, Pacer};
-use super::progress;
+use super::progress::WalkDisplay;
 use super::sizing::BatchSizer;
 use super::state::{Checkpoint, CheckpointStore, Cursor, Deferred, Position, Progress, Saved};
 use super::{Cancel, EngineSettings};
@@ -21,11 +19,14 @@ use crate::anomalies::{AnomalyKind, AnomalyLog};
 use crate::backend::{Db, Failure, TableKey};
 use crate::error::{BatchError, Interrupted};
 
-/// What one walk did: its range's counters (those of earlier walks of it included)
-/// and this walk's batch times (ms) and sizes.
+/// What one walk did: its range's counters (those of earlier walks of it included),
+/// the rows this walk went through, its batch times (ms) and sizes, and whether it was
+/// stopped (Ctrl-C, a signal, `runs cancel`) after a batch rather than finished.
 #[derive(Debug, Default)]
 pub struct WalkedRange {
     pub counters: Counters,
+    pub processed_here: u64,
+    pub stopped: bool,
     pub timings: Vec<f64>,
     /// The smallest and largest batch sizes used, when they adapted to `--batch-time`.
     pub batch_sizes: Option<(u64, u64)>,
@@ -94,7 +95,7 @@ impl<'a> KeysetWalker<'a> {
         meter: &mut WalkMeter,
         key: TableKey,
         unit: &str,
-        bar: &ProgressBar,
+        display: &WalkDisplay,
     ) -> Result<bool, BatchError> {
         let store = self
             .store
@@ -102,7 +103,7 @@ impl<'a> KeysetWalker<'a> {
             .map(|store| store as &mut dyn CheckpointStore);
         let gate = meter
             .pacer
-            .wait_turn(self.db, store, &self.cancel, key.table, unit, bar)
+            .wait_turn(self.db, store, &self.cancel, key.table, unit, display)
             .await
             .map_err(|source| BatchError::Failed {
                 table: key.table,
@@ -111,14 +112,15 @@ impl<'a> KeysetWalker<'a> {
         match gate {
             Gate::Go { waited } => Ok(waited),
             Gate::Stop => {
-                bar.abandon();
+                display.abandon();
                 Err(self.interrupted())
             }
         }
     }
 
-    /// Walks the table of `key` from its checkpoint to its range's end, batch by batch, under the
-    /// name `unit`.
+    /// Walks the table of `key` from its checkpoint to its range's end, batch by batch,
+    /// under the name `unit`. A walk stopped between batches (Ctrl-C, a signal, `runs
+    /// cancel`) returns what it did, marked stopped.
     pub async fn run<J: BatchJob>(
         &mut self,
         job: &J,
@@ -130,33 +132,63 @@ impl<'a> KeysetWalker<'a> {
             .as_ref()
             .map(|store| store.checkpoint())
             .unwrap_or_default();
-        let counters = checkpoint.counters;
-        let mut timings = Vec::new();
-        let mut state = Position {
+        let display = WalkDisplay::new(
+            self.db,
+            self.settings.progress,
+            &self.settings.board,
+            key,
+            unit,
+            checkpoint.after.as_ref(),
+        )
+        .await;
+        let estimate = self.db.backend().row_estimate(self.db, key.table).await;
+        display.estimate(estimate);
+        let mut meter = WalkMeter {
+            sizer: BatchSizer::new(self.settings.batch_size, self.settings.batch_time),
+            pacer: Pacer::new(self.settings.health, self.settings.metrics.clone()),
+            estimate,
+            started: Instant::now(),
+            processed_before: checkpoint.counters.processed,
+            counters: checkpoint.counters,
+            timings: Vec::new(),
+        };
+        let position = Position {
             after: checkpoint.after,
             upto: checkpoint.upto,
             deferred: checkpoint.deferred,
         };
-        let bar = progress::bar(
-            self.db,
-            self.settings.progress,
-            key,
-            unit,
-            state.after.as_ref(),
-        )
-        .await;
-        let mut meter = WalkMeter {
-            sizer: BatchSizer::new(self.settings.batch_size, self.settings.batch_time),
-            pacer: Pacer::new(self.settings.health, self.settings.metrics.clone()),
-            estimate: self.db.backend().row_estimate(self.db, key.table).await,
-            started: Instant::now(),
-            processed_before: counters.processed,
-            counters,
+        let walked = self
+            .walk(job, key, unit, position, &mut meter, &display)
+            .await;
+        let stopped = match walked {
+            Ok(()) => false,
+            Err(BatchError::Interrupted(_)) => true,
+            Err(err) => return Err(err),
         };
+        Ok(WalkedRange {
+            counters: meter.counters,
+            processed_here: meter.processed_here(),
+            stopped,
+            timings: meter.timings,
+            batch_sizes: self.settings.batch_time.map(|_| meter.sizer.used()),
+        })
+    }
+
+    /// The batches of one walk, from `state` to the range's end, then its checkpoint
+    /// saved done.
+    async fn walk<J: BatchJob>(
+        &mut self,
+        job: &J,
+        key: TableKey,
+        unit: &str,
+        mut state: Position,
+        meter: &mut WalkMeter,
+        display: &WalkDisplay,
+    ) -> Result<(), BatchError> {
         let lease_lost = || BatchError::LeaseLost { table: key.table };
         let mut ahead: Option<Batch<J::Row>> = None;
         loop {
-            if self.wait_turn(&mut meter, key, unit, &bar).await? {
+            if self.wait_turn(meter, key, unit, display).await? {
                 ahead = None;
             }
             let started = Instant::now();
@@ -167,7 +199,7 @@ impl<'a> KeysetWalker<'a> {
                     && state.upto.as_ref().is_none_or(|upto| read.upto <= *upto)
             });
             let step = self
-                .attempt(job, key, &state, Cursor::Main, &mut meter)
+                .attempt(job, key, &state, Cursor::Main, meter)
                 .run(fetched)
                 .await?;
             match step {
@@ -181,7 +213,6 @@ impl<'a> KeysetWalker<'a> {
                 }
                 Step::Advanced { next, rows, read } => {
                     state = next;
-                    ahead = read;
                     let took = started.elapsed();
                     tracing::debug!(
                         "{unit}: batch of {rows} rows committed, up to {}",
@@ -195,8 +226,20 @@ impl<'a> KeysetWalker<'a> {
                     self.settings
                         .metrics
                         .batch(unit, rows, took, meter.sizer.size());
-                    timings.push(took.as_secs_f64() * 1000.0);
-                    bar.inc(rows);
+                    meter.timings.push(took.as_secs_f64() * 1000.0);
+                    display.committed(
+                        rows,
+                        meter.counters.processed,
+                        meter.processed_here(),
+                        meter.sizer.size(),
+                    );
+                    // The read ahead found nothing after this batch: it was the last,
+                    // and nothing is left to leave room before.
+                    let last = read.is_none();
+                    ahead = read;
+                    if last {
+                        continue;
+                    }
                 }
             }
             if !self.settings.sleep.is_zero() {
@@ -205,9 +248,9 @@ impl<'a> KeysetWalker<'a> {
         }
         // The later pass: ranges that met locks, now that the application had time.
         while let Some(range) = state.deferred.first().cloned() {
-            self.wait_turn(&mut meter, key, unit, &bar).await?;
+            self.wait_turn(meter, key, unit, display).await?;
             let step = self
-                .attempt(job, key, &state, Cursor::Deferred, &mut meter)
+                .attempt(job, key, &state, Cursor::Deferred, meter)
                 .run(None)
                 .await?;
             match step {
@@ -223,7 +266,7 @@ impl<'a> KeysetWalker<'a> {
                 }
             }
         }
-        bar.finish_and_clear();
+        display.finish();
         let checkpoint = Checkpoint {
             after: state.after,
             upto: state.upto,
@@ -232,12 +275,7 @@ impl<'a> KeysetWalker<'a> {
             counters: meter.counters,
             progress: meter.progress(),
         };
-        self.save_done(key, checkpoint).await?;
-        Ok(WalkedRange {
-            counters: meter.counters,
-            timings,
-            batch_sizes: self.settings.batch_time.map(|_| meter.sizer.used()),
-        })
+        self.save_done(key, checkpoint).await
     }
 
     /// Records the range as done, retrying while the database is busy (InnoDB may
@@ -323,14 +361,23 @@ struct WalkMeter {
     /// When this process took the walk up, and how far it was then.
     started: Instant,
     processed_before: u64,
+    /// The time of each batch this walk committed, in ms.
+    timings: Vec<f64>,
 }
 
 impl WalkMeter {
+    /// The rows this process walked of the range.
+    fn processed_here(&self) -> u64 {
+        self.counters
+            .processed
+            .saturating_sub(self.processed_before)
+    }
+
     /// The progress to record now.
     fn progress(&self) -> Progress {
         let processed = self.counters.processed;
         let elapsed = self.started.elapsed().max(Duration::from_millis(1));
-        let rows = processed.saturating_sub(self.processed_before);
+        let rows = self.processed_here();
         Progress {
             estimate: self.estimate.map(|estimate| estimate.max(processed)),
             rate: (rows > 0).then(|| rows as f64 / elapsed.as_secs_f64()),

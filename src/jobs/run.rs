@@ -7,12 +7,15 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
+use entity::backfill_journal;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::backend::{self, Db, Schema};
-use crate::engine::{self, Cancel, Checkpoint, EngineSettings, RangeQueue, UnitReport, WorkPlan};
-use crate::ledger::{RunLedger, RunStatus};
+use crate::engine::{self, Cancel, Checkpoint, EngineSettings, RangeQueue, WorkPlan, Worked};
+use crate::error::Outcome;
+use crate::ledger::{Resume, RunLedger, RunStatus};
 
 /// The bookkeeping tables every run writes.
 const BOOKKEEPING: [&str; 4] = [
@@ -35,36 +38,73 @@ pub async fn require(db: &Db, mut schema: Schema, dry_run: bool) -> Result<()> {
 
 /// One run of a backfill as this process takes part in it.
 pub struct Run {
+    command: &'static str,
     /// None in a dry run: nothing is recorded.
     ledger: Option<RunLedger>,
 }
 
-impl Run {
-    /// A run of `command` recording `recorded` as its settings: a new one, or with
-    /// `resume` the latest unfinished one; in a dry run, none.
-    pub async fn open(
-        db: &Db,
-        command: &str,
-        recorded: &impl Serialize,
-        dry_run: bool,
-        resume: bool,
-    ) -> Result<Self> {
-        let ledger = RunLedger::open(db, command, recorded, dry_run, resume).await?;
-        Ok(Self { ledger })
+/// How a run ended, as its summary tells it: the run, whether it finished or was
+/// stopped between batches, and the commands that move it on from there.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunEnd {
+    pub run_id: Option<i64>,
+    pub dry_run: bool,
+    /// `done`, or `interrupted` (stopped between batches; `resume` continues it).
+    pub status: &'static str,
+    /// The command that continues a stopped run.
+    pub resume: Option<String>,
+    /// The command that undoes the run, when there is something to undo.
+    pub undo: Option<String>,
+}
+
+impl RunEnd {
+    pub fn stopped(&self) -> bool {
+        self.status == RunStatus::Interrupted.as_str()
     }
 
-    /// Joins live run `id` from another process (`work --run ID`): its command and the
-    /// run, or `None` when it is done and nothing is left to join.
-    pub async fn join(db: &Db, id: i64) -> Result<Option<(String, Self)>> {
-        let joined = RunLedger::join(db, id).await?;
-        Ok(joined.map(|(command, ledger)| {
-            (
-                command,
-                Self {
-                    ledger: Some(ledger),
-                },
-            )
+    /// How the command ends: interrupted (130), or as its checks say.
+    pub fn outcome(&self, passed: bool) -> Outcome {
+        match self.stopped() {
+            true => Outcome::Interrupted,
+            false => Outcome::from_passed(passed),
+        }
+    }
+}
+
+impl Run {
+    /// A run of `command` recording `recorded` as its settings: a new one, or with
+    /// `resume` the stopped one it names; in a dry run, none.
+    pub async fn open(
+        db: &Db,
+        command: &'static str,
+        recorded: &impl Serialize,
+        dry_run: bool,
+        resume: Option<Resume>,
+    ) -> Result<Self> {
+        let ledger = RunLedger::open(db, command, recorded, dry_run, resume).await?;
+        Ok(Self { command, ledger })
+    }
+
+    /// Joins live run `id` from another process (`work --run ID`) as a run of one of
+    /// `commands`, or `None` when it is done and nothing is left to join.
+    pub async fn join(db: &Db, id: i64, commands: &[&'static str]) -> Result<Option<Self>> {
+        let Some((command, ledger)) = RunLedger::join(db, id).await? else {
+            return Ok(None);
+        };
+        let Some(command) = commands.iter().copied().find(|known| *known == command) else {
+            anyhow::bail!(crate::error::UsageError::new(format!(
+                "run {id} is a `{command}` run, which `work` cannot join"
+            )));
+        };
+        Ok(Some(Self {
+            command,
+            ledger: Some(ledger),
         }))
+    }
+
+    /// The command the run is of.
+    pub fn command(&self) -> &'static str {
+        self.command
     }
 
     pub fn id(&self) -> Option<i64> {
@@ -77,16 +117,17 @@ impl Run {
     }
 
     /// Lets `engine.workers` workers of this process walk the run's ranges of `plan`'s
-    /// units until none is left, and returns each unit's report. A run this process
-    /// started or resumed is closed as interrupted or failed when the walk stops
-    /// early; a joined one is left to the processes still working on it.
+    /// units until none is left (or they are stopped between batches), and returns
+    /// what they did. A run this process started or resumed is recorded as
+    /// interrupted or failed when the walk stops early; a joined one is left to the
+    /// processes still working on it.
     pub async fn work(
         &self,
         db: &Db,
         engine: &EngineSettings,
         plan: &impl WorkPlan,
         cancel: &Cancel,
-    ) -> Result<Vec<UnitReport>> {
+    ) -> Result<Worked> {
         let walked = async {
             let queue = match &self.ledger {
                 Some(ledger) => Some(queue(db, ledger, engine, plan).await?),
@@ -95,17 +136,46 @@ impl Run {
             anyhow::Ok(engine::work(db, engine, queue.as_ref(), plan, cancel).await?)
         }
         .await;
-        match &self.ledger {
-            Some(ledger) if !ledger.joined() => ledger.settle(db, walked).await,
-            _ => walked,
+        let Some(ledger) = self.ledger.as_ref().filter(|ledger| !ledger.joined()) else {
+            return walked;
+        };
+        let worked = ledger.settle(db, walked).await?;
+        if worked.stopped.is_some() {
+            ledger.stopped(db, RunStatus::Interrupted).await;
         }
+        Ok(worked)
     }
 
-    /// Closes the run as done, with its summary.
-    pub async fn finish(&self, db: &Db, summary: &impl Serialize) -> Result<()> {
+    /// How the run ended: `stopped` between batches, or done; with the commands that
+    /// continue or undo it where they apply.
+    pub async fn end(&self, db: &Db, stopped: bool) -> Result<RunEnd> {
+        let run_id = self.ledger.as_ref().map(|ledger| ledger.id);
+        let undo = match run_id {
+            Some(id) if journaled(db, id).await? => {
+                Some(format!("backfill {} --rollback --run {id}", self.command))
+            }
+            _ => None,
+        };
+        let status = match stopped {
+            true => RunStatus::Interrupted,
+            false => RunStatus::Done,
+        };
+        Ok(RunEnd {
+            run_id,
+            dry_run: self.ledger.is_none(),
+            status: status.as_str(),
+            resume: run_id
+                .filter(|_| stopped)
+                .map(|id| format!("backfill {} --resume --run {id}", self.command)),
+            undo,
+        })
+    }
+
+    /// Closes the run as done, with its summary; a stopped run stays as `work` left it.
+    pub async fn finish(&self, db: &Db, end: &RunEnd, summary: &impl Serialize) -> Result<()> {
         match &self.ledger {
-            Some(ledger) => ledger.finish(db, RunStatus::Done, summary).await,
-            None => Ok(()),
+            Some(ledger) if !end.stopped() => ledger.finish(db, RunStatus::Done, summary).await,
+            _ => Ok(()),
         }
     }
 }
@@ -133,4 +203,15 @@ async fn queue(
         .await
         .with_context(|| format!("could not read the ranges of run {}", ledger.id))?;
     Ok(queue)
+}
+
+/// Whether run `id` journaled a change, so that `--rollback --run ID` has something to
+/// undo.
+async fn journaled(db: &Db, id: i64) -> Result<bool> {
+    let entry = backfill_journal::Entity::find()
+        .filter(backfill_journal::Column::RunId.eq(id))
+        .one(db)
+        .await
+        .context("could not read backfill_journal")?;
+    Ok(entry.is_some())
 }

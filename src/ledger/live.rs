@@ -3,13 +3,14 @@
 
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
-use entity::backfill_runs::{self, Column};
+use entity::backfill_runs::Column;
+use entity::{backfill_ranges, backfill_runs};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
 
 use super::process::is_alive;
 use super::{Request, RunStatus};
-use crate::error::UsageError;
+use crate::error::Unavailable;
 
 /// What is asked of run `id` now, by `runs pause|continue|cancel` from anywhere.
 pub async fn requested(db: &impl ConnectionTrait, id: i64) -> Result<Request, DbErr> {
@@ -62,9 +63,11 @@ pub(super) async fn retire_dead_runs(db: &impl ConnectionTrait, command: &str) -
         .context("could not read backfill_runs")?;
     for run in running {
         if is_alive(&run.host, run.pid, run.heartbeat_at) {
-            bail!(UsageError::new(format!(
-                "run {} of `{command}` is still in progress (pid {} on {}): wait for it to finish",
-                run.id, run.pid, run.host
+            bail!(Unavailable::new(format!(
+                "run {id} of `{command}` is still in progress (pid {} on {}): wait for it to finish, or add workers with `backfill work --run {id}`",
+                run.pid,
+                run.host,
+                id = run.id,
             )));
         }
         backfill_runs::Entity::update_many()
@@ -76,4 +79,37 @@ pub(super) async fn retire_dead_runs(db: &impl ConnectionTrait, command: &str) -
             .context("could not update backfill_runs")?;
     }
     Ok(())
+}
+
+/// The latest run of `command` that stopped early and still owes work: interrupted or
+/// cancelled, or failed with a range not done. Such a run is resumed or abandoned,
+/// never silently left behind by a new run.
+pub(super) async fn unfinished(
+    db: &impl ConnectionTrait,
+    command: &str,
+) -> Result<Option<backfill_runs::Model>> {
+    let stopped = backfill_runs::Entity::find()
+        .filter(Column::Command.eq(command))
+        .filter(Column::Status.is_in(RunStatus::RESUMABLE))
+        .order_by_desc(Column::Id)
+        .all(db)
+        .await
+        .context("could not read backfill_runs")?;
+    for run in stopped {
+        if run.status != RunStatus::Failed.as_str() || has_work_left(db, run.id).await? {
+            return Ok(Some(run));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether run `id` has a range not done (or none cut yet).
+async fn has_work_left(db: &impl ConnectionTrait, id: i64) -> Result<bool> {
+    use backfill_ranges::Column as Range;
+    let ranges = backfill_ranges::Entity::find()
+        .filter(Range::RunId.eq(id))
+        .all(db)
+        .await
+        .context("could not read backfill_ranges")?;
+    Ok(ranges.is_empty() || ranges.iter().any(|range| !range.done))
 }

@@ -20,20 +20,18 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, FixedOffset, Utc};
 use entity::backfill_runs::{self, Column};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::backend::{Db, db_message};
-use crate::error::{UsageError, is_interruption};
+use crate::error::{Unavailable, UsageError, is_interruption};
 
 pub use live::{heartbeat, move_status, requested};
 pub use process::{host_name, is_alive, is_gone};
-pub use status::{Request, RunStatus};
+pub use status::{Request, Resume, RunStatus};
 
-use live::retire_dead_runs;
+use live::{retire_dead_runs, unfinished};
 
 /// A run in progress, as recorded in `backfill_runs`.
 #[derive(Debug)]
@@ -50,24 +48,32 @@ pub struct RunLedger {
 
 impl RunLedger {
     /// The ledger of a run of `command`: none in a dry run (nothing is recorded), the
-    /// latest unfinished run when resuming, else a new run recording `settings`.
+    /// stopped run `resume` names, else a new run recording `settings`.
     pub async fn open(
         db: &Db,
         command: &str,
         settings: &impl Serialize,
         dry_run: bool,
-        resume: bool,
+        resume: Option<Resume>,
     ) -> Result<Option<Self>> {
         Ok(match (dry_run, resume) {
             (true, _) => None,
-            (false, true) => Some(Self::resume(db, command).await?),
-            (false, false) => Some(Self::start(db, command, settings).await?),
+            (false, Some(resume)) => Some(Self::resume(db, command, resume).await?),
+            (false, None) => Some(Self::start(db, command, settings).await?),
         })
     }
 
-    /// Records a new run of `command`, refusing while another live run of it exists.
+    /// Records a new run of `command`, refusing while another live run of it exists
+    /// (exit 75) or a stopped one still owes work (exit 2, naming both ways on).
     async fn start(db: &Db, command: &str, settings: &impl Serialize) -> Result<Self> {
         retire_dead_runs(db, command).await?;
+        if let Some(stopped) = unfinished(db, command).await? {
+            bail!(UsageError::new(format!(
+                "run {id} of `{command}` is {status} with work left: continue it with `backfill {command} --resume --run {id}`, or give it up with `backfill runs abandon {id}` (its journal stays, so `--rollback --run {id}` still undoes it)",
+                id = stopped.id,
+                status = stopped.status,
+            )));
+        }
         let settings = serde_json::to_value(settings)?;
         let now = Utc::now().fixed_offset();
         let model = backfill_runs::ActiveModel {
@@ -86,7 +92,7 @@ impl RunLedger {
         let inserted = model.insert(db).await.map_err(|err| {
             // The partial unique index on running runs closes the race between two
             // processes that both found no live run.
-            UsageError::new(format!(
+            Unavailable::new(format!(
                 "another `{command}` run started at the same moment ({}): let it finish, then run again",
                 db_message(&err)
             ))
@@ -99,25 +105,39 @@ impl RunLedger {
         })
     }
 
-    /// Takes over the latest unfinished run of `command` (interrupted, failed, or
-    /// running in a process that no longer exists) with its checkpoints.
-    async fn resume(db: &Db, command: &str) -> Result<Self> {
+    /// Takes over a stopped run of `command` (interrupted, cancelled, failed, or
+    /// running in a process that no longer exists) with its checkpoints: the one
+    /// `resume` names, or the latest.
+    async fn resume(db: &Db, command: &str, resume: Resume) -> Result<Self> {
         retire_dead_runs(db, command).await?;
-        let run = backfill_runs::Entity::find()
-            .filter(Column::Command.eq(command))
-            .order_by_desc(Column::Id)
-            .one(db)
-            .await
-            .context("could not read backfill_runs")?;
-        let Some(run) = run.filter(|r| r.status.parse().is_ok_and(RunStatus::is_resumable)) else {
-            bail!(UsageError::new(format!(
-                "there is no interrupted `{command}` run to resume: run it without --resume (it is safe to run again)"
-            )));
+        let run = match resume {
+            Resume::Run(id) => {
+                let run = find(db, id).await?;
+                if run.command != command {
+                    bail!(UsageError::new(format!(
+                        "run {id} is a `{}` run, not a `{command}` run: nothing was changed",
+                        run.command
+                    )));
+                }
+                if !run.status.parse().is_ok_and(RunStatus::is_resumable) {
+                    bail!(UsageError::new(format!(
+                        "run {id} is {}, so there is nothing to resume: only an interrupted, cancelled or failed run can be",
+                        run.status
+                    )));
+                }
+                run
+            }
+            Resume::Latest => match unfinished(db, command).await? {
+                Some(run) => run,
+                None => bail!(UsageError::new(format!(
+                    "there is no stopped `{command}` run to resume: run it without --resume (it is safe to run again)"
+                ))),
+            },
         };
         let legacy = run.checkpoints.clone();
         let now = Utc::now().fixed_offset();
-        // Taken over only while still unfinished: of two processes resuming the same
-        // run at once, one gets it and the other is refused.
+        // Taken over only while still stopped: of two processes resuming the same run
+        // at once, one gets it and the other is refused.
         let taken = backfill_runs::Entity::update_many()
             .col_expr(Column::Status, Expr::value(RunStatus::Running.as_str()))
             .col_expr(Column::Pid, Expr::value(std::process::id() as i32))
@@ -128,21 +148,17 @@ impl RunLedger {
                 Expr::value(Option::<DateTime<FixedOffset>>::None),
             )
             .filter(Column::Id.eq(run.id))
-            .filter(Column::Status.is_in([
-                RunStatus::Interrupted.as_str(),
-                RunStatus::Cancelled.as_str(),
-                RunStatus::Failed.as_str(),
-            ]))
+            .filter(Column::Status.is_in(RunStatus::RESUMABLE))
             .exec(db)
             .await
             .map_err(|err| {
-                UsageError::new(format!(
+                Unavailable::new(format!(
                     "another `{command}` run is in progress ({}): let it finish first",
                     db_message(&err)
                 ))
             })?;
         if taken.rows_affected != 1 {
-            bail!(UsageError::new(format!(
+            bail!(Unavailable::new(format!(
                 "run {} of `{command}` was resumed by another process at the same moment: let it finish",
                 run.id
             )));
@@ -210,8 +226,14 @@ impl RunLedger {
         } else {
             RunStatus::Failed
         };
-        // Best effort: the error that stopped the run is the one to report. A run
-        // stopped by `runs cancel` stays cancelled.
+        self.stopped(db, status).await;
+        Err(err)
+    }
+
+    /// Records that the run stopped early with `status` (interrupted or failed), for
+    /// `--resume`. Best effort: the reason it stopped is what to report. A run stopped
+    /// by `runs cancel` stays cancelled.
+    pub async fn stopped(&self, db: &Db, status: RunStatus) {
         let _ = backfill_runs::Entity::update_many()
             .col_expr(Column::Status, Expr::value(status.as_str()))
             .col_expr(
@@ -222,7 +244,6 @@ impl RunLedger {
             .filter(Column::Status.ne(RunStatus::Cancelled.as_str()))
             .exec(db)
             .await;
-        Err(err)
     }
 
     /// Closes the run with `status` and its final summary.

@@ -19,10 +19,12 @@ pub enum RunStatus {
     Failed,
     Done,
     RolledBack,
+    /// Given up by `runs abandon`: never resumed, its journal kept for `--rollback`.
+    Abandoned,
 }
 
 impl RunStatus {
-    pub const ALL: [RunStatus; 8] = [
+    pub const ALL: [RunStatus; 9] = [
         Self::Running,
         Self::Paused,
         Self::Throttled,
@@ -31,6 +33,7 @@ impl RunStatus {
         Self::Failed,
         Self::Done,
         Self::RolledBack,
+        Self::Abandoned,
     ];
 
     /// The states of a run whose process is at work (or waiting at a batch's end).
@@ -38,7 +41,10 @@ impl RunStatus {
 
     /// The states of a run that has nothing left to do (`completed`: `done` as runs
     /// recorded before it spelled it).
-    pub const FINISHED: [&'static str; 3] = ["done", "completed", "rolled_back"];
+    pub const FINISHED: [&'static str; 4] = ["done", "completed", "rolled_back", "abandoned"];
+
+    /// The states of a run that stopped early and may be continued with `--resume`.
+    pub const RESUMABLE: [&'static str; 3] = ["interrupted", "cancelled", "failed"];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -50,11 +56,12 @@ impl RunStatus {
             Self::Failed => "failed",
             Self::Done => "done",
             Self::RolledBack => "rolled_back",
+            Self::Abandoned => "abandoned",
         }
     }
 
     /// Whether a run in this state can be continued with `--resume`.
-    pub(super) fn is_resumable(self) -> bool {
+    pub fn is_resumable(self) -> bool {
         matches!(self, Self::Interrupted | Self::Cancelled | Self::Failed)
     }
 }
@@ -72,6 +79,14 @@ impl FromStr for RunStatus {
             .find(|status| status.as_str() == text)
             .ok_or_else(|| UsageError::new(format!("`{text}` is not a run status")))
     }
+}
+
+/// Which stopped run `--resume` continues: the latest of the command, or the one named
+/// with `--run ID`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    Latest,
+    Run(i64),
 }
 
 /// What someone asked of a run, from any process (`runs pause|continue|cancel`).

@@ -1,11 +1,17 @@
-//! Summaries on stdout: one JSON object with `--format json`, otherwise a few readable
-//! lines. The reporter writes to the `io::Write` it is given (stdout in the binary, a
-//! buffer in the snapshot tests); JSON is one function for every summary, and each
-//! command's text is a function of `text`. The work modules only return data.
+//! Summaries on stdout: one JSON object with `--format json`, JUnit XML with `--format
+//! junit` (`validate`, `migrate check`), otherwise a few readable lines. The reporter
+//! writes to the `io::Write` it is given (stdout in the binary, a buffer in the
+//! snapshot tests); JSON is one function for every summary (`json`), JUnit one per
+//! check command (`junit`), and each command's text a function of `text`. The work
+//! modules only return data.
 
+pub mod json;
+mod junit;
 #[cfg(test)]
 mod tests;
 mod text;
+
+pub use json::SCHEMA_VERSION;
 
 use std::io::{self, Write};
 use std::time::Duration;
@@ -29,6 +35,8 @@ use crate::validate::ValidationReport;
 pub enum Format {
     Text,
     Json,
+    /// JUnit XML, one test case per check: for `validate` and `migrate check`.
+    Junit,
 }
 
 impl std::str::FromStr for Format {
@@ -38,9 +46,43 @@ impl std::str::FromStr for Format {
         match text {
             "text" => Ok(Self::Text),
             "json" => Ok(Self::Json),
+            "junit" => Ok(Self::Junit),
             _ => Err(UsageError::new(format!(
-                "`{text}` is not a summary format (text or json)"
+                "`{text}` is not a summary format (text, json, or junit for validate and migrate check)"
             ))),
+        }
+    }
+}
+
+/// Standard output as summaries are written to it: a reader that went away (`| head`)
+/// ends the writing quietly, as if it had all been read, so the command still ends
+/// with its own exit code rather than an error about a pipe.
+#[derive(Debug, Default)]
+pub struct Stdout {
+    closed: bool,
+}
+
+impl Write for Stdout {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if self.closed {
+            return Ok(bytes.len());
+        }
+        match io::stdout().write(bytes) {
+            Err(err) if err.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(bytes.len())
+            }
+            written => written,
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match io::stdout().flush() {
+            Err(err) if err.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            flushed => flushed,
         }
     }
 }
@@ -93,16 +135,46 @@ impl<W: Write> Reporter<W> {
         self.out
     }
 
+    /// Writes `value` as JSON, or as `text` says; JUnit is for the checks alone (the
+    /// command refused the flag before it did anything).
     fn emit<T: Serialize + ?Sized>(
         &mut self,
         value: &T,
         text: impl FnOnce(&mut dyn Write, &T) -> io::Result<()>,
     ) -> io::Result<()> {
         match self.format {
-            Format::Json => json(&mut self.out, value),
-            Format::Text => text(&mut self.out, value),
+            Format::Json => json::write(&mut self.out, value),
+            Format::Text | Format::Junit => text(&mut self.out, value),
         }?;
         self.out.flush()
+    }
+
+    /// Writes `value` as JUnit with `junit`, else as `emit` does.
+    fn emit_check<T: Serialize>(
+        &mut self,
+        value: &T,
+        junit: impl FnOnce(&mut dyn Write, &T) -> io::Result<()>,
+        text: impl FnOnce(&mut dyn Write, &T) -> io::Result<()>,
+    ) -> io::Result<()> {
+        match self.format {
+            Format::Junit => {
+                junit(&mut self.out, value)?;
+                self.out.flush()
+            }
+            Format::Json | Format::Text => self.emit(value, text),
+        }
+    }
+
+    /// The one sentence of a command that failed with `exit_code`: under `--format
+    /// json` the object `{"error", "exit_code"}` on stdout; the text is stderr's.
+    pub fn failure(&mut self, sentence: &str, exit_code: u8) -> io::Result<()> {
+        match self.format {
+            Format::Json => {
+                json::error(&mut self.out, sentence, exit_code)?;
+                self.out.flush()
+            }
+            Format::Text | Format::Junit => Ok(()),
+        }
     }
 
     fn emit_timed<T: Serialize>(
@@ -120,7 +192,7 @@ impl<W: Write> Reporter<W> {
     }
 
     pub fn migrate(&mut self, report: &MigrateReport) -> io::Result<()> {
-        self.emit(report, text::migrate)
+        self.emit_check(report, junit::migrate, text::migrate)
     }
 
     pub fn seed(&mut self, summary: &SeedSummary, elapsed: Duration) -> io::Result<()> {
@@ -140,11 +212,13 @@ impl<W: Write> Reporter<W> {
     }
 
     pub fn validate(&mut self, report: &ValidationReport) -> io::Result<()> {
-        self.emit(report, text::validate)
+        self.emit_check(report, junit::validate, text::validate)
     }
 
     pub fn anomalies(&mut self, listed: &[ListedAnomaly]) -> io::Result<()> {
-        self.emit(listed, text::anomalies)
+        self.emit(&Listed { anomalies: listed }, |out, listed| {
+            text::anomalies(out, listed.anomalies)
+        })
     }
 
     /// The demo's account: every row it seeded and every row its backfills walked,
@@ -161,7 +235,9 @@ impl<W: Write> Reporter<W> {
     }
 
     pub fn runs(&mut self, listed: &[RunView]) -> io::Result<()> {
-        self.emit(listed, text::runs)
+        self.emit(&RunList { runs: listed }, |out, listed| {
+            text::runs(out, listed.runs)
+        })
     }
 
     /// What `work --run ID` leaves the run's units at.
@@ -177,6 +253,18 @@ impl<W: Write> Reporter<W> {
         };
         self.emit(&controlled, text::controlled)
     }
+}
+
+/// The anomalies listed, as a field of the one object.
+#[derive(Serialize)]
+struct Listed<'a> {
+    anomalies: &'a [ListedAnomaly],
+}
+
+/// The runs listed, as a field of the one object.
+#[derive(Serialize)]
+struct RunList<'a> {
+    runs: &'a [RunView],
 }
 
 #[derive(Serialize)]
@@ -196,27 +284,22 @@ struct Controlled {
     status: &'static str,
 }
 
-/// Exactly one JSON object (or list) on one line.
-fn json<T: Serialize + ?Sized>(out: &mut impl Write, value: &T) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, value)?;
-    writeln!(out)
-}
-
 /// Rows `seed` wrote: tests, bugs and the rows of the eleven memory tables.
 fn seeded_rows(s: &SeedSummary) -> u64 {
     s.tests + s.bugs + s.memory_rows_per_table * migration::MEMORY_TABLES.len() as u64
 }
 
-/// Records `backfill-features` processed: tests in phase 1, bugs in phase 2.
+/// Records this process of `backfill-features` processed: tests in phase 1, bugs in
+/// phase 2 (a resumed run's earlier rows are not this process's).
 fn features_rows(s: &FeaturesSummary) -> u64 {
-    s.features.counters.processed + s.bugs.counters.processed
+    s.features.processed_here + s.bugs.processed_here
 }
 
-/// Rows `backfill-project-id` scanned over all its tables.
+/// Rows this process of `backfill-project-id` scanned over all its tables.
 fn project_id_rows(s: &ProjectIdSummary) -> u64 {
     s.tables
         .iter()
         .filter_map(|t| t.walk.as_ref())
-        .map(|w| w.counters.processed)
+        .map(|w| w.processed_here)
         .sum()
 }

@@ -64,7 +64,7 @@ pub async fn run(
         None
     };
     // NULLs fail; an unvalidated check is shown but is the backfill's job to fix.
-    let passed = coverage.passed && tables.iter().all(|t| t.state.null_count == 0);
+    let passed = coverage.passes() && tables.iter().all(|t| t.state.null_count == 0);
     let report = ValidationReport {
         coverage,
         tables,

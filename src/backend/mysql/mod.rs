@@ -19,7 +19,7 @@ use sea_orm::{
 };
 
 use super::session::{probe_server, sqlx_error};
-use super::{BulkLoad, Failure, ProbeFailure, Session};
+use super::{BulkLoad, ConnectSettings, Failure, ProbeFailure, Session};
 
 pub struct Mysql;
 
@@ -71,8 +71,8 @@ impl Session for Mysql {
             .map_sqlx_mysql_pool_opts(|pool| pool.after_connect(|conn, _| session_setup(conn)));
     }
 
-    async fn probe(&self, url: &str, timeout: Duration) -> Result<(), ProbeFailure> {
-        probe_server::<sqlx::MySqlConnection>(url, timeout).await
+    async fn probe(&self, url: &str, settings: &ConnectSettings) -> Result<(), ProbeFailure> {
+        probe_server::<sqlx::MySqlConnection>(url, settings.timeout).await
     }
 
     async fn is_read_only(&self, db: &DatabaseConnection) -> Result<bool, DbErr> {

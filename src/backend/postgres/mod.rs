@@ -15,7 +15,7 @@ use sea_orm::{
 };
 
 use super::session::probe_server;
-use super::{Failure, ProbeFailure, Session};
+use super::{ConnectSettings, Failure, ProbeFailure, Session};
 
 pub struct Postgres;
 
@@ -38,8 +38,8 @@ impl Session for Postgres {
         options.max_connections(4);
     }
 
-    async fn probe(&self, url: &str, timeout: Duration) -> Result<(), ProbeFailure> {
-        probe_server::<sqlx::PgConnection>(url, timeout).await
+    async fn probe(&self, url: &str, settings: &ConnectSettings) -> Result<(), ProbeFailure> {
+        probe_server::<sqlx::PgConnection>(url, settings.timeout).await
     }
 
     async fn is_read_only(&self, db: &DatabaseConnection) -> Result<bool, DbErr> {

@@ -6,6 +6,9 @@ mod dialect;
 mod health;
 mod writes;
 
+use std::io::Read;
+use std::path::Path;
+use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,7 +16,12 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement, sqlx,
 };
 
-use super::{BulkLoad, Failure, ProbeFailure, Session, db_message};
+use sea_orm::sqlx::sqlite::SqliteConnectOptions;
+
+use super::{BulkLoad, ConnectSettings, Failure, ProbeFailure, Session, db_message};
+
+/// The first 16 bytes of every SQLite database file.
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
 /// Rows a connection's worker thread may send ahead of the task reading them (sqlx's
 /// default is 50): a default batch in one go.
@@ -47,9 +55,46 @@ impl Session for Sqlite {
             .map_sqlx_sqlite_pool_opts(|pool| pool.after_connect(|conn, _| tune_connection(conn)));
     }
 
-    async fn probe(&self, _url: &str, _timeout: Duration) -> Result<(), ProbeFailure> {
-        // A file, not a server: opening it is the probe.
-        Ok(())
+    async fn probe(&self, url: &str, settings: &ConnectSettings) -> Result<(), ProbeFailure> {
+        // A file, not a server: it must be a SQLite database, or missing (or empty)
+        // where the command may create it. Anything else would only fail later, in
+        // the pool's retries.
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|err| ProbeFailure::Refused(err.to_string()))?;
+        let path = options.get_filename();
+        if path == Path::new(":memory:") {
+            return Ok(());
+        }
+        let mut header = [0u8; 16];
+        let read = std::fs::File::open(path).and_then(|mut file| {
+            let mut read = 0;
+            while read < header.len() {
+                match file.read(&mut header[read..])? {
+                    0 => break,
+                    n => read += n,
+                }
+            }
+            Ok(read)
+        });
+        match read {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound && settings.creates => Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                Err(ProbeFailure::Refused(format!(
+                    "there is no database file `{}`, and this command only reads (`backfill migrate up` creates one)",
+                    path.display()
+                )))
+            }
+            Err(err) => Err(ProbeFailure::Refused(format!(
+                "cannot open `{}`: {err}",
+                path.display()
+            ))),
+            Ok(0) => Ok(()),
+            Ok(_) if header == *SQLITE_HEADER => Ok(()),
+            Ok(_) => Err(ProbeFailure::Refused(format!(
+                "`{}` is not a SQLite database",
+                path.display()
+            ))),
+        }
     }
 
     async fn is_read_only(&self, db: &DatabaseConnection) -> Result<bool, DbErr> {

@@ -39,11 +39,17 @@ impl Writes for Sqlite {
         .await
     }
 
+    fn promotes_not_null(&self) -> bool {
+        false
+    }
+
     async fn promote_not_null(
         &self,
         _txn: &DatabaseTransaction,
-        _table: &str,
+        table: &str,
     ) -> Result<Vec<String>, DbErr> {
-        Ok(Vec::new())
+        Err(DbErr::Custom(format!(
+            "SQLite cannot make `{table}`.project_id NOT NULL in place"
+        )))
     }
 }

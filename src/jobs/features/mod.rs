@@ -14,12 +14,13 @@ mod upsert;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use super::run::Run;
+use super::run::{Run, RunEnd};
 use crate::backend::{Backend, Db, KeyKind, Schema, TableKey};
 use crate::engine::{
-    Cancel, EngineSettings, KeysetWalker, Unit, UnitReport, WalkedRange, WorkPlan,
+    Cancel, EngineSettings, KeysetWalker, Unit, UnitReport, WalkedRange, WorkPlan, Worked,
 };
 use crate::error::{BatchError, Outcome};
+use crate::ledger::Resume;
 use crate::validate::{self, Coverage};
 
 use attribution::AttributionJob;
@@ -96,9 +97,9 @@ impl WorkPlan for FeaturePhases<'_> {
 #[derive(Debug, Clone)]
 pub struct FeaturesSettings {
     pub engine: EngineSettings,
-    /// Continue the latest interrupted run; its phases and checkpoints are its own, the
-    /// pace (batch size, sleep, lock timeout) and `validate` come from these settings.
-    pub resume: bool,
+    /// Continue a stopped run; its phases and checkpoints are its own, the pace (batch
+    /// size, sleep, lock timeout) and `validate` come from these settings.
+    pub resume: Option<Resume>,
     /// Validate coverage afterwards (never in a dry run).
     pub validate: bool,
 }
@@ -113,12 +114,15 @@ struct FeaturesRecord {
 /// What a `backfill-features` run did, per phase, and the coverage after it.
 #[derive(Debug, Serialize)]
 pub struct FeaturesSummary {
-    pub run_id: Option<i64>,
-    pub dry_run: bool,
+    #[serde(flatten)]
+    pub end: RunEnd,
     pub features: UnitReport,
     pub bugs: UnitReport,
+    /// None when nothing was validated (`--no-validate`, a dry run, a stopped run).
     pub validation: Option<Coverage>,
     pub too_many_errors: bool,
+    /// Whether validation passed; `null` when nothing was validated.
+    pub passed: Option<bool>,
 }
 
 /// Runs both phases (from their checkpoints when resuming), then validation.
@@ -141,29 +145,32 @@ pub async fn run(
         backend: db.backend(),
         planned: planned.as_ref(),
     };
-    let reports = run.work(db, &settings.engine, &phases, &cancel).await?;
-    let [features, bugs]: [UnitReport; 2] = reports
+    let worked = run.work(db, &settings.engine, &phases, &cancel).await?;
+    let end = run.end(db, worked.stopped.is_some()).await?;
+    let [features, bugs]: [UnitReport; 2] = worked
+        .reports
         .try_into()
         .map_err(|_| anyhow::anyhow!("BUG: a features run has two phases"))?;
     let mut total = features.counters;
     total.add(&bugs.counters);
     let too_many_errors = total.too_many_errors();
-    let validation = if settings.validate && !dry_run {
+    let validation = if settings.validate && !dry_run && !end.stopped() {
         Some(validate::coverage(db, validate::DEFAULT_THRESHOLD).await?)
     } else {
         None
     };
-    let passed = !too_many_errors && validation.as_ref().is_none_or(|v| v.passed);
+    let passed = validation.as_ref().map(Coverage::passes);
+    let outcome = end.outcome(!too_many_errors && passed != Some(false));
     let summary = FeaturesSummary {
-        run_id: run.id(),
-        dry_run,
+        end,
         features,
         bugs,
         validation,
         too_many_errors,
+        passed,
     };
-    run.finish(db, &summary).await?;
-    Ok((summary, Outcome::from_passed(passed)))
+    run.finish(db, &summary.end, &summary).await?;
+    Ok((summary, outcome))
 }
 
 /// Works on `run` of `backfill-features`, joined from another process, until no range
@@ -173,7 +180,7 @@ pub async fn join(
     run: &Run,
     mut engine: EngineSettings,
     cancel: Cancel,
-) -> Result<Vec<UnitReport>> {
+) -> Result<Worked> {
     if let Some(record) = run.recorded::<FeaturesRecord>()? {
         engine.batch_size = record.batch_size;
     }

@@ -15,12 +15,13 @@ use serde::{Deserialize, Serialize};
 
 pub use rollback::{RollbackSummary, rollback};
 
-use super::run::Run;
+use super::run::{Run, RunEnd};
 use crate::backend::{Backend, Db, Key, KeyKind, Schema, TableKey};
 use crate::engine::{
-    Cancel, Counters, EngineSettings, KeysetWalker, Unit, UnitReport, WalkedRange, WorkPlan,
+    Cancel, Counters, EngineSettings, KeysetWalker, Unit, UnitReport, WalkedRange, WorkPlan, Worked,
 };
 use crate::error::{BatchError, Outcome, UsageError};
+use crate::ledger::Resume;
 use crate::validate::project_id::{self as checks, TableState, table_state};
 use fill::ProjectIdJob;
 
@@ -108,9 +109,9 @@ pub struct ProjectIdSettings {
     pub engine: EngineSettings,
     /// The tables to fill, in the spec's order (checked by `select_tables`).
     pub tables: Vec<&'static str>,
-    /// Continue the latest interrupted run: its tables and checkpoints are its own; the
-    /// pace (batch size, sleep, lock timeout) and the validation come from these settings.
-    pub resume: bool,
+    /// Continue a stopped run: its tables and checkpoints are its own; the pace (batch
+    /// size, sleep, lock timeout) and the validation come from these settings.
+    pub resume: Option<Resume>,
     /// Validate the checks afterwards (never in a dry run).
     pub validate: bool,
     /// After validation, make the column NOT NULL where the backend can.
@@ -135,13 +136,17 @@ pub struct TableSummary {
     pub state: Option<TableState>,
 }
 
-/// What a run did, for the report.
+/// What a run did (or `--validate-only` found), for the report.
 #[derive(Debug, Serialize)]
 pub struct ProjectIdSummary {
-    pub run_id: Option<i64>,
-    pub dry_run: bool,
+    /// How the run ended; none for `--validate-only`, which is no run.
+    #[serde(flatten)]
+    pub end: Option<RunEnd>,
     pub tables: Vec<TableSummary>,
-    pub passed: bool,
+    pub too_many_errors: bool,
+    /// Whether every table passed validation; `null` when nothing was validated
+    /// (`--no-validate`, a dry run, a stopped run).
+    pub passed: Option<bool>,
 }
 
 impl ProjectIdSummary {
@@ -149,8 +154,9 @@ impl ProjectIdSummary {
     pub fn validated(states: Vec<(&'static str, TableState)>) -> Self {
         let passed = states.iter().all(|(_, state)| state.passes());
         Self {
-            run_id: None,
-            dry_run: false,
+            end: None,
+            too_many_errors: false,
+            passed: Some(passed),
             tables: states
                 .into_iter()
                 .map(|(table, state)| TableSummary {
@@ -159,7 +165,15 @@ impl ProjectIdSummary {
                     state: Some(state),
                 })
                 .collect(),
-            passed,
+        }
+    }
+
+    /// How the command ends: interrupted, or as validation and errors say.
+    pub fn outcome(&self) -> Outcome {
+        let passed = !self.too_many_errors && self.passed != Some(false);
+        match &self.end {
+            Some(end) => end.outcome(passed),
+            None => Outcome::from_passed(passed),
         }
     }
 }
@@ -178,11 +192,13 @@ pub async fn run(
     let run = Run::open(db, COMMAND, &record, dry_run, settings.resume).await?;
     // A resumed run finishes the tables it was started on, whatever --table says now.
     let tables = match run.recorded::<ProjectIdRecord>()? {
-        Some(record) if settings.resume => select_tables(&record.tables)?,
+        Some(record) if settings.resume.is_some() => select_tables(&record.tables)?,
         _ => settings.tables.clone(),
     };
     let fills = TableFills::of(db, &tables, run.id()).await;
-    let reports = run.work(db, &settings.engine, &fills, &cancel).await?;
+    let worked = run.work(db, &settings.engine, &fills, &cancel).await?;
+    let end = run.end(db, worked.stopped.is_some()).await?;
+    let reports = worked.reports;
     for report in &reports {
         tracing::info!(
             "{}: {} scanned, {} set to 'io' ({} aliases), {} rejected in {} batches",
@@ -198,8 +214,9 @@ pub async fn run(
     for report in &reports {
         errors.add(&report.counters);
     }
+    let validates = settings.validate && !dry_run && !end.stopped();
     let mut summaries = Vec::new();
-    let mut passed = !errors.too_many_errors();
+    let mut passed = true;
     for (table, report) in tables.iter().copied().zip(reports) {
         let state = if dry_run {
             let found = table_state(db, table).await?;
@@ -208,7 +225,7 @@ pub async fn run(
                 .updated
                 .saturating_sub(report.counters.normalized);
             Some(found.after_run(filled, settings.validate))
-        } else if settings.validate {
+        } else if validates {
             let state = checks::validate_table(db, table, settings.promote_not_null).await?;
             passed &= state.passes();
             Some(state)
@@ -221,14 +238,17 @@ pub async fn run(
             state,
         });
     }
-    run.finish(db, &summaries).await?;
     let summary = ProjectIdSummary {
-        run_id: run.id(),
-        dry_run,
+        end: Some(end),
         tables: summaries,
-        passed,
+        too_many_errors: errors.too_many_errors(),
+        passed: validates.then_some(passed),
     };
-    Ok((summary, Outcome::from_passed(passed)))
+    if let Some(end) = &summary.end {
+        run.finish(db, end, &summary.tables).await?;
+    }
+    let outcome = summary.outcome();
+    Ok((summary, outcome))
 }
 
 /// The fill of each table, as the run's units: all of one phase, so the workers
@@ -284,7 +304,7 @@ pub async fn join(
     run: &Run,
     mut engine: EngineSettings,
     cancel: Cancel,
-) -> Result<Vec<UnitReport>> {
+) -> Result<Worked> {
     let Some(record) = run.recorded::<ProjectIdRecord>()? else {
         anyhow::bail!("BUG: a joined run records its settings");
     };

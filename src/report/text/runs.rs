@@ -1,0 +1,95 @@
+//! The text of `runs` and of `runs pause|continue|cancel|abandon`.
+
+use std::io::{self, Write};
+
+use indicatif::HumanCount;
+
+use crate::runs::RunView;
+
+/// Runs, a block each: the run, then a line per table or phase.
+pub(in crate::report) fn runs(out: &mut dyn Write, listed: &[RunView]) -> io::Result<()> {
+    if listed.is_empty() {
+        return writeln!(out, "no unfinished runs (--all lists every run)");
+    }
+    for run in listed {
+        let finished = run
+            .finished_at
+            .map_or_else(|| "-".to_string(), |at| at.format("%F %T").to_string());
+        writeln!(
+            out,
+            "run {}  {}  {}  started {}  finished {}  by {}",
+            run.id,
+            run.command,
+            run.status,
+            run.started_at.format("%F %T"),
+            finished,
+            run.worker
+        )?;
+        for unit in &run.units {
+            let of = unit
+                .estimate
+                .map_or_else(|| "?".to_string(), |e| HumanCount(e).to_string());
+            let rate = unit.rows_per_second.map_or_else(
+                || "-".to_string(),
+                |r| format!("{}/s", HumanCount(r as u64)),
+            );
+            let eta = unit
+                .eta_seconds
+                .map_or_else(|| "-".to_string(), |secs| format!("{secs}s"));
+            let state = match (&unit.held, unit.done) {
+                (_, true) => "done".to_string(),
+                (Some(held), false) => format!("held: {held}"),
+                (None, false) => format!(
+                    "batch size {}",
+                    unit.batch_size
+                        .map_or_else(|| "-".into(), |b| b.to_string())
+                ),
+            };
+            writeln!(
+                out,
+                "  {:<20} {} of {of} rows  {rate}  eta {eta}  {state}",
+                unit.unit,
+                HumanCount(unit.rows)
+            )?;
+            if unit.ranges.total() > 1 {
+                let by = match unit.workers.as_slice() {
+                    [] => String::new(),
+                    workers => format!(" (by {})", workers.join(", ")),
+                };
+                writeln!(
+                    out,
+                    "  {:<20} ranges: {} done, {} in progress{by}, {} left",
+                    "", unit.ranges.done, unit.ranges.in_progress, unit.ranges.left
+                )?;
+            }
+        }
+        for range in run.ranges.iter().flatten() {
+            let state = match (&range.worker, range.done) {
+                (_, true) => "done".to_string(),
+                (Some(worker), false) => format!("in progress by {worker}"),
+                (None, false) => "left".to_string(),
+            };
+            writeln!(
+                out,
+                "  range {:<6} {:<20} ({}, {}]  {} rows  {state}",
+                range.id,
+                range.unit,
+                range.after.as_deref().unwrap_or("start"),
+                range.upto.as_deref().unwrap_or("end"),
+                HumanCount(range.checkpoint.counters.processed)
+            )?;
+        }
+    }
+    Ok(())
+}
+
+pub(in crate::report) fn controlled(
+    out: &mut dyn Write,
+    c: &super::super::Controlled,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "run {} is {}: its processes act on it after their batch in flight",
+        c.run_id, c.status
+    )
+}
