@@ -15,6 +15,7 @@ pub use sea_orm_migration::prelude::*;
 
 pub mod catalog;
 mod column;
+pub mod dialect;
 mod m20260101_000001_create_testio_tables;
 mod m20260101_000002_create_memory_tables;
 mod m20260101_000003_add_project_id;
@@ -23,7 +24,8 @@ mod m20260101_000005_create_backfill_ranges;
 mod ownership;
 mod project_id;
 
-pub use ownership::MIGRATION_OBJECTS_TABLE;
+pub use dialect::SchemaDialect;
+pub use ownership::{MIGRATION_OBJECTS_TABLE, SchemaObject};
 pub use project_id::{ProjectIdCheck, ensure_project_id_check, project_id_check_state};
 
 pub struct Migrator;

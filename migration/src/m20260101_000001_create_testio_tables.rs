@@ -6,9 +6,9 @@
 //! the rest. `down` removes only what `up` created (see `ownership`).
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
 use crate::column::{index, text};
+use crate::dialect::{self, SchemaDialect};
 use crate::ownership::{SchemaObject, create_missing, create_table, drop_created};
 
 #[derive(DeriveMigrationName)]
@@ -17,12 +17,12 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let backend = manager.get_database_backend();
-        for table in [tests(backend), test_features(backend), bugs(backend)] {
+        let dialect = dialect::of(manager.get_database_backend())?;
+        for table in [tests(dialect), test_features(dialect), bugs(dialect)] {
             create_table(manager, self, table).await?;
         }
-        // SQLite cannot add a foreign key with ALTER TABLE … ADD CONSTRAINT, but both
-        // backends accept an inline REFERENCES on a nullable new column.
+        // SQLite cannot add a foreign key with ALTER TABLE … ADD CONSTRAINT, but all
+        // databases accept an inline REFERENCES on a nullable new column.
         create_missing(
             manager,
             self,
@@ -111,7 +111,7 @@ enum Bugs {
     TestFeatureId,
 }
 
-fn tests(backend: DbBackend) -> TableCreateStatement {
+fn tests(dialect: &dyn SchemaDialect) -> TableCreateStatement {
     Table::create()
         .table(Tests::Table)
         .if_not_exists()
@@ -124,10 +124,10 @@ fn tests(backend: DbBackend) -> TableCreateStatement {
         )
         .col(ColumnDef::new(Tests::CustomerId).big_integer().not_null())
         .col(ColumnDef::new(Tests::ProductId).big_integer().not_null())
-        .col(text(backend, Tests::Data).not_null())
-        .col(text(backend, Tests::Status).not_null())
-        .col(text(backend, Tests::Title).null())
-        .col(text(backend, Tests::TestingType).null())
+        .col(text(dialect, Tests::Data).not_null())
+        .col(text(dialect, Tests::Status).not_null())
+        .col(text(dialect, Tests::Title).null())
+        .col(text(dialect, Tests::TestingType).null())
         .col(
             ColumnDef::new(Tests::StartAt)
                 .timestamp_with_time_zone()
@@ -146,7 +146,7 @@ fn tests(backend: DbBackend) -> TableCreateStatement {
         .take()
 }
 
-fn test_features(backend: DbBackend) -> TableCreateStatement {
+fn test_features(dialect: &dyn SchemaDialect) -> TableCreateStatement {
     Table::create()
         .table(TestFeatures::Table)
         .if_not_exists()
@@ -171,13 +171,13 @@ fn test_features(backend: DbBackend) -> TableCreateStatement {
                 .big_integer()
                 .not_null(),
         )
-        .col(text(backend, TestFeatures::Title).not_null())
-        .col(text(backend, TestFeatures::Description).null())
-        .col(text(backend, TestFeatures::Howtofind).null())
+        .col(text(dialect, TestFeatures::Title).not_null())
+        .col(text(dialect, TestFeatures::Description).null())
+        .col(text(dialect, TestFeatures::Howtofind).null())
         .col(
-            text(backend, TestFeatures::UserStories)
+            text(dialect, TestFeatures::UserStories)
                 .not_null()
-                .default(empty_json_array(backend)),
+                .default(dialect.empty_json_array_default()),
         )
         .col(flag(TestFeatures::EnableDefault))
         .col(flag(TestFeatures::EnableContent))
@@ -192,7 +192,7 @@ fn test_features(backend: DbBackend) -> TableCreateStatement {
         .take()
 }
 
-fn bugs(backend: DbBackend) -> TableCreateStatement {
+fn bugs(dialect: &dyn SchemaDialect) -> TableCreateStatement {
     Table::create()
         .table(Bugs::Table)
         .if_not_exists()
@@ -204,16 +204,16 @@ fn bugs(backend: DbBackend) -> TableCreateStatement {
         )
         .col(ColumnDef::new(Bugs::CustomerId).big_integer().not_null())
         .col(ColumnDef::new(Bugs::TestId).big_integer().not_null())
-        .col(text(backend, Bugs::Title).not_null())
-        .col(text(backend, Bugs::Severity).null())
-        .col(text(backend, Bugs::Status).null())
+        .col(text(dialect, Bugs::Title).not_null())
+        .col(text(dialect, Bugs::Severity).null())
+        .col(text(dialect, Bugs::Status).null())
         .col(flag(Bugs::Known))
         .col(
             ColumnDef::new(Bugs::ReportedAt)
                 .timestamp_with_time_zone()
                 .null(),
         )
-        .col(text(backend, Bugs::RawData).not_null())
+        .col(text(dialect, Bugs::RawData).not_null())
         .col(
             ColumnDef::new(Bugs::SyncedAt)
                 .timestamp_with_time_zone()
@@ -231,7 +231,7 @@ fn bugs(backend: DbBackend) -> TableCreateStatement {
 }
 
 /// `bugs.test_feature_id`, with its reference inline so the same definition serves
-/// `CREATE TABLE` and `ALTER TABLE … ADD COLUMN` on both backends. Deleting a test
+/// `CREATE TABLE` and `ALTER TABLE … ADD COLUMN` on every database. Deleting a test
 /// feature detaches its bugs rather than deleting them.
 fn test_feature_id() -> ColumnDef {
     ColumnDef::new(Bugs::TestFeatureId)
@@ -252,13 +252,4 @@ fn flag(name: impl IntoIden) -> ColumnDef {
         .not_null()
         .default(false)
         .take()
-}
-
-/// `'[]'` as a TEXT column's default: MySQL 8 takes a default on a TEXT column only as
-/// an expression in parentheses (MariaDB takes both).
-fn empty_json_array(backend: DbBackend) -> Expr {
-    match backend {
-        DbBackend::MySql => Expr::cust("('[]')"),
-        _ => Expr::val("[]"),
-    }
 }

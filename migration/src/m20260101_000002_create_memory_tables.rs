@@ -1,17 +1,18 @@
 //! The eleven agent-memory tables (SPEC §4.2) with their real columns, foreign keys
 //! and unique keys, without `project_id` (added by `m20260101_000003_add_project_id`).
 //! A table created elsewhere gets the unique and foreign keys it lacks where the
-//! backend can add them (see `ownership::create_table`).
+//! database can add them (see `ownership::create_table`).
 //!
 //! PostgreSQL gets native `uuid`, `jsonb`, `real[]`, `integer[]` and `uuid[]`;
-//! SQLite stores UUIDs as hyphenated text and JSON and arrays as JSON text (see
-//! `column`). Integer ids are `integer` identity columns on PostgreSQL and
-//! `integer PRIMARY KEY AUTOINCREMENT` on SQLite.
+//! SQLite stores UUIDs as hyphenated text and JSON and arrays as JSON text, MySQL
+//! UUIDs as `BINARY(16)` and arrays as `JSON` (see `dialect`). Integer ids are
+//! `integer` identity columns on PostgreSQL and `integer PRIMARY KEY AUTOINCREMENT`
+//! on SQLite.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
 use crate::column::{self, array, created_at, generated_uuid, key_text};
+use crate::dialect::{self, SchemaDialect};
 use crate::ownership::{create_table, drop_created};
 
 #[derive(DeriveMigrationName)]
@@ -20,20 +21,20 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let backend = manager.get_database_backend();
+        let dialect = dialect::of(manager.get_database_backend())?;
         // Parents before the tables that reference them.
         for table in [
-            l2_insights(backend),
-            nodes(backend),
-            edges(backend),
-            working_memory(backend),
-            episode_memory(backend),
-            l0_raw(backend),
-            ground_truth(backend),
-            stale_memory(backend),
-            smf_proposals(backend),
-            ief_feedback(backend),
-            l2_insight_history(backend),
+            l2_insights(dialect),
+            nodes(dialect),
+            edges(dialect),
+            working_memory(dialect),
+            episode_memory(dialect),
+            l0_raw(dialect),
+            ground_truth(dialect),
+            stale_memory(dialect),
+            smf_proposals(dialect),
+            ief_feedback(dialect),
+            l2_insight_history(dialect),
         ] {
             create_table(manager, self, table).await?;
         }
@@ -211,12 +212,12 @@ fn serial_id(name: impl IntoIden) -> ColumnDef {
         .take()
 }
 
-fn text(backend: DbBackend, name: impl IntoIden) -> ColumnDef {
-    column::text(backend, name).not_null().take()
+fn text(dialect: &dyn SchemaDialect, name: impl IntoIden) -> ColumnDef {
+    column::text(dialect, name).not_null().take()
 }
 
-fn text_null(backend: DbBackend, name: impl IntoIden) -> ColumnDef {
-    column::text(backend, name).null().take()
+fn text_null(dialect: &dyn SchemaDialect, name: impl IntoIden) -> ColumnDef {
+    column::text(dialect, name).null().take()
 }
 
 fn double_null(name: impl IntoIden) -> ColumnDef {
@@ -234,35 +235,35 @@ fn jsonb_null(name: impl IntoIden) -> ColumnDef {
     ColumnDef::new(name).json_binary().null().take()
 }
 
-fn l2_insights(backend: DbBackend) -> TableCreateStatement {
+fn l2_insights(dialect: &dyn SchemaDialect) -> TableCreateStatement {
     Table::create()
         .table(L2Insights::Table)
         .if_not_exists()
         .col(serial_id(L2Insights::Id))
-        .col(text(backend, L2Insights::Content))
-        .col(array(backend, L2Insights::Embedding, ColumnType::Float).not_null())
-        .col(array(backend, L2Insights::SourceIds, ColumnType::Integer).not_null())
+        .col(text(dialect, L2Insights::Content))
+        .col(array(dialect, L2Insights::Embedding, ColumnType::Float).not_null())
+        .col(array(dialect, L2Insights::SourceIds, ColumnType::Integer).not_null())
         .col(created_at(L2Insights::CreatedAt))
         .col(jsonb_null(L2Insights::Metadata))
-        .col(text_null(backend, L2Insights::IoCategory))
+        .col(text_null(dialect, L2Insights::IoCategory))
         .col(
             ColumnDef::new(L2Insights::IsIdentity)
                 .boolean()
                 .null()
                 .default(false),
         )
-        .col(text_null(backend, L2Insights::SourceFile))
+        .col(text_null(dialect, L2Insights::SourceFile))
         .col(double_null(L2Insights::MemoryStrength))
         .take()
 }
 
-fn nodes(backend: DbBackend) -> TableCreateStatement {
+fn nodes(dialect: &dyn SchemaDialect) -> TableCreateStatement {
     Table::create()
         .table(Nodes::Table)
         .if_not_exists()
-        .col(generated_uuid(backend, Nodes::Id).primary_key())
-        .col(key_text(backend, Nodes::Label))
-        .col(key_text(backend, Nodes::Name))
+        .col(generated_uuid(dialect, Nodes::Id).primary_key())
+        .col(key_text(dialect, Nodes::Label))
+        .col(key_text(dialect, Nodes::Name))
         .col(jsonb_null(Nodes::Properties))
         .col(ColumnDef::new(Nodes::VectorId).integer().null())
         .col(created_at(Nodes::CreatedAt))
@@ -283,14 +284,14 @@ fn nodes(backend: DbBackend) -> TableCreateStatement {
         .take()
 }
 
-fn edges(backend: DbBackend) -> TableCreateStatement {
+fn edges(dialect: &dyn SchemaDialect) -> TableCreateStatement {
     Table::create()
         .table(Edges::Table)
         .if_not_exists()
-        .col(generated_uuid(backend, Edges::Id).primary_key())
+        .col(generated_uuid(dialect, Edges::Id).primary_key())
         .col(ColumnDef::new(Edges::SourceId).uuid().not_null())
         .col(ColumnDef::new(Edges::TargetId).uuid().not_null())
-        .col(key_text(backend, Edges::Relation))
+        .col(key_text(dialect, Edges::Relation))
         .col(double_null(Edges::Weight))
         .col(jsonb_null(Edges::Properties))
         .col(created_at(Edges::CreatedAt))
@@ -303,7 +304,7 @@ fn edges(backend: DbBackend) -> TableCreateStatement {
                 .default(0),
         )
         .col(timestamp_null(Edges::LastEngaged))
-        .col(text_null(backend, Edges::MemorySector))
+        .col(text_null(dialect, Edges::MemorySector))
         .index(
             Index::create()
                 .name("uq_edges_source_id_target_id_relation")
@@ -329,118 +330,118 @@ fn edges(backend: DbBackend) -> TableCreateStatement {
         .take()
 }
 
-fn working_memory(backend: DbBackend) -> TableCreateStatement {
+fn working_memory(dialect: &dyn SchemaDialect) -> TableCreateStatement {
     Table::create()
         .table(WorkingMemory::Table)
         .if_not_exists()
         .col(serial_id(WorkingMemory::Id))
-        .col(text(backend, WorkingMemory::Content))
+        .col(text(dialect, WorkingMemory::Content))
         .col(double_null(WorkingMemory::Importance))
         .col(timestamp_null(WorkingMemory::LastAccessed))
         .col(created_at(WorkingMemory::CreatedAt))
         .take()
 }
 
-fn episode_memory(backend: DbBackend) -> TableCreateStatement {
+fn episode_memory(dialect: &dyn SchemaDialect) -> TableCreateStatement {
     Table::create()
         .table(EpisodeMemory::Table)
         .if_not_exists()
         .col(serial_id(EpisodeMemory::Id))
-        .col(text(backend, EpisodeMemory::Query))
+        .col(text(dialect, EpisodeMemory::Query))
         .col(ColumnDef::new(EpisodeMemory::Reward).double().not_null())
-        .col(text(backend, EpisodeMemory::Reflection))
-        .col(array(backend, EpisodeMemory::Embedding, ColumnType::Float).not_null())
+        .col(text(dialect, EpisodeMemory::Reflection))
+        .col(array(dialect, EpisodeMemory::Embedding, ColumnType::Float).not_null())
         .col(created_at(EpisodeMemory::CreatedAt))
         .take()
 }
 
-fn l0_raw(backend: DbBackend) -> TableCreateStatement {
+fn l0_raw(dialect: &dyn SchemaDialect) -> TableCreateStatement {
     Table::create()
         .table(L0Raw::Table)
         .if_not_exists()
         .col(serial_id(L0Raw::Id))
-        .col(text(backend, L0Raw::SessionId))
-        .col(text(backend, L0Raw::Speaker))
-        .col(text(backend, L0Raw::Content))
+        .col(text(dialect, L0Raw::SessionId))
+        .col(text(dialect, L0Raw::Speaker))
+        .col(text(dialect, L0Raw::Content))
         .col(created_at(L0Raw::Timestamp))
         .col(jsonb_null(L0Raw::Metadata))
         .col(ColumnDef::new(L0Raw::Energy).string_len(20).null())
-        .col(text_null(backend, L0Raw::State))
-        .col(text_null(backend, L0Raw::Location))
-        .col(array(backend, L0Raw::Intentions, ColumnType::Text).null())
+        .col(text_null(dialect, L0Raw::State))
+        .col(text_null(dialect, L0Raw::Location))
+        .col(array(dialect, L0Raw::Intentions, ColumnType::Text).null())
         .take()
 }
 
-fn ground_truth(backend: DbBackend) -> TableCreateStatement {
+fn ground_truth(dialect: &dyn SchemaDialect) -> TableCreateStatement {
     Table::create()
         .table(GroundTruth::Table)
         .if_not_exists()
         .col(serial_id(GroundTruth::Id))
-        .col(text(backend, GroundTruth::Query))
-        .col(array(backend, GroundTruth::ExpectedDocs, ColumnType::Integer).not_null())
-        .col(text_null(backend, GroundTruth::Judge1Model))
-        .col(text_null(backend, GroundTruth::Judge2Model))
+        .col(text(dialect, GroundTruth::Query))
+        .col(array(dialect, GroundTruth::ExpectedDocs, ColumnType::Integer).not_null())
+        .col(text_null(dialect, GroundTruth::Judge1Model))
+        .col(text_null(dialect, GroundTruth::Judge2Model))
         .col(double_null(GroundTruth::Kappa))
         .col(created_at(GroundTruth::CreatedAt))
         .col(jsonb_null(GroundTruth::Metadata))
         .take()
 }
 
-fn stale_memory(backend: DbBackend) -> TableCreateStatement {
+fn stale_memory(dialect: &dyn SchemaDialect) -> TableCreateStatement {
     Table::create()
         .table(StaleMemory::Table)
         .if_not_exists()
         .col(serial_id(StaleMemory::Id))
-        .col(text(backend, StaleMemory::OriginalContent))
+        .col(text(dialect, StaleMemory::OriginalContent))
         .col(ColumnDef::new(StaleMemory::Importance).double().not_null())
-        .col(text(backend, StaleMemory::Reason))
-        .col(text(backend, StaleMemory::Content))
+        .col(text(dialect, StaleMemory::Reason))
+        .col(text(dialect, StaleMemory::Content))
         .col(created_at(StaleMemory::ArchivedAt))
         .take()
 }
 
-fn smf_proposals(backend: DbBackend) -> TableCreateStatement {
+fn smf_proposals(dialect: &dyn SchemaDialect) -> TableCreateStatement {
     Table::create()
         .table(SmfProposals::Table)
         .if_not_exists()
         .col(serial_id(SmfProposals::Id))
-        .col(text(backend, SmfProposals::TriggerType))
+        .col(text(dialect, SmfProposals::TriggerType))
         .col(
             ColumnDef::new(SmfProposals::ProposedAction)
                 .json_binary()
                 .not_null(),
         )
-        .col(array(backend, SmfProposals::AffectedEdges, ColumnType::Uuid).not_null())
-        .col(text(backend, SmfProposals::Reasoning))
-        .col(text(backend, SmfProposals::ApprovalLevel))
-        .col(text(backend, SmfProposals::Status))
+        .col(array(dialect, SmfProposals::AffectedEdges, ColumnType::Uuid).not_null())
+        .col(text(dialect, SmfProposals::Reasoning))
+        .col(text(dialect, SmfProposals::ApprovalLevel))
+        .col(text(dialect, SmfProposals::Status))
         .col(created_at(SmfProposals::CreatedAt))
         .col(timestamp_null(SmfProposals::ResolvedAt))
-        .col(text_null(backend, SmfProposals::ResolvedBy))
+        .col(text_null(dialect, SmfProposals::ResolvedBy))
         .take()
 }
 
-fn ief_feedback(backend: DbBackend) -> TableCreateStatement {
+fn ief_feedback(dialect: &dyn SchemaDialect) -> TableCreateStatement {
     Table::create()
         .table(IefFeedback::Table)
         .if_not_exists()
         .col(serial_id(IefFeedback::Id))
-        .col(generated_uuid(backend, IefFeedback::QueryId))
-        .col(text(backend, IefFeedback::QueryText))
+        .col(generated_uuid(dialect, IefFeedback::QueryId))
+        .col(text(dialect, IefFeedback::QueryText))
         .col(
             ColumnDef::new(IefFeedback::ConstitutiveWeightUsed)
                 .double()
                 .not_null(),
         )
         .col(ColumnDef::new(IefFeedback::Helpful).boolean().null())
-        .col(text_null(backend, IefFeedback::FeedbackReason))
+        .col(text_null(dialect, IefFeedback::FeedbackReason))
         .col(ColumnDef::new(IefFeedback::ResultCount).integer().null())
         .col(ColumnDef::new(IefFeedback::ConflictCount).integer().null())
         .col(created_at(IefFeedback::CreatedAt))
         .take()
 }
 
-fn l2_insight_history(backend: DbBackend) -> TableCreateStatement {
+fn l2_insight_history(dialect: &dyn SchemaDialect) -> TableCreateStatement {
     Table::create()
         .table(L2InsightHistory::Table)
         .if_not_exists()
@@ -450,11 +451,11 @@ fn l2_insight_history(backend: DbBackend) -> TableCreateStatement {
                 .integer()
                 .not_null(),
         )
-        .col(text(backend, L2InsightHistory::Action))
-        .col(text(backend, L2InsightHistory::Actor))
-        .col(text(backend, L2InsightHistory::Reason))
-        .col(text_null(backend, L2InsightHistory::OldContent))
-        .col(text_null(backend, L2InsightHistory::NewContent))
+        .col(text(dialect, L2InsightHistory::Action))
+        .col(text(dialect, L2InsightHistory::Actor))
+        .col(text(dialect, L2InsightHistory::Reason))
+        .col(text_null(dialect, L2InsightHistory::OldContent))
+        .col(text_null(dialect, L2InsightHistory::NewContent))
         .col(created_at(L2InsightHistory::CreatedAt))
         .foreign_key(
             ForeignKey::create()

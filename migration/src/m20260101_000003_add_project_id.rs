@@ -9,10 +9,9 @@
 //! the table (PostgreSQL 11+, SQLite).
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::ConnectionTrait;
 
-use crate::ownership::{SchemaObject, create_missing, drop_created};
-use crate::project_id::check_parts;
+use crate::dialect;
+use crate::ownership::{SchemaObject, create_missing, create_steps, drop_created};
 use crate::{LEGACY_PROJECT_ID, MEMORY_TABLES, PROJECT_ID_COLUMN};
 
 #[derive(DeriveMigrationName)]
@@ -21,7 +20,7 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let backend = manager.get_database_backend();
+        let dialect = dialect::of(manager.get_database_backend())?;
         for table in MEMORY_TABLES {
             let column = ColumnDef::new(Alias::new(PROJECT_ID_COLUMN))
                 .string_len(50)
@@ -40,12 +39,7 @@ impl MigrationTrait for Migration {
                 ),
             )
             .await?;
-            // One part at a time: on MySQL each commits as it is made, and a run
-            // repeated after a failure finds the parts made before it.
-            for (part, create) in check_parts(backend, table)? {
-                let db = manager.get_connection();
-                create_missing(manager, self, &[part], db.execute_unprepared(&create)).await?;
-            }
+            create_steps(manager, self, dialect.project_id_check(table)).await?;
         }
         Ok(())
     }

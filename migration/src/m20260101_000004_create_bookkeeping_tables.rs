@@ -1,21 +1,19 @@
 //! Bookkeeping of the tool itself (SPEC §4.4): `backfill_anomalies`,
 //! `backfill_runs`, `backfill_journal`, with their indexes.
 //!
-//! Partial unique indexes: one open anomaly per (`table_name`, `row_id`, `kind`),
-//! one `running` run per `command` (on MySQL, unique indexes over generated columns). An anomalies table adopted from the source
-//! system gets the columns it lacks (`kind`, `run_id`, `last_seen_at`); if it holds
-//! two open anomalies for the same row and kind, creating the unique index fails
-//! and the migration changes nothing.
+//! Partial unique keys: one open anomaly per (`table_name`, `row_id`, `kind`), one
+//! `running` run per `command` (each database makes them its way: see
+//! `dialect::PartialUnique`). An anomalies table adopted from the source system gets
+//! the columns it lacks (`kind`, `run_id`, `last_seen_at`); if it holds two open
+//! anomalies for the same row and kind, `up` refuses with a sentence naming the fix
+//! before it makes the unique key.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
+use crate::ANOMALIES_OPEN_INDEX;
 use crate::column::{bigserial_id, index, now};
-use crate::ownership::{SchemaObject, create_missing, create_table, drop_created};
-use crate::{
-    ANOMALIES_OPEN_INDEX, ANOMALIES_OPEN_PREDICATE_POSTGRES, ANOMALIES_OPEN_PREDICATE_SQLITE,
-    RUNS_RUNNING_INDEX, RUNS_RUNNING_PREDICATE,
-};
+use crate::dialect::{self, PartialUnique, SchemaDialect};
+use crate::ownership::{SchemaObject, create_missing, create_steps, create_table, drop_created};
 
 /// `kind` given to anomalies recorded before the column existed.
 const LEGACY_KIND: &str = "legacy";
@@ -26,54 +24,20 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let backend = manager.get_database_backend();
+        let dialect = dialect::of(manager.get_database_backend())?;
         for table in [backfill_anomalies(), backfill_runs(), backfill_journal()] {
             create_table(manager, self, table).await?;
         }
-        adopt_anomalies(manager, self).await?;
+        adopt_anomalies(manager, self, dialect).await?;
 
-        let open_predicate = match backend {
-            DbBackend::Sqlite => ANOMALIES_OPEN_PREDICATE_SQLITE,
-            _ => ANOMALIES_OPEN_PREDICATE_POSTGRES,
-        };
         if !manager
             .has_index(BackfillAnomalies::Table.to_string(), ANOMALIES_OPEN_INDEX)
             .await?
         {
-            refuse_duplicate_open_anomalies(manager, open_predicate).await?;
+            refuse_duplicate_open_anomalies(manager, dialect.anomalies_open_predicate()).await?;
         }
-        if backend == DbBackend::MySql {
-            one_open_anomaly_and_one_running_run_mysql(manager, self).await?;
-        } else {
-            let partial_unique = [
-                (
-                    SchemaObject::index(BackfillAnomalies::Table.to_string(), ANOMALIES_OPEN_INDEX),
-                    Index::create()
-                        .if_not_exists()
-                        .name(ANOMALIES_OPEN_INDEX)
-                        .table(BackfillAnomalies::Table)
-                        .col(BackfillAnomalies::TableName)
-                        .col(BackfillAnomalies::RowId)
-                        .col(BackfillAnomalies::Kind)
-                        .unique()
-                        .and_where(Expr::cust(open_predicate))
-                        .take(),
-                ),
-                (
-                    SchemaObject::index(BackfillRuns::Table.to_string(), RUNS_RUNNING_INDEX),
-                    Index::create()
-                        .if_not_exists()
-                        .name(RUNS_RUNNING_INDEX)
-                        .table(BackfillRuns::Table)
-                        .col(BackfillRuns::Command)
-                        .unique()
-                        .and_where(Expr::cust(RUNS_RUNNING_PREDICATE))
-                        .take(),
-                ),
-            ];
-            for (object, statement) in partial_unique {
-                create_missing(manager, self, &[object], manager.create_index(statement)).await?;
-            }
+        for key in [PartialUnique::OpenAnomaly, PartialUnique::RunningRun] {
+            create_steps(manager, self, dialect.partial_unique(key)).await?;
         }
         for (object, statement) in [
             index(BackfillAnomalies::Table, [BackfillAnomalies::Kind]),
@@ -139,51 +103,6 @@ enum BackfillJournal {
     CreatedAt,
 }
 
-/// MySQL has no partial indexes: a stored generated column holds the key while the
-/// row is open (running) and NULL once it is not, and a unique index over it does
-/// what the partial index does elsewhere (NULLs never collide).
-async fn one_open_anomaly_and_one_running_run_mysql(
-    manager: &SchemaManager<'_>,
-    migration: &Migration,
-) -> Result<(), DbErr> {
-    let keys = [
-        (
-            BackfillAnomalies::Table.to_string(),
-            "open_row_id",
-            "VARCHAR(100) AS (IF(resolved, NULL, row_id)) STORED".to_string(),
-            ANOMALIES_OPEN_INDEX,
-            "table_name, open_row_id, kind",
-        ),
-        (
-            BackfillRuns::Table.to_string(),
-            "running_command",
-            format!("VARCHAR(50) AS (IF({RUNS_RUNNING_PREDICATE}, command, NULL)) STORED"),
-            RUNS_RUNNING_INDEX,
-            "running_command",
-        ),
-    ];
-    let db = manager.get_connection();
-    for (table, column, definition, index, columns) in keys {
-        let add = format!("ALTER TABLE \"{table}\" ADD COLUMN \"{column}\" {definition}");
-        create_missing(
-            manager,
-            migration,
-            &[SchemaObject::column(&table, column)],
-            db.execute_unprepared(&add),
-        )
-        .await?;
-        let unique = format!("CREATE UNIQUE INDEX \"{index}\" ON \"{table}\" ({columns})");
-        create_missing(
-            manager,
-            migration,
-            &[SchemaObject::index(&table, index)],
-            db.execute_unprepared(&unique),
-        )
-        .await?;
-    }
-    Ok(())
-}
-
 fn backfill_anomalies() -> TableCreateStatement {
     Table::create()
         .table(BackfillAnomalies::Table)
@@ -226,7 +145,11 @@ fn backfill_anomalies() -> TableCreateStatement {
 }
 
 /// Adds to an anomalies table created elsewhere the columns it lacks.
-async fn adopt_anomalies(manager: &SchemaManager<'_>, migration: &Migration) -> Result<(), DbErr> {
+async fn adopt_anomalies(
+    manager: &SchemaManager<'_>,
+    migration: &Migration,
+    dialect: &dyn SchemaDialect,
+) -> Result<(), DbErr> {
     let kind = ColumnDef::new(BackfillAnomalies::Kind)
         .string_len(50)
         .not_null()
@@ -248,16 +171,12 @@ async fn adopt_anomalies(manager: &SchemaManager<'_>, migration: &Migration) -> 
         )
         .await?;
     }
-    // SQLite cannot add a column whose default is not a constant: give it a constant
-    // one, then set every row's value from `created_at` as on PostgreSQL.
-    let default = match manager.get_database_backend() {
-        DbBackend::Sqlite => Expr::val("1970-01-01 00:00:00+00:00"),
-        _ => Expr::current_timestamp(),
-    };
+    // Every row's value is set from `created_at` right after (the default may be a
+    // constant where the database takes no other on a new column).
     let last_seen_at = ColumnDef::new(BackfillAnomalies::LastSeenAt)
         .timestamp_with_time_zone()
         .not_null()
-        .default(default)
+        .default(dialect.added_timestamp_default())
         .take();
     let add_and_fill = async {
         add_column(manager, last_seen_at).await?;
