@@ -7,7 +7,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::column::{index, text};
+use crate::column::{bigint, flag, foreign_key, index, text, text_null, timestamp_null};
 use crate::dialect::{self, SchemaDialect};
 use crate::ownership::{SchemaObject, create_missing, create_table, drop_created};
 
@@ -116,33 +116,16 @@ fn tests(dialect: &dyn SchemaDialect) -> TableCreateStatement {
         .table(Tests::Table)
         .if_not_exists()
         // The API's id: BIGINT, never generated here.
-        .col(
-            ColumnDef::new(Tests::Id)
-                .big_integer()
-                .not_null()
-                .primary_key(),
-        )
-        .col(ColumnDef::new(Tests::CustomerId).big_integer().not_null())
-        .col(ColumnDef::new(Tests::ProductId).big_integer().not_null())
-        .col(text(dialect, Tests::Data).not_null())
-        .col(text(dialect, Tests::Status).not_null())
-        .col(text(dialect, Tests::Title).null())
-        .col(text(dialect, Tests::TestingType).null())
-        .col(
-            ColumnDef::new(Tests::StartAt)
-                .timestamp_with_time_zone()
-                .null(),
-        )
-        .col(
-            ColumnDef::new(Tests::EndAt)
-                .timestamp_with_time_zone()
-                .null(),
-        )
-        .col(
-            ColumnDef::new(Tests::SyncedAt)
-                .timestamp_with_time_zone()
-                .null(),
-        )
+        .col(bigint(Tests::Id).primary_key())
+        .col(bigint(Tests::CustomerId))
+        .col(bigint(Tests::ProductId))
+        .col(text(dialect, Tests::Data))
+        .col(text(dialect, Tests::Status))
+        .col(text_null(dialect, Tests::Title))
+        .col(text_null(dialect, Tests::TestingType))
+        .col(timestamp_null(Tests::StartAt))
+        .col(timestamp_null(Tests::EndAt))
+        .col(timestamp_null(Tests::SyncedAt))
         .take()
 }
 
@@ -150,45 +133,24 @@ fn test_features(dialect: &dyn SchemaDialect) -> TableCreateStatement {
     Table::create()
         .table(TestFeatures::Table)
         .if_not_exists()
-        .col(
-            ColumnDef::new(TestFeatures::Id)
-                .big_integer()
-                .not_null()
-                .primary_key(),
-        )
-        .col(
-            ColumnDef::new(TestFeatures::CustomerId)
-                .big_integer()
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(TestFeatures::TestId)
-                .big_integer()
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(TestFeatures::FeatureId)
-                .big_integer()
-                .not_null(),
-        )
-        .col(text(dialect, TestFeatures::Title).not_null())
-        .col(text(dialect, TestFeatures::Description).null())
-        .col(text(dialect, TestFeatures::Howtofind).null())
-        .col(
-            text(dialect, TestFeatures::UserStories)
-                .not_null()
-                .default(dialect.empty_json_array_default()),
-        )
+        .col(bigint(TestFeatures::Id).primary_key())
+        .col(bigint(TestFeatures::CustomerId))
+        .col(bigint(TestFeatures::TestId))
+        .col(bigint(TestFeatures::FeatureId))
+        .col(text(dialect, TestFeatures::Title))
+        .col(text_null(dialect, TestFeatures::Description))
+        .col(text_null(dialect, TestFeatures::Howtofind))
+        .col(text(dialect, TestFeatures::UserStories).default(dialect.empty_json_array_default()))
         .col(flag(TestFeatures::EnableDefault))
         .col(flag(TestFeatures::EnableContent))
         .col(flag(TestFeatures::EnableVisual))
-        .foreign_key(
-            ForeignKey::create()
-                .name("fk_test_features_test_id")
-                .from(TestFeatures::Table, TestFeatures::TestId)
-                .to(Tests::Table, Tests::Id)
-                .on_delete(ForeignKeyAction::Cascade),
-        )
+        .foreign_key(&mut foreign_key(
+            TestFeatures::Table,
+            TestFeatures::TestId,
+            Tests::Table,
+            Tests::Id,
+            ForeignKeyAction::Cascade,
+        ))
         .take()
 }
 
@@ -196,37 +158,24 @@ fn bugs(dialect: &dyn SchemaDialect) -> TableCreateStatement {
     Table::create()
         .table(Bugs::Table)
         .if_not_exists()
-        .col(
-            ColumnDef::new(Bugs::Id)
-                .big_integer()
-                .not_null()
-                .primary_key(),
-        )
-        .col(ColumnDef::new(Bugs::CustomerId).big_integer().not_null())
-        .col(ColumnDef::new(Bugs::TestId).big_integer().not_null())
-        .col(text(dialect, Bugs::Title).not_null())
-        .col(text(dialect, Bugs::Severity).null())
-        .col(text(dialect, Bugs::Status).null())
+        .col(bigint(Bugs::Id).primary_key())
+        .col(bigint(Bugs::CustomerId))
+        .col(bigint(Bugs::TestId))
+        .col(text(dialect, Bugs::Title))
+        .col(text_null(dialect, Bugs::Severity))
+        .col(text_null(dialect, Bugs::Status))
         .col(flag(Bugs::Known))
-        .col(
-            ColumnDef::new(Bugs::ReportedAt)
-                .timestamp_with_time_zone()
-                .null(),
-        )
-        .col(text(dialect, Bugs::RawData).not_null())
-        .col(
-            ColumnDef::new(Bugs::SyncedAt)
-                .timestamp_with_time_zone()
-                .null(),
-        )
+        .col(timestamp_null(Bugs::ReportedAt))
+        .col(text(dialect, Bugs::RawData))
+        .col(timestamp_null(Bugs::SyncedAt))
         .col(test_feature_id())
-        .foreign_key(
-            ForeignKey::create()
-                .name("fk_bugs_test_id")
-                .from(Bugs::Table, Bugs::TestId)
-                .to(Tests::Table, Tests::Id)
-                .on_delete(ForeignKeyAction::Cascade),
-        )
+        .foreign_key(&mut foreign_key(
+            Bugs::Table,
+            Bugs::TestId,
+            Tests::Table,
+            Tests::Id,
+            ForeignKeyAction::Cascade,
+        ))
         .take()
 }
 
@@ -242,14 +191,5 @@ fn test_feature_id() -> ColumnDef {
             TestFeatures::Table.to_string(),
             TestFeatures::Id.to_string()
         ))
-        .take()
-}
-
-/// `BOOLEAN NOT NULL DEFAULT false`.
-fn flag(name: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(name)
-        .boolean()
-        .not_null()
-        .default(false)
         .take()
 }

@@ -10,6 +10,7 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::column::varchar_null;
 use crate::dialect;
 use crate::ownership::{SchemaObject, create_missing, create_steps, drop_created};
 use crate::{LEGACY_PROJECT_ID, MEMORY_TABLES, PROJECT_ID_COLUMN};
@@ -22,9 +23,7 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let dialect = dialect::of(manager.get_database_backend())?;
         for table in MEMORY_TABLES {
-            let column = ColumnDef::new(Alias::new(PROJECT_ID_COLUMN))
-                .string_len(50)
-                .null()
+            let column = varchar_null(Alias::new(PROJECT_ID_COLUMN), 50)
                 .default(LEGACY_PROJECT_ID)
                 .take();
             create_missing(

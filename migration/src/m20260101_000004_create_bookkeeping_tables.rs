@@ -11,7 +11,10 @@
 use sea_orm_migration::prelude::*;
 
 use crate::ANOMALIES_OPEN_INDEX;
-use crate::column::{bigserial_id, index, now};
+use crate::column::{
+    bigint, bigint_null, bigserial_id, flag, foreign_key, index, jsonb, now, timestamp_null,
+    varchar, varchar_null,
+};
 use crate::dialect::{self, PartialUnique, SchemaDialect};
 use crate::ownership::{SchemaObject, create_missing, create_steps, create_table, drop_created};
 
@@ -108,37 +111,17 @@ fn backfill_anomalies() -> TableCreateStatement {
         .table(BackfillAnomalies::Table)
         .if_not_exists()
         .col(bigserial_id(BackfillAnomalies::Id))
-        .col(
-            ColumnDef::new(BackfillAnomalies::TableName)
-                .string_len(100)
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(BackfillAnomalies::RowId)
-                .string_len(100)
-                .null(),
-        )
-        .col(
-            ColumnDef::new(BackfillAnomalies::Kind)
-                .string_len(50)
-                .not_null(),
-        )
+        .col(varchar(BackfillAnomalies::TableName, 100))
+        .col(varchar_null(BackfillAnomalies::RowId, 100))
+        .col(varchar(BackfillAnomalies::Kind, 50))
+        // TEXT on every database: a description is a sentence.
         .col(
             ColumnDef::new(BackfillAnomalies::IssueDescription)
                 .text()
                 .not_null(),
         )
-        .col(
-            ColumnDef::new(BackfillAnomalies::Resolved)
-                .boolean()
-                .not_null()
-                .default(false),
-        )
-        .col(
-            ColumnDef::new(BackfillAnomalies::RunId)
-                .big_integer()
-                .null(),
-        )
+        .col(flag(BackfillAnomalies::Resolved))
+        .col(bigint_null(BackfillAnomalies::RunId))
         .col(now(BackfillAnomalies::CreatedAt))
         .col(now(BackfillAnomalies::LastSeenAt))
         .take()
@@ -150,16 +133,10 @@ async fn adopt_anomalies(
     migration: &Migration,
     dialect: &dyn SchemaDialect,
 ) -> Result<(), DbErr> {
-    let kind = ColumnDef::new(BackfillAnomalies::Kind)
-        .string_len(50)
-        .not_null()
+    let kind = varchar(BackfillAnomalies::Kind, 50)
         .default(LEGACY_KIND)
         .take();
-    let run_id = ColumnDef::new(BackfillAnomalies::RunId)
-        .big_integer()
-        .null()
-        .take();
-    for column in [kind, run_id] {
+    for column in [kind, bigint_null(BackfillAnomalies::RunId)] {
         create_missing(
             manager,
             migration,
@@ -173,9 +150,7 @@ async fn adopt_anomalies(
     }
     // Every row's value is set from `created_at` right after (the default may be a
     // constant where the database takes no other on a new column).
-    let last_seen_at = ColumnDef::new(BackfillAnomalies::LastSeenAt)
-        .timestamp_with_time_zone()
-        .not_null()
+    let last_seen_at = now(BackfillAnomalies::LastSeenAt)
         .default(dialect.added_timestamp_default())
         .take();
     let add_and_fill = async {
@@ -257,45 +232,17 @@ fn backfill_runs() -> TableCreateStatement {
         .table(BackfillRuns::Table)
         .if_not_exists()
         .col(bigserial_id(BackfillRuns::Id))
-        .col(
-            ColumnDef::new(BackfillRuns::Command)
-                .string_len(50)
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(BackfillRuns::Arguments)
-                .json_binary()
-                .not_null(),
-        )
+        .col(varchar(BackfillRuns::Command, 50))
+        .col(jsonb(BackfillRuns::Arguments))
         // running | paused | throttled | interrupted | cancelled | failed | done | rolled_back
-        .col(
-            ColumnDef::new(BackfillRuns::Status)
-                .string_len(20)
-                .not_null(),
-        )
+        .col(varchar(BackfillRuns::Status, 20))
         .col(now(BackfillRuns::StartedAt))
-        .col(
-            ColumnDef::new(BackfillRuns::FinishedAt)
-                .timestamp_with_time_zone()
-                .null(),
-        )
+        .col(timestamp_null(BackfillRuns::FinishedAt))
         .col(now(BackfillRuns::HeartbeatAt))
         .col(ColumnDef::new(BackfillRuns::Pid).integer().not_null())
-        .col(
-            ColumnDef::new(BackfillRuns::Host)
-                .string_len(255)
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(BackfillRuns::Counters)
-                .json_binary()
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(BackfillRuns::Checkpoints)
-                .json_binary()
-                .not_null(),
-        )
+        .col(varchar(BackfillRuns::Host, 255))
+        .col(jsonb(BackfillRuns::Counters))
+        .col(jsonb(BackfillRuns::Checkpoints))
         .take()
 }
 
@@ -304,35 +251,19 @@ fn backfill_journal() -> TableCreateStatement {
         .table(BackfillJournal::Table)
         .if_not_exists()
         .col(bigserial_id(BackfillJournal::Id))
-        .col(
-            ColumnDef::new(BackfillJournal::RunId)
-                .big_integer()
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(BackfillJournal::TableName)
-                .string_len(100)
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(BackfillJournal::BatchNo)
-                .big_integer()
-                .not_null(),
-        )
+        .col(bigint(BackfillJournal::RunId))
+        .col(varchar(BackfillJournal::TableName, 100))
+        .col(bigint(BackfillJournal::BatchNo))
         // {"old": value, "keys": [row ids]}: the rows one statement changed, and the
         // value they held before.
-        .col(
-            ColumnDef::new(BackfillJournal::Changes)
-                .json_binary()
-                .not_null(),
-        )
+        .col(jsonb(BackfillJournal::Changes))
         .col(now(BackfillJournal::CreatedAt))
-        .foreign_key(
-            ForeignKey::create()
-                .name("fk_backfill_journal_run_id")
-                .from(BackfillJournal::Table, BackfillJournal::RunId)
-                .to(BackfillRuns::Table, BackfillRuns::Id)
-                .on_delete(ForeignKeyAction::Cascade),
-        )
+        .foreign_key(&mut foreign_key(
+            BackfillJournal::Table,
+            BackfillJournal::RunId,
+            BackfillRuns::Table,
+            BackfillRuns::Id,
+            ForeignKeyAction::Cascade,
+        ))
         .take()
 }
