@@ -176,3 +176,44 @@ impl PartialUnique {
 pub(crate) fn quoted(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        project_id_check_name, project_id_insert_trigger_name, project_id_update_trigger_name,
+    };
+
+    /// Each dialect's steps make the objects the rest of the tool looks for by name,
+    /// and what it can probe it can drop.
+    #[test]
+    fn steps_make_the_named_objects() {
+        for backend in [DbBackend::Sqlite, DbBackend::Postgres, DbBackend::MySql] {
+            let dialect = of(backend).unwrap();
+            for key in [PartialUnique::OpenAnomaly, PartialUnique::RunningRun] {
+                let made = dialect.partial_unique(key).pop().map(|(object, _)| object);
+                let index = SchemaObject::index(key.table(), key.index());
+                assert_eq!(made, Some(index), "{backend:?}");
+            }
+            let parts: Vec<_> = (dialect.project_id_check("nodes").into_iter())
+                .map(|(object, _)| object)
+                .collect();
+            let check = match dialect.project_id_validation_probe() {
+                Some(_) => vec![SchemaObject::constraint(
+                    "nodes",
+                    project_id_check_name("nodes"),
+                )],
+                None => vec![
+                    SchemaObject::trigger("nodes", project_id_insert_trigger_name("nodes")),
+                    SchemaObject::trigger("nodes", project_id_update_trigger_name("nodes")),
+                ],
+            };
+            assert_eq!(parts, check, "{backend:?}");
+            assert_eq!(
+                dialect.constraint_probe().is_some(),
+                dialect.drop_constraint("t", "c").is_some(),
+                "{backend:?}"
+            );
+        }
+    }
+}
