@@ -25,6 +25,7 @@ mod ownership;
 mod project_id;
 
 pub use dialect::SchemaDialect;
+use ownership::Owned;
 pub use ownership::{MIGRATION_OBJECTS_TABLE, SchemaObject};
 pub use project_id::{ProjectIdCheck, ensure_project_id_check, project_id_check_state};
 
@@ -34,11 +35,11 @@ pub struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
-            Box::new(m20260101_000001_create_testio_tables::Migration),
-            Box::new(m20260101_000002_create_memory_tables::Migration),
-            Box::new(m20260101_000003_add_project_id::Migration),
-            Box::new(m20260101_000004_create_bookkeeping_tables::Migration),
-            Box::new(m20260101_000005_create_backfill_ranges::Migration),
+            Box::new(Owned(m20260101_000001_create_testio_tables::Migration)),
+            Box::new(Owned(m20260101_000002_create_memory_tables::Migration)),
+            Box::new(Owned(m20260101_000003_add_project_id::Migration)),
+            Box::new(Owned(m20260101_000004_create_bookkeeping_tables::Migration)),
+            Box::new(Owned(m20260101_000005_create_backfill_ranges::Migration)),
         ]
     }
 }

@@ -8,16 +8,15 @@
 use sea_orm_migration::prelude::*;
 
 use crate::column::{bigint, flag, foreign_key, index, text, text_null, timestamp_null};
-use crate::dialect::{self, SchemaDialect};
-use crate::ownership::{SchemaObject, create_missing, create_table, drop_created};
+use crate::dialect::SchemaDialect;
+use crate::ownership::{OwnedMigration, SchemaObject, create_missing, create_table};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
 #[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let dialect = dialect::of(manager.get_database_backend())?;
+impl OwnedMigration for Migration {
+    async fn up(&self, manager: &SchemaManager, dialect: &dyn SchemaDialect) -> Result<(), DbErr> {
         for table in [tests(dialect), test_features(dialect), bugs(dialect)] {
             create_table(manager, self, table).await?;
         }
@@ -52,15 +51,6 @@ impl MigrationTrait for Migration {
             create_missing(manager, self, &[object], manager.create_index(statement)).await?;
         }
         Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // Newest first: indexes, then bugs → test_features → tests.
-        drop_created(manager, self).await
-    }
-
-    fn use_transaction(&self) -> Option<bool> {
-        Some(true)
     }
 }
 

@@ -14,16 +14,15 @@ mod standalone;
 
 use sea_orm_migration::prelude::*;
 
-use crate::dialect;
-use crate::ownership::{create_table, drop_created};
+use crate::dialect::SchemaDialect;
+use crate::ownership::{OwnedMigration, create_table};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
 #[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let dialect = dialect::of(manager.get_database_backend())?;
+impl OwnedMigration for Migration {
+    async fn up(&self, manager: &SchemaManager, dialect: &dyn SchemaDialect) -> Result<(), DbErr> {
         // Parents before the tables that reference them.
         for table in [
             graph::l2_insights(dialect),
@@ -41,14 +40,5 @@ impl MigrationTrait for Migration {
             create_table(manager, self, table).await?;
         }
         Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // Newest first: dependents (edges, nodes, history) before l2_insights.
-        drop_created(manager, self).await
-    }
-
-    fn use_transaction(&self) -> Option<bool> {
-        Some(true)
     }
 }

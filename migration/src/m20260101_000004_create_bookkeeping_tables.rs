@@ -15,8 +15,8 @@ use crate::column::{
     bigint, bigint_null, bigserial_id, flag, foreign_key, index, jsonb, now, timestamp_null,
     varchar, varchar_null,
 };
-use crate::dialect::{self, PartialUnique, SchemaDialect};
-use crate::ownership::{SchemaObject, create_missing, create_steps, create_table, drop_created};
+use crate::dialect::{PartialUnique, SchemaDialect};
+use crate::ownership::{OwnedMigration, SchemaObject, create_missing, create_steps, create_table};
 
 /// `kind` given to anomalies recorded before the column existed.
 const LEGACY_KIND: &str = "legacy";
@@ -25,9 +25,8 @@ const LEGACY_KIND: &str = "legacy";
 pub struct Migration;
 
 #[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let dialect = dialect::of(manager.get_database_backend())?;
+impl OwnedMigration for Migration {
+    async fn up(&self, manager: &SchemaManager, dialect: &dyn SchemaDialect) -> Result<(), DbErr> {
         for table in [backfill_anomalies(), backfill_runs(), backfill_journal()] {
             create_table(manager, self, table).await?;
         }
@@ -52,16 +51,6 @@ impl MigrationTrait for Migration {
             create_missing(manager, self, &[object], manager.create_index(statement)).await?;
         }
         Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // Newest first: indexes, the journal (it references the runs), the runs, and
-        // the anomalies table or the columns `up` added to an adopted one.
-        drop_created(manager, self).await
-    }
-
-    fn use_transaction(&self) -> Option<bool> {
-        Some(true)
     }
 }
 

@@ -10,28 +10,21 @@ use sea_orm_migration::prelude::*;
 use crate::column::{
     bigint, bigint_null, bigserial_id, flag, foreign_key, index, jsonb, varchar, varchar_null,
 };
-use crate::ownership::{create_missing, create_table, drop_created};
+use crate::dialect::SchemaDialect;
+use crate::ownership::{OwnedMigration, create_missing, create_table};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
 #[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+impl OwnedMigration for Migration {
+    async fn up(&self, manager: &SchemaManager, _: &dyn SchemaDialect) -> Result<(), DbErr> {
         create_table(manager, self, backfill_ranges()).await?;
         let (object, statement) = index(
             BackfillRanges::Table,
             [BackfillRanges::RunId, BackfillRanges::Done],
         );
         create_missing(manager, self, &[object], manager.create_index(statement)).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        drop_created(manager, self).await
-    }
-
-    fn use_transaction(&self) -> Option<bool> {
-        Some(true)
     }
 }
 
