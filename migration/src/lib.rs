@@ -10,6 +10,10 @@
 //! failed `up` or `down` leaves the schema as it was. MySQL commits each DDL statement
 //! as it runs: there a failed migration keeps the steps it made and is replayed from
 //! its start, which is safe because every step is probed before it is made.
+//!
+//! What differs between the databases is [`dialect`]'s, one file per database; the
+//! migrations, `ownership`, [`catalog`] and `project_id` ask it and never match on the
+//! database themselves.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -75,6 +79,7 @@ pub const RUNS_RUNNING_INDEX: &str = "uq_backfill_runs_running";
 
 /// `WHERE` clause of [`ANOMALIES_OPEN_INDEX`] on PostgreSQL. An upsert targeting
 /// the index repeats it: `ON CONFLICT (table_name, row_id, kind) WHERE resolved = false`.
+/// Any database's, MySQL's included: [`SchemaDialect::anomalies_open_predicate`].
 pub const ANOMALIES_OPEN_PREDICATE_POSTGRES: &str = "resolved = false";
 
 /// `WHERE` clause of [`ANOMALIES_OPEN_INDEX`] on SQLite. SQLite matches an upsert's
@@ -82,7 +87,7 @@ pub const ANOMALIES_OPEN_PREDICATE_POSTGRES: &str = "resolved = false";
 /// so an upsert must repeat exactly this text (`0`, not `false`).
 pub const ANOMALIES_OPEN_PREDICATE_SQLITE: &str = "resolved = 0";
 
-/// `WHERE` clause of [`RUNS_RUNNING_INDEX`], the same on both backends.
+/// `WHERE` clause of [`RUNS_RUNNING_INDEX`], the same on every database.
 pub const RUNS_RUNNING_PREDICATE: &str = "status = 'running'";
 
 /// `url` with the password, if any, replaced by `***`, for messages.
