@@ -4,9 +4,11 @@
 //!
 //! Keys are compared by what they cover (columns, uniqueness, the referenced table
 //! and columns), never by name: a table created elsewhere names its keys its own way
-//! (`nodes_label_name_key`).
+//! (`nodes_label_name_key`). Each database's queries are its dialect's.
 
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement};
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbErr, QueryResult, Statement};
+
+use crate::dialect;
 
 /// An index other than the primary key's.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,43 +49,10 @@ impl ForeignKeyInfo {
     }
 }
 
-/// PostgreSQL: the column names of an `int2[]` of attribute numbers, in order.
-const PG_COLUMN_NAMES: &str = "array_to_string(ARRAY(SELECT a.attname::text \
-     FROM unnest({keys}) WITH ORDINALITY AS k(attnum, ord) \
-     JOIN pg_catalog.pg_attribute a ON a.attrelid = {relation} AND a.attnum = k.attnum \
-     ORDER BY k.ord), ',')";
-
-fn pg_column_names(keys: &str, relation: &str) -> String {
-    PG_COLUMN_NAMES
-        .replace("{keys}", keys)
-        .replace("{relation}", relation)
-}
-
 /// The indexes of `table` (in the current schema on PostgreSQL, the current database on
 /// MySQL), primary key aside.
 pub async fn indexes<C: ConnectionTrait>(db: &C, table: &str) -> Result<Vec<IndexInfo>, DbErr> {
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => format!(
-            "SELECT i.relname::text AS name, ix.indisunique AS is_unique, {} AS columns \
-             FROM pg_catalog.pg_index ix JOIN pg_catalog.pg_class i ON i.oid = ix.indexrelid \
-             WHERE ix.indrelid = to_regclass(quote_ident($1)) AND NOT ix.indisprimary \
-             ORDER BY 1",
-            pg_column_names("ix.indkey::int2[]", "ix.indrelid")
-        ),
-        DbBackend::MySql => {
-            "SELECT CAST(index_name AS CHAR) AS name, MIN(non_unique) = 0 AS is_unique, \
-             CAST(GROUP_CONCAT(column_name ORDER BY seq_in_index) AS CHAR) AS columns \
-             FROM information_schema.statistics \
-             WHERE table_schema = DATABASE() AND table_name = ? AND index_name <> 'PRIMARY' \
-             GROUP BY index_name ORDER BY 1"
-                .to_string()
-        }
-        _ => "SELECT il.name AS name, il.\"unique\" = 1 AS is_unique, \
-              (SELECT group_concat(ii.name, ',') FROM pragma_index_info(il.name) ii) AS columns \
-              FROM pragma_index_list(?) il WHERE il.origin <> 'pk' ORDER BY 1"
-            .to_string(),
-    };
+    let sql = dialect::of(db.get_database_backend())?.indexes_query();
     catalog_rows(db, sql, table)
         .await?
         .iter()
@@ -97,35 +66,13 @@ pub async fn indexes<C: ConnectionTrait>(db: &C, table: &str) -> Result<Vec<Inde
         .collect()
 }
 
-/// The foreign keys of `table` (in the current schema on PostgreSQL).
+/// The foreign keys of `table` (in the current schema on PostgreSQL, the current
+/// database on MySQL).
 pub async fn foreign_keys<C: ConnectionTrait>(
     db: &C,
     table: &str,
 ) -> Result<Vec<ForeignKeyInfo>, DbErr> {
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => format!(
-            "SELECT c.conname::text AS name, {} AS columns, r.relname::text AS referenced_table, \
-             {} AS referenced_columns \
-             FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_class r ON r.oid = c.confrelid \
-             WHERE c.contype = 'f' AND c.conrelid = to_regclass(quote_ident($1)) ORDER BY 1",
-            pg_column_names("c.conkey", "c.conrelid"),
-            pg_column_names("c.confkey", "c.confrelid")
-        ),
-        DbBackend::MySql => "SELECT CAST(constraint_name AS CHAR) AS name, \
-             CAST(GROUP_CONCAT(column_name ORDER BY ordinal_position) AS CHAR) AS columns, \
-             CAST(referenced_table_name AS CHAR) AS referenced_table, \
-             CAST(GROUP_CONCAT(referenced_column_name ORDER BY ordinal_position) AS CHAR) AS referenced_columns \
-             FROM information_schema.key_column_usage \
-             WHERE table_schema = DATABASE() AND table_name = ? AND referenced_table_name IS NOT NULL \
-             GROUP BY constraint_name, referenced_table_name ORDER BY 1"
-            .to_string(),
-        // One row per key: its column pairs, in order.
-        _ => "SELECT '' AS name, group_concat(\"from\", ',') AS columns, \
-              \"table\" AS referenced_table, coalesce(group_concat(\"to\", ','), '') AS referenced_columns \
-              FROM (SELECT * FROM pragma_foreign_key_list(?) ORDER BY id, seq) GROUP BY id ORDER BY id"
-            .to_string(),
-    };
+    let sql = dialect::of(db.get_database_backend())?.foreign_keys_query();
     catalog_rows(db, sql, table)
         .await?
         .iter()

@@ -10,11 +10,16 @@
 //! failed `up` or `down` leaves the schema as it was. MySQL commits each DDL statement
 //! as it runs: there a failed migration keeps the steps it made and is replayed from
 //! its start, which is safe because every step is probed before it is made.
+//!
+//! What differs between the databases is [`dialect`]'s, one file per database; the
+//! migrations, `ownership`, [`catalog`] and `project_id` ask it and never match on the
+//! database themselves.
 
 pub use sea_orm_migration::prelude::*;
 
 pub mod catalog;
 mod column;
+pub mod dialect;
 mod m20260101_000001_create_testio_tables;
 mod m20260101_000002_create_memory_tables;
 mod m20260101_000003_add_project_id;
@@ -23,7 +28,9 @@ mod m20260101_000005_create_backfill_ranges;
 mod ownership;
 mod project_id;
 
-pub use ownership::MIGRATION_OBJECTS_TABLE;
+pub use dialect::SchemaDialect;
+use ownership::Owned;
+pub use ownership::{MIGRATION_OBJECTS_TABLE, SchemaObject};
 pub use project_id::{ProjectIdCheck, ensure_project_id_check, project_id_check_state};
 
 pub struct Migrator;
@@ -32,11 +39,11 @@ pub struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
-            Box::new(m20260101_000001_create_testio_tables::Migration),
-            Box::new(m20260101_000002_create_memory_tables::Migration),
-            Box::new(m20260101_000003_add_project_id::Migration),
-            Box::new(m20260101_000004_create_bookkeeping_tables::Migration),
-            Box::new(m20260101_000005_create_backfill_ranges::Migration),
+            Box::new(Owned(m20260101_000001_create_testio_tables::Migration)),
+            Box::new(Owned(m20260101_000002_create_memory_tables::Migration)),
+            Box::new(Owned(m20260101_000003_add_project_id::Migration)),
+            Box::new(Owned(m20260101_000004_create_bookkeeping_tables::Migration)),
+            Box::new(Owned(m20260101_000005_create_backfill_ranges::Migration)),
         ]
     }
 }
@@ -72,6 +79,7 @@ pub const RUNS_RUNNING_INDEX: &str = "uq_backfill_runs_running";
 
 /// `WHERE` clause of [`ANOMALIES_OPEN_INDEX`] on PostgreSQL. An upsert targeting
 /// the index repeats it: `ON CONFLICT (table_name, row_id, kind) WHERE resolved = false`.
+/// Any database's, MySQL's included: [`SchemaDialect::anomalies_open_predicate`].
 pub const ANOMALIES_OPEN_PREDICATE_POSTGRES: &str = "resolved = false";
 
 /// `WHERE` clause of [`ANOMALIES_OPEN_INDEX`] on SQLite. SQLite matches an upsert's
@@ -79,7 +87,7 @@ pub const ANOMALIES_OPEN_PREDICATE_POSTGRES: &str = "resolved = false";
 /// so an upsert must repeat exactly this text (`0`, not `false`).
 pub const ANOMALIES_OPEN_PREDICATE_SQLITE: &str = "resolved = 0";
 
-/// `WHERE` clause of [`RUNS_RUNNING_INDEX`], the same on both backends.
+/// `WHERE` clause of [`RUNS_RUNNING_INDEX`], the same on every database.
 pub const RUNS_RUNNING_PREDICATE: &str = "status = 'running'";
 
 /// `url` with the password, if any, replaced by `***`, for messages.

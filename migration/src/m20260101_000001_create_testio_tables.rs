@@ -6,23 +6,22 @@
 //! the rest. `down` removes only what `up` created (see `ownership`).
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
-use crate::column::{index, text};
-use crate::ownership::{SchemaObject, create_missing, create_table, drop_created};
+use crate::column::{bigint, flag, foreign_key, index, text, text_null, timestamp_null};
+use crate::dialect::SchemaDialect;
+use crate::ownership::{OwnedMigration, SchemaObject, create_missing, create_table};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
 #[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let backend = manager.get_database_backend();
-        for table in [tests(backend), test_features(backend), bugs(backend)] {
+impl OwnedMigration for Migration {
+    async fn up(&self, manager: &SchemaManager, dialect: &dyn SchemaDialect) -> Result<(), DbErr> {
+        for table in [tests(dialect), test_features(dialect), bugs(dialect)] {
             create_table(manager, self, table).await?;
         }
-        // SQLite cannot add a foreign key with ALTER TABLE … ADD CONSTRAINT, but both
-        // backends accept an inline REFERENCES on a nullable new column.
+        // SQLite cannot add a foreign key with ALTER TABLE … ADD CONSTRAINT, but all
+        // databases accept an inline REFERENCES on a nullable new column.
         create_missing(
             manager,
             self,
@@ -52,15 +51,6 @@ impl MigrationTrait for Migration {
             create_missing(manager, self, &[object], manager.create_index(statement)).await?;
         }
         Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // Newest first: indexes, then bugs → test_features → tests.
-        drop_created(manager, self).await
-    }
-
-    fn use_transaction(&self) -> Option<bool> {
-        Some(true)
     }
 }
 
@@ -111,127 +101,76 @@ enum Bugs {
     TestFeatureId,
 }
 
-fn tests(backend: DbBackend) -> TableCreateStatement {
+fn tests(dialect: &dyn SchemaDialect) -> TableCreateStatement {
     Table::create()
         .table(Tests::Table)
         .if_not_exists()
         // The API's id: BIGINT, never generated here.
-        .col(
-            ColumnDef::new(Tests::Id)
-                .big_integer()
-                .not_null()
-                .primary_key(),
-        )
-        .col(ColumnDef::new(Tests::CustomerId).big_integer().not_null())
-        .col(ColumnDef::new(Tests::ProductId).big_integer().not_null())
-        .col(text(backend, Tests::Data).not_null())
-        .col(text(backend, Tests::Status).not_null())
-        .col(text(backend, Tests::Title).null())
-        .col(text(backend, Tests::TestingType).null())
-        .col(
-            ColumnDef::new(Tests::StartAt)
-                .timestamp_with_time_zone()
-                .null(),
-        )
-        .col(
-            ColumnDef::new(Tests::EndAt)
-                .timestamp_with_time_zone()
-                .null(),
-        )
-        .col(
-            ColumnDef::new(Tests::SyncedAt)
-                .timestamp_with_time_zone()
-                .null(),
-        )
+        .col(bigint(Tests::Id).primary_key())
+        .col(bigint(Tests::CustomerId))
+        .col(bigint(Tests::ProductId))
+        .col(text(dialect, Tests::Data))
+        .col(text(dialect, Tests::Status))
+        .col(text_null(dialect, Tests::Title))
+        .col(text_null(dialect, Tests::TestingType))
+        .col(timestamp_null(Tests::StartAt))
+        .col(timestamp_null(Tests::EndAt))
+        .col(timestamp_null(Tests::SyncedAt))
         .take()
 }
 
-fn test_features(backend: DbBackend) -> TableCreateStatement {
+fn test_features(dialect: &dyn SchemaDialect) -> TableCreateStatement {
     Table::create()
         .table(TestFeatures::Table)
         .if_not_exists()
-        .col(
-            ColumnDef::new(TestFeatures::Id)
-                .big_integer()
-                .not_null()
-                .primary_key(),
-        )
-        .col(
-            ColumnDef::new(TestFeatures::CustomerId)
-                .big_integer()
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(TestFeatures::TestId)
-                .big_integer()
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(TestFeatures::FeatureId)
-                .big_integer()
-                .not_null(),
-        )
-        .col(text(backend, TestFeatures::Title).not_null())
-        .col(text(backend, TestFeatures::Description).null())
-        .col(text(backend, TestFeatures::Howtofind).null())
-        .col(
-            text(backend, TestFeatures::UserStories)
-                .not_null()
-                .default(empty_json_array(backend)),
-        )
+        .col(bigint(TestFeatures::Id).primary_key())
+        .col(bigint(TestFeatures::CustomerId))
+        .col(bigint(TestFeatures::TestId))
+        .col(bigint(TestFeatures::FeatureId))
+        .col(text(dialect, TestFeatures::Title))
+        .col(text_null(dialect, TestFeatures::Description))
+        .col(text_null(dialect, TestFeatures::Howtofind))
+        .col(text(dialect, TestFeatures::UserStories).default(dialect.empty_json_array_default()))
         .col(flag(TestFeatures::EnableDefault))
         .col(flag(TestFeatures::EnableContent))
         .col(flag(TestFeatures::EnableVisual))
-        .foreign_key(
-            ForeignKey::create()
-                .name("fk_test_features_test_id")
-                .from(TestFeatures::Table, TestFeatures::TestId)
-                .to(Tests::Table, Tests::Id)
-                .on_delete(ForeignKeyAction::Cascade),
-        )
+        .foreign_key(&mut foreign_key(
+            TestFeatures::Table,
+            TestFeatures::TestId,
+            Tests::Table,
+            Tests::Id,
+            ForeignKeyAction::Cascade,
+        ))
         .take()
 }
 
-fn bugs(backend: DbBackend) -> TableCreateStatement {
+fn bugs(dialect: &dyn SchemaDialect) -> TableCreateStatement {
     Table::create()
         .table(Bugs::Table)
         .if_not_exists()
-        .col(
-            ColumnDef::new(Bugs::Id)
-                .big_integer()
-                .not_null()
-                .primary_key(),
-        )
-        .col(ColumnDef::new(Bugs::CustomerId).big_integer().not_null())
-        .col(ColumnDef::new(Bugs::TestId).big_integer().not_null())
-        .col(text(backend, Bugs::Title).not_null())
-        .col(text(backend, Bugs::Severity).null())
-        .col(text(backend, Bugs::Status).null())
+        .col(bigint(Bugs::Id).primary_key())
+        .col(bigint(Bugs::CustomerId))
+        .col(bigint(Bugs::TestId))
+        .col(text(dialect, Bugs::Title))
+        .col(text_null(dialect, Bugs::Severity))
+        .col(text_null(dialect, Bugs::Status))
         .col(flag(Bugs::Known))
-        .col(
-            ColumnDef::new(Bugs::ReportedAt)
-                .timestamp_with_time_zone()
-                .null(),
-        )
-        .col(text(backend, Bugs::RawData).not_null())
-        .col(
-            ColumnDef::new(Bugs::SyncedAt)
-                .timestamp_with_time_zone()
-                .null(),
-        )
+        .col(timestamp_null(Bugs::ReportedAt))
+        .col(text(dialect, Bugs::RawData))
+        .col(timestamp_null(Bugs::SyncedAt))
         .col(test_feature_id())
-        .foreign_key(
-            ForeignKey::create()
-                .name("fk_bugs_test_id")
-                .from(Bugs::Table, Bugs::TestId)
-                .to(Tests::Table, Tests::Id)
-                .on_delete(ForeignKeyAction::Cascade),
-        )
+        .foreign_key(&mut foreign_key(
+            Bugs::Table,
+            Bugs::TestId,
+            Tests::Table,
+            Tests::Id,
+            ForeignKeyAction::Cascade,
+        ))
         .take()
 }
 
 /// `bugs.test_feature_id`, with its reference inline so the same definition serves
-/// `CREATE TABLE` and `ALTER TABLE … ADD COLUMN` on both backends. Deleting a test
+/// `CREATE TABLE` and `ALTER TABLE … ADD COLUMN` on every database. Deleting a test
 /// feature detaches its bugs rather than deleting them.
 fn test_feature_id() -> ColumnDef {
     ColumnDef::new(Bugs::TestFeatureId)
@@ -243,22 +182,4 @@ fn test_feature_id() -> ColumnDef {
             TestFeatures::Id.to_string()
         ))
         .take()
-}
-
-/// `BOOLEAN NOT NULL DEFAULT false`.
-fn flag(name: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(name)
-        .boolean()
-        .not_null()
-        .default(false)
-        .take()
-}
-
-/// `'[]'` as a TEXT column's default: MySQL 8 takes a default on a TEXT column only as
-/// an expression in parentheses (MariaDB takes both).
-fn empty_json_array(backend: DbBackend) -> Expr {
-    match backend {
-        DbBackend::MySql => Expr::cust("('[]')"),
-        _ => Expr::val("[]"),
-    }
 }

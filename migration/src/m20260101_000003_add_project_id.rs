@@ -6,26 +6,24 @@
 //! NULL; filling them is `backfill-project-id`'s job), and an existing check is not
 //! touched; `down` leaves both in place, removing only what `up` added. Adding the
 //! column with a constant default fills existing rows with `'io'` without rewriting
-//! the table (PostgreSQL 11+, SQLite).
+//! the table (PostgreSQL 11+, SQLite). `down` drops newest first: a check's triggers
+//! before its column, which SQLite refuses to drop while a trigger refers to it.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::ConnectionTrait;
 
-use crate::ownership::{SchemaObject, create_missing, drop_created};
-use crate::project_id::check_parts;
+use crate::column::varchar_null;
+use crate::dialect::SchemaDialect;
+use crate::ownership::{OwnedMigration, SchemaObject, create_missing, create_steps};
 use crate::{LEGACY_PROJECT_ID, MEMORY_TABLES, PROJECT_ID_COLUMN};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
 #[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let backend = manager.get_database_backend();
+impl OwnedMigration for Migration {
+    async fn up(&self, manager: &SchemaManager, dialect: &dyn SchemaDialect) -> Result<(), DbErr> {
         for table in MEMORY_TABLES {
-            let column = ColumnDef::new(Alias::new(PROJECT_ID_COLUMN))
-                .string_len(50)
-                .null()
+            let column = varchar_null(Alias::new(PROJECT_ID_COLUMN), 50)
                 .default(LEGACY_PROJECT_ID)
                 .take();
             create_missing(
@@ -40,23 +38,8 @@ impl MigrationTrait for Migration {
                 ),
             )
             .await?;
-            // One part at a time: on MySQL each commits as it is made, and a run
-            // repeated after a failure finds the parts made before it.
-            for (part, create) in check_parts(backend, table)? {
-                let db = manager.get_connection();
-                create_missing(manager, self, &[part], db.execute_unprepared(&create)).await?;
-            }
+            create_steps(manager, self, dialect.project_id_check(table)).await?;
         }
         Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // Newest first: a check's triggers before its column, which SQLite refuses to
-        // drop while a trigger refers to it.
-        drop_created(manager, self).await
-    }
-
-    fn use_transaction(&self) -> Option<bool> {
-        Some(true)
     }
 }

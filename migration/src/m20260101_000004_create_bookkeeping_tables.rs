@@ -1,21 +1,22 @@
 //! Bookkeeping of the tool itself (SPEC §4.4): `backfill_anomalies`,
 //! `backfill_runs`, `backfill_journal`, with their indexes.
 //!
-//! Partial unique indexes: one open anomaly per (`table_name`, `row_id`, `kind`),
-//! one `running` run per `command` (on MySQL, unique indexes over generated columns). An anomalies table adopted from the source
-//! system gets the columns it lacks (`kind`, `run_id`, `last_seen_at`); if it holds
-//! two open anomalies for the same row and kind, creating the unique index fails
-//! and the migration changes nothing.
+//! Partial unique keys: one open anomaly per (`table_name`, `row_id`, `kind`), one
+//! `running` run per `command` (each database makes them its way: see
+//! `dialect::PartialUnique`). An anomalies table adopted from the source system gets
+//! the columns it lacks (`kind`, `run_id`, `last_seen_at`); if it holds two open
+//! anomalies for the same row and kind, `up` refuses with a sentence naming the fix
+//! before it makes the unique key.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
-use crate::column::{bigserial_id, index, now};
-use crate::ownership::{SchemaObject, create_missing, create_table, drop_created};
-use crate::{
-    ANOMALIES_OPEN_INDEX, ANOMALIES_OPEN_PREDICATE_POSTGRES, ANOMALIES_OPEN_PREDICATE_SQLITE,
-    RUNS_RUNNING_INDEX, RUNS_RUNNING_PREDICATE,
+use crate::ANOMALIES_OPEN_INDEX;
+use crate::column::{
+    bigint, bigint_null, bigserial_id, flag, foreign_key, index, jsonb, now, timestamp_null,
+    varchar, varchar_null,
 };
+use crate::dialect::{PartialUnique, SchemaDialect};
+use crate::ownership::{OwnedMigration, SchemaObject, create_missing, create_steps, create_table};
 
 /// `kind` given to anomalies recorded before the column existed.
 const LEGACY_KIND: &str = "legacy";
@@ -24,56 +25,21 @@ const LEGACY_KIND: &str = "legacy";
 pub struct Migration;
 
 #[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let backend = manager.get_database_backend();
+impl OwnedMigration for Migration {
+    async fn up(&self, manager: &SchemaManager, dialect: &dyn SchemaDialect) -> Result<(), DbErr> {
         for table in [backfill_anomalies(), backfill_runs(), backfill_journal()] {
             create_table(manager, self, table).await?;
         }
-        adopt_anomalies(manager, self).await?;
+        adopt_anomalies(manager, self, dialect).await?;
 
-        let open_predicate = match backend {
-            DbBackend::Sqlite => ANOMALIES_OPEN_PREDICATE_SQLITE,
-            _ => ANOMALIES_OPEN_PREDICATE_POSTGRES,
-        };
         if !manager
             .has_index(BackfillAnomalies::Table.to_string(), ANOMALIES_OPEN_INDEX)
             .await?
         {
-            refuse_duplicate_open_anomalies(manager, open_predicate).await?;
+            refuse_duplicate_open_anomalies(manager, dialect.anomalies_open_predicate()).await?;
         }
-        if backend == DbBackend::MySql {
-            one_open_anomaly_and_one_running_run_mysql(manager, self).await?;
-        } else {
-            let partial_unique = [
-                (
-                    SchemaObject::index(BackfillAnomalies::Table.to_string(), ANOMALIES_OPEN_INDEX),
-                    Index::create()
-                        .if_not_exists()
-                        .name(ANOMALIES_OPEN_INDEX)
-                        .table(BackfillAnomalies::Table)
-                        .col(BackfillAnomalies::TableName)
-                        .col(BackfillAnomalies::RowId)
-                        .col(BackfillAnomalies::Kind)
-                        .unique()
-                        .and_where(Expr::cust(open_predicate))
-                        .take(),
-                ),
-                (
-                    SchemaObject::index(BackfillRuns::Table.to_string(), RUNS_RUNNING_INDEX),
-                    Index::create()
-                        .if_not_exists()
-                        .name(RUNS_RUNNING_INDEX)
-                        .table(BackfillRuns::Table)
-                        .col(BackfillRuns::Command)
-                        .unique()
-                        .and_where(Expr::cust(RUNS_RUNNING_PREDICATE))
-                        .take(),
-                ),
-            ];
-            for (object, statement) in partial_unique {
-                create_missing(manager, self, &[object], manager.create_index(statement)).await?;
-            }
+        for key in [PartialUnique::OpenAnomaly, PartialUnique::RunningRun] {
+            create_steps(manager, self, dialect.partial_unique(key)).await?;
         }
         for (object, statement) in [
             index(BackfillAnomalies::Table, [BackfillAnomalies::Kind]),
@@ -85,16 +51,6 @@ impl MigrationTrait for Migration {
             create_missing(manager, self, &[object], manager.create_index(statement)).await?;
         }
         Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // Newest first: indexes, the journal (it references the runs), the runs, and
-        // the anomalies table or the columns `up` added to an adopted one.
-        drop_created(manager, self).await
-    }
-
-    fn use_transaction(&self) -> Option<bool> {
-        Some(true)
     }
 }
 
@@ -139,104 +95,37 @@ enum BackfillJournal {
     CreatedAt,
 }
 
-/// MySQL has no partial indexes: a stored generated column holds the key while the
-/// row is open (running) and NULL once it is not, and a unique index over it does
-/// what the partial index does elsewhere (NULLs never collide).
-async fn one_open_anomaly_and_one_running_run_mysql(
-    manager: &SchemaManager<'_>,
-    migration: &Migration,
-) -> Result<(), DbErr> {
-    let keys = [
-        (
-            BackfillAnomalies::Table.to_string(),
-            "open_row_id",
-            "VARCHAR(100) AS (IF(resolved, NULL, row_id)) STORED".to_string(),
-            ANOMALIES_OPEN_INDEX,
-            "table_name, open_row_id, kind",
-        ),
-        (
-            BackfillRuns::Table.to_string(),
-            "running_command",
-            format!("VARCHAR(50) AS (IF({RUNS_RUNNING_PREDICATE}, command, NULL)) STORED"),
-            RUNS_RUNNING_INDEX,
-            "running_command",
-        ),
-    ];
-    let db = manager.get_connection();
-    for (table, column, definition, index, columns) in keys {
-        let add = format!("ALTER TABLE \"{table}\" ADD COLUMN \"{column}\" {definition}");
-        create_missing(
-            manager,
-            migration,
-            &[SchemaObject::column(&table, column)],
-            db.execute_unprepared(&add),
-        )
-        .await?;
-        let unique = format!("CREATE UNIQUE INDEX \"{index}\" ON \"{table}\" ({columns})");
-        create_missing(
-            manager,
-            migration,
-            &[SchemaObject::index(&table, index)],
-            db.execute_unprepared(&unique),
-        )
-        .await?;
-    }
-    Ok(())
-}
-
 fn backfill_anomalies() -> TableCreateStatement {
     Table::create()
         .table(BackfillAnomalies::Table)
         .if_not_exists()
         .col(bigserial_id(BackfillAnomalies::Id))
-        .col(
-            ColumnDef::new(BackfillAnomalies::TableName)
-                .string_len(100)
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(BackfillAnomalies::RowId)
-                .string_len(100)
-                .null(),
-        )
-        .col(
-            ColumnDef::new(BackfillAnomalies::Kind)
-                .string_len(50)
-                .not_null(),
-        )
+        .col(varchar(BackfillAnomalies::TableName, 100))
+        .col(varchar_null(BackfillAnomalies::RowId, 100))
+        .col(varchar(BackfillAnomalies::Kind, 50))
+        // TEXT on every database: a description is a sentence.
         .col(
             ColumnDef::new(BackfillAnomalies::IssueDescription)
                 .text()
                 .not_null(),
         )
-        .col(
-            ColumnDef::new(BackfillAnomalies::Resolved)
-                .boolean()
-                .not_null()
-                .default(false),
-        )
-        .col(
-            ColumnDef::new(BackfillAnomalies::RunId)
-                .big_integer()
-                .null(),
-        )
+        .col(flag(BackfillAnomalies::Resolved))
+        .col(bigint_null(BackfillAnomalies::RunId))
         .col(now(BackfillAnomalies::CreatedAt))
         .col(now(BackfillAnomalies::LastSeenAt))
         .take()
 }
 
 /// Adds to an anomalies table created elsewhere the columns it lacks.
-async fn adopt_anomalies(manager: &SchemaManager<'_>, migration: &Migration) -> Result<(), DbErr> {
-    let kind = ColumnDef::new(BackfillAnomalies::Kind)
-        .string_len(50)
-        .not_null()
+async fn adopt_anomalies(
+    manager: &SchemaManager<'_>,
+    migration: &Migration,
+    dialect: &dyn SchemaDialect,
+) -> Result<(), DbErr> {
+    let kind = varchar(BackfillAnomalies::Kind, 50)
         .default(LEGACY_KIND)
         .take();
-    let run_id = ColumnDef::new(BackfillAnomalies::RunId)
-        .big_integer()
-        .null()
-        .take();
-    for column in [kind, run_id] {
+    for column in [kind, bigint_null(BackfillAnomalies::RunId)] {
         create_missing(
             manager,
             migration,
@@ -248,16 +137,10 @@ async fn adopt_anomalies(manager: &SchemaManager<'_>, migration: &Migration) -> 
         )
         .await?;
     }
-    // SQLite cannot add a column whose default is not a constant: give it a constant
-    // one, then set every row's value from `created_at` as on PostgreSQL.
-    let default = match manager.get_database_backend() {
-        DbBackend::Sqlite => Expr::val("1970-01-01 00:00:00+00:00"),
-        _ => Expr::current_timestamp(),
-    };
-    let last_seen_at = ColumnDef::new(BackfillAnomalies::LastSeenAt)
-        .timestamp_with_time_zone()
-        .not_null()
-        .default(default)
+    // Every row's value is set from `created_at` right after (the default may be a
+    // constant where the database takes no other on a new column).
+    let last_seen_at = now(BackfillAnomalies::LastSeenAt)
+        .default(dialect.added_timestamp_default())
         .take();
     let add_and_fill = async {
         add_column(manager, last_seen_at).await?;
@@ -338,45 +221,17 @@ fn backfill_runs() -> TableCreateStatement {
         .table(BackfillRuns::Table)
         .if_not_exists()
         .col(bigserial_id(BackfillRuns::Id))
-        .col(
-            ColumnDef::new(BackfillRuns::Command)
-                .string_len(50)
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(BackfillRuns::Arguments)
-                .json_binary()
-                .not_null(),
-        )
+        .col(varchar(BackfillRuns::Command, 50))
+        .col(jsonb(BackfillRuns::Arguments))
         // running | paused | throttled | interrupted | cancelled | failed | done | rolled_back
-        .col(
-            ColumnDef::new(BackfillRuns::Status)
-                .string_len(20)
-                .not_null(),
-        )
+        .col(varchar(BackfillRuns::Status, 20))
         .col(now(BackfillRuns::StartedAt))
-        .col(
-            ColumnDef::new(BackfillRuns::FinishedAt)
-                .timestamp_with_time_zone()
-                .null(),
-        )
+        .col(timestamp_null(BackfillRuns::FinishedAt))
         .col(now(BackfillRuns::HeartbeatAt))
         .col(ColumnDef::new(BackfillRuns::Pid).integer().not_null())
-        .col(
-            ColumnDef::new(BackfillRuns::Host)
-                .string_len(255)
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(BackfillRuns::Counters)
-                .json_binary()
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(BackfillRuns::Checkpoints)
-                .json_binary()
-                .not_null(),
-        )
+        .col(varchar(BackfillRuns::Host, 255))
+        .col(jsonb(BackfillRuns::Counters))
+        .col(jsonb(BackfillRuns::Checkpoints))
         .take()
 }
 
@@ -385,35 +240,19 @@ fn backfill_journal() -> TableCreateStatement {
         .table(BackfillJournal::Table)
         .if_not_exists()
         .col(bigserial_id(BackfillJournal::Id))
-        .col(
-            ColumnDef::new(BackfillJournal::RunId)
-                .big_integer()
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(BackfillJournal::TableName)
-                .string_len(100)
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(BackfillJournal::BatchNo)
-                .big_integer()
-                .not_null(),
-        )
+        .col(bigint(BackfillJournal::RunId))
+        .col(varchar(BackfillJournal::TableName, 100))
+        .col(bigint(BackfillJournal::BatchNo))
         // {"old": value, "keys": [row ids]}: the rows one statement changed, and the
         // value they held before.
-        .col(
-            ColumnDef::new(BackfillJournal::Changes)
-                .json_binary()
-                .not_null(),
-        )
+        .col(jsonb(BackfillJournal::Changes))
         .col(now(BackfillJournal::CreatedAt))
-        .foreign_key(
-            ForeignKey::create()
-                .name("fk_backfill_journal_run_id")
-                .from(BackfillJournal::Table, BackfillJournal::RunId)
-                .to(BackfillRuns::Table, BackfillRuns::Id)
-                .on_delete(ForeignKeyAction::Cascade),
-        )
+        .foreign_key(&mut foreign_key(
+            BackfillJournal::Table,
+            BackfillJournal::RunId,
+            BackfillRuns::Table,
+            BackfillRuns::Id,
+            ForeignKeyAction::Cascade,
+        ))
         .take()
 }

@@ -7,29 +7,24 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::column::{bigserial_id, index};
-use crate::ownership::{create_missing, create_table, drop_created};
+use crate::column::{
+    bigint, bigint_null, bigserial_id, flag, foreign_key, index, jsonb, varchar, varchar_null,
+};
+use crate::dialect::SchemaDialect;
+use crate::ownership::{OwnedMigration, create_missing, create_table};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
 #[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+impl OwnedMigration for Migration {
+    async fn up(&self, manager: &SchemaManager, _: &dyn SchemaDialect) -> Result<(), DbErr> {
         create_table(manager, self, backfill_ranges()).await?;
         let (object, statement) = index(
             BackfillRanges::Table,
             [BackfillRanges::RunId, BackfillRanges::Done],
         );
         create_missing(manager, self, &[object], manager.create_index(statement)).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        drop_created(manager, self).await
-    }
-
-    fn use_transaction(&self) -> Option<bool> {
-        Some(true)
     }
 }
 
@@ -57,60 +52,31 @@ enum BackfillRuns {
 }
 
 fn backfill_ranges() -> TableCreateStatement {
-    let key = |name| ColumnDef::new(name).string_len(100).null().take();
-    let flag = |name| {
-        ColumnDef::new(name)
-            .boolean()
-            .not_null()
-            .default(false)
-            .take()
-    };
     Table::create()
         .table(BackfillRanges::Table)
         .if_not_exists()
         .col(bigserial_id(BackfillRanges::Id))
-        .col(
-            ColumnDef::new(BackfillRanges::RunId)
-                .big_integer()
-                .not_null(),
-        )
-        .col(
-            ColumnDef::new(BackfillRanges::Unit)
-                .string_len(100)
-                .not_null(),
-        )
+        .col(bigint(BackfillRanges::RunId))
+        .col(varchar(BackfillRanges::Unit, 100))
         // Ranges of a later phase are claimed only once every earlier one is done.
         .col(ColumnDef::new(BackfillRanges::Phase).integer().not_null())
-        .col(key(BackfillRanges::LowerKey))
-        .col(key(BackfillRanges::UpperKey))
+        .col(varchar_null(BackfillRanges::LowerKey, 100))
+        .col(varchar_null(BackfillRanges::UpperKey, 100))
         .col(flag(BackfillRanges::Done))
         // `host:pid/worker` of the worker that claimed it last.
-        .col(ColumnDef::new(BackfillRanges::Owner).string_len(255).null())
-        .col(
-            ColumnDef::new(BackfillRanges::Epoch)
-                .big_integer()
-                .not_null()
-                .default(0),
-        )
-        .col(
-            ColumnDef::new(BackfillRanges::LeaseUntil)
-                .big_integer()
-                .null(),
-        )
+        .col(varchar_null(BackfillRanges::Owner, 255))
+        .col(bigint(BackfillRanges::Epoch).default(0))
+        .col(bigint_null(BackfillRanges::LeaseUntil))
         // An idle worker asks the owner to give away the second half of what is left.
         .col(flag(BackfillRanges::SplitWanted))
         // Where the walk of the range stands (cursor, deferred ranges, counters).
-        .col(
-            ColumnDef::new(BackfillRanges::Checkpoint)
-                .json_binary()
-                .not_null(),
-        )
-        .foreign_key(
-            ForeignKey::create()
-                .name("fk_backfill_ranges_run_id")
-                .from(BackfillRanges::Table, BackfillRanges::RunId)
-                .to(BackfillRuns::Table, BackfillRuns::Id)
-                .on_delete(ForeignKeyAction::Cascade),
-        )
+        .col(jsonb(BackfillRanges::Checkpoint))
+        .foreign_key(&mut foreign_key(
+            BackfillRanges::Table,
+            BackfillRanges::RunId,
+            BackfillRuns::Table,
+            BackfillRuns::Id,
+            ForeignKeyAction::Cascade,
+        ))
         .take()
 }

@@ -8,15 +8,15 @@
 //! any UPDATE, not only of `project_id`, because PostgreSQL re-checks the whole new
 //! row version on every UPDATE. MySQL and MariaDB could add a CHECK, but only by
 //! validating every row under a table copy that blocks writes, so they get the same two
-//! triggers (`SIGNAL SQLSTATE '45000'`).
+//! triggers (`SIGNAL SQLSTATE '45000'`). The SQL of each is its dialect's.
 //!
-//! Table names reaching the SQL below are checked against [`MEMORY_TABLES`]
-//! first; values are bound as parameters.
+//! Table names given to the public functions are checked against [`MEMORY_TABLES`]
+//! before they reach SQL; values are bound as parameters.
 
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbErr, Statement};
 
+use crate::dialect::{self, Step};
 use crate::ownership::SchemaObject;
-
 use crate::{
     MEMORY_TABLES, PROJECT_ID_COLUMN, project_id_check_name, project_id_insert_trigger_name,
     project_id_update_trigger_name,
@@ -43,11 +43,11 @@ where
 {
     let table = known_table(table)?;
     let backend = db.get_database_backend();
-    if backend == DbBackend::Postgres {
+    let dialect = dialect::of(backend)?;
+    if let Some(probe) = dialect.project_id_validation_probe() {
         let probe = Statement::from_sql_and_values(
             backend,
-            "SELECT convalidated FROM pg_catalog.pg_constraint \
-             WHERE conname = $1 AND conrelid = to_regclass(quote_ident($2))",
+            probe,
             [project_id_check_name(table).into(), table.into()],
         );
         return Ok(match db.query_one_raw(probe).await? {
@@ -56,8 +56,8 @@ where
             Some(_) => ProjectIdCheck::NotValidated,
         });
     }
-    for (part, _) in check_parts(backend, table)? {
-        if !trigger_exists(db, &part).await? {
+    for (part, _) in dialect.project_id_check(table) {
+        if !part.attached_exists(db).await? {
             return Ok(ProjectIdCheck::Missing);
         }
     }
@@ -73,87 +73,40 @@ where
     C: ConnectionTrait,
 {
     let table = known_table(table)?;
-    let backend = db.get_database_backend();
     if project_id_check_state(db, table).await? != ProjectIdCheck::Missing {
         return Ok(false);
     }
-    for (part, create) in check_parts(backend, table)? {
+    let dialect = dialect::of(db.get_database_backend())?;
+    for (part, create) in dialect.project_id_check(table) {
         // A trigger created before a failure half-way is kept (MySQL DDL commits as
         // it goes); the run that repeats the step adds only the one still missing.
-        if backend == DbBackend::Postgres || !trigger_exists(db, &part).await? {
+        if !part.attached_exists(db).await? {
             db.execute_unprepared(&create).await?;
         }
     }
     Ok(true)
 }
 
-/// The objects the check of `table` consists of on `backend`, each with the statement
-/// that creates it.
-pub(crate) fn check_parts(
-    backend: DbBackend,
+/// The two triggers that enforce the check of `table` where it cannot be a
+/// constraint: they reject an INSERT or UPDATE that leaves `project_id` NULL, each
+/// created by `create(name, event, message)`.
+pub(crate) fn check_triggers(
     table: &str,
-) -> Result<Vec<(SchemaObject, String)>, DbErr> {
-    let table = known_table(table)?;
-    let check = project_id_check_name(table);
-    let message = format!("{check}: {PROJECT_ID_COLUMN} may not be NULL");
-    let trigger = |name: String, create: String| (SchemaObject::trigger(table, name), create);
-    let triggers = [
+    create: impl Fn(&str, &str, &str) -> String,
+) -> Vec<Step> {
+    let message = format!(
+        "{}: {PROJECT_ID_COLUMN} may not be NULL",
+        project_id_check_name(table)
+    );
+    [
         (project_id_insert_trigger_name(table), "INSERT"),
         (project_id_update_trigger_name(table), "UPDATE"),
-    ];
-    Ok(match backend {
-        DbBackend::Postgres => vec![(
-            SchemaObject::constraint(table, &check),
-            format!(
-                "ALTER TABLE \"{table}\" ADD CONSTRAINT \"{check}\" \
-                 CHECK (\"{PROJECT_ID_COLUMN}\" IS NOT NULL) NOT VALID"
-            ),
-        )],
-        DbBackend::Sqlite => triggers
-            .map(|(name, event)| {
-                let create = format!(
-                    "CREATE TRIGGER \"{name}\" BEFORE {event} ON \"{table}\" \
-                     FOR EACH ROW WHEN NEW.\"{PROJECT_ID_COLUMN}\" IS NULL BEGIN \
-                     SELECT RAISE(ABORT, '{message}'); END"
-                );
-                trigger(name, create)
-            })
-            .into(),
-        DbBackend::MySql => triggers
-            .map(|(name, event)| {
-                let create = format!(
-                    "CREATE TRIGGER \"{name}\" BEFORE {event} ON \"{table}\" \
-                     FOR EACH ROW BEGIN IF NEW.\"{PROJECT_ID_COLUMN}\" IS NULL THEN \
-                     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{message}'; END IF; END"
-                );
-                trigger(name, create)
-            })
-            .into(),
-        other => {
-            return Err(DbErr::BackendNotSupported {
-                db: other.as_str(),
-                ctx: "project_id check",
-            });
-        }
+    ]
+    .map(|(name, event)| {
+        let sql = create(&name, event, &message);
+        (SchemaObject::trigger(table, name), sql)
     })
-}
-
-/// Whether the trigger `part` exists on its table.
-async fn trigger_exists<C: ConnectionTrait>(db: &C, part: &SchemaObject) -> Result<bool, DbErr> {
-    let SchemaObject::Trigger { table, name } = part else {
-        return Err(DbErr::Custom(format!("BUG: {part:?} is not a trigger")));
-    };
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::MySql => {
-            "SELECT 1 FROM information_schema.triggers \
-             WHERE trigger_name = ? AND event_object_table = ? AND trigger_schema = DATABASE()"
-        }
-        _ => "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ? AND tbl_name = ?",
-    };
-    let probe =
-        Statement::from_sql_and_values(backend, sql, [name.as_str().into(), table.as_str().into()]);
-    Ok(db.query_one_raw(probe).await?.is_some())
+    .into()
 }
 
 /// `table` as one of the eleven constants, or an error: no other name reaches SQL.
