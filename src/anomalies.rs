@@ -15,7 +15,9 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use crate::backend::{Db, Dialect};
+use migration::SchemaDialect;
+
+use crate::backend::Db;
 use crate::error::UsageError;
 
 /// Stable, machine-readable anomaly codes (SPEC §4.4).
@@ -149,11 +151,11 @@ impl AnomalyLog {
     pub async fn flush(
         &mut self,
         db: &impl ConnectionTrait,
-        dialect: &dyn Dialect,
+        schema: &dyn SchemaDialect,
         run_id: Option<i64>,
     ) -> Result<(), DbErr> {
         let now = Utc::now().fixed_offset();
-        let open = dialect.open_anomaly_predicate();
+        let open = schema.anomalies_open_predicate();
         let anomalies = self.drain();
         // 7 columns a row: stay far below SQLite's 32766 bind parameters.
         for chunk in anomalies.chunks(1000) {

@@ -232,7 +232,9 @@ pub async fn backfill_project_id(
         )));
     }
     if args.run.rollback {
-        let summary = project_id::rollback(db, args.run.run_id).await?;
+        let lock_timeout = args.run.pace.lock_timeout;
+        let summary =
+            project_id::rollback(db, args.run.run_id, args.run.dry_run, lock_timeout).await?;
         reporter.rollback(&summary).context(NO_SUMMARY)?;
         return Ok(Outcome::Passed);
     }

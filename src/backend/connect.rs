@@ -30,6 +30,7 @@ fn backend_for(url: &DatabaseUrl) -> Result<&'static dyn Backend> {
 /// the database takes parallel writers.
 pub async fn connect(url: &DatabaseUrl, settings: &ConnectSettings) -> Result<Db> {
     let backend = backend_for(url)?;
+    let schema = migration::dialect::of(backend.statement_kind())?;
     match backend.probe(url.as_str(), settings).await {
         Ok(()) => {}
         Err(ProbeFailure::Unreachable(reason)) => {
@@ -54,7 +55,7 @@ pub async fn connect(url: &DatabaseUrl, settings: &ConnectSettings) -> Result<Db
     let conn = Database::connect(options).await.map_err(|err| {
         UsageError::new(format!("cannot connect to `{url}`: {}", db_message(&err)))
     })?;
-    Ok(Db::new(conn, backend, url.clone(), *settings))
+    Ok(Db::new(conn, backend, schema, url.clone(), *settings))
 }
 
 /// Tables and the columns of them a command needs (none listed: the table is enough).

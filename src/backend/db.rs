@@ -13,6 +13,8 @@ use sea_orm::{
     QueryResult, Statement, TransactionTrait,
 };
 
+use migration::SchemaDialect;
+
 use super::session::classify;
 use super::{Backend, Failure};
 
@@ -86,6 +88,8 @@ impl fmt::Debug for DatabaseUrl {
 pub struct Db {
     conn: DatabaseConnection,
     backend: &'static dyn Backend,
+    /// How the migrations spell this database's schema.
+    schema: &'static dyn SchemaDialect,
     url: DatabaseUrl,
     settings: ConnectSettings,
 }
@@ -94,12 +98,14 @@ impl Db {
     pub(super) fn new(
         conn: DatabaseConnection,
         backend: &'static dyn Backend,
+        schema: &'static dyn SchemaDialect,
         url: DatabaseUrl,
         settings: ConnectSettings,
     ) -> Self {
         Self {
             conn,
             backend,
+            schema,
             url,
             settings,
         }
@@ -108,6 +114,12 @@ impl Db {
     /// What differs about this database.
     pub fn backend(&self) -> &'static dyn Backend {
         self.backend
+    }
+
+    /// How the migrations spell this database's schema (the open-anomaly predicate an
+    /// upsert repeats, the `project_id` check).
+    pub fn schema(&self) -> &'static dyn SchemaDialect {
+        self.schema
     }
 
     /// The connection itself, for what takes SeaORM's own type (the migrator).

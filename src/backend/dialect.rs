@@ -58,10 +58,6 @@ pub trait Dialect: Send + Sync {
     /// on it, so workers on hosts whose clocks differ still agree.
     fn clock_millis(&self) -> Expr;
 
-    /// The predicate of the partial unique index on open anomalies, spelled as the
-    /// migration spells it (an upsert repeats it).
-    fn open_anomaly_predicate(&self) -> &'static str;
-
     /// Whether tables keyed by uuid are walked in `rowid` order (their physical
     /// order: in uuid order a batch would touch a different page for nearly every row).
     fn walks_uuid_tables_by_rowid(&self) -> bool {

@@ -133,17 +133,28 @@ pub trait Writes: Dialect {
         true
     }
 
-    /// Statements that make `table.project_id` NOT NULL once its check holds for every
-    /// row, and retire the check.
-    async fn promote_not_null(
+    /// Statements that make `table.project_id` NOT NULL (once its check holds for
+    /// every row: `--promote-not-null`), or nullable again (`--rollback` of such a
+    /// run), in place, without a table copy.
+    async fn project_id_not_null(
         &self,
         txn: &DatabaseTransaction,
         table: &str,
+        not_null: bool,
     ) -> Result<Vec<String>, DbErr>;
 
-    /// Statements that lift a memory table's NOT NULL guard on `project_id`, for
-    /// writing legacy rows (`seed`); `migration::ensure_project_id_check` restores it.
-    /// Where the guard is the two triggers, dropping them.
+    /// Where DDL commits at once (MySQL), the statements that keep every other session
+    /// from writing to `table` while its check is lifted (reading the journal, which
+    /// the restore reads, stays allowed), and the one that lets go; none where the lift
+    /// is part of the table's transaction and no one sees it before the commit.
+    fn hold_while_lifted(&self, _table: &str) -> Option<(String, String)> {
+        None
+    }
+
+    /// Statements that lift a memory table's check on `project_id` (seeding legacy
+    /// rows, a promotion to NOT NULL, a rollback that restores NULLs);
+    /// `migration::ensure_project_id_check` puts it back. Where the check is the two
+    /// triggers, dropping them.
     fn lift_project_id_guard(&self, table: &str) -> Vec<String> {
         [
             migration::project_id_insert_trigger_name(table),

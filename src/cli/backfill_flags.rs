@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use clap::Args;
+use clap::builder::TypedValueParser;
 
 use super::duration::{parse_duration, parse_lease, parse_positive_duration};
 
@@ -41,7 +42,7 @@ pub struct PaceOpts {
     /// Workers in this process, each walking its own key ranges of the run at once
     /// (`work --run ID` adds more from anywhere). SQLite takes one writer at a time:
     /// there one worker writes, whatever N is.
-    #[arg(long, value_name = "N", default_value_t = 1, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=64))]
+    #[arg(long, value_name = "N", default_value_t = 1, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(1..=64).map(|n| n as u32))]
     pub workers: u32,
     /// How long a worker's claim on a range lasts without a commit: a worker killed
     /// (or stopped) holds its range this long before another takes it over.
@@ -67,7 +68,7 @@ pub struct PaceOpts {
     #[arg(long, value_name = "DURATION", allow_negative_numbers = true, value_parser = parse_duration, default_value = "10s")]
     pub max_lag: Duration,
     /// MySQL/MariaDB: hold between batches while more threads than this are running.
-    #[arg(long, value_name = "THREADS", default_value_t = 25, allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "THREADS", default_value_t = 25, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(1..).map(|n| n as u64))]
     pub max_load: u64,
     /// Serve Prometheus metrics of the run at http://HOST:PORT/ while it works
     /// (`:PORT` listens on every interface).
@@ -84,7 +85,7 @@ pub struct FeaturesArgs {
     #[command(flatten)]
     pub run: RunOpts,
     /// Tests (phase 1) or bugs (phase 2) per batch transaction.
-    #[arg(long, default_value_t = 500, allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(long, default_value_t = 500, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(1..=100_000).map(|n| n as u64))]
     pub batch_size: u64,
 }
 
@@ -93,7 +94,7 @@ pub struct ProjectIdArgs {
     #[command(flatten)]
     pub run: RunOpts,
     /// Rows per batch transaction.
-    #[arg(long, default_value_t = 5000, allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(long, default_value_t = 5000, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(1..=100_000).map(|n| n as u64))]
     pub batch_size: u64,
     /// Only these tables (repeatable); names outside the eleven are refused.
     #[arg(long = "table")]

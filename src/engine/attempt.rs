@@ -236,9 +236,7 @@ impl<J: BatchJob> BatchAttempt<'_, J> {
                     self.settings.metrics.anomalies(kind, count);
                 }
             }
-            plan.anomalies
-                .flush(&txn, self.db.backend(), run_id)
-                .await?;
+            plan.anomalies.flush(&txn, self.db.schema(), run_id).await?;
             let mut total = *self.counters;
             total.add(&done);
             if let Some(store) = self.store.as_deref_mut() {

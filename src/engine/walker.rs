@@ -341,7 +341,7 @@ impl<'a> KeysetWalker<'a> {
             AnomalyKind::LockTimeout,
             "these rows stayed locked by another session through every retry; running again finishes them",
         );
-        log.flush(self.db, self.db.backend(), self.run_id())
+        log.flush(self.db, self.db.schema(), self.run_id())
             .await
             .map_err(|source| BatchError::Failed {
                 table: key.table,

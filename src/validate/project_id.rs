@@ -117,7 +117,10 @@ pub async fn validate_table(db: &Db, table: &'static str, promote: bool) -> Resu
     // Only a validated check is promoted. A backend whose check stays the guard
     // (SQLite's triggers) has nothing to promote it with.
     if promote && check_state(&txn, table).await? == ProjectIdCheck::Enforced {
-        for statement in db.backend().promote_not_null(&txn, table).await? {
+        let backend = db.backend();
+        let mut statements = backend.project_id_not_null(&txn, table, true).await?;
+        statements.extend(backend.lift_project_id_guard(table));
+        for statement in statements {
             txn.execute_unprepared(&statement)
                 .await
                 .with_context(|| format!("could not make `{table}`.project_id NOT NULL"))?;

@@ -55,10 +55,4 @@ impl Dialect for Mysql {
     fn clock_millis(&self) -> Expr {
         Expr::cust("CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)")
     }
-
-    fn open_anomaly_predicate(&self) -> &'static str {
-        // MySQL has no partial indexes: the migration's unique key covers a generated
-        // column, and an upsert names it as SQLite's predicate spells it.
-        migration::ANOMALIES_OPEN_PREDICATE_SQLITE
-    }
 }

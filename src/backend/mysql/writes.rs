@@ -163,15 +163,26 @@ impl Writes for Mysql {
         Ok(Changed::Keys(keys))
     }
 
-    async fn promote_not_null(
+    fn hold_while_lifted(&self, table: &str) -> Option<(String, String)> {
+        // DDL commits the transaction it is in, and dropping the triggers is DDL: the
+        // table is write-locked (other sessions wait, bounded by their own lock
+        // timeout) until the triggers are back. Every table the session reads while it
+        // holds the lock must be named.
+        Some((
+            format!("LOCK TABLES \"{table}\" WRITE, \"backfill_journal\" READ"),
+            "UNLOCK TABLES".to_string(),
+        ))
+    }
+
+    async fn project_id_not_null(
         &self,
         txn: &DatabaseTransaction,
         table: &str,
+        not_null: bool,
     ) -> Result<Vec<String>, DbErr> {
         // MODIFY restates the whole column: its own type, character set and collation
-        // (an adopted column may differ from the migration's), NOT NULL and the
-        // spec's default. In place, without a table copy and without blocking writes;
-        // then the column guards itself and the triggers go.
+        // (an adopted column may differ from the migration's), its nullability and the
+        // spec's default. In place, without a table copy and without blocking writes.
         let column = migration::PROJECT_ID_COLUMN;
         let found = txn
             .query_one_raw(Statement::from_sql_and_values(
@@ -191,12 +202,11 @@ impl Writes for Mysql {
             (Some(set), Some(collation)) => format!(" CHARACTER SET {set} COLLATE {collation}"),
             _ => String::new(),
         };
-        let mut statements = vec![format!(
-            "ALTER TABLE \"{table}\" MODIFY \"{column}\" {column_type}{charset} NOT NULL \
+        let nullability = if not_null { "NOT NULL" } else { "NULL" };
+        Ok(vec![format!(
+            "ALTER TABLE \"{table}\" MODIFY \"{column}\" {column_type}{charset} {nullability} \
              DEFAULT '{owner}', ALGORITHM=INPLACE, LOCK=NONE",
             owner = migration::LEGACY_PROJECT_ID,
-        )];
-        statements.extend(self.lift_project_id_guard(table));
-        Ok(statements)
+        )])
     }
 }

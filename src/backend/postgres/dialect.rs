@@ -39,8 +39,4 @@ impl Dialect for Postgres {
         // lease checked at a batch's commit must be checked against the time then.
         Expr::cust("CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)")
     }
-
-    fn open_anomaly_predicate(&self) -> &'static str {
-        migration::ANOMALIES_OPEN_PREDICATE_POSTGRES
-    }
 }

@@ -64,22 +64,18 @@ impl Writes for Postgres {
         Ok(Changed::Count(count))
     }
 
-    async fn promote_not_null(
+    async fn project_id_not_null(
         &self,
         _txn: &DatabaseTransaction,
         table: &str,
+        not_null: bool,
     ) -> Result<Vec<String>, DbErr> {
-        // PostgreSQL 12+ proves NOT NULL from the validated check without a scan.
-        Ok(vec![
-            format!(
-                "ALTER TABLE \"{table}\" ALTER COLUMN \"{}\" SET NOT NULL",
-                migration::PROJECT_ID_COLUMN
-            ),
-            format!(
-                "ALTER TABLE \"{table}\" DROP CONSTRAINT \"{}\"",
-                migration::project_id_check_name(table)
-            ),
-        ])
+        // PostgreSQL 12+ proves NOT NULL from a validated check without a scan.
+        let change = if not_null { "SET" } else { "DROP" };
+        Ok(vec![format!(
+            "ALTER TABLE \"{table}\" ALTER COLUMN \"{}\" {change} NOT NULL",
+            migration::PROJECT_ID_COLUMN
+        )])
     }
 
     fn lift_project_id_guard(&self, table: &str) -> Vec<String> {

@@ -60,10 +60,6 @@ impl Dialect for Sqlite {
         Expr::cust("CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)")
     }
 
-    fn open_anomaly_predicate(&self) -> &'static str {
-        migration::ANOMALIES_OPEN_PREDICATE_SQLITE
-    }
-
     fn walks_uuid_tables_by_rowid(&self) -> bool {
         true
     }

@@ -43,13 +43,14 @@ impl Writes for Sqlite {
         false
     }
 
-    async fn promote_not_null(
+    async fn project_id_not_null(
         &self,
         _txn: &DatabaseTransaction,
         table: &str,
+        _not_null: bool,
     ) -> Result<Vec<String>, DbErr> {
         Err(DbErr::Custom(format!(
-            "SQLite cannot make `{table}`.project_id NOT NULL in place"
+            "SQLite cannot change whether `{table}`.project_id is NOT NULL in place"
         )))
     }
 }

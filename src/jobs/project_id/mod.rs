@@ -5,6 +5,7 @@
 //! walk order and runs them through the run skeleton (`super::run`).
 
 mod fill;
+mod guard;
 mod rollback;
 
 use anyhow::{Result, bail};
@@ -13,7 +14,9 @@ use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use serde::{Deserialize, Serialize};
 
-pub use rollback::{RollbackSummary, rollback};
+pub use rollback::{RollbackSummary, TableRestore, rollback};
+
+use std::collections::BTreeMap;
 
 use super::run::{Run, RunEnd};
 use crate::backend::{Backend, Db, Key, KeyKind, Schema, TableKey};
@@ -24,6 +27,7 @@ use crate::error::{BatchError, Outcome, UsageError};
 use crate::ledger::Resume;
 use crate::validate::project_id::{self as checks, TableState, table_state};
 use fill::ProjectIdJob;
+pub use guard::{Check, Guard};
 
 pub const COMMAND: &str = "backfill-project-id";
 
@@ -118,11 +122,15 @@ pub struct ProjectIdSettings {
     pub promote_not_null: bool,
 }
 
-/// What the ledger records of a run's settings; a resumed run keeps its `tables`.
+/// What the ledger records of a run's settings; a resumed run keeps its `tables`, and
+/// `--rollback` puts back the `guards` it found (none in a run recorded before they
+/// were).
 #[derive(Debug, Serialize, Deserialize)]
 struct ProjectIdRecord {
     batch_size: u64,
     tables: Vec<String>,
+    #[serde(default)]
+    guards: BTreeMap<String, Guard>,
 }
 
 /// The per-table summary of a run.
@@ -185,9 +193,17 @@ pub async fn run(
     cancel: Cancel,
 ) -> Result<(ProjectIdSummary, Outcome)> {
     let dry_run = settings.engine.dry_run;
+    let mut guards = BTreeMap::new();
+    for &table in &settings.tables {
+        guards.insert(
+            table.to_string(),
+            guard::guard_of(db, db.connection(), table).await?,
+        );
+    }
     let record = ProjectIdRecord {
         batch_size: settings.engine.batch_size,
         tables: settings.tables.iter().map(ToString::to_string).collect(),
+        guards,
     };
     let run = Run::open(db, COMMAND, &record, dry_run, settings.resume).await?;
     // A resumed run finishes the tables it was started on, whatever --table says now.

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::engine::RangeTally;
 use crate::jobs::features::FeaturesSummary;
-use crate::jobs::project_id::{ProjectIdSummary, RollbackSummary};
+use crate::jobs::project_id::{Check, Guard, ProjectIdSummary, RollbackSummary};
 use crate::jobs::run::RunEnd;
 
 pub(in crate::report) fn features(
@@ -122,12 +122,50 @@ pub(in crate::report) fn project_id(
     done(out, &t.throughput)
 }
 
+/// What a rollback restored (or would), table by table, with the guard it put back.
 pub(in crate::report) fn rollback(out: &mut dyn Write, s: &RollbackSummary) -> io::Result<()> {
+    let (verb, restored) = match s.dry_run {
+        true => ("would restore", "a rollback would restore"),
+        false => ("restored", "restored"),
+    };
+    if s.dry_run {
+        writeln!(
+            out,
+            "DRY RUN: nothing was changed; rolling back run {} would do this:",
+            s.run_id
+        )?;
+    }
+    for table in &s.tables {
+        write!(
+            out,
+            "{:<20} {verb} {}, left alone {}",
+            table.table, table.restored, table.left_alone
+        )?;
+        match table.guard_replaced {
+            Some(now) => writeln!(
+                out,
+                "; check {} -> {}",
+                guard_text(now),
+                guard_text(table.guard)
+            )?,
+            None => writeln!(out)?,
+        }
+    }
     writeln!(
         out,
-        "run {}: restored {} rows; left {} rows alone because they changed after the run",
+        "run {}: {restored} {} rows; left {} rows alone because they changed after the run",
         s.run_id, s.restored, s.left_alone
     )
+}
+
+/// A guard on `project_id` in a few words: `NOT VALID`, `validated`, `NOT NULL`, `none`.
+fn guard_text(guard: Guard) -> &'static str {
+    match (guard.not_null, guard.check) {
+        (true, _) => "NOT NULL",
+        (false, Check::NotValid) => "NOT VALID",
+        (false, Check::Enforced) => "enforced",
+        (false, Check::Missing) => "none",
+    }
 }
 
 /// `work --run ID`: what the run's units stand at once no work is left.
