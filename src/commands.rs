@@ -197,6 +197,11 @@ pub async fn backfill_features(
     reporter: &mut Reporter<impl Write>,
 ) -> Result<Outcome> {
     run::require(db, features::schema(), args.run.dry_run).await?;
+    if args.run.rollback {
+        let summary = features::rollback(db, args.run.run_id, args.run.dry_run).await?;
+        reporter.rollback(&summary).context(NO_SUMMARY)?;
+        return Ok(Outcome::Passed);
+    }
     let settings = FeaturesSettings {
         engine: engine_settings(
             db,

@@ -13,8 +13,10 @@ pub struct Model {
     #[sea_orm(column_type = "String(StringLen::N(100))")]
     pub table_name: String,
     pub batch_no: i64,
-    /// `{"old": value, "keys": [row ids]}`: the rows one statement set to 'io', and
-    /// the value they all held before.
+    /// What one statement changed, for `--rollback`: for a memory table `{"old":
+    /// value, "keys": [row ids]}` (the rows set to 'io', and the value they all held
+    /// before); for `test_features` `{"inserted": [rows], "rewritten": [{"old": row,
+    /// "new": row}]}`; for `bugs` `{"attributed": [[bug, old, new], …]}`.
     #[sea_orm(column_type = "JsonBinary")]
     pub changes: Json,
     pub created_at: DateTimeWithTimeZone,

@@ -61,27 +61,42 @@ pub trait Writes: Dialect {
         column: &'static str,
         pairs: &[(i64, i64)],
     ) -> Result<(), DbErr> {
-        let list = Alias::new("pairs");
         for chunk in pairs.chunks(MAX_BINDS / 2) {
             let values = chunk
                 .iter()
                 .map(|(key, value)| ValueTuple::Two((*key).into(), (*value).into()))
                 .collect();
-            let update = Query::update()
-                .table(Alias::new(table))
-                .value(
-                    Alias::new(column),
-                    Expr::col((list.clone(), Alias::new("column2"))),
-                )
-                .from(TableRef::ValuesList(values, list.clone().into_iden()))
-                .and_where(
-                    Expr::col((Alias::new(table), Alias::new(key)))
-                        .equals((list.clone(), Alias::new("column1"))),
-                )
-                .to_owned();
-            txn.execute(&update).await?;
+            txn.execute(&update_from_values(table, key, column, values, false))
+                .await?;
         }
         Ok(())
+    }
+
+    /// The undo of [`Writes::set_by_key`]: of each `(key, old, new)`, sets `column`
+    /// of the row of `table` whose `key` is the first back to `old`, where it still
+    /// holds `new`. Returns how many rows it set back.
+    async fn reset_by_key(
+        &self,
+        txn: &DatabaseTransaction,
+        table: &'static str,
+        key: &'static str,
+        column: &'static str,
+        rows: &[(i64, Option<i64>, i64)],
+    ) -> Result<u64, DbErr> {
+        let mut reset = 0;
+        for chunk in rows.chunks(MAX_BINDS / 3) {
+            let values = chunk
+                .iter()
+                .map(|(key, old, new)| {
+                    ValueTuple::Three((*key).into(), (*old).into(), (*new).into())
+                })
+                .collect();
+            reset += txn
+                .execute(&update_from_values(table, key, column, values, true))
+                .await?
+                .rows_affected();
+        }
+        Ok(reset)
     }
 
     /// The `ON CONFLICT (key)` clause of an upsert into `table` that updates `columns`
@@ -163,6 +178,35 @@ pub trait Writes: Dialect {
         .map(|trigger| format!("DROP TRIGGER IF EXISTS \"{trigger}\""))
         .into()
     }
+}
+
+/// `UPDATE table SET column = list.column2 FROM (VALUES …) AS list WHERE table.key =
+/// list.column1`, and with `guarded` `AND table.column = list.column3`.
+fn update_from_values(
+    table: &'static str,
+    key: &'static str,
+    column: &'static str,
+    values: Vec<ValueTuple>,
+    guarded: bool,
+) -> UpdateStatement {
+    let list = Alias::new("list");
+    let listed = |n: &str| Expr::col((list.clone(), Alias::new(n)));
+    let mut update = Query::update();
+    update
+        .table(Alias::new(table))
+        .value(Alias::new(column), listed("column2"))
+        .from(TableRef::ValuesList(values, list.clone().into_iden()))
+        .and_where(
+            Expr::col((Alias::new(table), Alias::new(key)))
+                .equals((list.clone(), Alias::new("column1"))),
+        );
+    if guarded {
+        update.and_where(
+            Expr::col((Alias::new(table), Alias::new(column)))
+                .equals((list.clone(), Alias::new("column3"))),
+        );
+    }
+    update
 }
 
 /// The journal row of one write: `INSERT INTO backfill_journal … SELECT run, table,

@@ -53,19 +53,19 @@ impl Writes for Mysql {
     ) -> Result<(), DbErr> {
         // No `UPDATE … FROM (VALUES …)`: the pairs are bound as one JSON array under
         // JSON_TABLE, so every batch uses the one prepared statement.
-        let list = serde_json::to_string(pairs).map_err(|err| DbErr::Custom(err.to_string()))?;
-        let sql = format!(
-            "UPDATE \"{table}\" JOIN JSON_TABLE(?, '$[*]' COLUMNS \
-             (pair_key BIGINT PATH '$[0]', pair_value BIGINT PATH '$[1]')) AS pairs \
-             ON \"{table}\".\"{key}\" = pairs.pair_key SET \"{table}\".\"{column}\" = pairs.pair_value"
-        );
-        txn.execute_raw(Statement::from_sql_and_values(
-            DatabaseBackend::MySql,
-            sql,
-            [list.into()],
-        ))
-        .await?;
+        update_from_json(txn, table, key, column, pairs, false).await?;
         Ok(())
+    }
+
+    async fn reset_by_key(
+        &self,
+        txn: &DatabaseTransaction,
+        table: &'static str,
+        key: &'static str,
+        column: &'static str,
+        rows: &[(i64, Option<i64>, i64)],
+    ) -> Result<u64, DbErr> {
+        update_from_json(txn, table, key, column, rows, true).await
     }
 
     fn guarded_upsert(
@@ -209,4 +209,35 @@ impl Writes for Mysql {
             owner = migration::LEGACY_PROJECT_ID,
         )])
     }
+}
+
+/// `UPDATE table JOIN JSON_TABLE(rows) … SET column = the second of each row WHERE key
+/// = the first`, and with `guarded` `AND column = the third`: the rows bound as one
+/// JSON array (a JSON null reads as NULL). Returns how many rows it changed.
+async fn update_from_json(
+    txn: &DatabaseTransaction,
+    table: &str,
+    key: &str,
+    column: &str,
+    rows: &(impl serde::Serialize + ?Sized),
+    guarded: bool,
+) -> Result<u64, DbErr> {
+    let list = serde_json::to_string(rows).map_err(|err| DbErr::Custom(err.to_string()))?;
+    let guard = match guarded {
+        true => format!(" WHERE \"{table}\".\"{column}\" = list.expected"),
+        false => String::new(),
+    };
+    let sql = format!(
+        "UPDATE \"{table}\" JOIN JSON_TABLE(?, '$[*]' COLUMNS \
+         (row_key BIGINT PATH '$[0]', row_value BIGINT PATH '$[1]', expected BIGINT PATH '$[2]')) AS list \
+         ON \"{table}\".\"{key}\" = list.row_key SET \"{table}\".\"{column}\" = list.row_value{guard}"
+    );
+    Ok(txn
+        .execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::MySql,
+            sql,
+            [list.into()],
+        ))
+        .await?
+        .rows_affected())
 }

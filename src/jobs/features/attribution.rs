@@ -10,6 +10,7 @@ use entity::{bugs, test_features};
 use sea_orm::sea_query::{Expr, IntoColumnRef};
 use sea_orm::{DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryResult, QuerySelect};
 
+use super::journal::{self, BugChanges};
 use super::payload::{self, BugFeature, PayloadProblem};
 use super::planned::Planned;
 use crate::anomalies::AnomalyKind;
@@ -27,11 +28,17 @@ pub(super) struct BugRow {
 /// A bug to attribute to a test feature.
 pub(super) struct Attribution {
     bug_id: i64,
+    /// What the bug pointed at before.
+    old: Option<i64>,
     test_feature_id: i64,
+    /// The batch it belongs to, for the journal.
+    batch: u64,
 }
 
 pub(super) struct AttributionJob<'a> {
     pub backend: &'static dyn Backend,
+    /// The run whose journal records what is written; none in a dry run.
+    pub run_id: Option<i64>,
     /// In a dry run phase 1 was rolled back, so a feature it would have created is
     /// looked up among those it planned.
     pub planned: Option<&'a Planned>,
@@ -66,6 +73,7 @@ impl BatchJob for AttributionJob<'_> {
         batch: Batch<BugRow>,
         plan: &mut BatchPlan,
     ) -> Result<Vec<Attribution>, DbErr> {
+        let batch_number = batch.number;
         let mut named = Vec::new();
         for (_, bug) in batch.rows {
             let bug_id = bug.id;
@@ -117,7 +125,12 @@ impl BatchJob for AttributionJob<'_> {
                 // Only planned (dry run): the row does not exist to point at; count
                 // the attribution a real run would make.
                 Some(_) if stored.is_none() => plan.counters.updated += 1,
-                Some(_) => writes.push(Attribution { bug_id, test_feature_id: feature }),
+                Some(_) => writes.push(Attribution {
+                    bug_id,
+                    old: bug.test_feature_id,
+                    test_feature_id: feature,
+                    batch: batch_number,
+                }),
             }
         }
         Ok(writes)
@@ -135,6 +148,15 @@ impl BatchJob for AttributionJob<'_> {
         self.backend
             .set_by_key(txn, "bugs", "id", "test_feature_id", &pairs)
             .await?;
+        if let (Some(run_id), Some(first)) = (self.run_id, writes.first()) {
+            let changes = BugChanges {
+                attributed: writes
+                    .iter()
+                    .map(|w| (w.bug_id, w.old, w.test_feature_id))
+                    .collect(),
+            };
+            journal::record(txn, run_id, "bugs", first.batch, &changes).await?;
+        }
         Ok(Written {
             updated: writes.len() as u64,
             ..Written::default()

@@ -7,8 +7,11 @@
 //! never mix: a row or a reference of another customer is an anomaly, never a write.
 
 mod attribution;
+mod journal;
 pub mod payload;
 mod planned;
+mod rollback;
+mod stored;
 mod upsert;
 
 use anyhow::Result;
@@ -26,6 +29,8 @@ use crate::validate::{self, Coverage};
 use attribution::AttributionJob;
 use planned::Planned;
 use upsert::FeatureJob;
+
+pub use rollback::rollback;
 
 pub const COMMAND: &str = "backfill-features";
 
@@ -65,6 +70,8 @@ const PHASES: [Unit; 2] = [
 /// The batch job of each phase.
 struct FeaturePhases<'a> {
     backend: &'static dyn Backend,
+    /// The run whose journal records what is written; none in a dry run.
+    run_id: Option<i64>,
     /// What a dry run has planned so far (it writes nothing phase 2 could read).
     planned: Option<&'a Planned>,
 }
@@ -79,14 +86,22 @@ impl WorkPlan for FeaturePhases<'_> {
         walker: &mut KeysetWalker<'_>,
         unit: &Unit,
     ) -> Result<WalkedRange, BatchError> {
-        let (backend, planned) = (self.backend, self.planned);
+        let (backend, run_id, planned) = (self.backend, self.run_id, self.planned);
         match unit.key.table {
             "tests" => {
-                let job = FeatureJob { backend, planned };
+                let job = FeatureJob {
+                    backend,
+                    run_id,
+                    planned,
+                };
                 walker.run(&job, unit.key, unit.name).await
             }
             _ => {
-                let job = AttributionJob { backend, planned };
+                let job = AttributionJob {
+                    backend,
+                    run_id,
+                    planned,
+                };
                 walker.run(&job, unit.key, unit.name).await
             }
         }
@@ -143,6 +158,7 @@ pub async fn run(
     };
     let phases = FeaturePhases {
         backend: db.backend(),
+        run_id: run.id(),
         planned: planned.as_ref(),
     };
     let worked = run.work(db, &settings.engine, &phases, &cancel).await?;
@@ -186,6 +202,7 @@ pub async fn join(
     }
     let phases = FeaturePhases {
         backend: db.backend(),
+        run_id: run.id(),
         planned: None,
     };
     run.work(db, &engine, &phases, &cancel).await

@@ -5,13 +5,13 @@
 use std::collections::{BTreeMap, HashMap};
 
 use entity::{test_features, tests};
-use sea_orm::sea_query::{Expr, IntoColumnRef, Query};
-use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, QueryResult,
-};
+use sea_orm::sea_query::Expr;
+use sea_orm::{DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, QueryResult};
 
+use super::journal::{self, FeatureChanges, Rewrite};
 use super::payload::{self, PayloadProblem, TestPayload};
 use super::planned::{Planned, PlannedFeature};
+use super::stored::load_features;
 use crate::anomalies::AnomalyKind;
 use crate::backend::{Backend, MAX_BINDS};
 use crate::engine::{Batch, BatchJob, BatchPlan, Reads, Split, Written};
@@ -43,11 +43,16 @@ pub(super) struct TestRow {
 /// A `test_features` row to insert or rewrite.
 pub(super) struct FeatureWrite {
     row: test_features::Model,
-    is_new: bool,
+    /// The row as stored, when it is rewritten; none when it is new.
+    stored: Option<test_features::Model>,
+    /// The batch it belongs to, for the journal.
+    batch: u64,
 }
 
 pub(super) struct FeatureJob<'a> {
     pub backend: &'static dyn Backend,
+    /// The run whose journal records what is written; none in a dry run.
+    pub run_id: Option<i64>,
     /// In a dry run, where the features inserted by earlier (rolled back) batches are
     /// kept.
     pub planned: Option<&'a Planned>,
@@ -80,6 +85,7 @@ impl BatchJob for FeatureJob<'_> {
         batch: Batch<TestRow>,
         plan: &mut BatchPlan,
     ) -> Result<Vec<FeatureWrite>, DbErr> {
+        let batch_number = batch.number;
         // First listing wins: tests come in id order, features in payload order.
         let mut wanted: BTreeMap<i64, test_features::Model> = BTreeMap::new();
         let mut patches: HashMap<i64, Flags> = HashMap::new();
@@ -112,7 +118,7 @@ impl BatchJob for FeatureJob<'_> {
                 patches.insert(id, flags);
             }
         }
-        let mut existing = load_features(txn, self.backend, wanted.keys().copied()).await?;
+        let mut existing = load_features(txn, self.backend, wanted.keys().copied(), false).await?;
         if let Some(planned) = self.planned {
             // The rows earlier batches of this dry run would have inserted; only
             // their owner and test matter to a later listing.
@@ -130,10 +136,15 @@ impl BatchJob for FeatureJob<'_> {
                 existing.insert(id, stored);
             }
         }
+        let batch = batch_number;
         let mut writes = Vec::new();
         for (id, mut row) in wanted {
             let Some(stored) = existing.get(&id) else {
-                writes.push(FeatureWrite { row, is_new: true });
+                writes.push(FeatureWrite {
+                    row,
+                    stored: None,
+                    batch,
+                });
                 continue;
             };
             if stored.customer_id != row.customer_id {
@@ -170,7 +181,11 @@ impl BatchJob for FeatureJob<'_> {
             if &row == stored {
                 plan.counters.unchanged += 1;
             } else {
-                writes.push(FeatureWrite { row, is_new: false });
+                writes.push(FeatureWrite {
+                    row,
+                    stored: Some(stored.clone()),
+                    batch,
+                });
             }
         }
         Ok(writes)
@@ -192,11 +207,24 @@ impl BatchJob for FeatureJob<'_> {
             .on_conflict(on_conflict)
             .exec_without_returning(txn)
             .await?;
+            if let (Some(run_id), Some(first)) = (self.run_id, chunk.first()) {
+                let mut changes = FeatureChanges::default();
+                for write in chunk {
+                    match &write.stored {
+                        None => changes.inserted.push(write.row.clone()),
+                        Some(stored) => changes.rewritten.push(Rewrite {
+                            old: stored.clone(),
+                            new: write.row.clone(),
+                        }),
+                    }
+                }
+                journal::record(txn, run_id, "test_features", first.batch, &changes).await?;
+            }
         }
         if let Some(planned) = self.planned {
             let new: Vec<PlannedFeature> = writes
                 .iter()
-                .filter(|w| w.is_new)
+                .filter(|w| w.stored.is_none())
                 .map(|w| PlannedFeature {
                     id: w.row.id,
                     customer_id: w.row.customer_id,
@@ -205,7 +233,7 @@ impl BatchJob for FeatureJob<'_> {
                 .collect();
             planned.record(&new).await?;
         }
-        let inserted = writes.iter().filter(|w| w.is_new).count() as u64;
+        let inserted = writes.iter().filter(|w| w.stored.is_none()).count() as u64;
         Ok(Written {
             inserted,
             updated: writes.len() as u64 - inserted,
@@ -272,54 +300,4 @@ fn features_of(test: TestRow, plan: &mut BatchPlan) -> Vec<(Flags, test_features
             (flags, model)
         })
         .collect()
-}
-
-/// The stored `test_features` rows of `ids`. Text columns are read as the backend
-/// reads payloads and decoded lossily: where TEXT may hold bytes that are not UTF-8,
-/// such a row compares as changed and is rewritten from the payload instead of failing
-/// its batch (and every retry).
-async fn load_features(
-    txn: &DatabaseTransaction,
-    backend: &dyn Backend,
-    ids: impl Iterator<Item = i64>,
-) -> Result<HashMap<i64, test_features::Model>, DbErr> {
-    use test_features::Column as C;
-    let ids: Vec<i64> = ids.collect();
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let text = |column: C| backend.text_as_read(Expr::col(column));
-    let query = Query::select()
-        .columns([C::Id, C::CustomerId, C::TestId, C::FeatureId])
-        .expr(text(C::Title))
-        .expr(text(C::Description))
-        .expr(text(C::Howtofind))
-        .expr(text(C::UserStories))
-        .columns([C::EnableDefault, C::EnableContent, C::EnableVisual])
-        .from(test_features::Entity)
-        .and_where(backend.in_id_list(C::Id.into_column_ref(), &ids))
-        .to_owned();
-    let mut found = HashMap::with_capacity(ids.len());
-    for row in txn.query_all(&query).await? {
-        let text = |i: usize| {
-            backend
-                .read_text(&row, i)
-                .map(|b| b.map(|b| String::from_utf8_lossy(&b).into_owned()))
-        };
-        let model = test_features::Model {
-            id: row.try_get_by_index(0)?,
-            customer_id: row.try_get_by_index(1)?,
-            test_id: row.try_get_by_index(2)?,
-            feature_id: row.try_get_by_index(3)?,
-            title: text(4)?.unwrap_or_default(),
-            description: text(5)?,
-            howtofind: text(6)?,
-            user_stories: text(7)?.unwrap_or_default(),
-            enable_default: row.try_get_by_index(8)?,
-            enable_content: row.try_get_by_index(9)?,
-            enable_visual: row.try_get_by_index(10)?,
-        };
-        found.insert(model.id, model);
-    }
-    Ok(found)
 }

@@ -40,6 +40,16 @@ impl Guard {
         not_null: false,
     };
 
+    /// The guard in a few words: `NOT NULL`, `NOT VALID`, `enforced`, `none`.
+    pub fn describe(self) -> &'static str {
+        match (self.not_null, self.check) {
+            (true, _) => "NOT NULL",
+            (false, Check::NotValid) => "NOT VALID",
+            (false, Check::Enforced) => "enforced",
+            (false, Check::Missing) => "none",
+        }
+    }
+
     /// Whether it refuses a NULL `project_id`.
     pub fn forbids_null(self) -> bool {
         self.not_null || self.check != Check::Missing

@@ -14,7 +14,7 @@ use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use serde::{Deserialize, Serialize};
 
-pub use rollback::{RollbackSummary, TableRestore, rollback};
+pub use rollback::rollback;
 
 use std::collections::BTreeMap;
 
@@ -27,7 +27,7 @@ use crate::error::{BatchError, Outcome, UsageError};
 use crate::ledger::Resume;
 use crate::validate::project_id::{self as checks, TableState, table_state};
 use fill::ProjectIdJob;
-pub use guard::{Check, Guard};
+use guard::Guard;
 
 pub const COMMAND: &str = "backfill-project-id";
 

@@ -12,45 +12,17 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use entity::{backfill_journal, backfill_runs};
 use migration::{LEGACY_PROJECT_ID, MEMORY_TABLES, PROJECT_ID_COLUMN};
 use sea_orm::sea_query::{Alias, Expr, Query};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
-use serde::{Deserialize, Serialize};
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
+use serde::Deserialize;
 
 use super::guard::{self, Guard};
 use super::{COMMAND, ProjectIdRecord, holding, identity_of, select_tables};
 use crate::backend::{Db, Failure, Key, KeyKind, MAX_BINDS, db_message};
 use crate::engine::RetryPolicy;
-use crate::error::{Unavailable, UsageError};
-use crate::ledger::{self, RunStatus};
-
-/// What `--rollback` restored (or, with `--dry-run`, would restore), per table.
-#[derive(Debug, Serialize)]
-pub struct RollbackSummary {
-    pub run_id: i64,
-    pub dry_run: bool,
-    pub tables: Vec<TableRestore>,
-    pub restored: u64,
-    pub left_alone: u64,
-}
-
-/// One table's part of a rollback.
-#[derive(Debug, Serialize)]
-pub struct TableRestore {
-    pub table: &'static str,
-    /// Rows given their old value back.
-    pub restored: u64,
-    /// Rows the run changed that hold something else than its `'io'` by now.
-    pub left_alone: u64,
-    /// The guard on `project_id` as the run found it, and as the rollback leaves it.
-    pub guard: Guard,
-    /// The guard as the rollback found it, when it differed and was put back.
-    pub guard_replaced: Option<Guard>,
-}
+use crate::error::UsageError;
+use crate::jobs::undo::{self, GuardRestore, RollbackSummary, TableRestore};
 
 /// Restores what run `run` (the latest `backfill-project-id` run when none) changed,
 /// or with `dry_run` counts what it would. A batch waits at most `lock_timeout` for a
@@ -61,19 +33,13 @@ pub async fn rollback(
     dry_run: bool,
     lock_timeout: Duration,
 ) -> Result<RollbackSummary> {
-    let run = run_to_undo(db, run).await?;
+    let run = undo::run_to_undo(db, COMMAND, run).await?;
     let record: Option<ProjectIdRecord> = serde_json::from_value(run.arguments.clone()).ok();
     let tables = match &record {
         Some(record) => select_tables(&record.tables)?,
         None => MEMORY_TABLES.to_vec(),
     };
-    let mut summary = RollbackSummary {
-        run_id: run.id,
-        dry_run,
-        tables: Vec::new(),
-        restored: 0,
-        left_alone: 0,
-    };
+    let mut summary = RollbackSummary::new(run.id, dry_run);
     let retry = RetryPolicy::default();
     for table in tables {
         let before = record
@@ -98,9 +64,7 @@ pub async fn rollback(
             }
         };
         if let Some(restore) = restore {
-            summary.restored += restore.restored;
-            summary.left_alone += restore.left_alone;
-            summary.tables.push(restore);
+            summary.add(restore);
         }
     }
     if summary.tables.is_empty() {
@@ -110,55 +74,9 @@ pub async fn rollback(
         )));
     }
     if !dry_run {
-        backfill_runs::Entity::update_many()
-            .col_expr(
-                backfill_runs::Column::Status,
-                Expr::value(RunStatus::RolledBack.as_str()),
-            )
-            .filter(backfill_runs::Column::Id.eq(run.id))
-            .exec(db)
-            .await
-            .context("could not record the rollback in backfill_runs")?;
+        undo::mark_rolled_back(db, run.id).await?;
     }
     Ok(summary)
-}
-
-/// The run `--rollback` undoes: `run`, or the latest `backfill-project-id` run. Never
-/// one rolled back already (its rows may hold a later run's `'io'` by now, which is
-/// not this run's to undo), nor one whose process is still at work.
-async fn run_to_undo(db: &Db, run: Option<i64>) -> Result<backfill_runs::Model> {
-    let found = match run {
-        Some(id) => ledger::find(db, id).await?,
-        None => backfill_runs::Entity::find()
-            .filter(backfill_runs::Column::Command.eq(COMMAND))
-            .filter(backfill_runs::Column::Status.ne(RunStatus::RolledBack.as_str()))
-            .order_by_desc(backfill_runs::Column::Id)
-            .one(db)
-            .await
-            .context("could not read backfill_runs")?
-            .ok_or_else(|| UsageError::new(format!("there is no `{COMMAND}` run to roll back")))?,
-    };
-    let id = found.id;
-    if found.command != COMMAND {
-        bail!(UsageError::new(format!(
-            "run {id} is a `{}` run, not a `{COMMAND}` run: nothing was changed",
-            found.command
-        )));
-    }
-    if found.status == RunStatus::RolledBack.as_str() {
-        bail!(UsageError::new(format!(
-            "run {id} was already rolled back: nothing was changed"
-        )));
-    }
-    if RunStatus::LIVE.contains(&found.status.as_str())
-        && ledger::is_alive(&found.host, found.pid, found.heartbeat_at)
-    {
-        bail!(Unavailable::new(format!(
-            "run {id} is still {} (pid {} on {}): stop it with `backfill runs cancel {id}`, then roll it back",
-            found.status, found.pid, found.host
-        )));
-    }
-    Ok(found)
 }
 
 /// Restores `table` as run `run_id` found it, in one transaction (see the module
@@ -174,7 +92,7 @@ async fn restore_table(
     let now = guard::guard_of(db, db.connection(), table).await?;
     let identity = identity_of(table);
     let mut restores_null = false;
-    let entries = each_journal_entry(db, run_id, table, async |entry| {
+    let entries = undo::each_journal_entry(db, run_id, table, async |entry| {
         restores_null |= decode_changes(&entry.changes, identity.kind)?
             .iter()
             .any(|(old, _)| old.is_none());
@@ -188,11 +106,11 @@ async fn restore_table(
     // the NULLs coming back.
     let lift = now != before || (restores_null && now.forbids_null());
     let mut restore = TableRestore {
-        table,
-        restored: 0,
-        left_alone: 0,
-        guard: before,
-        guard_replaced: lift.then_some(now),
+        guard: lift.then(|| GuardRestore {
+            found: now.describe(),
+            put_back: before.describe(),
+        }),
+        ..TableRestore::new(table)
     };
     let txn = db.begin_batch(lock_timeout).await?;
     let hold = db
@@ -206,7 +124,7 @@ async fn restore_table(
         if lift && !dry_run {
             guard::lift(db, &txn, table, now).await?;
         }
-        each_journal_entry(&txn, run_id, table, async |entry| {
+        undo::each_journal_entry(&txn, run_id, table, async |entry| {
             for (old, keys) in decode_changes(&entry.changes, identity.kind)? {
                 for chunk in keys.chunks(MAX_BINDS) {
                     let holding_io = holding(identity, db.backend(), chunk, LEGACY_PROJECT_ID);
@@ -262,44 +180,6 @@ async fn count(txn: &DatabaseTransaction, table: &str, rows: Expr) -> Result<u64
         .to_owned();
     let row = txn.query_one(&query).await?;
     Ok(row.map_or(Ok(0), |row| row.try_get_by_index::<i64>(0))? as u64)
-}
-
-/// Journal entries read per page.
-const JOURNAL_PAGE: u64 = 100;
-
-/// Calls `visit` on every journal entry of run `run_id` for `table`, newest first,
-/// reading the journal in keyset pages (never a whole run at once); returns how many
-/// there were.
-async fn each_journal_entry(
-    db: &impl ConnectionTrait,
-    run_id: i64,
-    table: &str,
-    mut visit: impl AsyncFnMut(backfill_journal::Model) -> Result<()>,
-) -> Result<u64> {
-    let mut before = None;
-    let mut seen = 0;
-    loop {
-        let mut page = backfill_journal::Entity::find()
-            .filter(backfill_journal::Column::RunId.eq(run_id))
-            .filter(backfill_journal::Column::TableName.eq(table))
-            .order_by_desc(backfill_journal::Column::Id)
-            .limit(JOURNAL_PAGE);
-        if let Some(before) = before {
-            page = page.filter(backfill_journal::Column::Id.lt(before));
-        }
-        let page = page
-            .all(db)
-            .await
-            .context("could not read backfill_journal")?;
-        let Some(last) = page.last() else {
-            return Ok(seen);
-        };
-        before = Some(last.id);
-        seen += page.len() as u64;
-        for entry in page {
-            visit(entry).await?;
-        }
-    }
 }
 
 /// A journal entry's `changes`: the rows one statement set to 'io', by primary key,

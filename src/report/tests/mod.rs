@@ -151,44 +151,25 @@ fn a_failure_is_one_json_object() {
 
 #[test]
 fn rollback() {
-    use crate::jobs::project_id::{Check, Guard, TableRestore};
-    let not_valid = Guard {
-        check: Check::NotValid,
-        not_null: false,
-    };
-    let restore = |table, restored, left_alone, guard_replaced| TableRestore {
-        table,
-        restored,
-        left_alone,
-        guard: not_valid,
-        guard_replaced,
-    };
-    let mut summary = RollbackSummary {
-        run_id: 12,
-        dry_run: false,
-        tables: vec![
-            restore(
-                "l2_insights",
-                199,
-                2,
-                Some(Guard {
-                    check: Check::Missing,
-                    not_null: true,
-                }),
-            ),
-            restore(
-                "nodes",
-                88,
-                0,
-                Some(Guard {
-                    check: Check::Enforced,
-                    not_null: false,
-                }),
-            ),
-        ],
-        restored: 287,
+    use crate::jobs::undo::{GuardRestore, TableRestore};
+    let mut summary = RollbackSummary::new(12, false);
+    summary.add(TableRestore {
+        restored: 199,
         left_alone: 2,
-    };
+        guard: Some(GuardRestore {
+            found: "NOT NULL",
+            put_back: "NOT VALID",
+        }),
+        ..TableRestore::new("l2_insights")
+    });
+    summary.add(TableRestore {
+        restored: 88,
+        guard: Some(GuardRestore {
+            found: "enforced",
+            put_back: "NOT VALID",
+        }),
+        ..TableRestore::new("nodes")
+    });
     snapshot("rollback", |r| r.rollback(&summary));
     summary.dry_run = true;
     snapshot("rollback_dry_run", |r| r.rollback(&summary));

@@ -8,8 +8,9 @@ use super::{
 };
 use crate::engine::RangeTally;
 use crate::jobs::features::FeaturesSummary;
-use crate::jobs::project_id::{Check, Guard, ProjectIdSummary, RollbackSummary};
+use crate::jobs::project_id::ProjectIdSummary;
 use crate::jobs::run::RunEnd;
+use crate::jobs::undo::RollbackSummary;
 
 pub(in crate::report) fn features(
     out: &mut dyn Write,
@@ -141,13 +142,8 @@ pub(in crate::report) fn rollback(out: &mut dyn Write, s: &RollbackSummary) -> i
             "{:<20} {verb} {}, left alone {}",
             table.table, table.restored, table.left_alone
         )?;
-        match table.guard_replaced {
-            Some(now) => writeln!(
-                out,
-                "; check {} -> {}",
-                guard_text(now),
-                guard_text(table.guard)
-            )?,
+        match &table.guard {
+            Some(guard) => writeln!(out, "; check {} -> {}", guard.found, guard.put_back)?,
             None => writeln!(out)?,
         }
     }
@@ -156,16 +152,6 @@ pub(in crate::report) fn rollback(out: &mut dyn Write, s: &RollbackSummary) -> i
         "run {}: {restored} {} rows; left {} rows alone because they changed after the run",
         s.run_id, s.restored, s.left_alone
     )
-}
-
-/// A guard on `project_id` in a few words: `NOT VALID`, `validated`, `NOT NULL`, `none`.
-fn guard_text(guard: Guard) -> &'static str {
-    match (guard.not_null, guard.check) {
-        (true, _) => "NOT NULL",
-        (false, Check::NotValid) => "NOT VALID",
-        (false, Check::Enforced) => "enforced",
-        (false, Check::Missing) => "none",
-    }
 }
 
 /// `work --run ID`: what the run's units stand at once no work is left.
