@@ -8,3 +8,4 @@
 mod support;
 
 mod migrations;
+mod project_id;
