@@ -7,5 +7,6 @@
 
 mod support;
 
+mod features;
 mod migrations;
 mod project_id;
