@@ -8,5 +8,6 @@
 mod support;
 
 mod features;
+mod hostile;
 mod migrations;
 mod project_id;
