@@ -7,7 +7,9 @@
 
 mod support;
 
+mod faults;
 mod features;
 mod hostile;
 mod migrations;
 mod project_id;
+mod runs;
