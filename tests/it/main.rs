@@ -7,9 +7,12 @@
 
 mod support;
 
+mod demo;
 mod faults;
 mod features;
 mod hostile;
 mod migrations;
 mod project_id;
 mod runs;
+mod validate;
+mod workers;

@@ -3,9 +3,6 @@
 //! where a run leaves the database, and the few calls into the `backfill` library.
 //! Everything is re-exported here: a topic module starts with `use crate::support::*`.
 
-// Until every topic has moved into this binary, some helpers serve only the old ones.
-#![allow(dead_code, unused_imports)]
-
 mod analytics;
 mod cli;
 mod database;
