@@ -4,14 +4,15 @@
 //! anomaly and each journaled row is there once is part of reading them.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
 use migration::MEMORY_TABLES;
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm::ConnectionTrait;
+
 use serde_json::Value;
 
-use super::*;
+use super::{Backend, TestDb, code, describe, int, rows};
 
 /// A small imperfect dataset: NULL and alias project_ids, malformed payloads, foreign
 /// feature references. Deterministic (`seed` defaults to --seed 42), so two databases
@@ -78,88 +79,13 @@ impl Job {
     }
 }
 
-pub fn binary(tdb: &TestDb, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_backfill"));
-    cmd.args(["--format", "json", "--no-progress"])
-        .args(args)
-        .env("DATABASE_URL", &tdb.url)
-        .env_remove("BACKFILL_LOG");
-    cmd
-}
-
-pub fn run(tdb: &TestDb, args: &[&str]) -> Output {
-    binary(tdb, args).output().expect("run backfill")
-}
-
-pub fn spawn(tdb: &TestDb, args: &[&str]) -> Child {
-    binary(tdb, args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start backfill")
-}
-
-pub fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
-
-pub fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        stdout(out),
-        stderr(out)
-    )
-}
-
-/// The error sentence a failed command ends with: exactly one `backfill:` line, the
-/// last one, and no panic or backtrace anywhere.
-pub fn one_sentence(out: &Output) -> String {
-    let err = stderr(out);
-    for marker in ["panicked", "backtrace", "internal error", "RUST_BACKTRACE"] {
-        assert!(!err.contains(marker), "{marker}: {}", describe(out));
-    }
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("backfill:")).collect();
-    assert_eq!(lines.len(), 1, "one error sentence: {}", describe(out));
-    assert_eq!(
-        err.trim_end().lines().last(),
-        Some(lines[0]),
-        "{}",
-        describe(out)
-    );
-    lines[0].to_string()
-}
-
 /// A migrated database holding the `SEED` dataset.
 pub async fn seeded(backend: Backend, name: &str) -> (TestDb, backfill::backend::Db) {
     let tdb = TestDb::new(backend, name).await;
     let db = tdb.migrated().await;
-    let out = run(&tdb, SEED);
+    let out = tdb.cli_json(SEED);
     assert_eq!(code(&out), 0, "seed: {}", describe(&out));
     (tdb, db)
-}
-
-/// Every column of every row `sql` returns, read as text (the SQL casts).
-pub async fn rows(db: &impl ConnectionTrait, sql: &str) -> Vec<Vec<Option<String>>> {
-    let found = db
-        .query_all_raw(Statement::from_string(
-            db.get_database_backend(),
-            dialect(db, sql),
-        ))
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    found
-        .iter()
-        .map(|r| {
-            let n = r.column_names().len();
-            (0..n)
-                .map(|i| {
-                    r.try_get_by_index::<Option<String>>(i)
-                        .unwrap_or_else(|e| panic!("{sql} column {i}: {e}"))
-                })
-                .collect()
-        })
-        .collect()
 }
 
 /// What the backfills write, row for row.
@@ -173,7 +99,7 @@ pub struct Snapshot {
     pub memory: BTreeMap<&'static str, Vec<(String, Option<String>)>>,
 }
 
-pub async fn snapshot(db: &DatabaseConnection) -> Snapshot {
+pub async fn snapshot(db: &impl ConnectionTrait) -> Snapshot {
     let mut features = BTreeMap::new();
     for row in rows(
         db,
@@ -250,7 +176,7 @@ pub fn assert_same(got: &Snapshot, want: &Snapshot, context: &str) {
 }
 
 /// Open anomalies as (table, row, kind); each must be there once.
-pub async fn open_anomalies(db: &DatabaseConnection) -> BTreeSet<(String, String, String)> {
+pub async fn open_anomalies(db: &impl ConnectionTrait) -> BTreeSet<(String, String, String)> {
     let mut seen = BTreeSet::new();
     for row in rows(
         db,
@@ -279,7 +205,7 @@ pub async fn open_anomalies(db: &DatabaseConnection) -> BTreeSet<(String, String
 
 /// Every journaled change as (table, row, old value). Each (table, row) appears once
 /// per run, and (as a resumed run is the same run) once overall.
-pub async fn journal(db: &DatabaseConnection) -> BTreeSet<(String, String, Option<String>)> {
+pub async fn journal(db: &impl ConnectionTrait) -> BTreeSet<(String, String, Option<String>)> {
     let mut per_run = BTreeSet::new();
     let mut all = BTreeSet::new();
     for row in rows(
@@ -315,7 +241,7 @@ pub struct Outcome {
     pub journal: BTreeSet<(String, String, Option<String>)>,
 }
 
-pub async fn outcome(db: &DatabaseConnection, code: i32) -> Outcome {
+pub async fn outcome(db: &impl ConnectionTrait, code: i32) -> Outcome {
     Outcome {
         code,
         data: snapshot(db).await,
@@ -334,7 +260,7 @@ pub fn assert_outcome(got: &Outcome, want: &Outcome, context: &str) {
 /// An uninterrupted run of `job` on a fresh copy of the dataset.
 pub async fn baseline(backend: Backend, job: Job) -> Outcome {
     let (tdb, db) = seeded(backend, "baseline").await;
-    let out = run(&tdb, &job.fast_args(false));
+    let out = tdb.cli_json(&job.fast_args(false));
     assert!(
         matches!(code(&out), 0 | 1),
         "baseline {job:?}: {}",
@@ -344,7 +270,7 @@ pub async fn baseline(backend: Backend, job: Job) -> Outcome {
 }
 
 /// The runs of `job` in the ledger: (status, each unit's checkpoint).
-pub async fn runs_of(db: &DatabaseConnection, job: Job) -> Vec<(String, Value)> {
+pub async fn runs_of(db: &impl ConnectionTrait, job: Job) -> Vec<(String, Value)> {
     let runs = rows(
         db,
         &format!(
@@ -363,7 +289,7 @@ pub async fn runs_of(db: &DatabaseConnection, job: Job) -> Vec<(String, Value)> 
 }
 
 /// Polls until `job` has committed `n` batches, or the process ended.
-pub async fn wait_for_batches(db: &DatabaseConnection, child: &mut Child, n: u64) {
+pub async fn wait_for_batches(db: &impl ConnectionTrait, child: &mut Child, n: u64) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while batches_committed(db).await < n {
         if child.try_wait().expect("poll the child").is_some() {
@@ -376,11 +302,64 @@ pub async fn wait_for_batches(db: &DatabaseConnection, child: &mut Child, n: u64
 
 /// After a fault: `--resume` when a run is unfinished, else a plain re-run (always safe).
 /// Returns the output and whether it resumed.
-pub async fn recover(tdb: &TestDb, db: &DatabaseConnection, job: Job) -> (Output, bool) {
+pub async fn recover(tdb: &TestDb, db: &impl ConnectionTrait, job: Job) -> (Output, bool) {
     let unfinished = runs_of(db, job)
         .await
         .iter()
         .any(|(status, _)| status != "done");
-    let out = run(tdb, &job.fast_args(unfinished));
+    let out = tdb.cli_json(&job.fast_args(unfinished));
     (out, unfinished)
+}
+
+/// The (row id, old value) pairs a journal entry's `changes` text records: the
+/// entry is `{"old": value, "keys": [row ids]}`.
+pub fn journal_pairs(changes: &str) -> Vec<(String, Option<String>)> {
+    let entry: Value = serde_json::from_str(changes).expect("changes are JSON");
+    let old = entry["old"].as_str().map(str::to_string);
+    entry["keys"]
+        .as_array()
+        .expect("{\"old\": …, \"keys\": […]}")
+        .iter()
+        .map(|key| match key {
+            Value::String(text) => (text.clone(), old.clone()),
+            other => (other.to_string(), old.clone()),
+        })
+        .collect()
+}
+
+/// The checkpoint of each unit (table or phase) of run `run_id`, from its ranges, as
+/// one JSON object by unit. A run of one worker has one range per unit; of a unit cut
+/// in many, the last range's checkpoint is kept.
+pub async fn unit_checkpoints(db: &impl ConnectionTrait, run_id: i64) -> Value {
+    let mut units = serde_json::Map::new();
+    for row in rows(
+        db,
+        &format!(
+            "SELECT unit, CAST(checkpoint AS TEXT) FROM backfill_ranges \
+             WHERE run_id = {run_id} ORDER BY id"
+        ),
+    )
+    .await
+    {
+        let unit = row[0].clone().expect("unit");
+        let checkpoint = row[1].as_deref().expect("checkpoint");
+        units.insert(
+            unit,
+            serde_json::from_str(checkpoint).expect("checkpoint JSON"),
+        );
+    }
+    Value::Object(units)
+}
+
+/// Batches committed by every run in the database, over all their ranges.
+pub async fn batches_committed(db: &impl ConnectionTrait) -> u64 {
+    rows(db, "SELECT CAST(checkpoint AS TEXT) FROM backfill_ranges")
+        .await
+        .iter()
+        .map(|row| {
+            let checkpoint: Value = serde_json::from_str(row[0].as_deref().expect("checkpoint"))
+                .expect("checkpoint JSON");
+            checkpoint["counters"]["batches"].as_u64().unwrap_or(0)
+        })
+        .sum()
 }

@@ -4,16 +4,14 @@
 //! afterwards, so the machine's own server is never touched. With the standby's replay
 //! paused, its `replay_lag` stays at the last small value: the run must still hold.
 
-mod common;
-use common::*;
-
 use std::os::unix::fs::{PermissionsExt, chown};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use migration::MEMORY_TABLES;
-use serde_json::Value;
+
+use crate::support::*;
 
 /// PostgreSQL's server programs, of the one major version installed.
 fn pg_bin(program: &str) -> PathBuf {
@@ -145,27 +143,15 @@ impl Drop for Cluster {
     }
 }
 
-fn backfill(url: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_backfill"));
-    cmd.args(["--format", "json", "--no-progress"])
-        .args(args)
-        .env("DATABASE_URL", url)
-        .env_remove("BACKFILL_LOG");
-    cmd
-}
-
-fn succeeded(out: &Output) {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(out),
-        stderr(out)
-    );
+/// Runs the binary in JSON with `args` against `url`, which must succeed.
+fn succeeds(url: &str, args: &[&str]) -> Output {
+    let out = backfill_json_at(url, args).output().expect("run backfill");
+    assert_exit(&out, 0, &format!("{args:?}"));
+    out
 }
 
 /// Batches committed by the run, from its ranges' checkpoints.
-async fn batches(db: &sea_orm::DatabaseConnection) -> i64 {
+async fn batches(db: &Db) -> i64 {
     int(
         db,
         "SELECT coalesce(sum((checkpoint->'counters'->>'batches')::bigint), 0)::bigint \
@@ -178,35 +164,26 @@ async fn batches(db: &sea_orm::DatabaseConnection) -> i64 {
 async fn a_paused_standby_holds_the_run_until_it_replays() {
     let cluster = Cluster::start();
     let primary = Cluster::url(cluster.primary_port);
-    succeeded(&backfill(&primary, &["migrate", "up"]).output().unwrap());
-    succeeded(
-        &backfill(
-            &primary,
-            &[
-                "seed",
-                "--tests",
-                "50",
-                "--memory-rows",
-                "200",
-                "--null-project-id",
-                "0.5",
-            ],
-        )
-        .output()
-        .unwrap(),
+    succeeds(&primary, &["migrate", "up"]);
+    succeeds(
+        &primary,
+        &[
+            "seed",
+            "--tests",
+            "50",
+            "--memory-rows",
+            "200",
+            "--null-project-id",
+            "0.5",
+        ],
     );
-    let db = backfill::backend::connect(
-        &backfill::backend::DatabaseUrl::new(primary.as_str()),
-        &Default::default(),
-    )
-    .await
-    .expect("the primary");
+    let db = connect(&primary).await;
     let standby = sea_orm::Database::connect(Cluster::url(cluster.standby_port))
         .await
         .expect("the standby");
     exec(&standby, "SELECT pg_wal_replay_pause()").await;
 
-    let mut child = backfill(
+    let mut child = backfill_json_at(
         &primary,
         &[
             "backfill-project-id",
@@ -218,8 +195,8 @@ async fn a_paused_standby_holds_the_run_until_it_replays() {
             "1s",
         ],
     )
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
     .spawn()
     .expect("start backfill");
     // The first batches commit, the standby does not replay them, and after --max-lag
@@ -236,8 +213,7 @@ async fn a_paused_standby_holds_the_run_until_it_replays() {
         child.try_wait().unwrap().is_none(),
         "the run holds, it does not fail"
     );
-    let shown = backfill(&primary, &["runs"]).output().unwrap();
-    let listed: Value = serde_json::from_str(&stdout(&shown)).expect("runs prints JSON");
+    let listed = json(&succeeds(&primary, &["runs"]));
     assert_eq!(listed[0]["status"], "throttled", "{listed}");
     let held: Vec<String> = listed[0]["units"]
         .as_array()
@@ -260,7 +236,7 @@ async fn a_paused_standby_holds_the_run_until_it_replays() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let finished = child.wait_with_output().unwrap();
-    succeeded(&finished);
+    assert_exit(&finished, 0, "the held run");
     for table in MEMORY_TABLES {
         let nulls = int(
             &db,

@@ -1,23 +1,15 @@
-//! `validate`, `anomalies` and `demo`: the CI gate's rates at and around the threshold
-//! on crafted data, the per-customer breakdown, the JSON contract, and the newcomer's
-//! first run end to end.
+//! `validate` and `anomalies`, what an operator reads after a run: the CI gate's rates
+//! at and around the threshold on crafted data, the per-customer breakdown, the JSON
+//! contract; the anomalies listed, filtered and resolved.
 
-mod common;
-
-use common::*;
-use sea_orm::DatabaseConnection;
+use crate::support::Db;
 use serde_json::Value;
+
+use crate::support::*;
 
 /// `n` tests of `customer`, the first `covered` of them with one feature; one bug per
 /// test, the first `attributed` of them attributed.
-async fn craft(
-    db: &DatabaseConnection,
-    first_id: i64,
-    customer: i64,
-    n: i64,
-    covered: i64,
-    attributed: i64,
-) {
+async fn craft(db: &Db, first_id: i64, customer: i64, n: i64, covered: i64, attributed: i64) {
     for i in 0..n {
         let id = first_id + i;
         exec(
@@ -53,15 +45,21 @@ async fn craft(
     }
 }
 
-fn validate(db: &TestDb, args: &[&str]) -> (i32, Value) {
-    let mut all = vec!["--format", "json", "validate"];
-    all.extend_from_slice(args);
-    let output = db.cli(&all);
-    let json = serde_json::from_str(&stdout(&output))
-        .unwrap_or_else(|e| panic!("no JSON ({e}): {}", stderr(&output)));
-    (output.status.code().unwrap_or(-1), json)
+/// `validate` with `flags`, in JSON: its exit code and report.
+fn validate(tdb: &TestDb, flags: &[&str]) -> (i32, Value) {
+    tdb.run_json(&[&["validate"][..], flags].concat())
 }
 
+/// `anomalies` with `flags`, in JSON: the anomalies it lists.
+fn anomalies(tdb: &TestDb, flags: &[&str]) -> Value {
+    let (code, listed) = tdb.run_json(&[&["anomalies"][..], flags].concat());
+    assert_eq!(code, 0, "{listed}");
+    listed
+}
+
+scenario!(rates_around_the_threshold on sqlite, postgres, mysql);
+/// A rate exactly at the threshold passes, just below it fails by a margin the text
+/// names, and one more uncovered test drops coverage below it.
 async fn rates_around_the_threshold(backend: Backend) {
     let tdb = TestDb::new(backend, "threshold").await;
     let db = tdb.migrated().await;
@@ -87,6 +85,9 @@ async fn rates_around_the_threshold(backend: Backend) {
     assert!(json["test_coverage_rate"].as_f64().unwrap_or(1.0) < 0.95);
 }
 
+scenario!(empty_tables_are_not_applicable on sqlite, postgres, mysql);
+/// On empty tables the rates are null and the gate passes; the JSON still lists every
+/// memory table.
 async fn empty_tables_are_not_applicable(backend: Backend) {
     let tdb = TestDb::new(backend, "empty").await;
     tdb.migrated().await;
@@ -110,6 +111,8 @@ async fn empty_tables_are_not_applicable(backend: Backend) {
     }
 }
 
+scenario!(per_customer_breakdown on sqlite, postgres, mysql);
+/// `--by-customer` names the customer below the threshold, and only that one.
 async fn per_customer_breakdown(backend: Backend) {
     let tdb = TestDb::new(backend, "customers").await;
     let db = tdb.migrated().await;
@@ -129,19 +132,12 @@ async fn per_customer_breakdown(backend: Backend) {
     assert!(!text.contains("customer 1 below"), "{text}");
 }
 
+scenario!(nulls_fail_until_backfilled on sqlite, postgres, mysql);
+/// NULL project_ids fail the gate until `backfill-project-id` has run.
 async fn nulls_fail_until_backfilled(backend: Backend) {
     let tdb = TestDb::new(backend, "nulls").await;
     tdb.migrated().await;
-    let seeded = tdb.cli(&[
-        "seed",
-        "--tests",
-        "0",
-        "--memory-rows",
-        "50",
-        "--null-project-id",
-        "0.2",
-    ]);
-    assert!(seeded.status.success(), "{}", stderr(&seeded));
+    tdb.seed("--tests 0 --memory-rows 50 --null-project-id 0.2");
     let (code, json) = validate(&tdb, &[]);
     assert_eq!(code, 1);
     assert_eq!(json["tables"][0]["null_count"], 10, "{json}");
@@ -158,6 +154,8 @@ async fn nulls_fail_until_backfilled(backend: Backend) {
     );
 }
 
+scenario!(threshold_out_of_range_is_usage on sqlite, postgres, mysql);
+/// A threshold above 1 is refused (exit 2), naming the flag.
 async fn threshold_out_of_range_is_usage(backend: Backend) {
     let tdb = TestDb::new(backend, "usage").await;
     tdb.migrated().await;
@@ -167,23 +165,18 @@ async fn threshold_out_of_range_is_usage(backend: Backend) {
     assert!(stdout(&output).is_empty());
 }
 
+scenario!(anomalies_list_and_resolve on sqlite, postgres, mysql);
+/// `anomalies` lists the open anomalies (`--kind` filters, `--all` adds the resolved),
+/// and `anomalies resolve` closes them, refusing an id that does not exist.
 async fn anomalies_list_and_resolve(backend: Backend) {
     let tdb = TestDb::new(backend, "anomalies").await;
     let db = tdb.migrated().await;
     exec(&db, "INSERT INTO tests (id, customer_id, product_id, data, status) VALUES (1, 1, 1, 'oops', 'archived')").await;
     exec(&db, "INSERT INTO tests (id, customer_id, product_id, data, status) VALUES (2, 1, 1, '{\"features\":[{\"feature_id\":1}]}', 'archived')").await;
     tdb.cli(&["backfill-features"]);
-    let listed = tdb.cli(&["--format", "json", "anomalies"]);
-    let rows: Value = serde_json::from_str(&stdout(&listed)).expect("json list");
+    let rows = anomalies(&tdb, &[]);
     assert_eq!(rows.as_array().map(Vec::len), Some(2));
-    let filtered: Value = serde_json::from_str(&stdout(&tdb.cli(&[
-        "--format",
-        "json",
-        "anomalies",
-        "--kind",
-        "invalid_json",
-    ])))
-    .expect("json");
+    let filtered = anomalies(&tdb, &["--kind", "invalid_json"]);
     assert_eq!(filtered.as_array().map(Vec::len), Some(1));
     let id = filtered[0]["id"].as_i64().expect("id").to_string();
     // An unknown id is refused and nothing changes.
@@ -200,118 +193,8 @@ async fn anomalies_list_and_resolve(backend: Backend) {
     );
     let resolved = tdb.cli(&["anomalies", "resolve", &id]);
     assert!(resolved.status.success());
-    let open: Value =
-        serde_json::from_str(&stdout(&tdb.cli(&["--format", "json", "anomalies"]))).expect("json");
+    let open = anomalies(&tdb, &[]);
     assert_eq!(open.as_array().map(Vec::len), Some(1));
-    let all: Value = serde_json::from_str(&stdout(&tdb.cli(&[
-        "--format",
-        "json",
-        "anomalies",
-        "--all",
-    ])))
-    .expect("json");
+    let all = anomalies(&tdb, &["--all"]);
     assert_eq!(all.as_array().map(Vec::len), Some(2));
-}
-
-on_every_backend!(
-    rates_around_the_threshold,
-    empty_tables_are_not_applicable,
-    per_customer_breakdown,
-    nulls_fail_until_backfilled,
-    threshold_out_of_range_is_usage,
-    anomalies_list_and_resolve,
-);
-
-#[test]
-fn demo_end_to_end_and_refusal() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let demo = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_backfill"))
-            .arg("demo")
-            .current_dir(dir.path())
-            .env_remove("DATABASE_URL")
-            .output()
-            .expect("run demo")
-    };
-    let output = demo();
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert!(
-        stderr(&output).is_empty(),
-        "default flags log nothing: {}",
-        stderr(&output)
-    );
-    let text = stdout(&output);
-    let last = text.trim_end().lines().last().unwrap_or_default();
-    assert!(
-        last.starts_with("done in ") && last.ends_with(" rows/s"),
-        "{text}"
-    );
-    for line in [
-        "test_features rows inserted",
-        "rows set to 'io'",
-        "row_rejected",
-        "cross_tenant",
-        "dangling_reference",
-        "legacy_alias",
-        "test_coverage_rate",
-        "backfill backfill-features --dry-run",
-    ] {
-        assert!(text.contains(line), "missing `{line}` in:\n{text}");
-    }
-    assert!(dir.path().join("demo.db").exists());
-    // It owns demo.db: a second run recreates it.
-    assert_eq!(demo().status.code(), Some(0));
-
-    // A file it did not create is refused and left as it was.
-    let foreign = dir.path().join("demo.db");
-    std::fs::remove_file(&foreign).expect("remove");
-    std::fs::write(&foreign, b"somebody else's data").expect("write");
-    let before = std::fs::read(&foreign).expect("read");
-    let refused = demo();
-    assert_eq!(refused.status.code(), Some(2));
-    assert!(
-        stderr(&refused).contains("was not created by `backfill demo`"),
-        "{}",
-        stderr(&refused)
-    );
-    assert_eq!(std::fs::read(&foreign).expect("read"), before);
-}
-
-/// The demo runs only on its own file: a database URL, as a flag or in DATABASE_URL,
-/// is refused in one sentence (exit 2), and neither it nor demo.db is created.
-#[test]
-fn demo_refuses_a_database_url() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let other = dir.path().join("other.db");
-    let url = format!("sqlite://{}?mode=rwc", other.display());
-    let flag = ["demo", "--database-url", url.as_str()];
-    let runs = [
-        std::process::Command::new(env!("CARGO_BIN_EXE_backfill"))
-            .args(flag)
-            .current_dir(dir.path())
-            .env_remove("DATABASE_URL")
-            .output()
-            .expect("run demo"),
-        std::process::Command::new(env!("CARGO_BIN_EXE_backfill"))
-            .args(["demo", "--file", "mine.db"])
-            .current_dir(dir.path())
-            .env("DATABASE_URL", &url)
-            .output()
-            .expect("run demo"),
-    ];
-    for output in runs {
-        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-        let err = stderr(&output);
-        assert_eq!(err.trim_end().lines().count(), 1, "one sentence: {err}");
-        assert!(
-            err.contains("the demo works only on its own SQLite file (--file"),
-            "{err}"
-        );
-        assert!(stdout(&output).is_empty());
-    }
-    let left: Vec<_> = std::fs::read_dir(dir.path())
-        .expect("read dir")
-        .map(|entry| entry.expect("entry").file_name())
-        .collect();
-    assert!(left.is_empty(), "nothing was created: {left:?}");
 }

@@ -4,17 +4,15 @@
 //! uninterrupted run of one worker ends on an identical copy of the data, with every
 //! row journaled once and no anomaly logged twice (reading the outcome asserts both).
 
-mod common;
-use common::runs::*;
-use common::*;
-
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command};
+use std::process::Child;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sea_orm::DatabaseConnection;
+use crate::support::Db;
+
+use crate::support::*;
 
 /// A lease short enough for a test to outlast.
 const LEASE: &str = "2s";
@@ -29,7 +27,7 @@ fn slower(job: Job) -> Vec<&'static str> {
 }
 
 /// The id of the run `job` started, once it is recorded.
-async fn started_run(db: &DatabaseConnection, child: &mut Child) -> i64 {
+async fn started_run(db: &Db, child: &mut Child) -> i64 {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let ids = ints(db, "SELECT id FROM backfill_runs ORDER BY id").await;
@@ -56,7 +54,7 @@ struct Watched {
 
 impl Watched {
     fn start(tdb: &TestDb, args: &[&str]) -> Self {
-        let mut child = spawn(tdb, args);
+        let mut child = tdb.spawn_json(args);
         let stderr = child.stderr.take().expect("piped stderr");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (tx, committed) = mpsc::channel();
@@ -85,11 +83,7 @@ impl Watched {
     }
 
     fn signal(&self, signal: &str) {
-        let sent = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(sent.success(), "kill {signal}");
+        send_signal(&self.child, signal);
     }
 
     fn wait(self) -> (i32, String) {
@@ -115,12 +109,12 @@ fn join(tdb: &TestDb, run: i64, extra: &[&str]) -> Watched {
 }
 
 /// The run's ranges claimed more than once: taken over from a worker that lost them.
-async fn taken_over(db: &DatabaseConnection) -> i64 {
+async fn taken_over(db: &Db) -> i64 {
     int(db, "SELECT COUNT(*) FROM backfill_ranges WHERE epoch > 1").await
 }
 
 /// Ranges finished by the process `pid`.
-async fn done_by(db: &DatabaseConnection, pid: u32) -> i64 {
+async fn done_by(db: &Db, pid: u32) -> i64 {
     int(
         db,
         &format!(
@@ -130,8 +124,10 @@ async fn done_by(db: &DatabaseConnection, pid: u32) -> i64 {
     .await
 }
 
+scenario!(processes_together_end_as_one on postgres, mysql);
 /// Two workers in the starting process, two joining after its first batches and one
-/// more late: the same rows as one worker alone.
+/// more late: the same rows as one worker alone (on the server backends: SQLite takes
+/// one writer at a time).
 async fn processes_together_end_as_one(backend: Backend) {
     for job in [Job::Features, Job::ProjectId] {
         let context = format!("{job:?} on {backend:?} in three processes");
@@ -165,6 +161,7 @@ async fn processes_together_end_as_one(backend: Backend) {
     }
 }
 
+scenario!(a_killed_worker_is_taken_over on postgres, mysql);
 /// A worker killed (-9) mid-run: its range is taken over once its lease runs out, and
 /// the run ends as one uninterrupted run does.
 async fn a_killed_worker_is_taken_over(backend: Backend) {
@@ -172,7 +169,7 @@ async fn a_killed_worker_is_taken_over(backend: Backend) {
     let context = format!("{job:?} on {backend:?}, a worker killed");
     let want = baseline(backend, job).await;
     let (tdb, db) = seeded(backend, "killed_worker").await;
-    let mut starter = spawn(&tdb, &[&job.slow_args()[..], &["--lease", LEASE]].concat());
+    let mut starter = tdb.spawn_json(&[&job.slow_args()[..], &["--lease", LEASE]].concat());
     let run = started_run(&db, &mut starter).await;
     let joiner = join(&tdb, run, &["--lease", LEASE]);
     joiner.wait_for_a_commit();
@@ -193,6 +190,7 @@ async fn a_killed_worker_is_taken_over(backend: Backend) {
     );
 }
 
+scenario!(a_worker_stopped_past_its_lease_commits_nothing_more on postgres, mysql);
 /// A worker stopped (SIGSTOP) past its lease, its range taken over and finished, then
 /// woken (SIGCONT): its late batch is refused, and it exits 0 with nothing done twice.
 async fn a_worker_stopped_past_its_lease_commits_nothing_more(backend: Backend) {
@@ -200,7 +198,7 @@ async fn a_worker_stopped_past_its_lease_commits_nothing_more(backend: Backend) 
     let context = format!("{job:?} on {backend:?}, a worker stopped past its lease");
     let want = baseline(backend, job).await;
     let (tdb, db) = seeded(backend, "stopped_worker").await;
-    let mut starter = spawn(&tdb, &[&job.slow_args()[..], &["--lease", LEASE]].concat());
+    let mut starter = tdb.spawn_json(&[&job.slow_args()[..], &["--lease", LEASE]].concat());
     let run = started_run(&db, &mut starter).await;
     let joiner = join(&tdb, run, &["--lease", LEASE, "--sleep", "0.3"]);
     // Stopped in the pause after a commit: it holds its range, and no transaction.
@@ -220,26 +218,16 @@ async fn a_worker_stopped_past_its_lease_commits_nothing_more(backend: Backend) 
     assert!(taken_over(&db).await > 0, "{context}: taken over");
 }
 
+scenario!(four_workers_on_three_rows on sqlite, postgres, mysql);
 /// More workers than rows: four workers on tables of three rows finish, each row
 /// written once.
 async fn four_workers_on_three_rows(backend: Backend) {
     let tdb = TestDb::new(backend, "four_on_three").await;
     tdb.migrated().await;
-    let seed = tdb.cli(&[
-        "seed",
-        "--tests",
-        "3",
-        "--bugs-per-test",
-        "1",
-        "--memory-rows",
-        "3",
-        "--null-project-id",
-        "1",
-    ]);
-    assert_eq!(code(&seed), 0, "{}", describe(&seed));
+    tdb.seed("--tests 3 --bugs-per-test 1 --memory-rows 3 --null-project-id 1");
     let db = tdb.connect().await;
     for command in ["backfill-features", "backfill-project-id"] {
-        let out = run(&tdb, &[command, "--workers", "4", "--sleep", "0"]);
+        let out = tdb.cli_json(&[command, "--workers", "4", "--sleep", "0"]);
         assert_eq!(code(&out), 0, "{command}: {}", describe(&out));
     }
     assert_eq!(int(&db, "SELECT COUNT(*) FROM test_features").await, 9);
@@ -263,6 +251,7 @@ async fn four_workers_on_three_rows(backend: Backend) {
     assert_eq!(journal(&db).await.len(), 33);
 }
 
+scenario!(a_killed_run_of_many_workers_resumes on postgres, mysql);
 /// The starting process killed mid-run with two workers: `--resume` with two workers
 /// ends where one uninterrupted run ends.
 async fn a_killed_run_of_many_workers_resumes(backend: Backend) {
@@ -270,77 +259,39 @@ async fn a_killed_run_of_many_workers_resumes(backend: Backend) {
     let context = format!("{job:?} on {backend:?}, killed with two workers, resumed");
     let want = baseline(backend, job).await;
     let (tdb, db) = seeded(backend, "resume_many").await;
-    let mut child = spawn(&tdb, &[&job.slow_args()[..], &["--workers", "2"]].concat());
+    let mut child = tdb.spawn_json(&[&job.slow_args()[..], &["--workers", "2"]].concat());
     wait_for_batches(&db, &mut child, 20).await;
     child.kill().expect("SIGKILL");
     child.wait().expect("reap");
-    let out = run(
-        &tdb,
-        &[&job.fast_args(true)[..], &["--workers", "2"]].concat(),
-    );
+    let out = tdb.cli_json(&[&job.fast_args(true)[..], &["--workers", "2"]].concat());
     assert_eq!(code(&out), want.code, "{context}: {}", describe(&out));
     let got = outcome(&db, code(&out)).await;
     assert_outcome(&got, &want, &context);
     assert_eq!(runs_of(&db, job).await.len(), 1, "{context}: one run");
 }
 
+scenario!(a_run_of_many_workers_rolls_back on sqlite, postgres, mysql);
 /// A run of many workers rolls back to the data it started from.
 async fn a_run_of_many_workers_rolls_back(backend: Backend) {
     let (tdb, db) = seeded(backend, "rollback_many").await;
     let before = snapshot(&db).await;
-    let out = run(
-        &tdb,
-        &[
-            "backfill-project-id",
-            "--workers",
-            "3",
-            "--batch-size",
-            "20",
-            "--sleep",
-            "0",
-            "--no-validate",
-        ],
-    );
+    let out = tdb.cli_json(&[
+        "backfill-project-id",
+        "--workers",
+        "3",
+        "--batch-size",
+        "20",
+        "--sleep",
+        "0",
+        "--no-validate",
+    ]);
     assert_eq!(code(&out), 0, "{}", describe(&out));
     assert_ne!(snapshot(&db).await.memory, before.memory);
     // NULLs come back only without the NOT NULL guards.
-    let backend = db.backend();
     for table in migration::MEMORY_TABLES {
-        for statement in backend.lift_project_id_guard(table) {
-            exec(&db, &statement).await;
-        }
+        lift_project_id_guard(&db, table).await;
     }
-    let out = run(&tdb, &["backfill-project-id", "--rollback"]);
+    let out = tdb.cli_json(&["backfill-project-id", "--rollback"]);
     assert_eq!(code(&out), 0, "{}", describe(&out));
     assert_eq!(snapshot(&db).await.memory, before.memory);
 }
-
-mod server {
-    //! Across processes: the server backends (SQLite takes one writer at a time).
-
-    macro_rules! on_servers {
-        ($($name:ident),* $(,)?) => {
-            $(
-                mod $name {
-                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                    async fn postgres() {
-                        super::super::$name($crate::common::Backend::Postgres).await;
-                    }
-                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                    async fn mysql() {
-                        super::super::$name($crate::common::Backend::Mysql).await;
-                    }
-                }
-            )*
-        };
-    }
-
-    on_servers!(
-        processes_together_end_as_one,
-        a_killed_worker_is_taken_over,
-        a_worker_stopped_past_its_lease_commits_nothing_more,
-        a_killed_run_of_many_workers_resumes,
-    );
-}
-
-on_every_backend!(four_workers_on_three_rows, a_run_of_many_workers_rolls_back);
