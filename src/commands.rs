@@ -22,6 +22,7 @@ use crate::jobs::project_id::{self, ProjectIdSettings};
 use crate::jobs::run::{self, Run};
 use crate::ledger::Resume;
 use crate::metrics::Metrics;
+use crate::migrate::DroppedData;
 use crate::report::{Format, Reporter, Stdout};
 use crate::runs::Control;
 use crate::seed::SeedSettings;
@@ -67,7 +68,12 @@ async fn dispatch(
 ) -> Result<Outcome> {
     match command {
         Command::Migrate(args) => {
-            let (report, outcome) = migrate::run(db, migrate_action(&args.action)).await?;
+            let action = migrate_action(&args.action);
+            if action.drops_data() {
+                let dropped = migrate::data_dropped_by(db, action).await?;
+                confirm_drop(db, action, &dropped, args.yes)?;
+            }
+            let (report, outcome) = migrate::run(db, action).await?;
             reporter.migrate(&report).context(NO_SUMMARY)?;
             Ok(outcome)
         }
@@ -109,6 +115,45 @@ async fn run_demo(
         .demo(&summary, started.elapsed())
         .context(NO_SUMMARY)?;
     Ok(Outcome::Passed)
+}
+
+/// Goes on with a migrate command that drops `dropped` only with `--yes`, or when a
+/// person at a terminal types `drop`; names the database and the data first. Nothing
+/// dropped: nothing to ask.
+fn confirm_drop(
+    db: &Db,
+    action: migrate::Action,
+    dropped: &[DroppedData],
+    yes: bool,
+) -> Result<()> {
+    if dropped.is_empty() || yes {
+        return Ok(());
+    }
+    let name = action.name();
+    let listed: Vec<String> = dropped.iter().map(ToString::to_string).collect();
+    let at_terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if at_terminal {
+        let mut stderr = std::io::stderr();
+        let _ = writeln!(stderr, "migrate {name} drops data of `{}`:", db.url());
+        for data in &listed {
+            let _ = writeln!(stderr, "  {data}");
+        }
+        let _ = write!(stderr, "Type `drop` to go on, anything else to stop: ");
+        let mut answer = String::new();
+        if std::io::stdin().read_line(&mut answer).is_ok() && answer.trim() == "drop" {
+            return Ok(());
+        }
+    }
+    anyhow::bail!(UsageError::new(format!(
+        "migrate {name} would drop data of `{}`: {}; nothing was dropped: add --yes to drop it{}",
+        db.url(),
+        listed.join(", "),
+        if at_terminal {
+            ""
+        } else {
+            " (or answer at a terminal)"
+        },
+    )))
 }
 
 fn migrate_action(action: &MigrateAction) -> migrate::Action {
@@ -365,7 +410,7 @@ async fn run_work(
         .worked(args.run_id, &worked.reports)
         .context(NO_SUMMARY)?;
     Ok(match worked.stopped {
-        Some(_) => Outcome::Interrupted,
+        Some(_) => Outcome::Interrupted(Some(args.run_id)),
         None => Outcome::Passed,
     })
 }

@@ -103,9 +103,9 @@ pub enum Outcome {
     Passed,
     /// Done, but the data falls short (validation failed or too many errors).
     ShortOfData,
-    /// Stopped between batches (Ctrl-C, SIGTERM, SIGHUP, `runs cancel`); its summary
-    /// says what it did and how to continue.
-    Interrupted,
+    /// Stopped between batches (Ctrl-C, SIGTERM, SIGHUP, `runs cancel`), the run (if it
+    /// was recorded) checkpointed; its summary says what it did and how to continue.
+    Interrupted(Option<i64>),
 }
 
 impl Outcome {
@@ -126,7 +126,16 @@ impl Outcome {
         match self {
             Self::Passed => 0,
             Self::ShortOfData => 1,
-            Self::Interrupted => 130,
+            Self::Interrupted(_) => 130,
+        }
+    }
+
+    /// The sentence stderr ends with, for an outcome that needs one: how to continue a
+    /// stopped run.
+    pub fn sentence(self) -> Option<String> {
+        match self {
+            Self::Interrupted(run) => Some(Interrupted::of_run(run).to_string()),
+            Self::Passed | Self::ShortOfData => None,
         }
     }
 }

@@ -33,7 +33,12 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(backfill::commands::run(cli)) {
-        Ok(outcome) => outcome.exit_code(),
+        Ok(outcome) => {
+            if let Some(sentence) = outcome.sentence() {
+                let _ = writeln!(std::io::stderr(), "backfill: {sentence}");
+            }
+            outcome.exit_code()
+        }
         Err(err) => fail(
             format,
             &backfill::logging::sentence(&err),

@@ -1,9 +1,12 @@
 //! `migrate`: the migration crate's commands from the main binary, and `migrate check`,
 //! the CI gate: up → down → up on a scratch database of the same backend with the
-//! schema compared to the entities, plus a read-only look at the given database.
+//! schema compared to the entities, plus a read-only look at the given database. The
+//! commands that drop tables (`down`, `fresh`, `refresh`, `reset`) first say what data
+//! they would drop (`data_dropped_by`), and the caller asks before any of it goes.
 
 use anyhow::{Context, Result};
-use migration::{Migrator, MigratorTrait};
+use migration::{Migrator, MigratorTrait, SchemaObject};
+use sea_orm::{ConnectionTrait, TransactionTrait};
 use sea_orm_migration::{MigrationStatus, SchemaManager};
 use serde::Serialize;
 
@@ -25,6 +28,26 @@ pub struct MigrateReport {
     pub passed: bool,
 }
 
+/// Data a migrate command would drop: a table holding rows, or a column of one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DroppedData {
+    pub table: String,
+    /// The column dropped from a table that stays; none when the table goes.
+    pub column: Option<String>,
+    /// Rows of the table, the database's estimate where it keeps one.
+    pub rows: u64,
+}
+
+impl std::fmt::Display for DroppedData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rows = indicatif::HumanCount(self.rows);
+        match &self.column {
+            Some(column) => write!(f, "`{}`.{column} of {rows} rows", self.table),
+            None => write!(f, "`{}` ({rows} rows)", self.table),
+        }
+    }
+}
+
 /// What `migrate` is asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -40,7 +63,16 @@ pub enum Action {
 }
 
 impl Action {
-    fn name(self) -> &'static str {
+    /// Whether it drops tables (and their data).
+    pub fn drops_data(self) -> bool {
+        matches!(
+            self,
+            Self::Down(_) | Self::Fresh | Self::Refresh | Self::Reset
+        )
+    }
+
+    /// The subcommand's name, as typed.
+    pub fn name(self) -> &'static str {
         match self {
             Self::Up(_) => "up",
             Self::Down(_) => "down",
@@ -71,9 +103,7 @@ pub async fn run(db: &Db, action: Action) -> Result<(MigrateReport, Outcome)> {
             .context("migrate down failed")?,
         Action::Status => {}
         Action::Fresh => {
-            Migrator::fresh(db.connection())
-                .await
-                .context("migrate fresh failed")?;
+            fresh(db).await.context("migrate fresh failed")?;
             report.data_dropped = true;
         }
         Action::Refresh => {
@@ -92,6 +122,118 @@ pub async fn run(db: &Db, action: Action) -> Result<(MigrateReport, Outcome)> {
     }
     list_status(db, &mut report).await?;
     Ok((report, Outcome::Passed))
+}
+
+/// Drops every table and applies every migration. Where foreign keys are checked table
+/// by table (SQLite), the drops run in one transaction that checks them at its end,
+/// when every table is gone, so that the order they go in does not matter.
+async fn fresh(db: &Db) -> Result<()> {
+    match db.backend().defer_foreign_keys() {
+        Some(defer) => {
+            let txn = db.begin().await?;
+            txn.execute_unprepared(defer).await?;
+            Migrator::fresh(&txn).await?;
+            txn.commit().await?;
+        }
+        None => Migrator::fresh(db.connection()).await?,
+    }
+    Ok(())
+}
+
+/// The data `action` would drop: every table holding rows that it drops, and every
+/// column it drops from a table that stays and holds rows. Rows are counted only as
+/// far as deciding there are some; the number shown is the database's estimate where
+/// it keeps one.
+pub async fn data_dropped_by(db: &Db, action: Action) -> Result<Vec<DroppedData>> {
+    let mut dropped = Vec::new();
+    let objects = match action {
+        Action::Fresh => {
+            let rows = db
+                .query_all_raw(db.backend().tables_query())
+                .await
+                .context("could not list the tables")?;
+            rows.iter()
+                .map(|row| Ok(SchemaObject::Table(row.try_get_by_index(0)?)))
+                .collect::<Result<Vec<_>, sea_orm::DbErr>>()?
+        }
+        Action::Down(_) | Action::Refresh | Action::Reset => {
+            let mut applied: Vec<String> = Migrator::get_applied_migrations(db.connection())
+                .await
+                .context("could not read the migration status")?
+                .iter()
+                .map(|migration| migration.name().to_string())
+                .collect();
+            applied.reverse();
+            if let Action::Down(n) = action {
+                applied.truncate(n as usize);
+            }
+            let mut objects = Vec::new();
+            for migration in &applied {
+                objects.extend(migration::created_by(db, migration).await?);
+            }
+            objects
+        }
+        Action::Up(_) | Action::Status | Action::Check => Vec::new(),
+    };
+    let tables: Vec<&String> = objects
+        .iter()
+        .filter_map(|object| match object {
+            SchemaObject::Table(table) => Some(table),
+            _ => None,
+        })
+        .collect();
+    for object in &objects {
+        let (table, column) = match object {
+            SchemaObject::Table(table) => (table, None),
+            // A column of a table that goes too is named with its table.
+            SchemaObject::Column { table, .. } if tables.contains(&table) => continue,
+            SchemaObject::Column { table, column } => (table, Some(column.clone())),
+            SchemaObject::Index { .. }
+            | SchemaObject::Constraint { .. }
+            | SchemaObject::Trigger { .. } => continue,
+        };
+        if let Some(rows) = rows_in(db, table).await? {
+            dropped.push(DroppedData {
+                table: table.clone(),
+                column,
+                rows,
+            });
+        }
+    }
+    Ok(dropped)
+}
+
+/// How many rows `table` holds, `None` when it holds none: one row looked up, then
+/// the database's estimate, or a count where it keeps none.
+async fn rows_in(db: &Db, table: &str) -> Result<Option<u64>> {
+    let quoted = format!("\"{}\"", table.replace('"', "\"\""));
+    let any = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT 1 FROM {quoted} LIMIT 1"),
+        ))
+        .await
+        .with_context(|| format!("could not read `{table}`"))?;
+    if any.is_none() {
+        return Ok(None);
+    }
+    if let Some(estimate) = db
+        .backend()
+        .row_estimate(db, table)
+        .await
+        .filter(|n| *n > 0)
+    {
+        return Ok(Some(estimate));
+    }
+    let counted = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT COUNT(*) FROM {quoted}"),
+        ))
+        .await
+        .with_context(|| format!("could not count `{table}`"))?;
+    let rows = counted.map_or(Ok(0), |row| row.try_get_by_index::<i64>(0))?;
+    Ok(Some(u64::try_from(rows).unwrap_or(0)))
 }
 
 async fn list_status(db: &Db, report: &mut MigrateReport) -> Result<()> {

@@ -30,7 +30,7 @@ mod project_id;
 
 pub use dialect::SchemaDialect;
 use ownership::Owned;
-pub use ownership::{MIGRATION_OBJECTS_TABLE, SchemaObject};
+pub use ownership::{MIGRATION_OBJECTS_TABLE, SchemaObject, created_by};
 pub use project_id::{ProjectIdCheck, ensure_project_id_check, project_id_check_state};
 
 pub struct Migrator;

@@ -30,6 +30,18 @@ pub trait Catalog: Send + Sync {
         ""
     }
 
+    /// The names of every table of the database (the current schema's), one per row:
+    /// what `migrate fresh` drops.
+    fn tables_query(&self) -> Statement;
+
+    /// A statement that lets dropping every table in one transaction ignore foreign
+    /// keys until its end (`migrate fresh`): SQLite checks them table by table, where
+    /// sea-orm's own switch is a no-op inside the transaction. None where the drops
+    /// need no such thing.
+    fn defer_foreign_keys(&self) -> Option<&'static str> {
+        None
+    }
+
     /// A query of one boolean row: is `table.column` declared NOT NULL? `None` where
     /// the tool never makes a column NOT NULL.
     fn not_null_query(&self, table: &str, column: &str) -> Option<Statement>;

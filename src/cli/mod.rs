@@ -133,6 +133,11 @@ impl Command {
 pub struct MigrateArgs {
     #[command(subcommand)]
     pub action: MigrateAction,
+    /// Go on with `down`, `fresh`, `refresh` or `reset` although they drop tables
+    /// holding rows (they name them first); without it a terminal asks, and anything
+    /// else is refused with nothing dropped.
+    #[arg(long, global = true)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -142,18 +147,21 @@ pub enum MigrateAction {
         #[arg(short = 'n', long = "num")]
         num: Option<u32>,
     },
-    /// Roll back applied migrations (the last one, or the last N).
+    /// Roll back applied migrations (the last one, or the last N); what they created
+    /// goes, so the tables holding rows are named first, as for fresh.
     Down {
         #[arg(short = 'n', long = "num", default_value_t = 1)]
         num: u32,
     },
     /// List migrations and whether each is applied.
     Status,
-    /// Drop every table (DATA IS LOST), then apply all migrations.
+    /// Drop every table of the database (DATA IS LOST: each table holding rows is
+    /// named first, and --yes or a typed confirmation is needed), then apply all
+    /// migrations.
     Fresh,
-    /// Roll back every migration (DATA IS LOST), then apply them again.
+    /// Roll back every migration (DATA IS LOST, as for fresh), then apply them again.
     Refresh,
-    /// Roll back every migration (DATA IS LOST).
+    /// Roll back every migration (DATA IS LOST, as for fresh).
     Reset,
     /// CI gate: up → down → up on a scratch database of the same backend, schema compared
     /// with the entities; the given database is only read (pending migrations, drift).

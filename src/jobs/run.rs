@@ -65,7 +65,7 @@ impl RunEnd {
     /// How the command ends: interrupted (130), or as its checks say.
     pub fn outcome(&self, passed: bool) -> Outcome {
         match self.stopped() {
-            true => Outcome::Interrupted,
+            true => Outcome::Interrupted(self.run_id),
             false => Outcome::from_passed(passed),
         }
     }

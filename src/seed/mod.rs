@@ -118,7 +118,7 @@ pub async fn run(db: &Db, args: &SeedSettings) -> Result<SeedSummary> {
     for table in &required {
         if has_rows(db, table).await? {
             bail!(UsageError::new(format!(
-                "table `{table}` already has rows: seed writes into an empty database (`backfill migrate fresh` empties one, dropping its data)"
+                "table `{table}` already has rows: seed writes only into an empty database, and this one is not: point it at a new database (nothing was written)"
             )));
         }
     }

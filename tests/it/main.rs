@@ -8,6 +8,7 @@
 mod support;
 
 mod demo;
+mod examples;
 mod faults;
 mod features;
 mod hostile;

@@ -27,6 +27,7 @@ use crate::dialect::{self, SchemaDialect};
 pub(crate) use adopt::create_table;
 pub use object::SchemaObject;
 pub(crate) use record::{create_missing, create_steps};
+pub use remove::created_by;
 pub(crate) use remove::drop_created;
 
 /// The table that records what each migration's `up` created.

@@ -16,29 +16,7 @@ pub(crate) async fn drop_created(
     }
     let db = manager.get_connection();
     let of_migration = Expr::col(MigrationObjects::Migration).eq(migration.name());
-    let rows = db
-        .query_all(
-            &Query::select()
-                .columns([
-                    MigrationObjects::Kind,
-                    MigrationObjects::TableName,
-                    MigrationObjects::ObjectName,
-                ])
-                .from(MigrationObjects::Table)
-                .and_where(of_migration.clone())
-                .order_by(MigrationObjects::Id, Order::Desc)
-                .take(),
-        )
-        .await?;
-    let mut objects = Vec::with_capacity(rows.len());
-    for row in rows {
-        let kind: String = row.try_get("", &MigrationObjects::Kind.to_string())?;
-        objects.push(SchemaObject::from_parts(
-            &kind,
-            row.try_get("", &MigrationObjects::TableName.to_string())?,
-            row.try_get("", &MigrationObjects::ObjectName.to_string())?,
-        )?);
-    }
+    let objects = created_by(db, migration.name()).await?;
     // What lives on a table the migration created goes with the table: dropped on its
     // own first, an index could be refused (MySQL keeps the one a foreign key uses).
     let created_tables: Vec<String> = objects
@@ -77,4 +55,40 @@ pub(crate) async fn drop_created(
             .await?;
     }
     Ok(())
+}
+
+/// What `migration`'s `up` recorded as created, newest first: what its `down` drops
+/// (so what `migrate down` names before it asks). Nothing when no record is kept.
+pub async fn created_by(
+    db: &impl ConnectionTrait,
+    migration: &str,
+) -> Result<Vec<SchemaObject>, DbErr> {
+    let rows = db
+        .query_all(
+            &Query::select()
+                .columns([
+                    MigrationObjects::Kind,
+                    MigrationObjects::TableName,
+                    MigrationObjects::ObjectName,
+                ])
+                .from(MigrationObjects::Table)
+                .and_where(Expr::col(MigrationObjects::Migration).eq(migration))
+                .order_by(MigrationObjects::Id, Order::Desc)
+                .take(),
+        )
+        .await;
+    // No record table: a schema migrated before it existed, whose `down` keeps all.
+    let Ok(rows) = rows else {
+        return Ok(Vec::new());
+    };
+    let mut objects = Vec::with_capacity(rows.len());
+    for row in rows {
+        let kind: String = row.try_get("", &MigrationObjects::Kind.to_string())?;
+        objects.push(SchemaObject::from_parts(
+            &kind,
+            row.try_get("", &MigrationObjects::TableName.to_string())?,
+            row.try_get("", &MigrationObjects::ObjectName.to_string())?,
+        )?);
+    }
+    Ok(objects)
 }

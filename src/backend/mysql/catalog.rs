@@ -48,6 +48,14 @@ impl Catalog for Mysql {
         }
     }
 
+    fn tables_query(&self) -> Statement {
+        Statement::from_string(
+            DatabaseBackend::MySql,
+            "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY 1",
+        )
+    }
+
     fn not_null_query(&self, table: &str, column: &str) -> Option<Statement> {
         Some(Statement::from_sql_and_values(
             DatabaseBackend::MySql,

@@ -50,6 +50,13 @@ impl Catalog for Postgres {
         column == "embedding" && actual == "vector"
     }
 
+    fn tables_query(&self) -> Statement {
+        Statement::from_string(
+            DatabaseBackend::Postgres,
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1",
+        )
+    }
+
     fn not_null_query(&self, table: &str, column: &str) -> Option<Statement> {
         Some(Statement::from_sql_and_values(
             DatabaseBackend::Postgres,

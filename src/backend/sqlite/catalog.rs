@@ -48,6 +48,17 @@ impl Catalog for Sqlite {
         }
     }
 
+    fn tables_query(&self) -> Statement {
+        Statement::from_string(
+            DatabaseBackend::Sqlite,
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        )
+    }
+
+    fn defer_foreign_keys(&self) -> Option<&'static str> {
+        Some("PRAGMA defer_foreign_keys = ON")
+    }
+
     fn missing_foreign_key_hint(&self) -> &'static str {
         " (SQLite cannot add one to an existing table: rebuild the table to get it)"
     }
@@ -59,8 +70,11 @@ impl Catalog for Sqlite {
 
     async fn create_scratch(&self, db: &Db, name: &str) -> anyhow::Result<Db> {
         let url = format!("sqlite://{}?mode=rwc", Self::scratch_path(name).display());
+        // The scratch file is this command's own, created even by one that only reads
+        // the given database.
         let settings = ConnectSettings {
             workers: 1,
+            creates: true,
             ..db.settings()
         };
         connect(&DatabaseUrl::new(url), &settings).await

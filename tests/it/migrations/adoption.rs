@@ -189,7 +189,7 @@ async fn down_keeps_what_up_adopted(backend: Backend) {
         added_check
     );
 
-    let out = t.cli(&["migrate", "down", "-n", "3"]);
+    let out = t.cli(&["migrate", "down", "-n", "3", "--yes"]);
     assert_exit(&out, 0, "migrate down -n 3");
     assert_eq!(applied_migrations(&db).await, MIGRATIONS[..2]);
     assert_eq!(
@@ -216,7 +216,7 @@ async fn down_keeps_what_up_adopted(backend: Backend) {
     );
     assert!(!table_names(&db).await.contains("backfill_runs"));
 
-    let out = t.cli(&["migrate", "down", "-n", "2"]);
+    let out = t.cli(&["migrate", "down", "-n", "2", "--yes"]);
     assert_exit(&out, 0, "migrate down to nothing");
     assert!(applied_migrations(&db).await.is_empty());
     let mut expected = adopted_tables;
@@ -370,7 +370,7 @@ async fn adopted_graph_tables_get_their_keys(backend: Backend) {
     }
 
     // down takes back the keys up added, and keeps the adopted tables and rows.
-    let out = t.cli(&["migrate", "down", "-n", "5"]);
+    let out = t.cli(&["migrate", "down", "-n", "5", "--yes"]);
     assert_exit(&out, 0, "migrate down -n 5");
     let indexes = migration::catalog::indexes(&db, "nodes").await.unwrap();
     assert!(indexes.iter().all(|i| !i.unique), "{indexes:?}");

@@ -13,14 +13,14 @@ fn cli_with_url(url: &str, args: &[&str]) -> Output {
         .expect("run backfill")
 }
 
-/// Asserts `args` with `url` exits 2 with one line on stderr, nothing on stdout, and
-/// no panic or backtrace.
-fn assert_one_line_exit_2(url: &str, args: &[&str]) {
+/// Asserts `args` with `url` exits `expected` with one line on stderr, nothing on
+/// stdout, and no panic or backtrace.
+fn assert_one_line_exit(url: &str, args: &[&str], expected: i32) {
     let out = cli_with_url(url, args);
     let err = stderr(&out);
     assert_eq!(
         out.status.code(),
-        Some(2),
+        Some(expected),
         "{url} {args:?}: stdout {} stderr {err}",
         stdout(&out)
     );
@@ -34,11 +34,12 @@ fn assert_one_line_exit_2(url: &str, args: &[&str]) {
     assert!(stdout(&out).is_empty(), "{url}: stdout {}", stdout(&out));
 }
 
-/// Unreachable servers, a SQLite file in a directory that does not exist, an unknown
-/// scheme and text that is no URL: one line and exit 2 from every command, nothing
-/// created, the cause said, the password not echoed.
+/// Unreachable servers (exit 75: try again later), a SQLite file in a directory that
+/// does not exist, a text file given as a SQLite database, an unknown scheme and text
+/// that is no URL (exit 2): one line from every command, within the connect timeout,
+/// nothing created, the cause said, the password not echoed.
 #[test]
-fn exit_2_with_one_line() {
+fn one_line_and_the_right_exit() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir
         .path()
@@ -46,22 +47,43 @@ fn exit_2_with_one_line() {
         .join("deeper")
         .join("test.db");
     let sqlite_url = format!("sqlite://{}?mode=rwc", missing.display());
-    for url in [
-        "postgres://root@127.0.0.1:1/nope",
-        sqlite_url.as_str(),
-        "redis://x",
-        "mysql://root@127.0.0.1:1/nope",
-        "not a url at all",
+    let text_file = dir.path().join("notes.txt");
+    std::fs::write(&text_file, "not a database, just notes\n").unwrap();
+    let text_url = format!("sqlite://{}?mode=rwc", text_file.display());
+    for (url, expected) in [
+        ("postgres://root@127.0.0.1:1/nope", 75),
+        ("mysql://root@127.0.0.1:1/nope", 75),
+        (sqlite_url.as_str(), 2),
+        (text_url.as_str(), 2),
+        ("redis://x", 2),
+        ("not a url at all", 2),
     ] {
         for args in [
             &["migrate", "status"][..],
             &["migrate", "up"],
             &["migrate", "check"],
             &["seed"],
+            &["validate"],
         ] {
-            assert_one_line_exit_2(url, args);
+            let started = std::time::Instant::now();
+            assert_one_line_exit(url, args, expected);
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "{url} {args:?}: within the connect timeout"
+            );
         }
     }
+    let out = cli_with_url(&text_url, &["validate"]);
+    assert!(
+        stderr(&out).contains("is not a SQLite database"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&text_file).unwrap(),
+        "not a database, just notes\n",
+        "the file is left as it was"
+    );
     assert!(
         !missing.parent().unwrap().exists(),
         "nothing may be created for a bad URL"
@@ -74,7 +96,7 @@ fn exit_2_with_one_line() {
     ] {
         let out = cli_with_url(url, &["migrate", "status"]);
         assert!(
-            stderr(&out).contains("cannot connect") && stderr(&out).contains("refused"),
+            stderr(&out).contains("cannot reach") && stderr(&out).contains("refused"),
             "{}",
             stderr(&out)
         );
@@ -85,7 +107,7 @@ fn exit_2_with_one_line() {
         "mysql://root:s3cret@127.0.0.1:1/nope",
     ] {
         let out = cli_with_url(url, &["migrate", "status"]);
-        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(out.status.code(), Some(75));
         assert!(!stderr(&out).contains("s3cret"), "{}", stderr(&out));
     }
 }

@@ -8,6 +8,71 @@ use super::catalog::*;
 use super::*;
 use crate::support::*;
 
+// 0. Commands that drop data ask first
+// ---------------------------------------------------------------------------------
+
+scenario!(dropping_data_asks_first on sqlite, postgres, mysql);
+/// `down`, `fresh`, `refresh` and `reset` on a database holding rows, without `--yes`
+/// and without a terminal: exit 2, one sentence naming the database (no password) and
+/// each table with its rows, and nothing dropped. With `--yes` they go on; `fresh`
+/// then leaves an empty, migrated database, every time (SQLite's foreign keys do not
+/// stop it half-way).
+async fn dropping_data_asks_first(backend: Backend) {
+    let t = TestDb::new(backend, "asks_first").await;
+    assert_exit(&t.cli(&["migrate", "up"]), 0, "migrate up");
+    t.seed("--tests 20 --memory-rows 10");
+    let db = t.connect().await;
+    let tests_before = int(&db, "SELECT COUNT(*) FROM tests").await;
+    for args in [
+        &["migrate", "fresh"][..],
+        &["migrate", "refresh"],
+        &["migrate", "reset"],
+        &["migrate", "down", "-n", "4"],
+    ] {
+        let out = t.cli(args);
+        assert_exit(&out, 2, &format!("{args:?} without --yes"));
+        let sentence = one_sentence(&out);
+        assert!(sentence.contains("nothing was dropped"), "{sentence}");
+        assert!(sentence.contains("--yes"), "{sentence}");
+        assert!(
+            sentence.contains("`nodes` (10 rows)"),
+            "names the tables: {sentence}"
+        );
+        let shown = url::Url::parse(&t.url).expect("the test's URL");
+        let database = shown.path().trim_start_matches('/').to_string();
+        assert!(
+            sentence.contains(&database),
+            "names the database: {sentence}"
+        );
+        assert!(stdout(&out).is_empty(), "{}", describe(&out));
+        assert_eq!(
+            int(&db, "SELECT COUNT(*) FROM tests").await,
+            tests_before,
+            "{args:?}"
+        );
+        assert_eq!(applied_migrations(&db).await, MIGRATIONS, "{args:?}");
+    }
+    // In JSON the refusal is one object.
+    let (code, refused) = t.run_json(&["migrate", "fresh"]);
+    assert_eq!(code, 2, "{refused}");
+    assert_eq!(refused["exit_code"], 2, "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("`tests` ("),
+        "{refused}"
+    );
+    // With --yes, again and again on a database full of rows.
+    for round in 0..3 {
+        let out = t.cli(&["migrate", "fresh", "--yes"]);
+        assert_exit(&out, 0, &format!("migrate fresh --yes, round {round}"));
+        assert_full_schema(&db).await;
+        assert_eq!(int(&db, "SELECT COUNT(*) FROM tests").await, 0);
+        t.seed("--tests 20 --memory-rows 10");
+    }
+    // Nothing to drop: nothing to ask.
+    let out = t.cli(&["migrate", "down", "-n", "1"]);
+    assert_exit(&out, 0, "migrate down of the empty ranges table");
+}
+
 // 1. up → down → up → status
 // ---------------------------------------------------------------------------------
 

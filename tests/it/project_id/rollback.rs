@@ -1,21 +1,34 @@
 //! `--rollback`: a run undone from its journal, and nothing more.
 
-use migration::MEMORY_TABLES;
-
 use super::*;
 
 scenario!(restores_exactly_the_journal on sqlite, postgres, mysql);
-/// Refused while the checks would reject the restored NULLs; without them, every row
-/// the run changed gets its old value back, except one changed since, and rows written
-/// after the run are left alone. A run rolled back is not rolled back twice.
+/// Every row the run changed gets its old value back (NULLs included, past the checks
+/// the run validated), except one changed since, rows written after the run are left
+/// alone, and the checks are as the run found them (`NOT VALID` on PostgreSQL). A dry
+/// run says the same and changes nothing. A run rolled back is not rolled back twice.
 async fn restores_exactly_the_journal(backend: Backend) {
     let tdb = TestDb::new(backend, "pid_rollback").await;
     let db = tdb.migrated().await;
     let before = scattered_legacy(&db).await;
+    let guards_before = guards(&db).await;
 
     let (code, summary) = backfill_project_id(&tdb, &["--sleep", "0", "--batch-size", "7"]);
     assert_eq!(code, 0, "{summary}");
     let run_id = summary["run_id"].as_i64().expect("run_id");
+    let undo = format!("backfill backfill-project-id --rollback --run {run_id}");
+    assert_eq!(
+        summary["undo"],
+        undo.as_str(),
+        "the summary names the undo: {summary}"
+    );
+    if backend == Backend::Postgres {
+        assert_ne!(
+            guards(&db).await,
+            guards_before,
+            "the run validated the checks"
+        );
+    }
 
     // After the run: the application writes new rows, and a person re-assigns one
     // backfilled row.
@@ -38,34 +51,27 @@ async fn restores_exactly_the_journal(backend: Backend) {
         &format!("UPDATE working_memory SET project_id = 'aurora' WHERE id = {moved}"),
     )
     .await;
-
-    // With the checks in place NULL cannot come back: refused, nothing changed.
-    let snapshot = dump(&db).await;
-    let refused = tdb.cli(&["backfill-project-id", "--rollback"]);
-    assert_exit(&refused, 2, "a rollback under the checks");
-    let why = stderr(&refused);
-    assert!(
-        why.contains("migrate down"),
-        "says why and what to do: {why}"
-    );
-    assert_eq!(
-        dump(&db).await,
-        snapshot,
-        "a refused rollback changes nothing"
-    );
-
-    // Without the checks (what `migrate down` of the project_id step leaves), it
-    // restores exactly what the run changed.
-    for table in MEMORY_TABLES {
-        lift(&db, table).await;
-    }
-    let run = run_id.to_string();
-    let (code, summary) = backfill_project_id(&tdb, &["--rollback", "--run", &run]);
-    assert_eq!(code, 0, "{summary}");
     let changed: usize = before
         .values()
         .map(|rows| nulls(rows) + aliases(rows))
         .sum();
+
+    // A dry run counts, per table, what the rollback restores, and changes nothing.
+    let snapshot = dump(&db).await;
+    let guards_after_run = guards(&db).await;
+    let run = run_id.to_string();
+    let (code, planned) = backfill_project_id(&tdb, &["--rollback", "--run", &run, "--dry-run"]);
+    assert_eq!(code, 0, "{planned}");
+    assert_eq!(planned["dry_run"], true, "{planned}");
+    assert_eq!(num(&planned, "restored"), changed as i64 - 1, "{planned}");
+    assert_eq!(num(&planned, "left_alone"), 1, "{planned}");
+    let working = table_of(&planned, "working_memory");
+    assert_eq!(num(working, "left_alone"), 1, "{working}");
+    assert_eq!(dump(&db).await, snapshot, "a dry run changes nothing");
+    assert_eq!(guards(&db).await, guards_after_run, "nor the checks");
+
+    let (code, summary) = backfill_project_id(&tdb, &["--rollback", "--run", &run]);
+    assert_eq!(code, 0, "{summary}");
     assert_eq!(num(&summary, "run_id"), run_id, "{summary}");
     assert_eq!(num(&summary, "restored"), changed as i64 - 1, "{summary}");
     assert_eq!(num(&summary, "left_alone"), 1, "{summary}");
@@ -91,6 +97,11 @@ async fn restores_exactly_the_journal(backend: Backend) {
         }
     }
     assert_eq!(
+        guards(&db).await,
+        guards_before,
+        "the checks are as the run found them"
+    );
+    assert_eq!(
         texts(
             &db,
             &format!("SELECT status FROM backfill_runs WHERE id = {run_id}")
@@ -99,8 +110,8 @@ async fn restores_exactly_the_journal(backend: Backend) {
         vec![Some("rolled_back".to_string())]
     );
 
-    // A second run fills the restored rows again (checks still lifted). Rolling back
-    // the first run once more would undo the second run's work: refused.
+    // A second run fills the restored rows again. Rolling back the first run once more
+    // would undo the second run's work: refused.
     let (code, summary) = backfill_project_id(&tdb, &["--sleep", "0", "--no-validate"]);
     assert_eq!(code, 0, "{summary}");
     let second = summary["run_id"].as_i64().expect("run_id");
@@ -128,4 +139,5 @@ async fn restores_exactly_the_journal(backend: Backend) {
             }
         }
     }
+    assert_eq!(guards(&db).await, guards_before, "and the checks again");
 }

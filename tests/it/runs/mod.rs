@@ -16,14 +16,14 @@ use crate::support::*;
 fn unfinished_run(tdb: &TestDb) -> i64 {
     let (code, listed) = tdb.run_json(&["runs"]);
     assert_eq!(code, 0, "runs: {listed}");
-    listed[0]["id"].as_i64().expect("an unfinished run")
+    listed["runs"][0]["id"].as_i64().expect("an unfinished run")
 }
 
 /// Run `id` as `runs --run ID` shows it.
 fn shown_run(tdb: &TestDb, id: i64) -> Value {
     let (code, shown) = tdb.run_json(&["runs", "--run", &id.to_string()]);
     assert_eq!(code, 0, "runs --run: {shown}");
-    shown[0].clone()
+    shown["runs"][0].clone()
 }
 
 /// A run slow enough (about five seconds) to be paused while it works.

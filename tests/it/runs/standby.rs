@@ -213,7 +213,7 @@ async fn a_paused_standby_holds_the_run_until_it_replays() {
         child.try_wait().unwrap().is_none(),
         "the run holds, it does not fail"
     );
-    let listed = json(&succeeds(&primary, &["runs"]));
+    let listed = json(&succeeds(&primary, &["runs"]))["runs"].clone();
     assert_eq!(listed[0]["status"], "throttled", "{listed}");
     let held: Vec<String> = listed[0]["units"]
         .as_array()

@@ -311,19 +311,46 @@ pub async fn recover(tdb: &TestDb, db: &impl ConnectionTrait, job: Job) -> (Outp
     (out, unfinished)
 }
 
-/// The (row id, old value) pairs a journal entry's `changes` text records: the
-/// entry is `{"old": value, "keys": [row ids]}`.
+/// The (row id, old value) pairs a journal entry's `changes` text records: a memory
+/// table's `{"old": value, "keys": [row ids]}`; `test_features`' `{"inserted": [rows],
+/// "rewritten": [{"old": row, "new": row}]}` (an inserted row had no old value, a
+/// rewritten one's is its old row); `bugs`' `{"attributed": [[bug, old, new], …]}`.
 pub fn journal_pairs(changes: &str) -> Vec<(String, Option<String>)> {
     let entry: Value = serde_json::from_str(changes).expect("changes are JSON");
+    let text = |value: &Value| match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    if let Some(attributed) = entry["attributed"].as_array() {
+        return attributed
+            .iter()
+            .map(|change| {
+                (
+                    text(&change[0]),
+                    change[1].as_i64().map(|old| old.to_string()),
+                )
+            })
+            .collect();
+    }
+    if let Some(inserted) = entry["inserted"].as_array() {
+        let rewritten = entry["rewritten"].as_array().expect("rewritten rows");
+        return inserted
+            .iter()
+            .map(|row| (text(&row["id"]), None))
+            .chain(rewritten.iter().map(|rewrite| {
+                (
+                    text(&rewrite["new"]["id"]),
+                    Some(rewrite["old"].to_string()),
+                )
+            }))
+            .collect();
+    }
     let old = entry["old"].as_str().map(str::to_string);
     entry["keys"]
         .as_array()
         .expect("{\"old\": …, \"keys\": […]}")
         .iter()
-        .map(|key| match key {
-            Value::String(text) => (text.clone(), old.clone()),
-            other => (other.to_string(), old.clone()),
-        })
+        .map(|key| (text(key), old.clone()))
         .collect()
 }
 
