@@ -35,6 +35,8 @@ struct WalkStanding {
     estimate: Option<u64>,
     batch_size: Option<u64>,
     held: Option<String>,
+    /// The walk reached its range's end: its unit is left out once all its walks are.
+    done: bool,
 }
 
 /// What the walks of this process report, one standing per walk, for the lines.
@@ -63,7 +65,11 @@ impl ProgressBoard {
         let board = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let mut units: BTreeMap<&str, WalkStanding> = BTreeMap::new();
         for walk in board.values() {
-            let unit = units.entry(&walk.unit).or_default();
+            let unit = units.entry(&walk.unit).or_insert_with(|| WalkStanding {
+                done: true,
+                ..WalkStanding::default()
+            });
+            unit.done &= walk.done;
             unit.rows += walk.rows;
             unit.rows_here += walk.rows_here;
             unit.estimate = unit.estimate.max(walk.estimate);
@@ -72,30 +78,31 @@ impl ProgressBoard {
         }
         units
             .into_iter()
+            .filter(|(_, unit)| !unit.done)
             .map(|(name, unit)| line(name, &unit, elapsed))
             .collect()
     }
 }
 
 /// `nodes: 120,400 of ~500,000 rows (24%), 8,012 rows/s, ETA 47s, batch 5,000`, and
-/// why it holds when it does.
+/// why it holds when it does; without the database's estimate, the rows and the rate.
 fn line(name: &str, unit: &WalkStanding, elapsed: Duration) -> String {
     let rate = unit.rows_here as f64 / elapsed.as_secs_f64().max(0.001);
-    let mut line = format!("{name}: {} rows", HumanCount(unit.rows));
-    if let Some(estimate) = unit.estimate.map(|estimate| estimate.max(unit.rows)) {
-        let percent = unit.rows * 100 / estimate.max(1);
-        line = format!(
-            "{name}: {} of ~{} rows ({percent}%)",
+    let estimate = unit.estimate.map(|estimate| estimate.max(unit.rows));
+    let mut line = match estimate {
+        Some(estimate) => format!(
+            "{name}: {} of ~{} rows ({}%)",
             HumanCount(unit.rows),
-            HumanCount(estimate)
-        );
-        if rate >= 1.0 {
+            HumanCount(estimate),
+            unit.rows * 100 / estimate.max(1)
+        ),
+        None => format!("{name}: {} rows", HumanCount(unit.rows)),
+    };
+    if rate >= 1.0 {
+        line.push_str(&format!(", {} rows/s", HumanCount(rate.round() as u64)));
+        if let Some(estimate) = estimate {
             let eta = Duration::from_secs(((estimate - unit.rows) as f64 / rate).ceil() as u64);
-            line.push_str(&format!(
-                ", {} rows/s, ETA {}",
-                HumanCount(rate.round() as u64),
-                humantime::format_duration(eta)
-            ));
+            line.push_str(&format!(", ETA {}", humantime::format_duration(eta)));
         }
     }
     if let Some(size) = unit.batch_size {
@@ -164,9 +171,11 @@ impl WalkDisplay {
         });
     }
 
-    /// The walk ended: its bar goes, its standing stays for the lines.
+    /// The walk ended: its bar goes, and its unit leaves the lines once all its walks
+    /// of this process have ended.
     pub fn finish(&self) {
         self.bar.finish_and_clear();
+        self.board.update(self.walk, |standing| standing.done = true);
     }
 
     /// The walk stopped early: its bar stays as it was.
@@ -221,6 +230,11 @@ mod tests {
             s.unit = "edges".into();
             s.rows = 10;
             s.held = Some("lock waits: 2 other session(s) wait on locks in this table".into());
+        });
+        board.update(4, |s| {
+            s.unit = "l0_raw".into();
+            s.rows = 300;
+            s.done = true;
         });
         let lines = board.lines(Duration::from_secs(10));
         assert_eq!(

@@ -12,6 +12,7 @@ mod examples;
 mod faults;
 mod features;
 mod hostile;
+mod lifecycle;
 mod migrations;
 mod project_id;
 mod runs;

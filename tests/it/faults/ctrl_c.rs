@@ -1,4 +1,5 @@
-//! Ctrl-C mid-run: whole batches only, then `--resume`.
+//! Ctrl-C, SIGTERM or SIGHUP mid-run: whole batches only, what it did printed, then
+//! `--resume`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -41,21 +42,34 @@ fn checkpoint_after<'a>(checkpoints: &'a Value, unit: &str) -> Option<&'a Value>
         .filter(|a| !a.is_null())
 }
 
-/// Ctrl-C after 12 batches of `job`: exit 130 and one sentence naming `--resume`, the
-/// run `interrupted` after whole batches (every row up to a checkpoint as the full run
+/// `signal` (Ctrl-C's SIGINT, or the SIGTERM of `kill`, systemd, Kubernetes and CI
+/// runners, or SIGHUP) after 12 batches of `job`: exit 130, the summary of what it did
+/// saying it stopped and how to continue, one sentence naming `--resume`, the run
+/// `interrupted` after whole batches (every row up to a checkpoint as the full run
 /// leaves it, every row after as it was), and the resumed run ends as the full one.
-async fn ctrl_c(backend: Backend, job: Job) {
+async fn stopped_by(backend: Backend, job: Job, signal: &str) {
     let want = baseline(backend, job).await;
     let (tdb, db) = seeded(backend, "sigint").await;
     let before = snapshot(&db).await;
     let mut child = tdb.spawn_json(&job.slow_args());
     wait_for_batches(&db, &mut child, 12).await;
-    send_signal(&child, "-INT");
+    send_signal(&child, signal);
     let out = child.wait_with_output().expect("wait for the run");
-    let context = format!("{job:?} on {backend:?} after Ctrl-C");
+    let context = format!("{job:?} on {backend:?} after {signal}");
     assert_eq!(code(&out), 130, "{context}: {}", describe(&out));
     let sentence = one_sentence(&out);
-    assert!(sentence.contains("--resume"), "{context}: {sentence}");
+    assert!(
+        sentence.contains("--resume --run 1"),
+        "{context}: {sentence}"
+    );
+    let summary = json(&out);
+    assert_eq!(summary["status"], "interrupted", "{context}: {summary}");
+    assert_eq!(
+        summary["resume"],
+        format!("backfill {} --resume --run 1", job.command()),
+        "{context}: {summary}"
+    );
+    assert!(summary["passed"].is_null(), "nothing validated: {summary}");
     let runs = runs_of(&db, job).await;
     assert_eq!(runs.len(), 1, "{context}");
     assert_eq!(runs[0].0, "interrupted", "{context}");
@@ -139,10 +153,25 @@ async fn ctrl_c(backend: Backend, job: Job) {
 
 scenario!(project_id on sqlite, postgres, mysql);
 async fn project_id(backend: Backend) {
-    ctrl_c(backend, Job::ProjectId).await;
+    stopped_by(backend, Job::ProjectId, "-INT").await;
 }
 
 scenario!(features on sqlite, postgres, mysql);
 async fn features(backend: Backend) {
-    ctrl_c(backend, Job::Features).await;
+    stopped_by(backend, Job::Features, "-INT").await;
+}
+
+scenario!(project_id_sigterm on sqlite, postgres, mysql);
+async fn project_id_sigterm(backend: Backend) {
+    stopped_by(backend, Job::ProjectId, "-TERM").await;
+}
+
+scenario!(features_sigterm on sqlite, postgres, mysql);
+async fn features_sigterm(backend: Backend) {
+    stopped_by(backend, Job::Features, "-TERM").await;
+}
+
+scenario!(project_id_sighup on postgres);
+async fn project_id_sighup(backend: Backend) {
+    stopped_by(backend, Job::ProjectId, "-HUP").await;
 }

@@ -55,43 +55,6 @@ async fn lift(db: &Db, table: &str) {
     }
 }
 
-/// What keeps NULL out of each memory table's project_id, as the catalog shows it:
-/// the check's state (`NOT VALID` or validated on PostgreSQL; triggers present or not
-/// on SQLite and MySQL) and whether the column is NOT NULL.
-async fn guards(db: &Db) -> BTreeMap<&'static str, (String, bool)> {
-    let mut guards = BTreeMap::new();
-    for table in MEMORY_TABLES {
-        let check = migration::project_id_check_state(db, table)
-            .await
-            .expect("the check's state");
-        let nullable = match Backend::of(db) {
-            Backend::Sqlite => "YES".to_string(),
-            Backend::Postgres => texts(
-                db,
-                &format!(
-                    "SELECT is_nullable::text FROM information_schema.columns \
-                     WHERE table_schema = current_schema() AND table_name = '{table}' AND column_name = 'project_id'"
-                ),
-            )
-            .await
-            .remove(0)
-            .expect("is_nullable"),
-            Backend::Mysql => texts(
-                db,
-                &format!(
-                    "SELECT CAST(is_nullable AS CHAR) FROM information_schema.columns \
-                     WHERE table_schema = DATABASE() AND table_name = '{table}' AND column_name = 'project_id'"
-                ),
-            )
-            .await
-            .remove(0)
-            .expect("is_nullable"),
-        };
-        guards.insert(table, (format!("{check:?}"), nullable == "NO"));
-    }
-    guards
-}
-
 /// Puts the check back (NOT VALID on PostgreSQL, the triggers on SQLite).
 async fn restore(db: &Db, table: &str) {
     migration::ensure_project_id_check(db, table)

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
-use super::TestDb;
+use super::{TestDb, json_contract};
 
 /// Flags of every run whose stdout a test reads: one JSON value, no progress bar.
 const JSON_FLAGS: [&str; 3] = ["--format", "json", "--no-progress"];
@@ -76,10 +76,32 @@ impl TestDb {
     }
 }
 
-/// The one JSON value `output` printed.
+/// The one JSON object `output` printed: the contract's version in it, and no key twice
+/// anywhere (a panic showing both streams when stdout is not that).
 pub fn json(output: &Output) -> Value {
-    serde_json::from_str(stdout(output).trim())
-        .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}):\n{}", describe(output)))
+    let printed = stdout(output);
+    assert_eq!(
+        printed.trim_end().lines().count(),
+        1,
+        "one line of JSON: {}",
+        describe(output)
+    );
+    assert_eq!(
+        json_contract::duplicate_keys(&printed),
+        Ok(Vec::new()),
+        "no key twice: {}",
+        describe(output)
+    );
+    let value: Value = serde_json::from_str(printed.trim())
+        .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}):\n{}", describe(output)));
+    assert!(value.is_object(), "one object: {}", describe(output));
+    assert_eq!(
+        value["schema_version"],
+        json_contract::SCHEMA_VERSION,
+        "the contract's version: {}",
+        describe(output)
+    );
+    value
 }
 
 /// The entry of `table` in a summary's `tables`.

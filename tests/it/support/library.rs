@@ -4,6 +4,7 @@
 pub use backfill::anomalies::AnomalyKind;
 pub use backfill::backend::Db;
 pub use backfill::jobs::features::payload::{BugFeature, parse_bug_payload, parse_test_payload};
+pub use backfill::report::json as json_contract;
 pub use backfill::seed::SeedSettings;
 
 use super::exec;

@@ -390,3 +390,40 @@ pub async fn batches_committed(db: &impl ConnectionTrait) -> u64 {
         })
         .sum()
 }
+
+/// What keeps NULL out of each memory table's project_id, as the catalog shows it:
+/// the check's state (`NOT VALID` or validated on PostgreSQL; triggers present or not
+/// on SQLite and MySQL) and whether the column is NOT NULL.
+pub async fn guards(db: &impl ConnectionTrait) -> BTreeMap<&'static str, (String, bool)> {
+    let mut guards = BTreeMap::new();
+    for table in MEMORY_TABLES {
+        let check = migration::project_id_check_state(db, table)
+            .await
+            .expect("the check's state");
+        let nullable = match Backend::of(db) {
+            Backend::Sqlite => "YES".to_string(),
+            Backend::Postgres => super::texts(
+                db,
+                &format!(
+                    "SELECT is_nullable::text FROM information_schema.columns \
+                     WHERE table_schema = current_schema() AND table_name = '{table}' AND column_name = 'project_id'"
+                ),
+            )
+            .await
+            .remove(0)
+            .expect("is_nullable"),
+            Backend::Mysql => super::texts(
+                db,
+                &format!(
+                    "SELECT CAST(is_nullable AS CHAR) FROM information_schema.columns \
+                     WHERE table_schema = DATABASE() AND table_name = '{table}' AND column_name = 'project_id'"
+                ),
+            )
+            .await
+            .remove(0)
+            .expect("is_nullable"),
+        };
+        guards.insert(table, (format!("{check:?}"), nullable == "NO"));
+    }
+    guards
+}
