@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use entity::backfill_journal;
 use sea_orm::sea_query::{
-    Alias, Expr, ExprTrait, FunctionCall, InsertStatement, IntoIden, OnConflict, Query,
+    Alias, Expr, ExprTrait, Func, FunctionCall, InsertStatement, IntoIden, OnConflict, Query,
     SelectStatement, TableRef, UpdateStatement, ValueTuple,
 };
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, QueryResult};
@@ -207,6 +207,29 @@ fn update_from_values(
         );
     }
     update
+}
+
+/// The journal row of the rows `entry.target` selects in their own table, `{"old": …,
+/// "keys": [key, …]}` built with the database's `json_object` and `json_array_agg`
+/// functions (`key` as its identity selects it): for a database that journals before
+/// it updates (SQLite, MySQL).
+pub(super) fn journal_of_target(
+    entry: &JournaledUpdate<'_>,
+    json_object: &str,
+    json_array_agg: &str,
+    key: Expr,
+) -> Result<InsertStatement, DbErr> {
+    let changes = Func::cust(Alias::new(json_object))
+        .arg("old")
+        .arg(entry.old)
+        .arg("keys")
+        .arg(Func::cust(Alias::new(json_array_agg)).arg(key));
+    journal_insert(
+        entry,
+        changes,
+        Alias::new(entry.identity.table),
+        entry.target.clone(),
+    )
 }
 
 /// The journal row of one write: `INSERT INTO backfill_journal … SELECT run, table,

@@ -175,7 +175,8 @@ impl WalkDisplay {
     /// of this process have ended.
     pub fn finish(&self) {
         self.bar.finish_and_clear();
-        self.board.update(self.walk, |standing| standing.done = true);
+        self.board
+            .update(self.walk, |standing| standing.done = true);
     }
 
     /// The walk stopped early: its bar stays as it was.

@@ -5,12 +5,12 @@
 
 use async_trait::async_trait;
 use sea_orm::sea_query::{
-    Alias, Expr, Func, LockType, MysqlQueryBuilder, OnConflict, Query, UpdateStatement,
+    Alias, Expr, LockType, MysqlQueryBuilder, OnConflict, Query, UpdateStatement,
 };
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseTransaction, DbErr, Statement};
 
 use super::Mysql;
-use crate::backend::writes::journal_insert;
+use crate::backend::writes::journal_of_target;
 use crate::backend::{Changed, JournaledUpdate, KeyKind, TableKey, Writes};
 
 #[async_trait]
@@ -100,17 +100,7 @@ impl Writes for Mysql {
         // then the update joins the keys that row journaled, so a row inserted into the
         // range in between is neither journaled nor changed.
         let key = entry.identity.selected(self);
-        let changes = Func::cust("JSON_OBJECT")
-            .arg("old")
-            .arg(entry.old)
-            .arg("keys")
-            .arg(Func::cust("JSON_ARRAYAGG").arg(key.clone()));
-        let journal = journal_insert(
-            &entry,
-            changes,
-            Alias::new(entry.identity.table),
-            entry.target.clone(),
-        )?;
+        let journal = journal_of_target(&entry, "JSON_OBJECT", "JSON_ARRAYAGG", key)?;
         let (sql, values) = journal.build(MysqlQueryBuilder);
         let locked = format!("{sql} FOR UPDATE");
         let journaled = txn

@@ -3,11 +3,10 @@
 //! never promoted (the triggers stay the guard).
 
 use async_trait::async_trait;
-use sea_orm::sea_query::{Alias, Func};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr};
 
 use super::Sqlite;
-use crate::backend::writes::journal_insert;
+use crate::backend::writes::journal_of_target;
 use crate::backend::{Changed, JournaledUpdate, Writes};
 
 #[async_trait]
@@ -17,17 +16,8 @@ impl Writes for Sqlite {
         txn: &DatabaseTransaction,
         entry: JournaledUpdate<'_>,
     ) -> Result<Changed, DbErr> {
-        let changes = Func::cust("json_object")
-            .arg("old")
-            .arg(entry.old)
-            .arg("keys")
-            .arg(Func::cust("json_group_array").arg(entry.identity.selected(self)));
-        let journal = journal_insert(
-            &entry,
-            changes,
-            Alias::new(entry.identity.table),
-            entry.target.clone(),
-        )?;
+        let key = entry.identity.selected(self);
+        let journal = journal_of_target(&entry, "json_object", "json_group_array", key)?;
         txn.execute(&journal).await?;
         self.run_update(
             txn,
