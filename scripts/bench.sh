@@ -4,6 +4,11 @@
 # MariaDB.
 #
 #   scripts/bench.sh [features|project-id|seed|pacing|all]
+#   BENCH_BASELINE=<git revision> scripts/bench.sh compare
+#
+# `compare` times this tree's binary against the one built from BENCH_BASELINE (in a
+# worktree, into target/baseline), the two in turn on copies of the same seeded data,
+# for both backfills: whether a change made them slower, within the run-to-run spread.
 #
 # Sizes can be changed with BENCH_TESTS (200000), BENCH_LARGE_TESTS (1000000, for the
 # memory comparison), BENCH_MEMORY_ROWS (2000000 over the eleven tables) and
@@ -47,7 +52,7 @@ bin=$PWD/target/release/backfill
 # run LABEL URL ARGS… — runs the binary under /usr/bin/time; sets $secs and $rss_mb.
 run() {
   local label=$1 url=$2; shift 2
-  /usr/bin/time -f '%e %M' -o "$work/time" env DATABASE_URL="$url" "$bin" --quiet --no-progress "$@" >"$work/$label.out" 2>"$work/$label.err" || {
+  /usr/bin/time -f '%e %M' -o "$work/time" env DATABASE_URL="$url" "${run_bin:-$bin}" --quiet --no-progress "$@" >"$work/$label.out" 2>"$work/$label.err" || {
     local code=$?
     if [ "$code" -ne 1 ]; then echo "bench: $label failed ($code): $(cat "$work/$label.err")" >&2; exit 1; fi
   }
@@ -389,12 +394,70 @@ bench_seed() {
   done
 }
 
+# spread X… — how far apart the runs are, as (max - min) / median.
+spread() {
+  local sorted; sorted=$(printf '%s\n' "$@" | sort -g)
+  echo "scale=2; ($(tail -n 1 <<<"$sorted") - $(head -n 1 <<<"$sorted")) / $(median "$@")" | bc -l
+}
+
+# compare_binaries BACKEND LABEL COMMAND FLAGS… — the baseline's binary and this tree's
+# in turn, each on a fresh copy of bench_seed, BENCH_REPEAT times; prints the medians,
+# each side's spread and new/baseline.
+compare_binaries() {
+  local backend=$1 label=$2; shift 2
+  local i side url
+  declare -A times=()
+  for i in $(seq "$repeat"); do
+    for side in baseline new; do
+      url=$(copy "$backend" bench_seed bench_a)
+      if [ "$side" = baseline ]; then run_bin=$baseline_bin; else run_bin=$bin; fi
+      run compare "$url" "$@"
+      run_bin=$bin
+      times[$side]="${times[$side]:-} $secs"
+      discard "$backend" bench_a
+    done
+  done
+  local old new
+  # shellcheck disable=SC2086
+  old=$(median ${times[baseline]}) new=$(median ${times[new]})
+  # shellcheck disable=SC2086
+  printf '  %-36s baseline %7.2fs (spread %s; runs:%s)  new %7.2fs (spread %s; runs:%s)  new/baseline %s\n' \
+    "$label" "$old" "$(spread ${times[baseline]})" "${times[baseline]}" "$new" "$(spread ${times[new]})" "${times[new]}" "$(ratio "$new" "$old")"
+}
+
+bench_compare() {
+  if [ -z "${BENCH_BASELINE:-}" ]; then
+    echo "bench: compare needs BENCH_BASELINE, the git revision to compare against" >&2; exit 2
+  fi
+  local rev backend w root=$PWD per_table=$((memory_rows / 11))
+  rev=$(git rev-parse --short "$BENCH_BASELINE^{commit}")
+  git worktree add --detach "$work/baseline" "$rev" >/dev/null 2>&1
+  (cd "$work/baseline" && CARGO_TARGET_DIR="$root/target/baseline" cargo build --release --quiet) || {
+    git worktree remove --force "$work/baseline"; exit 1
+  }
+  git worktree remove --force "$work/baseline"
+  baseline_bin=$root/target/baseline/release/backfill
+  for backend in $backends; do
+    echo "== $rev against this tree on $backend, median of $repeat"
+    seed_base "$backend" --tests "$tests_n" --memory-rows 0
+    for w in $worker_counts; do
+      compare_binaries "$backend" "backfill-features --workers $w" backfill-features --no-validate --workers "$w"
+    done
+    seed_base "$backend" --tests 0 --memory-rows "$per_table" --null-project-id 0.5
+    for w in $worker_counts; do
+      compare_binaries "$backend" "backfill-project-id --workers $w" backfill-project-id --sleep 0 --no-validate --workers "$w"
+    done
+    if [ "$backend" = sqlite ]; then rm -f "$work"/bench_*.db; fi
+  done
+}
+
 case "$what" in
+  compare) bench_compare ;;
   features) bench_features ;;
   project-id) bench_project_id ;;
   seed) bench_seed ;;
   pacing) bench_pacing ;;
   all) bench_seed; bench_features; bench_project_id; bench_pacing ;;
-  *) echo "usage: scripts/bench.sh [features|project-id|seed|pacing|all]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh [features|project-id|seed|pacing|all|compare]" >&2; exit 2 ;;
 esac
 rm -rf "$work"
