@@ -187,6 +187,16 @@ pub enum Control {
 }
 
 impl Control {
+    /// What the control does, as in "run 3 cannot be paused".
+    fn done(self) -> &'static str {
+        match self {
+            Self::Pause => "paused",
+            Self::Continue => "continued",
+            Self::Cancel => "cancelled",
+            Self::Abandon => "abandoned",
+        }
+    }
+
     /// The states the run may be in, and the one it is put in.
     fn transition(self) -> (&'static [&'static str], RunStatus) {
         match self {
@@ -224,17 +234,18 @@ pub async fn control(db: &Db, id: i64, control: Control) -> Result<RunStatus> {
     let live = RunStatus::LIVE.contains(&run.status.as_str());
     bail!(UsageError::new(match control {
         Control::Cancel | Control::Pause if stopped => format!(
-            "run {id} is {} already: continue it with `backfill {} --resume --run {id}`, or give it up with `backfill runs abandon {id}`",
+            "run {id} is {}, stopped already: continue it with `backfill {} --resume --run {id}`, or give it up with `backfill runs abandon {id}`",
             run.status, run.command
         ),
         Control::Abandon if live => format!(
             "run {id} is {} in a live process: cancel it first with `backfill runs cancel {id}`, then abandon it",
             run.status
         ),
+        _ if run.status == to.as_str() => format!("run {id} is {} already", run.status),
         _ => format!(
-            "run {id} is {}, so it cannot be made {}: only a run that is {} can",
+            "run {id} is {}, so it cannot be {}: only a run that is {} can be",
             run.status,
-            to.as_str(),
+            control.done(),
             from.join(" or ")
         ),
     }))

@@ -13,6 +13,7 @@ mod faults;
 mod features;
 mod hostile;
 mod lifecycle;
+mod messages;
 mod migrations;
 mod project_id;
 mod runs;

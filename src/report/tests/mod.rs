@@ -215,6 +215,7 @@ fn runs() {
     snapshot("runs", |r| r.runs(&listed));
     snapshot("runs_none", |r| r.runs(&[]));
     snapshot("runs_paused", |r| r.controlled(12, RunStatus::Paused));
+    snapshot("runs_abandoned", |r| r.controlled(12, RunStatus::Abandoned));
 }
 
 #[test]

@@ -4,6 +4,7 @@ use std::io::{self, Write};
 
 use indicatif::HumanCount;
 
+use crate::ledger::RunStatus;
 use crate::runs::RunView;
 
 /// Runs, a block each: the run, then a line per table or phase.
@@ -87,9 +88,15 @@ pub(in crate::report) fn controlled(
     out: &mut dyn Write,
     c: &super::super::Controlled,
 ) -> io::Result<()> {
+    let (id, status) = (c.run_id, c.status);
+    if status == RunStatus::Abandoned.as_str() {
+        return writeln!(
+            out,
+            "run {id} is abandoned: it is never resumed, and its journal stays, so `--rollback --run {id}` still undoes it"
+        );
+    }
     writeln!(
         out,
-        "run {} is {}: its processes act on it after their batch in flight",
-        c.run_id, c.status
+        "run {id} is {status}: its processes act on it after their batch in flight"
     )
 }
