@@ -1,26 +1,60 @@
 //! What a `backfill-features` run journals, per written chunk in the batch's own
 //! transaction, so that `--rollback` restores exactly what it changed: the
-//! `test_features` rows it inserted and the ones it rewrote (each before and after),
-//! and each bug's `test_feature_id` before and after attribution.
+//! `test_features` rows it inserted and the ones it rewrote (each as it was, and the
+//! fingerprint of what it wrote), and each bug's `test_feature_id` before and after
+//! attribution.
+
+use std::io;
 
 use chrono::Utc;
 use entity::{backfill_journal, test_features};
 use sea_orm::{ActiveValue::Set, DatabaseTransaction, DbErr, EntityTrait};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// What phase 1 wrote to `test_features` in one statement.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(super) struct FeatureChanges {
-    /// Rows it inserted, as it wrote them.
-    pub inserted: Vec<test_features::Model>,
-    /// Rows it rewrote, as they were and as it wrote them.
+    /// Rows it inserted: each id, and the fingerprint of the row it wrote.
+    pub inserted: Vec<(i64, String)>,
+    /// Rows it rewrote.
     pub rewritten: Vec<Rewrite>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct Rewrite {
+    /// The row as it was.
     pub old: test_features::Model,
-    pub new: test_features::Model,
+    /// The fingerprint of the row the run wrote over it.
+    pub new: String,
+}
+
+/// The fingerprint of a `test_features` row: the first 128 bits of the SHA-256 of its
+/// JSON, in hex. The journal keeps it, not the row the run wrote, which would double
+/// what a batch writes; it is all an undo needs to tell a row is still exactly as the
+/// run wrote it. Every column is in it, a column added later included.
+pub(super) fn fingerprint(row: &test_features::Model) -> Result<String, DbErr> {
+    let mut hashed = Hashed(Sha256::new());
+    serde_json::to_writer(&mut hashed, row).map_err(|err| DbErr::Json(err.to_string()))?;
+    let digest = hashed.0.finalize();
+    Ok(digest[..16]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect())
+}
+
+/// Serialization straight into the hash, with no buffer between.
+struct Hashed(Sha256);
+
+impl io::Write for Hashed {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// What phase 2 set on `bugs` in one statement: `(bug, old test_feature_id, new)`.

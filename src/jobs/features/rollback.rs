@@ -19,7 +19,7 @@ use sea_orm::{
 };
 
 use super::COMMAND;
-use super::journal::{BugChanges, FeatureChanges};
+use super::journal::{self, BugChanges, FeatureChanges};
 use super::stored::load_features;
 use crate::backend::{Backend, Db};
 use crate::jobs::undo::{self, RollbackSummary, TableRestore};
@@ -127,12 +127,19 @@ async fn restore_features(
     let ids = changes
         .inserted
         .iter()
-        .map(|row| row.id)
-        .chain(changes.rewritten.iter().map(|rewrite| rewrite.new.id));
+        .map(|(id, _)| *id)
+        .chain(changes.rewritten.iter().map(|rewrite| rewrite.old.id));
     let current = load_features(txn, backend, ids, true).await?;
+    // Whether row `id` is still exactly as the run wrote it.
+    let as_written = |id: i64, written: &str| -> Result<bool> {
+        Ok(match current.get(&id) {
+            Some(row) => journal::fingerprint(row)? == written,
+            None => false,
+        })
+    };
     let (mut restored, mut left_alone) = (0, 0);
     for rewrite in changes.rewritten {
-        if current.get(&rewrite.new.id) != Some(&rewrite.new) {
+        if !as_written(rewrite.old.id, &rewrite.new)? {
             left_alone += 1;
             continue;
         }
@@ -141,12 +148,12 @@ async fn restore_features(
         test_features::Entity::update(old).exec(txn).await?;
         restored += 1;
     }
-    let unchanged: Vec<i64> = changes
-        .inserted
-        .iter()
-        .filter(|row| current.get(&row.id) == Some(row))
-        .map(|row| row.id)
-        .collect();
+    let mut unchanged = Vec::new();
+    for (id, written) in &changes.inserted {
+        if as_written(*id, written)? {
+            unchanged.push(*id);
+        }
+    }
     let referenced: HashSet<i64> = match unchanged.is_empty() {
         true => HashSet::new(),
         false => bugs::Entity::find()

@@ -3,6 +3,7 @@
 //! bug attributions and anomalies it leaves read back.
 
 mod dry_run;
+mod rollback;
 mod rules;
 mod runs;
 

@@ -312,9 +312,10 @@ pub async fn recover(tdb: &TestDb, db: &impl ConnectionTrait, job: Job) -> (Outp
 }
 
 /// The (row id, old value) pairs a journal entry's `changes` text records: a memory
-/// table's `{"old": value, "keys": [row ids]}`; `test_features`' `{"inserted": [rows],
-/// "rewritten": [{"old": row, "new": row}]}` (an inserted row had no old value, a
-/// rewritten one's is its old row); `bugs`' `{"attributed": [[bug, old, new], …]}`.
+/// table's `{"old": value, "keys": [row ids]}`; `test_features`' `{"inserted": [[id,
+/// fingerprint], …], "rewritten": [{"old": row, "new": fingerprint}]}` (an inserted row
+/// had no old value, a rewritten one's is its old row); `bugs`' `{"attributed": [[bug,
+/// old, new], …]}`.
 pub fn journal_pairs(changes: &str) -> Vec<(String, Option<String>)> {
     let entry: Value = serde_json::from_str(changes).expect("changes are JSON");
     let text = |value: &Value| match value {
@@ -336,10 +337,10 @@ pub fn journal_pairs(changes: &str) -> Vec<(String, Option<String>)> {
         let rewritten = entry["rewritten"].as_array().expect("rewritten rows");
         return inserted
             .iter()
-            .map(|row| (text(&row["id"]), None))
+            .map(|row| (text(&row[0]), None))
             .chain(rewritten.iter().map(|rewrite| {
                 (
-                    text(&rewrite["new"]["id"]),
+                    text(&rewrite["old"]["id"]),
                     Some(rewrite["old"].to_string()),
                 )
             }))
