@@ -9,7 +9,7 @@
 use sea_orm_migration::prelude::*;
 
 use crate::dialect::SchemaDialect;
-use crate::ownership::SchemaObject;
+use crate::object::SchemaObject;
 
 /// `integer` auto-increment primary key: an identity column on PostgreSQL,
 /// `integer PRIMARY KEY AUTOINCREMENT` on SQLite.

@@ -25,12 +25,14 @@ mod m20260101_000002_create_memory_tables;
 mod m20260101_000003_add_project_id;
 mod m20260101_000004_create_bookkeeping_tables;
 mod m20260101_000005_create_backfill_ranges;
+mod object;
 mod ownership;
 mod project_id;
 
 pub use dialect::SchemaDialect;
+pub use object::SchemaObject;
 use ownership::Owned;
-pub use ownership::{MIGRATION_OBJECTS_TABLE, SchemaObject, created_by};
+pub use ownership::{MIGRATION_OBJECTS_TABLE, created_by};
 pub use project_id::{ProjectIdCheck, ensure_project_id_check, project_id_check_state};
 
 pub struct Migrator;

@@ -9,7 +9,8 @@ use sea_orm_migration::prelude::*;
 
 use crate::column::{bigint, flag, foreign_key, index, text, text_null, timestamp_null};
 use crate::dialect::SchemaDialect;
-use crate::ownership::{OwnedMigration, SchemaObject, create_missing, create_table};
+use crate::object::SchemaObject;
+use crate::ownership::{OwnedMigration, create_missing, create_table};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;

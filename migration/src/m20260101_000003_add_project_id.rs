@@ -13,7 +13,8 @@ use sea_orm_migration::prelude::*;
 
 use crate::column::varchar_null;
 use crate::dialect::SchemaDialect;
-use crate::ownership::{OwnedMigration, SchemaObject, create_missing, create_steps};
+use crate::object::SchemaObject;
+use crate::ownership::{OwnedMigration, create_missing, create_steps};
 use crate::{LEGACY_PROJECT_ID, MEMORY_TABLES, PROJECT_ID_COLUMN};
 
 #[derive(DeriveMigrationName)]

@@ -16,7 +16,8 @@ use crate::column::{
     varchar, varchar_null,
 };
 use crate::dialect::{PartialUnique, SchemaDialect};
-use crate::ownership::{OwnedMigration, SchemaObject, create_missing, create_steps, create_table};
+use crate::object::SchemaObject;
+use crate::ownership::{OwnedMigration, create_missing, create_steps, create_table};
 
 /// `kind` given to anomalies recorded before the column existed.
 const LEGACY_KIND: &str = "legacy";

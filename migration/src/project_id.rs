@@ -15,12 +15,8 @@
 
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbErr, Statement};
 
-use crate::dialect::{self, Step};
-use crate::ownership::SchemaObject;
-use crate::{
-    MEMORY_TABLES, PROJECT_ID_COLUMN, project_id_check_name, project_id_insert_trigger_name,
-    project_id_update_trigger_name,
-};
+use crate::dialect;
+use crate::{MEMORY_TABLES, project_id_check_name};
 
 /// State of the `project_id` check of one memory table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,28 +81,6 @@ where
         }
     }
     Ok(true)
-}
-
-/// The two triggers that enforce the check of `table` where it cannot be a
-/// constraint: they reject an INSERT or UPDATE that leaves `project_id` NULL, each
-/// created by `create(name, event, message)`.
-pub(crate) fn check_triggers(
-    table: &str,
-    create: impl Fn(&str, &str, &str) -> String,
-) -> Vec<Step> {
-    let message = format!(
-        "{}: {PROJECT_ID_COLUMN} may not be NULL",
-        project_id_check_name(table)
-    );
-    [
-        (project_id_insert_trigger_name(table), "INSERT"),
-        (project_id_update_trigger_name(table), "UPDATE"),
-    ]
-    .map(|(name, event)| {
-        let sql = create(&name, event, &message);
-        (SchemaObject::trigger(table, name), sql)
-    })
-    .into()
 }
 
 /// `table` as one of the eleven constants, or an error: no other name reaches SQL.

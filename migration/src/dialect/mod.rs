@@ -16,8 +16,11 @@ mod sqlite;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
-use crate::ownership::SchemaObject;
-use crate::{ANOMALIES_OPEN_INDEX, RUNS_RUNNING_INDEX, RUNS_RUNNING_PREDICATE};
+use crate::object::SchemaObject;
+use crate::{
+    ANOMALIES_OPEN_INDEX, PROJECT_ID_COLUMN, RUNS_RUNNING_INDEX, RUNS_RUNNING_PREDICATE,
+    project_id_check_name, project_id_insert_trigger_name, project_id_update_trigger_name,
+};
 
 /// A schema object and the one statement that creates it, run on its own (MySQL
 /// commits each DDL statement as it runs, so a repeated `up` finds the steps made
@@ -175,6 +178,28 @@ impl PartialUnique {
 /// `identifier` in double quotes (ANSI; MySQL sessions run with `ANSI_QUOTES`).
 pub(crate) fn quoted(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
+/// The two triggers that enforce the check of `table` where it cannot be a
+/// constraint: they reject an INSERT or UPDATE that leaves `project_id` NULL, each
+/// created by `create(name, event, message)`.
+pub(crate) fn check_triggers(
+    table: &str,
+    create: impl Fn(&str, &str, &str) -> String,
+) -> Vec<Step> {
+    let message = format!(
+        "{}: {PROJECT_ID_COLUMN} may not be NULL",
+        project_id_check_name(table)
+    );
+    [
+        (project_id_insert_trigger_name(table), "INSERT"),
+        (project_id_update_trigger_name(table), "UPDATE"),
+    ]
+    .map(|(name, event)| {
+        let sql = create(&name, event, &message);
+        (SchemaObject::trigger(table, name), sql)
+    })
+    .into()
 }
 
 #[cfg(test)]

@@ -6,9 +6,9 @@
 
 use sea_orm_migration::prelude::*;
 
+use super::check_triggers;
 use super::{PartialUnique, SchemaDialect, Step, quoted};
-use crate::ownership::SchemaObject;
-use crate::project_id::check_triggers;
+use crate::object::SchemaObject;
 use crate::{PROJECT_ID_COLUMN, RUNS_RUNNING_PREDICATE};
 
 pub(super) struct MySql;

@@ -7,7 +7,7 @@
 use sea_orm_migration::prelude::*;
 
 use super::{PartialUnique, SchemaDialect, Step, quoted};
-use crate::ownership::SchemaObject;
+use crate::object::SchemaObject;
 use crate::{ANOMALIES_OPEN_PREDICATE_POSTGRES, PROJECT_ID_COLUMN, project_id_check_name};
 
 pub(super) struct Postgres;

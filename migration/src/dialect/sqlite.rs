@@ -5,8 +5,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use super::check_triggers;
 use super::{PartialUnique, SchemaDialect, Step, quoted};
-use crate::project_id::check_triggers;
 use crate::{ANOMALIES_OPEN_PREDICATE_SQLITE, PROJECT_ID_COLUMN};
 
 pub(super) struct Sqlite;

@@ -4,9 +4,10 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::ConnectionTrait;
 
-use super::{SchemaObject, create_missing};
+use super::create_missing;
 use crate::catalog::{self, ForeignKeyInfo, IndexInfo};
 use crate::dialect;
+use crate::object::SchemaObject;
 
 /// Creates the table of `statement`; or, when the table exists (created elsewhere),
 /// adds the unique keys, indexes and foreign keys of `statement` it lacks, where the

@@ -16,7 +16,7 @@
 //! created elsewhere, `remove` is `down`.
 
 mod adopt;
-mod object;
+mod probe_and_drop;
 mod record;
 mod remove;
 
@@ -25,7 +25,6 @@ use sea_orm_migration::prelude::*;
 use crate::dialect::{self, SchemaDialect};
 
 pub(crate) use adopt::create_table;
-pub use object::SchemaObject;
 pub(crate) use record::{create_missing, create_steps};
 pub use remove::created_by;
 pub(crate) use remove::drop_created;

@@ -5,8 +5,9 @@ use std::future::Future;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::ConnectionTrait;
 
-use super::{MigrationObjects, SchemaObject};
+use super::MigrationObjects;
 use crate::dialect::Step;
+use crate::object::SchemaObject;
 
 /// Runs `create` when one of `objects` is missing, and records as created by
 /// `migration` each of them that was missing before and exists after.

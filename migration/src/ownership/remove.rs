@@ -3,7 +3,8 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::ConnectionTrait;
 
-use super::{MIGRATION_OBJECTS_TABLE, MigrationObjects, SchemaObject};
+use super::{MIGRATION_OBJECTS_TABLE, MigrationObjects};
+use crate::object::SchemaObject;
 
 /// `down` of `migration`: drops what its `up` recorded as created, newest first, and
 /// nothing else.
