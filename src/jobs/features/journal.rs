@@ -4,8 +4,6 @@
 //! fingerprint of what it wrote), and each bug's `test_feature_id` before and after
 //! attribution.
 
-use std::io;
-
 use chrono::Utc;
 use entity::{backfill_journal, test_features};
 use sea_orm::{ActiveValue::Set, DatabaseTransaction, DbErr, EntityTrait};
@@ -34,28 +32,19 @@ pub(super) struct Rewrite {
 /// what a batch writes; it is all an undo needs to tell a row is still exactly as the
 /// run wrote it. Every column is in it, a column added later included.
 pub(super) fn fingerprint(row: &test_features::Model) -> Result<String, DbErr> {
-    let mut hashed = Hashed(Sha256::new());
-    serde_json::to_writer(&mut hashed, row).map_err(|err| DbErr::Json(err.to_string()))?;
-    let digest = hashed.0.finalize();
-    Ok(digest[..16]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect())
+    let json = serde_json::to_vec(row).map_err(|err| DbErr::Json(err.to_string()))?;
+    let digest = Sha256::digest(&json);
+    let mut hex = String::with_capacity(32);
+    for byte in &digest[..16] {
+        hex.push(HEX_DIGITS[usize::from(byte >> 4)]);
+        hex.push(HEX_DIGITS[usize::from(byte & 0xf)]);
+    }
+    Ok(hex)
 }
 
-/// Serialization straight into the hash, with no buffer between.
-struct Hashed(Sha256);
-
-impl io::Write for Hashed {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0.update(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+const HEX_DIGITS: [char; 16] = [
+    '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 'c', 'd', 'e', 'f',
+];
 
 /// What phase 2 set on `bugs` in one statement: `(bug, old test_feature_id, new)`.
 #[derive(Debug, Default, Serialize, Deserialize)]
