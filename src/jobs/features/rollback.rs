@@ -131,15 +131,14 @@ async fn restore_features(
         .chain(changes.rewritten.iter().map(|rewrite| rewrite.old.id));
     let current = load_features(txn, backend, ids, true).await?;
     // Whether row `id` is still exactly as the run wrote it.
-    let as_written = |id: i64, written: &str| -> Result<bool> {
-        Ok(match current.get(&id) {
-            Some(row) => journal::fingerprint(row)? == written,
-            None => false,
-        })
+    let as_written = |id: i64, written: &str| {
+        current
+            .get(&id)
+            .is_some_and(|row| journal::fingerprint(row) == written)
     };
     let (mut restored, mut left_alone) = (0, 0);
     for rewrite in changes.rewritten {
-        if !as_written(rewrite.old.id, &rewrite.new)? {
+        if !as_written(rewrite.old.id, &rewrite.new) {
             left_alone += 1;
             continue;
         }
@@ -148,12 +147,12 @@ async fn restore_features(
         test_features::Entity::update(old).exec(txn).await?;
         restored += 1;
     }
-    let mut unchanged = Vec::new();
-    for (id, written) in &changes.inserted {
-        if as_written(*id, written)? {
-            unchanged.push(*id);
-        }
-    }
+    let unchanged: Vec<i64> = changes
+        .inserted
+        .iter()
+        .filter(|(id, written)| as_written(*id, written))
+        .map(|(id, _)| *id)
+        .collect();
     let referenced: HashSet<i64> = match unchanged.is_empty() {
         true => HashSet::new(),
         false => bugs::Entity::find()

@@ -210,7 +210,7 @@ impl BatchJob for FeatureJob<'_> {
             if let (Some(run_id), Some(first)) = (self.run_id, chunk.first()) {
                 let mut changes = FeatureChanges::default();
                 for write in chunk {
-                    let new = journal::fingerprint(&write.row)?;
+                    let new = journal::fingerprint(&write.row);
                     match &write.stored {
                         None => changes.inserted.push((write.row.id, new)),
                         Some(stored) => changes.rewritten.push(Rewrite {
