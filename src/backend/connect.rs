@@ -58,6 +58,63 @@ pub async fn connect(url: &DatabaseUrl, settings: &ConnectSettings) -> Result<Db
     Ok(Db::new(conn, backend, schema, url.clone(), *settings))
 }
 
+/// A server replicating from a run's database, watched on its own connection
+/// (`--replica-url`) between batches.
+#[derive(Clone, Debug)]
+pub struct Replica {
+    /// `HOST:PORT`, as the run's holds name it.
+    pub name: String,
+    pub db: Db,
+}
+
+/// Connects to each replica of `db` given with `--replica-url`: refused (exit 2) where
+/// the database's standbys are read from the primary, for a URL of another kind of
+/// database or a server that replicates from nowhere; exit 75 for one unreachable.
+/// Nothing has been written when it refuses.
+pub async fn connect_replicas(db: &Db, urls: &[DatabaseUrl]) -> Result<Vec<Replica>> {
+    if urls.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = db.backend();
+    if !backend.watches_replicas_by_url() {
+        bail!(UsageError::new(format!(
+            "--replica-url watches MySQL/MariaDB replicas; {} is watched without it (PostgreSQL's standbys are read on the primary), so leave it out: nothing was written",
+            backend.name()
+        )));
+    }
+    let settings = ConnectSettings {
+        workers: 1,
+        ..db.settings()
+    };
+    let mut replicas = Vec::with_capacity(urls.len());
+    for url in urls {
+        if backend_for(url)?.name() != backend.name() {
+            bail!(UsageError::new(format!(
+                "--replica-url `{url}` is not a {} URL like the database's: nothing was written",
+                backend.name()
+            )));
+        }
+        let replica = connect(url, &settings).await?;
+        let name = url.server();
+        let status = backend
+            .observe_replica(db, &replica, &name)
+            .await
+            .map_err(|err| {
+                UsageError::new(format!(
+                    "cannot read the replication status of `{url}`: {}: nothing was written",
+                    db_message(&err)
+                ))
+            })?;
+        if status.is_none() {
+            bail!(UsageError::new(format!(
+                "`{url}` is no replica (it shows no replication status): give --replica-url the replicas of the database the run writes to; nothing was written"
+            )));
+        }
+        replicas.push(Replica { name, db: replica });
+    }
+    Ok(replicas)
+}
+
 /// Tables and the columns of them a command needs (none listed: the table is enough).
 pub type Schema = Vec<(&'static str, &'static [&'static str])>;
 

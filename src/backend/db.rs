@@ -63,6 +63,19 @@ impl DatabaseUrl {
         self.0.split(':').next().unwrap_or_default()
     }
 
+    /// The server it names, `HOST:PORT` (the port where given), to name it in a message
+    /// without its user or database; the redacted URL where it has no host.
+    pub fn server(&self) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(parsed) => match (parsed.host_str(), parsed.port()) {
+                (Some(host), Some(port)) => format!("{host}:{port}"),
+                (Some(host), None) => host.to_string(),
+                (None, _) => self.to_string(),
+            },
+            Err(_) => self.to_string(),
+        }
+    }
+
     /// The URL of database `name` on the same server.
     pub fn beside(&self, name: &str) -> Result<DatabaseUrl> {
         let mut parsed = url::Url::parse(&self.0).context("the database URL is not a valid URL")?;

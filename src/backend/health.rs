@@ -16,8 +16,9 @@ pub struct Observation {
     pub threads_running: Option<u64>,
 }
 
-/// One standby as its primary reports it.
-#[derive(Debug, Clone)]
+/// One standby (PostgreSQL: as its primary reports it; MySQL/MariaDB: a replica as it
+/// reports itself, beside its primary's position).
+#[derive(Debug, Clone, Default)]
 pub struct Standby {
     pub name: String,
     /// The lag the server reports (refreshed only when replay moves).
@@ -26,6 +27,9 @@ pub struct Standby {
     pub replayed: u64,
     /// How far its replay is behind the primary, in the same unit.
     pub behind: u64,
+    /// Why it does not replay at all, if it does not: a replication thread stopped, a
+    /// replica that cannot be read. Such a standby lags, whatever its figures say.
+    pub stopped: Option<String>,
 }
 
 /// The database's view of its own health and of a table's size and keys.
@@ -42,6 +46,24 @@ pub trait Health: Send + Sync {
         db: &DatabaseConnection,
         table: &str,
     ) -> Result<Observation, DbErr>;
+
+    /// Whether replicas are watched on their own connections (`--replica-url`), since
+    /// the primary does not know how far they have replayed (MySQL/MariaDB).
+    fn watches_replicas_by_url(&self) -> bool {
+        false
+    }
+
+    /// How far `replica`, a server replicating from `primary`, has replayed, read on
+    /// the replica and named `name`; `None` when it replicates from nowhere. Asked only
+    /// where [`Health::watches_replicas_by_url`].
+    async fn observe_replica(
+        &self,
+        _primary: &DatabaseConnection,
+        _replica: &DatabaseConnection,
+        _name: &str,
+    ) -> Result<Option<Standby>, DbErr> {
+        Ok(None)
+    }
 
     /// The database's histogram of an integer `column` of `table`, its bounds in
     /// order, to cut a table's key space into ranges of about as many rows each

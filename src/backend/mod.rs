@@ -32,7 +32,7 @@ mod writes;
 
 pub use bulk::{BulkLoad, BulkRows};
 pub use catalog::Catalog;
-pub use connect::{Schema, connect, require_schema, require_writable};
+pub use connect::{Replica, Schema, connect, connect_replicas, require_schema, require_writable};
 pub use db::{CONNECT_TIMEOUT, ConnectSettings, DatabaseUrl, Db, query_flag};
 pub use dialect::Dialect;
 pub use health::{Health, Observation, Standby};

@@ -63,10 +63,16 @@ pub struct PaceOpts {
     /// between 10 and 100,000 rows. Without it every batch has --batch-size rows.
     #[arg(long, value_name = "DURATION", allow_negative_numbers = true, value_parser = parse_positive_duration)]
     pub batch_time: Option<Duration>,
-    /// Hold between batches while a standby's (PostgreSQL) replication lag is over
-    /// this; a standby whose replay stands still while behind counts as lagging.
+    /// Hold between batches while a standby's (PostgreSQL) or a --replica-url
+    /// replica's (MySQL/MariaDB) replication lag is over this; one whose replay stands
+    /// still while behind counts as lagging.
     #[arg(long, value_name = "DURATION", allow_negative_numbers = true, value_parser = parse_duration, default_value = "10s")]
     pub max_lag: Duration,
+    /// MySQL/MariaDB: a replica of the database to watch (repeatable). The run holds
+    /// while its lag is over --max-lag, its executed position stands still behind the
+    /// primary's, a replication thread is stopped, or it cannot be read.
+    #[arg(long = "replica-url", value_name = "URL")]
+    pub replica_urls: Vec<String>,
     /// MySQL/MariaDB: hold between batches while more threads than this are running.
     #[arg(long, value_name = "THREADS", default_value_t = 25, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(1..).map(|n| n as u64))]
     pub max_load: u64,

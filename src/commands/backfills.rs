@@ -25,8 +25,9 @@ use crate::{backend, validate};
 /// (`backfill-features` has none).
 const PROJECT_ID_SLEEP: Duration = Duration::from_millis(100);
 
-/// Engine settings from the pace flags; starts the metrics server when asked.
-fn engine_settings(
+/// Engine settings from the pace flags; connects to the replicas to watch and starts
+/// the metrics server when asked.
+async fn engine_settings(
     db: &Db,
     global: &GlobalOpts,
     pace: &PaceOpts,
@@ -34,6 +35,12 @@ fn engine_settings(
     batch_size: u64,
     default_sleep: Duration,
 ) -> Result<EngineSettings> {
+    let replica_urls: Vec<_> = pace
+        .replica_urls
+        .iter()
+        .map(backend::DatabaseUrl::new)
+        .collect();
+    let replicas = backend::connect_replicas(db, &replica_urls).await?;
     let metrics = Metrics::default();
     if let Some(addr) = &pace.metrics_addr {
         crate::metrics::serve(addr, metrics.clone())?;
@@ -69,6 +76,7 @@ fn engine_settings(
             max_lag: pace.max_lag,
             max_load: pace.max_load,
         },
+        replicas,
         metrics,
     })
 }
@@ -93,7 +101,8 @@ pub(super) async fn backfill_features(
             args.run.dry_run,
             args.batch_size,
             Duration::ZERO,
-        )?,
+        )
+        .await?,
         resume: resume_of(&args.run),
         validate: !args.run.no_validate,
     };
@@ -145,7 +154,8 @@ pub(super) async fn backfill_project_id(
             args.run.dry_run,
             args.batch_size,
             PROJECT_ID_SLEEP,
-        )?,
+        )
+        .await?,
         tables,
         resume: resume_of(&args.run),
         validate: !args.run.no_validate,
@@ -178,7 +188,7 @@ pub(super) async fn work(
         _ => Duration::ZERO,
     };
     // The batch size is the run's own; the jobs read it from the ledger.
-    let engine = engine_settings(db, global, &args.pace, false, 1, default_sleep)?;
+    let engine = engine_settings(db, global, &args.pace, false, 1, default_sleep).await?;
     let cancel = Cancel::on_signals();
     let worked = match joined.command() {
         project_id::COMMAND => project_id::join(db, &joined, engine, cancel).await?,

@@ -41,6 +41,11 @@ pub enum Hold {
         behind: u64,
         for_: Duration,
     },
+    /// A standby that does not replay at all, and why.
+    ReplicationStopped {
+        standby: String,
+        why: String,
+    },
     LockWaiters {
         sessions: u64,
     },
@@ -54,7 +59,9 @@ impl Hold {
     /// A short name of the reason, the same for every hold of its kind.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Lag { .. } | Self::ReplayStopped { .. } => "replication_lag",
+            Self::Lag { .. } | Self::ReplayStopped { .. } | Self::ReplicationStopped { .. } => {
+                "replication_lag"
+            }
             Self::LockWaiters { .. } => "lock_waiters",
             Self::Load { .. } => "server_load",
         }
@@ -75,6 +82,12 @@ impl fmt::Display for Hold {
                 f,
                 "replication lag: standby {standby} has replayed nothing for {for_:.0?} while {behind} bytes behind"
             ),
+            Self::ReplicationStopped { standby, why } => {
+                write!(
+                    f,
+                    "replication lag: replica {standby} does not replay: {why}"
+                )
+            }
             Self::LockWaiters { sessions } => write!(
                 f,
                 "lock waits: {sessions} other session(s) wait on locks in this table"
@@ -110,7 +123,12 @@ impl HealthWatch {
             if hold.is_some() {
                 continue;
             }
-            if let Some(lag) = standby.lag.filter(|lag| *lag > self.limits.max_lag) {
+            if let Some(why) = &standby.stopped {
+                hold = Some(Hold::ReplicationStopped {
+                    standby: standby.name.clone(),
+                    why: why.clone(),
+                });
+            } else if let Some(lag) = standby.lag.filter(|lag| *lag > self.limits.max_lag) {
                 hold = Some(Hold::Lag {
                     standby: standby.name.clone(),
                     lag,
@@ -173,6 +191,7 @@ mod tests {
                 lag: Some(Duration::from_millis(lag_ms)),
                 replayed,
                 behind,
+                stopped: None,
             }],
             ..Observation::default()
         }
@@ -201,6 +220,18 @@ mod tests {
         assert!(matches!(hold, Some(Hold::ReplayStopped { .. })), "{hold:?}");
         // Replay moves again: the clock starts over.
         assert_eq!(watch.judge(&standby(10, 6, 100), later), None);
+    }
+
+    #[test]
+    fn a_replica_that_does_not_replay_holds_at_once_whatever_its_figures() {
+        let mut stopped = standby(0, 5, 0);
+        stopped.standbys[0].stopped = Some("its SQL thread is stopped".into());
+        let hold = watch().judge(&stopped, Instant::now());
+        assert_eq!(
+            hold.as_ref().map(ToString::to_string).as_deref(),
+            Some("replication lag: replica replica does not replay: its SQL thread is stopped")
+        );
+        assert_eq!(hold.map(|hold| hold.kind()), Some("replication_lag"));
     }
 
     #[test]

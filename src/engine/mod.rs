@@ -67,6 +67,7 @@ pub use walker::{KeysetWalker, WalkedRange};
 
 use std::time::Duration;
 
+use crate::backend::Replica;
 use crate::metrics::Metrics;
 
 /// How the engine paces and guards batches, resolved once from the flags.
@@ -90,6 +91,8 @@ pub struct EngineSettings {
     pub lease: Duration,
     pub retry: RetryPolicy,
     pub health: HealthLimits,
+    /// Replicas watched on their own connections (`--replica-url`, MySQL/MariaDB).
+    pub replicas: Vec<Replica>,
     /// Where the walk's figures go (served with `--metrics-addr`).
     pub metrics: Metrics,
 }
@@ -110,6 +113,7 @@ impl EngineSettings {
             lease: Duration::from_secs(30),
             retry: RetryPolicy::default(),
             health: HealthLimits::default(),
+            replicas: Vec::new(),
             metrics: Metrics::default(),
         }
     }

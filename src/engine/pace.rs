@@ -11,7 +11,7 @@ use super::Cancel;
 use super::health::{HealthLimits, HealthWatch};
 use super::progress::WalkDisplay;
 use super::state::CheckpointStore;
-use crate::backend::{Db, db_message};
+use crate::backend::{Db, Observation, Replica, Standby, db_message};
 use crate::ledger::Request;
 use crate::metrics::Metrics;
 
@@ -36,6 +36,7 @@ pub(super) enum Gate {
 /// The pacing of one walk between its batches.
 pub(super) struct Pacer {
     watch: HealthWatch,
+    replicas: Vec<Replica>,
     metrics: Metrics,
     checked: Option<Instant>,
     /// The kind of hold the walk is in, if any.
@@ -43,9 +44,10 @@ pub(super) struct Pacer {
 }
 
 impl Pacer {
-    pub fn new(limits: HealthLimits, metrics: Metrics) -> Self {
+    pub fn new(limits: HealthLimits, replicas: Vec<Replica>, metrics: Metrics) -> Self {
         Self {
             watch: HealthWatch::new(limits),
+            replicas,
             metrics,
             checked: None,
             holding: None,
@@ -118,17 +120,35 @@ impl Pacer {
     }
 
     /// Why the database is too busy for the next batch, if it is. A health check that
-    /// fails (a role that may not read the statistics, say) does not stop the run.
+    /// fails (a role that may not read the statistics, say) does not stop the run; a
+    /// replica that cannot be read holds it, since its lag is then unknown.
     async fn health(&mut self, db: &Db, table: &str) -> Option<super::Hold> {
-        match db.backend().observe_health(db, table).await {
-            Ok(seen) => self.watch.judge(&seen, Instant::now()),
+        let mut seen = match db.backend().observe_health(db, table).await {
+            Ok(seen) => seen,
             Err(err) => {
                 tracing::debug!(
                     "could not read the database's health ({}); going on",
                     db_message(&err)
                 );
-                None
+                Observation::default()
             }
+        };
+        for replica in &self.replicas {
+            let read = db
+                .backend()
+                .observe_replica(db, &replica.db, &replica.name)
+                .await;
+            let stopped = |why: String| Standby {
+                name: replica.name.clone(),
+                stopped: Some(why),
+                ..Standby::default()
+            };
+            seen.standbys.push(match read {
+                Ok(Some(standby)) => standby,
+                Ok(None) => stopped("it replicates from nowhere now".into()),
+                Err(err) => stopped(format!("it cannot be read ({})", db_message(&err))),
+            });
         }
+        self.watch.judge(&seen, Instant::now())
     }
 }

@@ -145,7 +145,11 @@ impl<'a> KeysetWalker<'a> {
         display.estimate(estimate);
         let mut meter = WalkMeter {
             sizer: BatchSizer::new(self.settings.batch_size, self.settings.batch_time),
-            pacer: Pacer::new(self.settings.health, self.settings.metrics.clone()),
+            pacer: Pacer::new(
+                self.settings.health,
+                self.settings.replicas.clone(),
+                self.settings.metrics.clone(),
+            ),
             estimate,
             started: Instant::now(),
             processed_before: checkpoint.counters.processed,

@@ -54,6 +54,7 @@ impl Health for Postgres {
                         .map(|secs| Duration::from_secs_f64(secs.max(0.0))),
                     replayed: u64::try_from(row.try_get_by_index::<i64>(2)?).unwrap_or(0),
                     behind: u64::try_from(row.try_get_by_index::<i64>(3)?).unwrap_or(0),
+                    stopped: None,
                 })
             })
             .collect::<Result<Vec<_>, DbErr>>()?;

@@ -147,3 +147,24 @@ async fn a_missing_column_is_refused_before_anything_is_written(backend: Backend
         "no run row"
     );
 }
+
+scenario!(replica_urls_are_refused_where_standbys_are_read_on_the_primary on sqlite, postgres);
+/// `--replica-url` watches MySQL/MariaDB replicas: elsewhere it is one sentence and exit
+/// 2 before anything is written, the run ledger included.
+async fn replica_urls_are_refused_where_standbys_are_read_on_the_primary(backend: Backend) {
+    let (tdb, db) = seeded(backend, "replica_refused").await;
+    let before = dump(&db).await;
+    let out = tdb.cli(&[
+        "backfill-project-id",
+        "--replica-url",
+        "mysql://root@127.0.0.1:3306/test",
+    ]);
+    assert_exit(&out, 2, "--replica-url off MySQL");
+    assert!(
+        one_sentence(&out).contains("--replica-url watches MySQL/MariaDB replicas"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(dump(&db).await, before, "nothing was written");
+    assert_eq!(int(&db, "SELECT count(*) FROM backfill_runs").await, 0);
+}

@@ -1,5 +1,6 @@
 //! A run held by the database's health: sessions waiting on a lock in the walked
-//! table (a standby that lags is [`super::standby`]'s).
+//! table, and only there (a standby or replica that lags is [`super::standby`]'s and
+//! [`super::replica`]'s).
 
 use std::time::Duration;
 
@@ -7,22 +8,44 @@ use sea_orm::ConnectionTrait;
 
 use super::*;
 
-scenario!(lock_waiters_hold_the_run on postgres);
+/// An update of the first row of `table` that `filter` keeps, in a form both
+/// PostgreSQL and MySQL take (MySQL reads the table it updates only in a derived one).
+fn touch_first(table: &str, filter: &str) -> String {
+    format!(
+        "UPDATE {table} SET id = id WHERE id = \
+         (SELECT id FROM (SELECT id FROM {table} WHERE {filter} ORDER BY id LIMIT 1) AS first)"
+    )
+}
+
+/// An application session holding a row lock of `table` in an open transaction, and
+/// another session waiting on it (until the holder commits).
+async fn lock_wait_in(
+    tdb: &TestDb,
+    table: &str,
+    filter: &str,
+) -> (sea_orm::DatabaseConnection, tokio::task::JoinHandle<()>) {
+    let holder = single_connection(&tdb.url).await;
+    let waiter = single_connection(&tdb.url).await;
+    let touch = touch_first(table, filter);
+    exec(&holder, "BEGIN").await;
+    exec(&holder, &touch).await;
+    let waiting = tokio::spawn(async move {
+        waiter
+            .execute_unprepared(&touch)
+            .await
+            .expect("the waiter's update");
+    });
+    // Until the waiter's update is under way, there is nothing to wait on.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    (holder, waiting)
+}
+
+scenario!(lock_waiters_hold_the_run on postgres, mysql);
 /// An application session waits on another's row lock in the walked table: the run
 /// holds (commits nothing, shows why) until the wait ends, then finishes.
 async fn lock_waiters_hold_the_run(backend: Backend) {
     let (tdb, db) = seeded(backend, "waiters").await;
-    let holder = single_connection(&tdb.url).await;
-    let waiter = single_connection(&tdb.url).await;
-    let touch = "UPDATE nodes SET project_id = project_id \
-                 WHERE id = (SELECT id FROM nodes WHERE project_id IS NOT NULL ORDER BY id LIMIT 1)";
-    exec(&holder, &format!("BEGIN; {touch}")).await;
-    let waiting = tokio::spawn(async move {
-        waiter
-            .execute_unprepared(touch)
-            .await
-            .expect("the waiter's update");
-    });
+    let (holder, waiting) = lock_wait_in(&tdb, "nodes", "project_id IS NOT NULL").await;
     let mut child = tdb.spawn_json(&["backfill-project-id", "--table", "nodes", "--sleep", "0"]);
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(child.try_wait().unwrap().is_none(), "the run holds");
@@ -44,4 +67,33 @@ async fn lock_waiters_hold_the_run(backend: Backend) {
         int(&db, "SELECT count(*) FROM nodes WHERE project_id IS NULL").await,
         0
     );
+}
+
+scenario!(lock_waiters_elsewhere_do_not_hold_the_run on postgres, mysql);
+/// Sessions waiting on a lock in another table than the walked one are none of the
+/// run's business: it finishes while they still wait.
+async fn lock_waiters_elsewhere_do_not_hold_the_run(backend: Backend) {
+    let (tdb, db) = seeded(backend, "waiters_elsewhere").await;
+    let (holder, waiting) = lock_wait_in(&tdb, "tests", "id IS NOT NULL").await;
+    let mut child = tdb.spawn_json(&["backfill-project-id", "--table", "nodes", "--sleep", "0"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().ok();
+            panic!("the run held for waiters on another table");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let finished = child.wait_with_output().unwrap();
+    assert_eq!(code(&finished), 0, "{}", describe(&finished));
+    assert!(
+        !waiting.is_finished(),
+        "the other table's waiter still waits"
+    );
+    assert_eq!(
+        int(&db, "SELECT count(*) FROM nodes WHERE project_id IS NULL").await,
+        0
+    );
+    exec(&holder, "COMMIT").await;
+    waiting.await.unwrap();
 }

@@ -1,11 +1,13 @@
 //! A run while it works, steered and watched from outside: paused, continued and
-//! cancelled from another process (`backfill runs`), held by lock waiters and by a
-//! lagging standby, its batches sized to `--batch-time`, its metrics scraped.
+//! cancelled from another process (`backfill runs`), held by lock waiters, by a
+//! lagging PostgreSQL standby and by a MariaDB replica whose SQL thread stopped, its
+//! batches sized to `--batch-time`, its metrics scraped.
 
 mod batch_time;
 mod control;
 mod holds;
 mod metrics;
+mod replica;
 mod standby;
 
 use serde_json::Value;

@@ -43,13 +43,6 @@ fn as_postgres(program: &str, args: &[&str]) {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 /// A primary and its streaming standby in a temporary directory, stopped and removed
 /// on drop.
 struct Cluster {

@@ -192,6 +192,14 @@ impl Drop for TestDb {
     }
 }
 
+/// A TCP port nothing listens on now, for a throwaway server of a test's own.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// A pool of one connection to `url`, held open: a session of its own (an
 /// application's, or the test's while it terminates every other backend).
 pub async fn single_connection(url: &str) -> sea_orm::DatabaseConnection {
