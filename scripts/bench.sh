@@ -294,13 +294,15 @@ bench_features() {
 bench_project_id() {
   local backend per_table=$((memory_rows / 11))
   for backend in $backends; do
-    echo "== backfill-project-id on $backend: $((per_table * 11)) rows over eleven tables, half NULL (scattered), median of $repeat"
+    echo "== backfill-project-id on $backend: $((per_table * 11)) rows over eleven tables, half NULL and 0.1% legacy aliases (scattered), median of $repeat"
     local a b i w table sqls=() rss=0 sql="$work/project.sql"
     declare -A tools=()
-    seed_base "$backend" --tests 0 --memory-rows "$per_table" --null-project-id 0.5
+    # As production tables hold them: half NULL, a few legacy aliases of the owner
+    # (which the tool journals and logs one by one), a tenth of other projects.
+    seed_base "$backend" --tests 0 --memory-rows "$per_table" --null-project-id 0.5 --alias-project-id 0.001
     : >"$sql"
     for table in l2_insights nodes edges working_memory episode_memory l0_raw ground_truth stale_memory smf_proposals ief_feedback l2_insight_history; do
-      echo "UPDATE $table SET project_id = 'io' WHERE project_id IS NULL;" >>"$sql"
+      echo "UPDATE $table SET project_id = 'io' WHERE project_id IS NULL OR project_id IN ('io:', 'I/O', 'ethr', 'default') OR TRIM(project_id) = '';" >>"$sql"
     done
     for i in $(seq "$repeat"); do
       for w in $worker_counts; do
