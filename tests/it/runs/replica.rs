@@ -8,7 +8,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use migration::MEMORY_TABLES;
 use sea_orm::DatabaseConnection;
 
 use super::*;
@@ -129,23 +128,7 @@ async fn a_replica_whose_sql_thread_stopped_holds_the_run_until_it_replays() {
     exec(&primary_admin, "CREATE DATABASE bf").await;
     let primary = Replication::url(pair.primary_port, "bf");
     let replica_url = Replication::url(pair.replica_port, "bf");
-    assert_exit(&run_at(&primary, &["migrate", "up"]), 0, "migrate up");
-    assert_exit(
-        &run_at(
-            &primary,
-            &[
-                "seed",
-                "--tests",
-                "50",
-                "--memory-rows",
-                "200",
-                "--null-project-id",
-                "0.5",
-            ],
-        ),
-        0,
-        "seed",
-    );
+    migrate_and_seed(&primary);
 
     // What is not a replica is refused before anything is written.
     let refused = run_at(
@@ -167,24 +150,8 @@ async fn a_replica_whose_sql_thread_stopped_holds_the_run_until_it_replays() {
 
     let replica = pair.admin(pair.replica_port).await;
     exec(&replica, "STOP REPLICA SQL_THREAD").await;
-    let mut child = backfill_json_at(
-        &primary,
-        &[
-            "backfill-project-id",
-            "--replica-url",
-            &replica_url,
-            "--batch-size",
-            "25",
-            "--sleep",
-            "0",
-            "--max-lag",
-            "1s",
-        ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("start backfill");
+    let mut child =
+        spawn_lag_watching_fill(&primary, &["--replica-url", &replica_url, "--sleep", "0"]);
     let db = connect(&primary).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
@@ -196,35 +163,9 @@ async fn a_replica_whose_sql_thread_stopped_holds_the_run_until_it_replays() {
         0,
         "no batch commits while the replica does not replay"
     );
-    let listed = json(&run_at(&primary, &["runs"]))["runs"][0].clone();
-    assert_eq!(listed["status"], "throttled", "{listed}");
-    assert!(
-        listed["units"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|unit| unit["held"].as_str())
-            .any(|held| held.contains("SQL thread is stopped")),
-        "{listed}"
-    );
+    assert_held(&primary, "SQL thread is stopped");
 
     exec(&replica, "START REPLICA SQL_THREAD").await;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while child.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "the run goes on once the replica replays"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_exit(&child.wait_with_output().unwrap(), 0, "the held run");
-    for table in MEMORY_TABLES {
-        let nulls = int(
-            &db,
-            &format!("SELECT count(*) FROM {table} WHERE project_id IS NULL"),
-        )
-        .await;
-        assert_eq!(nulls, 0, "{table}");
-    }
+    assert_goes_on_and_fills(child, &db, "the replica replays").await;
     db.close().await.ok();
 }

@@ -6,12 +6,10 @@
 
 use std::os::unix::fs::{PermissionsExt, chown};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use migration::MEMORY_TABLES;
-
-use crate::support::*;
+use super::*;
 
 /// PostgreSQL's server programs, of the one major version installed.
 fn pg_bin(program: &str) -> PathBuf {
@@ -136,13 +134,6 @@ impl Drop for Cluster {
     }
 }
 
-/// Runs the binary in JSON with `args` against `url`, which must succeed.
-fn succeeds(url: &str, args: &[&str]) -> Output {
-    let out = backfill_json_at(url, args).output().expect("run backfill");
-    assert_exit(&out, 0, &format!("{args:?}"));
-    out
-}
-
 /// Batches committed by the run, from its ranges' checkpoints.
 async fn batches(db: &Db) -> i64 {
     int(
@@ -157,41 +148,14 @@ async fn batches(db: &Db) -> i64 {
 async fn a_paused_standby_holds_the_run_until_it_replays() {
     let cluster = Cluster::start();
     let primary = Cluster::url(cluster.primary_port);
-    succeeds(&primary, &["migrate", "up"]);
-    succeeds(
-        &primary,
-        &[
-            "seed",
-            "--tests",
-            "50",
-            "--memory-rows",
-            "200",
-            "--null-project-id",
-            "0.5",
-        ],
-    );
+    migrate_and_seed(&primary);
     let db = connect(&primary).await;
     let standby = sea_orm::Database::connect(Cluster::url(cluster.standby_port))
         .await
         .expect("the standby");
     exec(&standby, "SELECT pg_wal_replay_pause()").await;
 
-    let mut child = backfill_json_at(
-        &primary,
-        &[
-            "backfill-project-id",
-            "--batch-size",
-            "25",
-            "--sleep",
-            "0.02",
-            "--max-lag",
-            "1s",
-        ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("start backfill");
+    let mut child = spawn_lag_watching_fill(&primary, &["--sleep", "0.02"]);
     // The first batches commit, the standby does not replay them, and after --max-lag
     // the run holds: its checkpoint stands still.
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -206,38 +170,10 @@ async fn a_paused_standby_holds_the_run_until_it_replays() {
         child.try_wait().unwrap().is_none(),
         "the run holds, it does not fail"
     );
-    let listed = json(&succeeds(&primary, &["runs"]))["runs"].clone();
-    assert_eq!(listed[0]["status"], "throttled", "{listed}");
-    let held: Vec<String> = listed[0]["units"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|unit| unit["held"].as_str().map(str::to_string))
-        .collect();
-    assert!(
-        held.iter().any(|h| h.contains("replication lag")),
-        "{listed}"
-    );
+    assert_held(&primary, "replication lag");
 
     exec(&standby, "SELECT pg_wal_replay_resume()").await;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while child.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "the run goes on once the standby replays"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let finished = child.wait_with_output().unwrap();
-    assert_exit(&finished, 0, "the held run");
-    for table in MEMORY_TABLES {
-        let nulls = int(
-            &db,
-            &format!("SELECT count(*) FROM {table} WHERE project_id IS NULL"),
-        )
-        .await;
-        assert_eq!(nulls, 0, "{table}");
-    }
+    assert_goes_on_and_fills(child, &db, "the standby replays").await;
     standby.close().await.ok();
     db.close().await.ok();
     drop(cluster);
