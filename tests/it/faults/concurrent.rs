@@ -52,8 +52,17 @@ async fn two_resumes_at_once(backend: Backend) {
     let out = child.wait_with_output().expect("wait");
     assert_eq!(code(&out), 130, "{}", describe(&out));
 
-    let mut args = Job::ProjectId.slow_args();
-    args.push("--resume");
+    // The resumed run pauses 100 ms after each of its 80-odd batches left, so the
+    // second process starts while the first still works it, even on a loaded machine
+    // (had the first finished, "no stopped run to resume" would be the right answer).
+    let args = [
+        Job::ProjectId.command(),
+        "--batch-size",
+        "25",
+        "--sleep",
+        "0.1",
+        "--resume",
+    ];
     let a = tdb.spawn_json(&args);
     let b = tdb.spawn_json(&args);
     let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
