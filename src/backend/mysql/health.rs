@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, QueryResult, Statement,
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, QueryResult, Statement, Value,
 };
 
 use super::Mysql;
@@ -49,20 +49,11 @@ impl Health for Mysql {
             .flatten()
             .and_then(|row| row.try_get_by_index::<i64>(0).ok());
         // This session runs the query, so it waits on nothing and counts itself out.
-        let mut waiters = None;
-        for sql in LOCK_WAITERS {
-            if let Ok(row) = db
-                .query_one_raw(Statement::from_sql_and_values(
-                    DatabaseBackend::MySql,
-                    sql,
-                    [table.into()],
-                ))
-                .await
-            {
-                waiters = row.map(|row| row.try_get_by_index::<i64>(0)).transpose()?;
-                break;
-            }
-        }
+        let waiters = first_answer(db, LOCK_WAITERS, &[table.into()])
+            .await
+            .ok()
+            .flatten()
+            .and_then(|row| row.try_get_by_index::<i64>(0).ok());
         Ok(Observation {
             standbys: Vec::new(),
             lock_waiters: waiters.and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
@@ -81,7 +72,7 @@ impl Health for Mysql {
         replica: &DatabaseConnection,
         name: &str,
     ) -> Result<Option<Standby>, DbErr> {
-        let Some(status) = first_answer(replica, REPLICA_STATUS).await? else {
+        let Some(status) = first_answer(replica, REPLICA_STATUS, &[]).await? else {
             return Ok(None);
         };
         let field = |names: [&str; 2]| names.iter().find_map(|name| text(&status, name));
@@ -91,7 +82,7 @@ impl Health for Mysql {
         // The primary's own position, beside it: how far behind the replica is even
         // while it reports no lag (its I/O thread behind, say). A user who may not read
         // it leaves the lag the replica reports.
-        let written = match first_answer(primary, PRIMARY_STATUS).await {
+        let written = match first_answer(primary, PRIMARY_STATUS, &[]).await {
             Ok(Some(row)) => text(&row, "File")
                 .zip(text(&row, "Position"))
                 .and_then(|(file, pos)| binlog_position(&file, &pos)),
@@ -141,22 +132,24 @@ const REPLICA_STATUS: [&str; 2] = ["SHOW REPLICA STATUS", "SHOW SLAVE STATUS"];
 /// MySQL 8.4's.
 const PRIMARY_STATUS: [&str; 2] = ["SHOW MASTER STATUS", "SHOW BINARY LOG STATUS"];
 
-/// The first row of the first of `statements` the server accepts (`None`: no row).
+/// The first row of `statements`' first, or, where the server does not know that
+/// one, of its second (`None`: no row).
 async fn first_answer(
     db: &DatabaseConnection,
-    statements: [&str; 2],
+    [first, second]: [&str; 2],
+    values: &[Value],
 ) -> Result<Option<QueryResult>, DbErr> {
-    let mut refused = None;
-    for sql in statements {
-        match db
-            .query_one_raw(Statement::from_string(DatabaseBackend::MySql, sql))
-            .await
-        {
-            Ok(row) => return Ok(row),
-            Err(err) => refused = Some(err),
-        }
+    let ask = |sql: &str| {
+        db.query_one_raw(Statement::from_sql_and_values(
+            DatabaseBackend::MySql,
+            sql,
+            values.iter().cloned(),
+        ))
+    };
+    match ask(first).await {
+        Ok(row) => Ok(row),
+        Err(_) => ask(second).await,
     }
-    Err(refused.unwrap_or_else(|| DbErr::Custom("no statement to ask with".into())))
 }
 
 /// A column of a `SHOW` row as text, whatever type the server gives it.
