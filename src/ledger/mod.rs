@@ -119,6 +119,9 @@ impl RunLedger {
                         run.command
                     )));
                 }
+                if RunStatus::LIVE.contains(&run.status.as_str()) {
+                    bail!(taken_meanwhile(command, id));
+                }
                 if !run.status.parse().is_ok_and(RunStatus::is_resumable) {
                     bail!(UsageError::new(format!(
                         "run {id} is {}, so there is nothing to resume: only an interrupted, cancelled or failed run can be",
@@ -129,9 +132,14 @@ impl RunLedger {
             }
             Resume::Latest => match unfinished(db, command).await? {
                 Some(run) => run,
-                None => bail!(UsageError::new(format!(
-                    "there is no stopped `{command}` run to resume: run it without --resume (it is safe to run again)"
-                ))),
+                None => {
+                    // Another process may have resumed the run between the two reads:
+                    // that one is refused as busy, not as missing.
+                    retire_dead_runs(db, command).await?;
+                    bail!(UsageError::new(format!(
+                        "there is no stopped `{command}` run to resume: run it without --resume (it is safe to run again)"
+                    )))
+                }
             },
         };
         let legacy = run.checkpoints.clone();
@@ -158,10 +166,7 @@ impl RunLedger {
                 ))
             })?;
         if taken.rows_affected != 1 {
-            bail!(Unavailable::new(format!(
-                "run {} of `{command}` was resumed by another process at the same moment: let it finish",
-                run.id
-            )));
+            bail!(taken_meanwhile(command, run.id));
         }
         Ok(Self {
             id: run.id,
@@ -264,6 +269,14 @@ impl RunLedger {
             .with_context(|| format!("could not record the end of run {}", self.id))?;
         Ok(())
     }
+}
+
+/// Run `id` of `command` turned live between reading and taking it: another process
+/// resumed it at the same moment (exit 75).
+fn taken_meanwhile(command: &str, id: i64) -> Unavailable {
+    Unavailable::new(format!(
+        "run {id} of `{command}` was resumed by another process at the same moment: let it finish"
+    ))
 }
 
 /// Run `id`, or the sentence saying there is none.

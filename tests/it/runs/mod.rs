@@ -70,24 +70,37 @@ fn spawn_lag_watching_fill(url: &str, flags: &[&str]) -> Child {
         .expect("start backfill")
 }
 
-/// Asserts that the newest run on `url` is `throttled`, a unit of it held for a reason
-/// that says `reason`.
-fn assert_held(url: &str, reason: &str) {
-    let out = backfill_json_at(url, &["runs"])
-        .output()
-        .expect("run backfill");
-    assert_exit(&out, 0, "runs");
-    let listed = json(&out)["runs"][0].clone();
-    assert_eq!(listed["status"], "throttled", "{listed}");
-    assert!(
-        listed["units"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|unit| unit["held"].as_str())
-            .any(|held| held.contains(reason)),
-        "{listed}"
-    );
+/// Waits (up to a minute, for a loaded machine) until the newest run on `url` is
+/// `throttled`, a unit of it held for a reason that says `reason`; the run in `child`
+/// must hold, not end.
+async fn wait_until_held(url: &str, reason: &str, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run holds, it does not end"
+        );
+        let out = backfill_json_at(url, &["runs"])
+            .output()
+            .expect("run backfill");
+        assert_exit(&out, 0, "runs");
+        let listed = json(&out)["runs"][0].clone();
+        let held = listed["status"] == "throttled"
+            && listed["units"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|unit| unit["held"].as_str())
+                .any(|held| held.contains(reason));
+        if held {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not held for {reason:?}: {listed}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Waits for a held `backfill-project-id` to go on and finish: exit 0, no NULL left.
