@@ -14,7 +14,8 @@
 # memory comparison), BENCH_MEMORY_ROWS (2000000 over the eleven tables) and
 # BENCH_SEED_TESTS (1000000); BENCH_BACKENDS ("sqlite postgres mysql") picks the backends
 # (`mysql` is the local MariaDB server), and BENCH_WORKERS ("1 2 4") the --workers
-# each backfill is timed with.
+# each backfill is timed with, and BENCH_JOBS ("features project-id") the backfills
+# `compare` times.
 # Each comparison runs the tool and the SQL in turn BENCH_REPEAT times (3), each on a
 # fresh copy, and prints the medians: wall times on a shared 2-core machine drift by
 # tens of percent within minutes, and alternating the two sides lets the drift hit
@@ -30,6 +31,9 @@ seed_n=${BENCH_SEED_TESTS:-1000000}
 repeat=${BENCH_REPEAT:-3}
 backends=${BENCH_BACKENDS:-sqlite postgres mysql}
 worker_counts=${BENCH_WORKERS:-1 2 4}
+compare_jobs=${BENCH_JOBS:-features project-id}
+# What production memory tables hold: half the project_ids NULL, 0.1% legacy aliases.
+production_shape=(--null-project-id 0.5 --alias-project-id 0.001)
 case "$repeat" in
   '' | *[!0-9]* | 0) echo "bench: BENCH_REPEAT must be a whole number of runs, at least 1 (got '$repeat')" >&2; exit 2 ;;
 esac
@@ -299,7 +303,7 @@ bench_project_id() {
     declare -A tools=()
     # As production tables hold them: half NULL, a few legacy aliases of the owner
     # (which the tool journals and logs one by one), a tenth of other projects.
-    seed_base "$backend" --tests 0 --memory-rows "$per_table" --null-project-id 0.5 --alias-project-id 0.001
+    seed_base "$backend" --tests 0 --memory-rows "$per_table" "${production_shape[@]}"
     : >"$sql"
     for table in l2_insights nodes edges working_memory episode_memory l0_raw ground_truth stale_memory smf_proposals ief_feedback l2_insight_history; do
       echo "UPDATE $table SET project_id = 'io' WHERE project_id IS NULL OR project_id IN ('io:', 'I/O', 'ethr', 'default') OR TRIM(project_id) = '';" >>"$sql"
@@ -441,14 +445,18 @@ bench_compare() {
   baseline_bin=$root/target/baseline/release/backfill
   for backend in $backends; do
     echo "== $rev against this tree on $backend, median of $repeat"
-    seed_base "$backend" --tests "$tests_n" --memory-rows 0
-    for w in $worker_counts; do
-      compare_binaries "$backend" "backfill-features --workers $w" backfill-features --no-validate --workers "$w"
-    done
-    seed_base "$backend" --tests 0 --memory-rows "$per_table" --null-project-id 0.5
-    for w in $worker_counts; do
-      compare_binaries "$backend" "backfill-project-id --workers $w" backfill-project-id --sleep 0 --no-validate --workers "$w"
-    done
+    if [[ " $compare_jobs " == *" features "* ]]; then
+      seed_base "$backend" --tests "$tests_n" --memory-rows 0
+      for w in $worker_counts; do
+        compare_binaries "$backend" "backfill-features --workers $w" backfill-features --no-validate --workers "$w"
+      done
+    fi
+    if [[ " $compare_jobs " == *" project-id "* ]]; then
+      seed_base "$backend" --tests 0 --memory-rows "$per_table" "${production_shape[@]}"
+      for w in $worker_counts; do
+        compare_binaries "$backend" "backfill-project-id --workers $w" backfill-project-id --sleep 0 --no-validate --workers "$w"
+      done
+    fi
     if [ "$backend" = sqlite ]; then rm -f "$work"/bench_*.db; fi
   done
 }
