@@ -37,6 +37,12 @@ production_shape=(--null-project-id 0.5 --alias-project-id 0.001)
 case "$repeat" in
   '' | *[!0-9]* | 0) echo "bench: BENCH_REPEAT must be a whole number of runs, at least 1 (got '$repeat')" >&2; exit 2 ;;
 esac
+for job in $compare_jobs; do
+  case "$job" in
+    features | project-id) ;;
+    *) echo "bench: BENCH_JOBS names the backfills to compare, features and project-id (got '$job')" >&2; exit 2 ;;
+  esac
+done
 work=${BENCH_DIR:-$(mktemp -d /tmp/backfill-bench.XXXXXX)}
 pg_admin=postgres://root@127.0.0.1:5432/postgres
 mysql_url=mysql://root@127.0.0.1:3306
