@@ -10,7 +10,8 @@
 //! | `ledger`, `anomalies` | the run ledger (checkpoints, resume) and the anomaly log |
 //! | `validate`, `schema`, `migrate` | `validate`, entity/schema drift, `migrate` |
 //! | `seed`, `demo` | `seed` and `demo` |
-//! | `metrics` | Prometheus metrics of a run (`--metrics-addr`) |
+//! | `settings` | the settings a run takes while it works (`runs set`, `--window`) and their history |
+//! | `metrics`, `notify` | Prometheus metrics of a run (`--metrics-addr`); its status changes POSTed (`--notify`) |
 //! | `report`, `logging`, `error` | summaries on stdout, logs on stderr, exit codes |
 
 pub mod anomalies;
@@ -25,8 +26,10 @@ pub mod ledger;
 pub mod logging;
 pub mod metrics;
 pub mod migrate;
+pub mod notify;
 pub mod report;
 pub mod runs;
 pub mod schema;
 pub mod seed;
+pub mod settings;
 pub mod validate;

@@ -19,7 +19,13 @@ use crate::anomalies::AnomalyKind;
 use crate::error::UsageError;
 
 /// The reasons a run holds, as the `backfill_held` gauge names them.
-pub const HOLD_REASONS: [&str; 4] = ["paused", "replication_lag", "lock_waiters", "server_load"];
+pub const HOLD_REASONS: [&str; 5] = [
+    "paused",
+    "replication_lag",
+    "lock_waiters",
+    "server_load",
+    "window",
+];
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Unit {

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, FixedOffset, Utc};
 use entity::backfill_runs::{self, Column};
+use entity::backfill_settings;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
@@ -17,6 +18,8 @@ use crate::backend::Db;
 use crate::engine::{Checkpoint, RangeState, RangeTally, range_states};
 use crate::error::UsageError;
 use crate::ledger::{self, RunStatus};
+use crate::notify::{self, Event};
+use crate::settings;
 
 /// At most this many runs are listed.
 const LISTED: u64 = 50;
@@ -35,6 +38,9 @@ pub struct RunView {
     /// Its ranges, one by one, when one run is shown (`--run ID`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ranges: Option<Vec<RangeState>>,
+    /// The changes of its settings, oldest first, when one run is shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Vec<backfill_settings::Model>>,
 }
 
 /// One table or phase of a run.
@@ -123,6 +129,10 @@ async fn view(db: &Db, run: backfill_runs::Model, one: bool) -> Result<RunView> 
         worker: format!("{}@{}", run.pid, run.host),
         units,
         ranges: one.then_some(ranges),
+        changes: match one {
+            true => Some(settings::history(db, run.id).await?),
+            false => None,
+        },
     })
 }
 
@@ -197,6 +207,16 @@ impl Control {
         }
     }
 
+    /// The change of status it makes, as `--notify` tells it.
+    fn event(self) -> Event {
+        match self {
+            Self::Pause => Event::Paused,
+            Self::Continue => Event::Resumed,
+            Self::Cancel => Event::Cancelled,
+            Self::Abandon => Event::Abandoned,
+        }
+    }
+
     /// The states the run may be in, and the one it is put in.
     fn transition(self) -> (&'static [&'static str], RunStatus) {
         match self {
@@ -226,10 +246,11 @@ pub async fn control(db: &Db, id: i64, control: Control) -> Result<RunStatus> {
         .exec(db)
         .await
         .context("could not update backfill_runs")?;
+    let run = ledger::find(db, id).await?;
     if changed.rows_affected == 1 {
+        notify::tell_once(db, &run, control.event()).await;
         return Ok(to);
     }
-    let run = ledger::find(db, id).await?;
     let stopped = run.status.parse().is_ok_and(RunStatus::is_resumable);
     let live = RunStatus::LIVE.contains(&run.status.as_str());
     bail!(UsageError::new(match control {

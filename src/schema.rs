@@ -61,6 +61,7 @@ pub fn expected_schema() -> Vec<(String, Vec<ExpectedColumn>)> {
         columns_of::<BackfillRuns>(),
         columns_of::<BackfillJournal>(),
         columns_of::<BackfillRanges>(),
+        columns_of::<BackfillSettings>(),
     ]
 }
 

@@ -25,6 +25,7 @@ mod m20260101_000002_create_memory_tables;
 mod m20260101_000003_add_project_id;
 mod m20260101_000004_create_bookkeeping_tables;
 mod m20260101_000005_create_backfill_ranges;
+mod m20260101_000006_create_backfill_settings;
 mod object;
 mod ownership;
 mod project_id;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(Owned(m20260101_000003_add_project_id::Migration)),
             Box::new(Owned(m20260101_000004_create_bookkeeping_tables::Migration)),
             Box::new(Owned(m20260101_000005_create_backfill_ranges::Migration)),
+            Box::new(Owned(m20260101_000006_create_backfill_settings::Migration)),
         ]
     }
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 use clap::Args;
 use clap::builder::TypedValueParser;
 
-use super::duration::{parse_duration, parse_lease, parse_positive_duration};
+use crate::settings::Window;
+use crate::settings::duration::{parse_duration, parse_lease, parse_positive_duration};
 
 /// Flags shared by both backfills.
 #[derive(Debug, Clone, Args)]
@@ -32,6 +33,12 @@ pub struct RunOpts {
     /// The run to resume or roll back (see `backfill runs`).
     #[arg(long = "run", value_name = "ID", requires = "run_target")]
     pub run_id: Option<i64>,
+    /// POST one JSON object to this http(s) URL per change of the run's status
+    /// (started, held and why, resumed, paused, cancelled, interrupted, failed, done,
+    /// rolled back); repeatable. A receiver that fails is retried a few times and never
+    /// fails the run. The URLs are recorded with the run, so its every process tells them.
+    #[arg(long = "notify", value_name = "URL", value_parser = parse_notify_url)]
+    pub notify: Vec<String>,
     #[command(flatten)]
     pub pace: PaceOpts,
 }
@@ -76,6 +83,11 @@ pub struct PaceOpts {
     /// MySQL/MariaDB: hold between batches while more threads than this are running.
     #[arg(long, value_name = "THREADS", default_value_t = 25, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(1..).map(|n| n as u64))]
     pub max_load: u64,
+    /// Work only in these times of day, HH:MM-HH:MM in this process's local time
+    /// (several separated by commas; a span may wrap midnight): outside them the run
+    /// holds with reason `window`. `runs set ID window=…` changes it while the run works.
+    #[arg(long, value_name = "HH:MM-HH:MM[,…]", value_parser = parse_window)]
+    pub window: Option<Window>,
     /// Serve Prometheus metrics of the run at http://HOST:PORT/ while it works
     /// (`:PORT` listens on every interface).
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_listen_addr)]
@@ -123,6 +135,21 @@ pub struct WorkArgs {
     pub run_id: i64,
     #[command(flatten)]
     pub pace: PaceOpts,
+}
+
+fn parse_window(text: &str) -> Result<Window, String> {
+    text.parse()
+        .map_err(|err: crate::error::UsageError| err.to_string())
+}
+
+/// A `--notify` URL: http or https.
+fn parse_notify_url(text: &str) -> Result<String, String> {
+    match url::Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(text.to_string()),
+        _ => Err(format!(
+            "`{text}` is not a URL to notify: give http://HOST/PATH or https://HOST/PATH"
+        )),
+    }
 }
 
 /// An address to listen on, `HOST:PORT`, or `:PORT` for every interface.

@@ -1,21 +1,21 @@
 //! Command-line surface: every subcommand is one clap struct, and every flag's doc
 //! comment is its `--help`: here the global flags and the commands that inspect or set
-//! up a database, in `backfill_flags` the two backfills and `work`, in `duration` how a
-//! duration flag is read. Nothing here touches a database; `commands` turns these
+//! up a database, in `backfill_flags` the two backfills and `work` (how a duration is read is
+//! `settings::duration`'s). Nothing here touches a database; `commands` turns these
 //! values into calls of the library modules.
 
 mod backfill_flags;
-mod duration;
 
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use duration::parse_positive_duration;
+use crate::settings::duration::parse_positive_duration;
 
 pub use backfill_flags::{FeaturesArgs, PaceOpts, ProjectIdArgs, RunOpts, WorkArgs};
 
 use crate::report::Format;
+use crate::settings::Setting;
 
 /// The embedded default, used when neither `--database-url` nor `DATABASE_URL` is set.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://backfill.db?mode=rwc";
@@ -82,8 +82,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// List anomalies logged for review, or resolve them.
     Anomalies(AnomaliesArgs),
-    /// Show runs and their progress, or pause, continue, cancel or abandon one from
-    /// anywhere.
+    /// Show runs and their progress, or pause, continue, cancel, abandon or change the
+    /// settings of one from anywhere.
     Runs(RunsArgs),
     /// Join a run of either backfill from another process or machine with more
     /// workers; exits 0 once no work is left.
@@ -262,7 +262,7 @@ pub struct RunsArgs {
     pub all: bool,
 }
 
-#[derive(Debug, Clone, Copy, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum RunsAction {
     /// Make the run's processes wait after their batch in flight, holding no lock.
     Pause { id: i64 },
@@ -275,6 +275,20 @@ pub enum RunsAction {
     /// `abandoned` and is never resumed; its journal stays, so `--rollback --run ID`
     /// still undoes what it did.
     Abandon { id: i64 },
+    /// Change settings of a run while it works: every process of the run takes them
+    /// before its next batch, and `runs --run ID` shows who changed what, when, from
+    /// what to what. NAME is batch-size, batch-time (or off), sleep, max-lag,
+    /// max-load or window (HH:MM-HH:MM[,…], or off).
+    Set {
+        id: i64,
+        #[arg(required = true, value_name = "NAME=VALUE", value_parser = parse_setting)]
+        settings: Vec<Setting>,
+    },
+}
+
+fn parse_setting(text: &str) -> Result<Setting, String> {
+    text.parse()
+        .map_err(|err: crate::error::UsageError| err.to_string())
 }
 
 #[derive(Debug, Subcommand)]

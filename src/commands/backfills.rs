@@ -78,6 +78,8 @@ async fn engine_settings(
         },
         replicas,
         metrics,
+        window: pace.window.clone(),
+        notify: Vec::new(),
     })
 }
 
@@ -94,15 +96,18 @@ pub(super) async fn backfill_features(
         return Ok(Outcome::Passed);
     }
     let settings = FeaturesSettings {
-        engine: engine_settings(
-            db,
-            global,
-            &args.run.pace,
-            args.run.dry_run,
-            args.batch_size,
-            Duration::ZERO,
-        )
-        .await?,
+        engine: EngineSettings {
+            notify: args.run.notify.clone(),
+            ..engine_settings(
+                db,
+                global,
+                &args.run.pace,
+                args.run.dry_run,
+                args.batch_size,
+                Duration::ZERO,
+            )
+            .await?
+        },
         resume: resume_of(&args.run),
         validate: !args.run.no_validate,
     };
@@ -147,15 +152,18 @@ pub(super) async fn backfill_project_id(
         return Ok(outcome);
     }
     let settings = ProjectIdSettings {
-        engine: engine_settings(
-            db,
-            global,
-            &args.run.pace,
-            args.run.dry_run,
-            args.batch_size,
-            PROJECT_ID_SLEEP,
-        )
-        .await?,
+        engine: EngineSettings {
+            notify: args.run.notify.clone(),
+            ..engine_settings(
+                db,
+                global,
+                &args.run.pace,
+                args.run.dry_run,
+                args.batch_size,
+                PROJECT_ID_SLEEP,
+            )
+            .await?
+        },
         tables,
         resume: resume_of(&args.run),
         validate: !args.run.no_validate,

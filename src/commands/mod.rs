@@ -165,16 +165,25 @@ async fn run_runs(
     reporter: &mut Reporter<impl Write>,
 ) -> Result<Outcome> {
     backend::require_schema(db, &[("backfill_runs", &[]), ("backfill_ranges", &[])]).await?;
-    let (id, control) = match args.action {
+    let (id, control) = match &args.action {
         None => {
             let listed = runs::list(db, args.run_id, args.all).await?;
             reporter.runs(&listed).context(NO_SUMMARY)?;
             return Ok(Outcome::Passed);
         }
-        Some(RunsAction::Pause { id }) => (id, Control::Pause),
-        Some(RunsAction::Continue { id }) => (id, Control::Continue),
-        Some(RunsAction::Cancel { id }) => (id, Control::Cancel),
-        Some(RunsAction::Abandon { id }) => (id, Control::Abandon),
+        Some(RunsAction::Pause { id }) => (*id, Control::Pause),
+        Some(RunsAction::Continue { id }) => (*id, Control::Continue),
+        Some(RunsAction::Cancel { id }) => (*id, Control::Cancel),
+        Some(RunsAction::Abandon { id }) => (*id, Control::Abandon),
+        Some(RunsAction::Set { id, settings }) => {
+            backend::require_schema(db, &[("backfill_settings", &[])]).await?;
+            let changes =
+                crate::settings::change(db, *id, settings, &crate::settings::changed_by()).await?;
+            reporter
+                .settings_changed(*id, &changes)
+                .context(NO_SUMMARY)?;
+            return Ok(Outcome::Passed);
+        }
     };
     let status = runs::control(db, id, control).await?;
     reporter.controlled(id, status).context(NO_SUMMARY)?;

@@ -23,6 +23,7 @@ use super::range_rows::{self, from_json, parse_bound, parse_owner, release};
 use super::state::Checkpoint;
 use crate::backend::Db;
 use crate::ledger;
+use crate::notify::Notifier;
 
 /// The ranges of one run, as its workers claim them.
 #[derive(Debug, Clone)]
@@ -43,12 +44,14 @@ pub enum Claim {
 }
 
 impl RangeQueue {
-    /// The ranges of run `run_id`, leased and split as `engine` says.
-    pub fn new(db: &Db, run_id: i64, engine: &EngineSettings) -> Self {
+    /// The ranges of run `run_id`, leased and split as `engine` says; its holds are
+    /// told to `notifier`.
+    pub fn new(db: &Db, run_id: i64, engine: &EngineSettings, notifier: Notifier) -> Self {
         Self {
             terms: LeaseTerms {
                 db: db.clone(),
                 run_id,
+                notifier,
                 lease: engine.lease,
                 min_split: Ord::max(engine.batch_size.saturating_mul(2), 2),
             },

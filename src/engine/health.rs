@@ -53,6 +53,11 @@ pub enum Hold {
         threads: u64,
         max: u64,
     },
+    /// Outside the run's `--window`, which opens next at `opens` (local time).
+    Window {
+        window: String,
+        opens: String,
+    },
 }
 
 impl Hold {
@@ -64,6 +69,7 @@ impl Hold {
             }
             Self::LockWaiters { .. } => "lock_waiters",
             Self::Load { .. } => "server_load",
+            Self::Window { .. } => "window",
         }
     }
 }
@@ -95,6 +101,10 @@ impl fmt::Display for Hold {
             Self::Load { threads, max } => {
                 write!(f, "server load: {threads} threads running (max {max})")
             }
+            Self::Window { window, opens } => write!(
+                f,
+                "window: outside {window} (local time); goes on at {opens}"
+            ),
         }
     }
 }
@@ -113,6 +123,11 @@ impl HealthWatch {
             limits,
             replay: HashMap::new(),
         }
+    }
+
+    /// The limits from now on (`runs set max-lag=… max-load=…`).
+    pub fn limits_mut(&mut self) -> &mut HealthLimits {
+        &mut self.limits
     }
 
     /// The first reason to hold in `seen` at `now`, if any.

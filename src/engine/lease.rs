@@ -16,6 +16,8 @@ use super::range_rows::{self, release, to_json};
 use super::state::{Checkpoint, CheckpointStore, Saved};
 use crate::backend::{Db, Key, KeyKind, db_message};
 use crate::ledger::{self, Request, RunStatus};
+use crate::notify::{Event, Notifier};
+use crate::settings::{self, Setting};
 
 /// How often a worker's lease moves the run's heartbeat (which tells a live run from a
 /// dead one), at most.
@@ -27,6 +29,8 @@ const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 pub struct LeaseTerms {
     pub(super) db: Db,
     pub(super) run_id: i64,
+    /// Where the run's holds and goings-on are told.
+    pub(super) notifier: Notifier,
     pub(super) lease: Duration,
     /// A range is split only while it still spans about this many rows.
     pub(super) min_split: u64,
@@ -197,7 +201,15 @@ impl CheckpointStore for RangeLease {
         ledger::requested(db, self.terms.run_id).await
     }
 
+    async fn changes_after(&mut self, after: i64) -> Result<Vec<(i64, Setting)>, DbErr> {
+        settings::changes_after(&self.terms.db, self.terms.run_id, after).await
+    }
+
     async fn hold(&mut self, held: Option<String>) -> Result<(), DbErr> {
+        let event = match &held {
+            Some(reason) => Event::Held(reason.clone()),
+            None => Event::Resumed,
+        };
         let going_on = held.is_none();
         self.checkpoint.progress.held = held;
         // Renewed while the walk holds, which may last longer than the lease.
@@ -210,12 +222,15 @@ impl CheckpointStore for RangeLease {
             false => (RunStatus::Running, RunStatus::Throttled),
             true => (RunStatus::Throttled, RunStatus::Running),
         };
-        if let Err(err) = ledger::move_status(&self.terms.db, self.terms.run_id, from, to).await {
-            tracing::debug!(
+        // Of the run's workers, the one that moves its status tells of it.
+        match ledger::move_status(&self.terms.db, self.terms.run_id, from, to).await {
+            Ok(true) => self.terms.notifier.tell(&self.terms.db, event).await,
+            Ok(false) => {}
+            Err(err) => tracing::debug!(
                 "could not show the run {} ({})",
                 to.as_str(),
                 db_message(&err)
-            );
+            ),
         }
         Ok(())
     }

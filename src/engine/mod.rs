@@ -21,7 +21,7 @@
 //! | `cut` | a table's key space cut into ranges without reading the table |
 //! | `attempt` | one try of one batch, in one transaction |
 //! | `isolate` | bisection of a batch the database rejected a row of |
-//! | `pace` | between batches: pause and cancel requests, health holds |
+//! | `pace` | between batches: pause and cancel requests, settings changed, the window, health holds |
 //! | `health` | judging the database's health against the limits |
 //! | `sizing` | the size of the next batch, fixed or adapted to `--batch-time` |
 //! | `retry` | how often and how long a batch waits out a busy database |
@@ -61,7 +61,6 @@ pub use pool::{WorkPlan, Worked, work};
 pub use progress::{ProgressBoard, ProgressDisplay};
 pub use range_rows::{RangeState, states as range_states};
 pub use retry::RetryPolicy;
-pub use sizing::{MAX_BATCH, MIN_BATCH};
 pub use state::{Checkpoint, CheckpointStore, Deferred, Progress, Saved};
 pub use walker::{KeysetWalker, WalkedRange};
 
@@ -69,6 +68,7 @@ use std::time::Duration;
 
 use crate::backend::Replica;
 use crate::metrics::Metrics;
+use crate::settings::{Setting, Window};
 
 /// How the engine paces and guards batches, resolved once from the flags.
 #[derive(Debug, Clone)]
@@ -95,6 +95,10 @@ pub struct EngineSettings {
     pub replicas: Vec<Replica>,
     /// Where the walk's figures go (served with `--metrics-addr`).
     pub metrics: Metrics,
+    /// The times of day the run may work (`--window`); none: any time.
+    pub window: Option<Window>,
+    /// Where a new run's status changes are POSTed (`--notify`).
+    pub notify: Vec<String>,
 }
 
 impl EngineSettings {
@@ -115,6 +119,20 @@ impl EngineSettings {
             health: HealthLimits::default(),
             replicas: Vec::new(),
             metrics: Metrics::default(),
+            window: None,
+            notify: Vec::new(),
         }
+    }
+
+    /// The settings a run can change while it works, as these are.
+    pub fn changeable(&self) -> Vec<Setting> {
+        vec![
+            Setting::BatchSize(self.batch_size),
+            Setting::BatchTime(self.batch_time),
+            Setting::Sleep(self.sleep),
+            Setting::MaxLag(self.health.max_lag),
+            Setting::MaxLoad(self.health.max_load),
+            Setting::Window(self.window.clone()),
+        ]
     }
 }

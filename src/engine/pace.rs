@@ -1,5 +1,5 @@
-//! Between two batches: what is asked of the run from any process (pause, cancel),
-//! the database's health, and Ctrl-C. While paused or held the walk holds no
+//! Between two batches: what is asked of the run from any process (pause, cancel, a
+//! change of its settings), its window, the database's health, and Ctrl-C. While paused or held the walk holds no
 //! transaction and no lock; it re-checks with backoff, never fails for it, and says
 //! why on the progress line, in the log and in the run ledger (`runs`).
 
@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 use sea_orm::DbErr;
 
 use super::Cancel;
-use super::health::{HealthLimits, HealthWatch};
+use super::health::{HealthLimits, HealthWatch, Hold};
 use super::progress::WalkDisplay;
 use super::state::CheckpointStore;
 use crate::backend::{Db, Observation, Replica, Standby, db_message};
 use crate::ledger::Request;
 use crate::metrics::Metrics;
+use crate::settings::{Setting, Window, hh_mm};
 
 /// How often the run's requests and the database's health are read while all is well:
 /// often enough to stop within a moment, rarely enough to cost nothing per batch.
@@ -38,20 +39,58 @@ pub(super) struct Pacer {
     watch: HealthWatch,
     replicas: Vec<Replica>,
     metrics: Metrics,
+    window: Option<Window>,
+    /// The id of the last change of the run's settings taken.
+    seen: i64,
+    /// Changes the walk itself takes (batch size and time, sleep), oldest first.
+    changed: Vec<Setting>,
     checked: Option<Instant>,
     /// The kind of hold the walk is in, if any.
     holding: Option<&'static str>,
 }
 
 impl Pacer {
-    pub fn new(limits: HealthLimits, replicas: Vec<Replica>, metrics: Metrics) -> Self {
+    pub fn new(
+        limits: HealthLimits,
+        window: Option<Window>,
+        replicas: Vec<Replica>,
+        metrics: Metrics,
+    ) -> Self {
         Self {
             watch: HealthWatch::new(limits),
             replicas,
             metrics,
+            window,
+            seen: 0,
+            changed: Vec::new(),
             checked: None,
             holding: None,
         }
+    }
+
+    /// The changes of the batch size, batch time and sleep taken since the last call.
+    pub fn take_changed(&mut self) -> Vec<Setting> {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// Takes the changes of the run's settings recorded since the last look: the limits
+    /// and the window at once, the rest for the walk.
+    async fn take_changes(
+        &mut self,
+        store: &mut dyn CheckpointStore,
+        unit: &str,
+    ) -> Result<(), DbErr> {
+        for (id, setting) in store.changes_after(self.seen).await? {
+            self.seen = id;
+            tracing::info!("{unit}: {setting} from the next batch on");
+            match setting {
+                Setting::MaxLag(lag) => self.watch.limits_mut().max_lag = lag,
+                Setting::MaxLoad(threads) => self.watch.limits_mut().max_load = threads,
+                Setting::Window(window) => self.window = window,
+                walk => self.changed.push(walk),
+            }
+        }
+        Ok(())
     }
 
     /// Waits until the walk of `table` (reported as `unit`) may run its next batch.
@@ -75,7 +114,10 @@ impl Pacer {
             }
             self.checked = Some(Instant::now());
             let request = match store.as_deref_mut() {
-                Some(store) => store.requested().await?,
+                Some(store) => {
+                    self.take_changes(store, unit).await?;
+                    store.requested().await?
+                }
                 None => Request::Go,
             };
             let (kind, reason, pause) = match request {
@@ -88,7 +130,7 @@ impl Pacer {
                     "paused by `runs pause`; `runs continue` goes on".to_string(),
                     PAUSED_WAIT,
                 ),
-                Request::Go => match self.health(db, table).await {
+                Request::Go => match self.hold(db, table).await {
                     Some(hold) => (hold.kind(), hold.to_string(), wait),
                     None => {
                         if self.holding.take().is_some() {
@@ -119,10 +161,25 @@ impl Pacer {
         }
     }
 
+    /// Why the next batch must wait, if it must: outside the window, or the database's
+    /// health.
+    async fn hold(&mut self, db: &Db, table: &str) -> Option<Hold> {
+        if let Some(window) = &self.window {
+            let now = chrono::Local::now().time();
+            if !window.contains(now) {
+                return Some(Hold::Window {
+                    window: window.to_string(),
+                    opens: hh_mm(window.next_opening(now)),
+                });
+            }
+        }
+        self.health(db, table).await
+    }
+
     /// Why the database is too busy for the next batch, if it is. A health check that
     /// fails (a role that may not read the statistics, say) does not stop the run; a
     /// replica that cannot be read holds it, since its lag is then unknown.
-    async fn health(&mut self, db: &Db, table: &str) -> Option<super::Hold> {
+    async fn health(&mut self, db: &Db, table: &str) -> Option<Hold> {
         let mut seen = match db.backend().observe_health(db, table).await {
             Ok(seen) => seen,
             Err(err) => {

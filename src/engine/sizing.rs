@@ -5,9 +5,7 @@
 
 use std::time::Duration;
 
-/// The smallest and largest batch an adaptive run uses (spec §5.10).
-pub const MIN_BATCH: u64 = 10;
-pub const MAX_BATCH: u64 = 100_000;
+use crate::settings::{MAX_BATCH, MIN_BATCH};
 
 /// Growth per batch at most: one fast batch does not make the next one huge.
 const MAX_GROWTH: f64 = 1.2;
@@ -48,6 +46,30 @@ impl BatchSizer {
         self.size
     }
 
+    /// Whether the size adapts to a batch time.
+    pub fn adapts(&self) -> bool {
+        self.target.is_some()
+    }
+
+    /// Every batch from the next one on has `size` rows, or starts there when the size
+    /// adapts (`runs set batch-size=…`).
+    pub fn resize(&mut self, size: u64) {
+        self.size = match self.target {
+            Some(_) => size.clamp(MIN_BATCH, MAX_BATCH),
+            None => size,
+        };
+        self.smallest = self.smallest.min(self.size);
+        self.largest = self.largest.max(self.size);
+    }
+
+    /// Adapts toward batches of about `target` from now on, or stops adapting (`runs
+    /// set batch-time=…`).
+    pub fn retarget(&mut self, target: Option<Duration>) {
+        self.target = target;
+        self.per_row = None;
+        self.resize(self.size);
+    }
+
     /// The smallest and the largest size used so far.
     pub fn used(&self) -> (u64, u64) {
         (self.smallest, self.largest)
@@ -74,20 +96,14 @@ impl BatchSizer {
         } else {
             self.size as f64
         };
-        self.set(next as u64);
+        self.resize(next as u64);
     }
 
     /// A batch met a lock timeout: the next try takes half as many rows.
     pub fn lock_timeout(&mut self) {
         if self.target.is_some() {
-            self.set(self.size / 2);
+            self.resize(self.size / 2);
         }
-    }
-
-    fn set(&mut self, size: u64) {
-        self.size = size.clamp(MIN_BATCH, MAX_BATCH);
-        self.smallest = self.smallest.min(self.size);
-        self.largest = self.largest.max(self.size);
     }
 }
 

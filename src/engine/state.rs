@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::counters::Counters;
 use crate::backend::Key;
 use crate::ledger::Request;
+use crate::settings::Setting;
 
 /// A key range whose batch could not take its locks in time, for a later pass.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +80,12 @@ pub trait CheckpointStore: Send {
     /// What is asked of the run now; a store nobody else can reach says go.
     async fn requested(&mut self) -> Result<Request, DbErr> {
         Ok(Request::Go)
+    }
+
+    /// The changes of the run's settings recorded after change `after`, each with its
+    /// id (`runs set`, the console); a store nobody else can reach has none.
+    async fn changes_after(&mut self, _after: i64) -> Result<Vec<(i64, Setting)>, DbErr> {
+        Ok(Vec::new())
     }
 
     /// Records, outside any batch, that the walk holds (and why) or goes on: the run is

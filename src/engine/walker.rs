@@ -18,6 +18,7 @@ use super::{Cancel, EngineSettings};
 use crate::anomalies::{AnomalyKind, AnomalyLog};
 use crate::backend::{Db, Failure, TableKey};
 use crate::error::{BatchError, Interrupted};
+use crate::settings::Setting;
 
 /// What one walk did: its range's counters (those of earlier walks of it included),
 /// the rows this walk went through, its batch times (ms) and sizes, and whether it was
@@ -109,6 +110,15 @@ impl<'a> KeysetWalker<'a> {
                 table: key.table,
                 source,
             })?;
+        for setting in meter.pacer.take_changed() {
+            match setting {
+                Setting::BatchSize(size) => meter.sizer.resize(size),
+                Setting::BatchTime(target) => meter.sizer.retarget(target),
+                Setting::Sleep(sleep) => self.settings.sleep = sleep,
+                // The pacer takes the others itself.
+                _ => {}
+            }
+        }
         match gate {
             Gate::Go { waited } => Ok(waited),
             Gate::Stop => {
@@ -147,6 +157,7 @@ impl<'a> KeysetWalker<'a> {
             sizer: BatchSizer::new(self.settings.batch_size, self.settings.batch_time),
             pacer: Pacer::new(
                 self.settings.health,
+                self.settings.window.clone(),
                 self.settings.replicas.clone(),
                 self.settings.metrics.clone(),
             ),
@@ -174,7 +185,7 @@ impl<'a> KeysetWalker<'a> {
             processed_here: meter.processed_here(),
             stopped,
             timings: meter.timings,
-            batch_sizes: self.settings.batch_time.map(|_| meter.sizer.used()),
+            batch_sizes: meter.sizer.adapts().then(|| meter.sizer.used()),
         })
     }
 

@@ -14,15 +14,18 @@ use serde::de::DeserializeOwned;
 
 use crate::backend::{self, Db, Schema};
 use crate::engine::{self, Cancel, Checkpoint, EngineSettings, RangeQueue, WorkPlan, Worked};
-use crate::error::Outcome;
+use crate::error::{Outcome, is_interruption};
 use crate::ledger::{Resume, RunLedger, RunStatus};
+use crate::notify::{self, Event, Notifier};
+use crate::settings;
 
 /// The bookkeeping tables every run writes.
-const BOOKKEEPING: [&str; 4] = [
+const BOOKKEEPING: [&str; 5] = [
     "backfill_anomalies",
     "backfill_runs",
     "backfill_journal",
     "backfill_ranges",
+    "backfill_settings",
 ];
 
 /// Refuses, before anything is written, a database a run of a job needing `schema`
@@ -41,6 +44,8 @@ pub struct Run {
     command: &'static str,
     /// None in a dry run: nothing is recorded.
     ledger: Option<RunLedger>,
+    /// Where the run's status changes are told (`--notify`).
+    notifier: Notifier,
 }
 
 /// How a run ended, as its summary tells it: the run, whether it finished or was
@@ -72,17 +77,51 @@ impl RunEnd {
 }
 
 impl Run {
-    /// A run of `command` recording `recorded` as its settings: a new one, or with
-    /// `resume` the stopped one it names; in a dry run, none.
+    /// A run of `command` recording `recorded` as its settings, with the values of
+    /// the settings it may change and its `--notify` URLs from `engine`: a new one, or
+    /// with `resume` the stopped one it names; in a dry run, none.
     pub async fn open(
         db: &Db,
         command: &'static str,
         recorded: &impl Serialize,
-        dry_run: bool,
+        engine: &EngineSettings,
         resume: Option<Resume>,
     ) -> Result<Self> {
-        let ledger = RunLedger::open(db, command, recorded, dry_run, resume).await?;
-        Ok(Self { command, ledger })
+        let mut record = serde_json::to_value(recorded)?;
+        if let Some(record) = record.as_object_mut() {
+            record.insert(
+                settings::STARTED_WITH.into(),
+                settings::started_with(&engine.changeable()),
+            );
+            record.insert(notify::RECORDED_AS.into(), engine.notify.clone().into());
+        }
+        let ledger = RunLedger::open(db, command, &record, engine.dry_run, resume).await?;
+        let notifier = match &ledger {
+            Some(ledger) => {
+                // A resumed run tells those it was started with, and any given now.
+                let mut urls = notify::recorded_urls(ledger.recorded());
+                urls.extend(
+                    engine
+                        .notify
+                        .iter()
+                        .filter(|url| !urls.contains(url))
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                );
+                Notifier::new(urls, ledger.id, command)
+            }
+            None => Notifier::default(),
+        };
+        let event = match resume {
+            Some(_) => Event::Resumed,
+            None => Event::Started,
+        };
+        notifier.tell(db, event).await;
+        Ok(Self {
+            command,
+            ledger,
+            notifier,
+        })
     }
 
     /// Joins live run `id` from another process (`work --run ID`) as a run of one of
@@ -96,9 +135,11 @@ impl Run {
                 "run {id} is a `{command}` run, which `work` cannot join"
             )));
         };
+        let notifier = Notifier::of_run(ledger.recorded(), ledger.id, command);
         Ok(Some(Self {
             command,
             ledger: Some(ledger),
+            notifier,
         }))
     }
 
@@ -130,20 +171,34 @@ impl Run {
     ) -> Result<Worked> {
         let walked = async {
             let queue = match &self.ledger {
-                Some(ledger) => Some(queue(db, ledger, engine, plan).await?),
+                Some(ledger) => Some(queue(db, ledger, engine, self.notifier.clone(), plan).await?),
                 None => None,
             };
             anyhow::Ok(engine::work(db, engine, queue.as_ref(), plan, cancel).await?)
         }
         .await;
         let Some(ledger) = self.ledger.as_ref().filter(|ledger| !ledger.joined()) else {
+            self.notifier.flush();
             return walked;
         };
-        let worked = ledger.settle(db, walked).await?;
-        if worked.stopped.is_some() {
-            ledger.stopped(db, RunStatus::Interrupted).await;
+        let stopped = match &walked {
+            Ok(worked) if worked.stopped.is_none() => None,
+            Ok(_) => Some(RunStatus::Interrupted),
+            Err(err) if is_interruption(err) => Some(RunStatus::Interrupted),
+            Err(_) => Some(RunStatus::Failed),
+        };
+        // A run stopped by `runs cancel` stays cancelled, as that command told.
+        if let Some(status) = stopped
+            && ledger.stopped(db, status).await
+        {
+            let event = match status {
+                RunStatus::Failed => Event::Failed,
+                _ => Event::Interrupted,
+            };
+            self.notifier.tell(db, event).await;
+            self.notifier.flush();
         }
-        Ok(worked)
+        walked
     }
 
     /// How the run ended: `stopped` between batches, or done; with the commands that
@@ -174,7 +229,12 @@ impl Run {
     /// Closes the run as done, with its summary; a stopped run stays as `work` left it.
     pub async fn finish(&self, db: &Db, end: &RunEnd, summary: &impl Serialize) -> Result<()> {
         match &self.ledger {
-            Some(ledger) if !end.stopped() => ledger.finish(db, RunStatus::Done, summary).await,
+            Some(ledger) if !end.stopped() => {
+                ledger.finish(db, RunStatus::Done, summary).await?;
+                self.notifier.tell(db, Event::Done).await;
+                self.notifier.flush();
+                Ok(())
+            }
             _ => Ok(()),
         }
     }
@@ -188,9 +248,10 @@ async fn queue(
     db: &Db,
     ledger: &RunLedger,
     engine: &EngineSettings,
+    notifier: Notifier,
     plan: &impl WorkPlan,
 ) -> Result<RangeQueue> {
-    let queue = RangeQueue::new(db, ledger.id, engine);
+    let queue = RangeQueue::new(db, ledger.id, engine, notifier);
     if !ledger.joined() {
         let legacy: BTreeMap<String, Checkpoint> = ledger.legacy_checkpoints()?;
         queue

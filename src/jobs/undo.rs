@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::backend::Db;
 use crate::error::{Unavailable, UsageError};
 use crate::ledger::{self, RunStatus};
+use crate::notify::{self, Event};
 
 /// Journal entries read per page.
 const JOURNAL_PAGE: u64 = 100;
@@ -129,6 +130,7 @@ pub async fn mark_rolled_back(db: &Db, id: i64) -> Result<()> {
         .exec(db)
         .await
         .context("could not record the rollback in backfill_runs")?;
+    notify::tell_once(db, &ledger::find(db, id).await?, Event::RolledBack).await;
     Ok(())
 }
 

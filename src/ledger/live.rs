@@ -36,20 +36,21 @@ pub async fn heartbeat(db: &impl ConnectionTrait, id: i64) -> Result<(), DbErr> 
 }
 
 /// Puts run `id` in `to` if it is in `from`: only a running run becomes throttled and
-/// back, so a pause or a cancel from another process is never overwritten.
+/// back, so a pause or a cancel from another process is never overwritten. Whether
+/// this call moved it.
 pub async fn move_status(
     db: &impl ConnectionTrait,
     id: i64,
     from: RunStatus,
     to: RunStatus,
-) -> Result<(), DbErr> {
-    backfill_runs::Entity::update_many()
+) -> Result<bool, DbErr> {
+    let moved = backfill_runs::Entity::update_many()
         .col_expr(Column::Status, Expr::value(to.as_str()))
         .filter(Column::Id.eq(id))
         .filter(Column::Status.eq(from.as_str()))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(moved.rows_affected == 1)
 }
 
 /// Marks runs of `command` whose process is gone as interrupted, and refuses when a
@@ -101,6 +102,19 @@ pub(super) async fn unfinished(
         }
     }
     Ok(None)
+}
+
+/// The rows run `id`'s ranges have gone through so far, as their checkpoints count them.
+pub async fn rows_done(db: &impl ConnectionTrait, id: i64) -> Result<u64, DbErr> {
+    use backfill_ranges::Column as Range;
+    let ranges = backfill_ranges::Entity::find()
+        .filter(Range::RunId.eq(id))
+        .all(db)
+        .await?;
+    Ok(ranges
+        .iter()
+        .filter_map(|range| range.checkpoint["counters"]["processed"].as_u64())
+        .sum())
 }
 
 /// Whether run `id` has a range not done (or none cut yet).

@@ -25,9 +25,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::backend::{Db, db_message};
-use crate::error::{Unavailable, UsageError, is_interruption};
+use crate::error::{Unavailable, UsageError};
 
-pub use live::{heartbeat, move_status, requested};
+pub use live::{heartbeat, move_status, requested, rows_done};
 pub use process::{host_name, is_alive, is_gone};
 pub use status::{Request, Resume, RunStatus};
 
@@ -213,33 +213,23 @@ impl RunLedger {
             .with_context(|| format!("run {} has unreadable checkpoints", self.id))
     }
 
+    /// The run's record as stored: its settings, the values of those it may change
+    /// when it started, its `--notify` URLs.
+    pub fn recorded(&self) -> &serde_json::Value {
+        &self.settings
+    }
+
     /// The settings the run was started with.
     pub fn settings<T: DeserializeOwned>(&self) -> Result<T> {
         serde_json::from_value(self.settings.clone())
             .with_context(|| format!("run {} does not record its settings", self.id))
     }
 
-    /// What the run's walk ended with, recorded: on an error the run is closed as
-    /// interrupted or failed (so `--resume` finds it) and the error is returned.
-    pub async fn settle<T>(&self, db: &Db, walked: Result<T>) -> Result<T> {
-        let err = match walked {
-            Ok(done) => return Ok(done),
-            Err(err) => err,
-        };
-        let status = if is_interruption(&err) {
-            RunStatus::Interrupted
-        } else {
-            RunStatus::Failed
-        };
-        self.stopped(db, status).await;
-        Err(err)
-    }
-
     /// Records that the run stopped early with `status` (interrupted or failed), for
-    /// `--resume`. Best effort: the reason it stopped is what to report. A run stopped
-    /// by `runs cancel` stays cancelled.
-    pub async fn stopped(&self, db: &Db, status: RunStatus) {
-        let _ = backfill_runs::Entity::update_many()
+    /// `--resume`; whether it did. Best effort: the reason it stopped is what to
+    /// report. A run stopped by `runs cancel` stays cancelled.
+    pub async fn stopped(&self, db: &Db, status: RunStatus) -> bool {
+        backfill_runs::Entity::update_many()
             .col_expr(Column::Status, Expr::value(status.as_str()))
             .col_expr(
                 Column::FinishedAt,
@@ -248,7 +238,8 @@ impl RunLedger {
             .filter(Column::Id.eq(self.id))
             .filter(Column::Status.ne(RunStatus::Cancelled.as_str()))
             .exec(db)
-            .await;
+            .await
+            .is_ok_and(|moved| moved.rows_affected == 1)
     }
 
     /// Closes the run with `status` and its final summary.

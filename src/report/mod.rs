@@ -16,6 +16,7 @@ pub use json::SCHEMA_VERSION;
 use std::io::{self, Write};
 use std::time::Duration;
 
+use entity::backfill_settings;
 use serde::Serialize;
 
 use crate::anomalies::ListedAnomaly;
@@ -254,6 +255,19 @@ impl<W: Write> Reporter<W> {
         };
         self.emit(&controlled, text::controlled)
     }
+
+    /// The settings `runs set` changed on run `id`.
+    pub fn settings_changed(
+        &mut self,
+        id: i64,
+        changes: &[backfill_settings::Model],
+    ) -> io::Result<()> {
+        let changed = SettingsChanged {
+            run_id: id,
+            changes,
+        };
+        self.emit(&changed, text::settings_changed)
+    }
 }
 
 /// The anomalies listed, as a field of the one object.
@@ -283,6 +297,12 @@ struct Worked<'a> {
 struct Controlled {
     run_id: i64,
     status: &'static str,
+}
+
+#[derive(Serialize)]
+struct SettingsChanged<'a> {
+    run_id: i64,
+    changes: &'a [backfill_settings::Model],
 }
 
 /// Rows `seed` wrote: tests, bugs and the rows of the eleven memory tables.

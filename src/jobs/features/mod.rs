@@ -151,7 +151,7 @@ pub async fn run(
         batch_size: settings.engine.batch_size,
         validate: settings.validate,
     };
-    let run = Run::open(db, COMMAND, &record, dry_run, settings.resume).await?;
+    let run = Run::open(db, COMMAND, &record, &settings.engine, settings.resume).await?;
     let planned = match dry_run {
         true => Some(Planned::new().await?),
         false => None,

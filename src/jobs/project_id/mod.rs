@@ -205,7 +205,7 @@ pub async fn run(
         tables: settings.tables.iter().map(ToString::to_string).collect(),
         guards,
     };
-    let run = Run::open(db, COMMAND, &record, dry_run, settings.resume).await?;
+    let run = Run::open(db, COMMAND, &record, &settings.engine, settings.resume).await?;
     // A resumed run finishes the tables it was started on, whatever --table says now.
     let tables = match run.recorded::<ProjectIdRecord>()? {
         Some(record) if settings.resume.is_some() => select_tables(&record.tables)?,

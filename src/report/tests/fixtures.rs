@@ -1,6 +1,8 @@
 //! The values the snapshots are taken of: a seeded demo-sized dataset's summaries,
 //! fixed so that nothing in a snapshot depends on a database or the clock.
 
+use entity::backfill_settings;
+
 use crate::anomalies::ListedAnomaly;
 use crate::engine::{Checkpoint, Counters, RangeState, RangeTally, UnitReport};
 use crate::jobs::features::FeaturesSummary;
@@ -269,5 +271,31 @@ pub(super) fn run_list() -> Vec<RunView> {
                 },
             },
         ]),
+        changes: Some(setting_changes()),
     }]
+}
+
+/// Two changes of run 12's settings, as `runs set` records them.
+pub(super) fn setting_changes() -> Vec<backfill_settings::Model> {
+    let at = |text| chrono::DateTime::parse_from_rfc3339(text).expect("a timestamp");
+    vec![
+        backfill_settings::Model {
+            id: 1,
+            run_id: 12,
+            setting: "batch-size".into(),
+            old_value: Some("5000".into()),
+            new_value: "2500".into(),
+            changed_by: "ann@ops-laptop".into(),
+            changed_at: at("2026-12-03T08:10:00+00:00"),
+        },
+        backfill_settings::Model {
+            id: 2,
+            run_id: 12,
+            setting: "window".into(),
+            old_value: Some("off".into()),
+            new_value: "22:00-06:00".into(),
+            changed_by: "ann@ops-laptop".into(),
+            changed_at: at("2026-12-03T08:10:00+00:00"),
+        },
+    ]
 }

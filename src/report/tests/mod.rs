@@ -216,6 +216,7 @@ fn runs() {
     snapshot("runs_none", |r| r.runs(&[]));
     snapshot("runs_paused", |r| r.controlled(12, RunStatus::Paused));
     snapshot("runs_abandoned", |r| r.controlled(12, RunStatus::Abandoned));
+    snapshot("runs_set", |r| r.settings_changed(12, &setting_changes()));
 }
 
 #[test]

@@ -19,7 +19,7 @@ use crate::validate::Coverage;
 pub(super) use backfills::{features, project_id, rollback, worked};
 pub(super) use checks::{anomalies, migrate, resolved, validate};
 pub(super) use demo::{demo, seed};
-pub(super) use runs::{controlled, runs};
+pub(super) use runs::{controlled, runs, settings_changed};
 
 pub(super) const DRY_RUN_BANNER: &str = "DRY RUN: nothing was written; a real run would do this:";
 

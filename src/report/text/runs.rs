@@ -1,8 +1,10 @@
-//! The text of `runs` and of `runs pause|continue|cancel|abandon`.
+//! The text of `runs`, of `runs pause|continue|cancel|abandon` and of `runs set`.
 
 use std::io::{self, Write};
 
 use indicatif::HumanCount;
+
+use entity::backfill_settings;
 
 use crate::ledger::RunStatus;
 use crate::runs::RunView;
@@ -80,6 +82,36 @@ pub(in crate::report) fn runs(out: &mut dyn Write, listed: &[RunView]) -> io::Re
                 HumanCount(range.checkpoint.counters.processed)
             )?;
         }
+        for change in run.changes.iter().flatten() {
+            writeln!(out, "  {}", change_line(change))?;
+        }
+    }
+    Ok(())
+}
+
+/// One change of a run's settings: `batch-size 5000 -> 1000 by ann@db1 at 2026-12-07 16:01:22`.
+fn change_line(change: &backfill_settings::Model) -> String {
+    format!(
+        "set {} {} -> {} by {} at {}",
+        change.setting,
+        change.old_value.as_deref().unwrap_or("?"),
+        change.new_value,
+        change.changed_by,
+        change.changed_at.format("%F %T")
+    )
+}
+
+pub(in crate::report) fn settings_changed(
+    out: &mut dyn Write,
+    c: &super::super::SettingsChanged,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "run {}: its processes take these before their next batch",
+        c.run_id
+    )?;
+    for change in c.changes {
+        writeln!(out, "  {}", change_line(change))?;
     }
     Ok(())
 }

@@ -15,25 +15,27 @@ mod up_down;
 use migration::MEMORY_TABLES;
 
 /// Every migration, oldest first.
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     "m20260101_000001_create_testio_tables",
     "m20260101_000002_create_memory_tables",
     "m20260101_000003_add_project_id",
     "m20260101_000004_create_bookkeeping_tables",
     "m20260101_000005_create_backfill_ranges",
+    "m20260101_000006_create_backfill_settings",
 ];
 
 /// The tables the analytics data lives in, and those of the backfills' own records.
 const ANALYTICS_TABLES: [&str; 3] = ["tests", "bugs", "test_features"];
-const BOOKKEEPING_TABLES: [&str; 4] = [
+const BOOKKEEPING_TABLES: [&str; 5] = [
     "backfill_anomalies",
     "backfill_runs",
     "backfill_journal",
     "backfill_ranges",
+    "backfill_settings",
 ];
 
 /// Named indexes the migrations create (on both backends).
-const NAMED_INDEXES: [&str; 13] = [
+const NAMED_INDEXES: [&str; 14] = [
     "idx_tests_customer_id",
     "idx_tests_product_id",
     "idx_test_features_customer_id",
@@ -47,6 +49,7 @@ const NAMED_INDEXES: [&str; 13] = [
     "idx_backfill_anomalies_kind",
     "idx_backfill_journal_run_id_table_name",
     "idx_backfill_ranges_run_id_done",
+    "idx_backfill_settings_run_id",
 ];
 
 /// Unique keys of the memory tables: (constraint name on PostgreSQL, table, columns).

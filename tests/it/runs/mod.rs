@@ -7,7 +7,9 @@ mod batch_time;
 mod control;
 mod holds;
 mod metrics;
+mod notify;
 mod replica;
+mod settings;
 mod standby;
 
 use std::process::{Child, Stdio};

@@ -1,5 +1,6 @@
-//! Duration flags (`--sleep`, `--lock-timeout`, `--batch-time`, `--max-lag`, `--lease`):
-//! a plain number of seconds or a number with a unit, read by `humantime`.
+//! Durations, in flags (`--sleep`, `--lock-timeout`, `--batch-time`, `--max-lag`,
+//! `--lease`) and in settings changed while a run works (`runs set ID sleep=…`): a plain
+//! number of seconds or a number with a unit, read by `humantime`.
 
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use std::time::Duration;
 const MAX_DURATION: Duration = Duration::from_secs(3600);
 
 /// `--lease`: a duration of at least a second, so that a batch has time to commit.
-pub(super) fn parse_lease(text: &str) -> Result<Duration, String> {
+pub fn parse_lease(text: &str) -> Result<Duration, String> {
     let lease = parse_duration(text)?;
     if lease < Duration::from_secs(1) {
         return Err(format!("`{text}` is too short a lease: give at least 1s"));
@@ -17,7 +18,7 @@ pub(super) fn parse_lease(text: &str) -> Result<Duration, String> {
 
 /// A duration flag that must be more than zero (`--lock-timeout 0` would never wait,
 /// `--batch-time 0` would shrink every batch to the least).
-pub(super) fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
     let duration = parse_duration(text)?;
     if duration.is_zero() {
         return Err(format!("`{text}` must be more than zero"));
@@ -27,7 +28,7 @@ pub(super) fn parse_positive_duration(text: &str) -> Result<Duration, String> {
 
 /// A duration flag: a plain number of seconds (`0.1`) or a number with a unit
 /// (`500ms`, `2s`, `1m`, read by `humantime`), from 0 to an hour.
-pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let duration = match text.parse::<f64>() {
         Ok(seconds) if (0.0..=MAX_DURATION.as_secs_f64()).contains(&seconds) => {

@@ -1,0 +1,237 @@
+//! `--notify URL`: one JSON object POSTed to each URL per change of a run's status
+//! (started, held and why, resumed, paused, cancelled, interrupted, failed, done, rolled
+//! back, abandoned), with the run's id, command, rows done, and where and when. The
+//! URLs are the run's (recorded when it starts), so whichever process changes the
+//! status (a worker, `runs pause` elsewhere, a rollback) tells them. One thread per
+//! process delivers the notices in order; a receiver that fails is retried a few
+//! times and then skipped with a warning. A notice never fails nor slows a run.
+
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use entity::backfill_runs;
+use serde::Serialize;
+
+use crate::backend::Db;
+use crate::ledger::{host_name, rows_done};
+
+/// The key under which a run records its `--notify` URLs (`backfill_runs.arguments`).
+pub const RECORDED_AS: &str = "notify";
+
+/// Tries per notice and receiver, and the wait after each failed one.
+const RETRY_WAITS: [Duration; 2] = [Duration::from_millis(500), Duration::from_secs(2)];
+/// How long one POST may take.
+const POST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a process that is about to end waits for its notices to be delivered.
+const FLUSH_WITHIN: Duration = Duration::from_secs(15);
+
+/// A change of a run's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Started,
+    /// Holding, and why.
+    Held(String),
+    /// Going on after a hold, a pause, or a stop (`--resume`).
+    Resumed,
+    Paused,
+    Cancelled,
+    Interrupted,
+    Failed,
+    Done,
+    RolledBack,
+    Abandoned,
+}
+
+impl Event {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Started => "started",
+            Self::Held(_) => "held",
+            Self::Resumed => "resumed",
+            Self::Paused => "paused",
+            Self::Cancelled => "cancelled",
+            Self::Interrupted => "interrupted",
+            Self::Failed => "failed",
+            Self::Done => "done",
+            Self::RolledBack => "rolled_back",
+            Self::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// The JSON object POSTed.
+#[derive(Debug, Serialize)]
+struct Notice<'a> {
+    event: &'static str,
+    run_id: i64,
+    command: &'a str,
+    /// Why the run holds (`held` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    /// Rows its workers have gone through so far.
+    rows: Option<u64>,
+    at: String,
+    /// The process that saw the change, as `pid@host`.
+    by: String,
+}
+
+/// Where a run's status changes are told; none when it has no `--notify` URL.
+#[derive(Debug, Clone, Default)]
+pub struct Notifier {
+    inner: Option<Arc<Inner>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    run_id: i64,
+    command: String,
+    queue: Mutex<Sender<Vec<u8>>>,
+    /// Notices not yet delivered (or given up on).
+    pending: Arc<(Mutex<usize>, Condvar)>,
+}
+
+impl Notifier {
+    /// Tells `urls` of run `id` of `command`.
+    pub fn new(urls: Vec<String>, id: i64, command: &str) -> Self {
+        if urls.is_empty() {
+            return Self::default();
+        }
+        let (queue, notices) = mpsc::channel::<Vec<u8>>();
+        let pending = Arc::new((Mutex::new(0usize), Condvar::new()));
+        let delivered = Arc::clone(&pending);
+        std::thread::spawn(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .timeout_global(Some(POST_TIMEOUT))
+                .build()
+                .into();
+            for notice in notices {
+                for url in &urls {
+                    deliver(&agent, url, &notice);
+                }
+                let (count, changed) = &*delivered;
+                *count
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) -= 1;
+                changed.notify_all();
+            }
+        });
+        Self {
+            inner: Some(Arc::new(Inner {
+                run_id: id,
+                command: command.to_string(),
+                queue: Mutex::new(queue),
+                pending,
+            })),
+        }
+    }
+
+    /// The notifier of run `id` of `command` whose record is `arguments`.
+    pub fn of_run(arguments: &serde_json::Value, id: i64, command: &str) -> Self {
+        Self::new(recorded_urls(arguments), id, command)
+    }
+
+    /// Queues the notice of `event`, with the rows the run has done as `db` says.
+    pub async fn tell(&self, db: &Db, event: Event) {
+        let Some(inner) = &self.inner else { return };
+        let rows = rows_done(db, inner.run_id).await.ok();
+        let notice = Notice {
+            event: event.name(),
+            run_id: inner.run_id,
+            command: &inner.command,
+            reason: match &event {
+                Event::Held(reason) => Some(reason),
+                _ => None,
+            },
+            rows,
+            at: Utc::now().to_rfc3339(),
+            by: format!("{}@{}", std::process::id(), host_name()),
+        };
+        let Ok(body) = serde_json::to_vec(&notice) else {
+            return;
+        };
+        let (count, _) = &*inner.pending;
+        *count
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) += 1;
+        let queue = inner
+            .queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if queue.send(body).is_err() {
+            *count
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) -= 1;
+        }
+    }
+
+    /// Waits (a while at most) until every notice queued is delivered or given up on:
+    /// before the process ends.
+    pub fn flush(&self) {
+        let Some(inner) = &self.inner else { return };
+        let deadline = Instant::now() + FLUSH_WITHIN;
+        let (count, changed) = &*inner.pending;
+        let mut pending = count
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        while *pending > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                tracing::warn!("{} status notices were not delivered in time", *pending);
+                return;
+            }
+            pending = changed
+                .wait_timeout(pending, left)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+    }
+}
+
+/// Tells the `--notify` URLs recorded by `run` of `event`, and waits for it to be
+/// delivered: for a command that changes a run's status from outside it.
+pub async fn tell_once(db: &Db, run: &backfill_runs::Model, event: Event) {
+    let notifier = Notifier::of_run(&run.arguments, run.id, &run.command);
+    notifier.tell(db, event).await;
+    notifier.flush();
+}
+
+/// The `--notify` URLs a run recorded.
+pub fn recorded_urls(arguments: &serde_json::Value) -> Vec<String> {
+    arguments[RECORDED_AS]
+        .as_array()
+        .map(|urls| {
+            urls.iter()
+                .filter_map(|url| url.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// POSTs `notice` to `url`, trying again after each wait of `RETRY_WAITS`.
+fn deliver(agent: &ureq::Agent, url: &str, notice: &[u8]) {
+    let mut waits = RETRY_WAITS.iter();
+    loop {
+        let posted = agent
+            .post(url)
+            .header("content-type", "application/json")
+            .send(notice);
+        let err = match posted {
+            Ok(_) => return,
+            Err(err) => err,
+        };
+        match waits.next() {
+            Some(wait) => std::thread::sleep(*wait),
+            None => {
+                // The URL may carry a secret (a webhook's token): only its host is named.
+                let host = url::Url::parse(url)
+                    .ok()
+                    .and_then(|url| url.host_str().map(str::to_string))
+                    .unwrap_or_default();
+                tracing::warn!("a status notice to {host} was given up on: {err}");
+                return;
+            }
+        }
+    }
+}
