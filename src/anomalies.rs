@@ -196,28 +196,37 @@ pub struct ListedAnomaly {
     pub last_seen_at: String,
 }
 
-/// Open anomalies (all with `include_resolved`), newest first.
-pub async fn list(
-    db: &Db,
-    table: Option<&str>,
-    kind: Option<AnomalyKind>,
-    include_resolved: bool,
-    limit: u64,
-) -> Result<Vec<ListedAnomaly>> {
+/// Which anomalies `list` returns.
+#[derive(Debug, Clone, Default)]
+pub struct AnomalyFilter<'a> {
+    pub table: Option<&'a str>,
+    pub kind: Option<AnomalyKind>,
+    /// Only those a run logged.
+    pub run: Option<i64>,
+    /// Resolved ones too.
+    pub include_resolved: bool,
+    pub limit: u64,
+}
+
+/// The anomalies `filter` keeps (open ones unless it includes resolved), newest first.
+pub async fn list(db: &Db, filter: &AnomalyFilter<'_>) -> Result<Vec<ListedAnomaly>> {
     let mut query = backfill_anomalies::Entity::find();
-    if let Some(table) = table {
+    if let Some(table) = filter.table {
         query = query.filter(Column::TableName.eq(table));
     }
-    if let Some(kind) = kind {
+    if let Some(kind) = filter.kind {
         query = query.filter(Column::Kind.eq(kind.as_str()));
     }
-    if !include_resolved {
+    if let Some(run) = filter.run {
+        query = query.filter(Column::RunId.eq(run));
+    }
+    if !filter.include_resolved {
         query = query.filter(Column::Resolved.eq(false));
     }
     let rows = query
         .order_by_desc(Column::LastSeenAt)
         .order_by_desc(Column::Id)
-        .limit(limit)
+        .limit(filter.limit)
         .all(db)
         .await
         .context("could not read backfill_anomalies")?;

@@ -10,6 +10,7 @@
 //! | `ledger`, `anomalies` | the run ledger (checkpoints, resume) and the anomaly log |
 //! | `validate`, `schema`, `migrate` | `validate`, entity/schema drift, `migrate` |
 //! | `seed`, `demo` | `seed` and `demo` |
+//! | `console` | `serve`: the web console of runs |
 //! | `settings` | the settings a run takes while it works (`runs set`, `--window`) and their history |
 //! | `metrics`, `notify` | Prometheus metrics of a run (`--metrics-addr`); its status changes POSTed (`--notify`) |
 //! | `report`, `logging`, `error` | summaries on stdout, logs on stderr, exit codes |
@@ -18,6 +19,7 @@ pub mod anomalies;
 pub mod backend;
 pub mod cli;
 pub mod commands;
+pub mod console;
 pub mod demo;
 pub mod engine;
 pub mod error;

@@ -1,7 +1,8 @@
 //! `--notify URL`: one JSON object POSTed to each URL per change of a run's status
 //! (started, held and why, resumed, paused, cancelled, interrupted, failed, done, rolled
-//! back, abandoned), with the run's id, command, rows done, and where and when. The
-//! URLs are the run's (recorded when it starts), so whichever process changes the
+//! back, abandoned), with the run's id, command, rows done, where and when, and its page
+//! on the console (`--console-url`). The URLs are the run's (recorded when it starts,
+//! added to by a resume), so whichever process changes the
 //! status (a worker, `runs pause` elsewhere, a rollback) tells them. One thread per
 //! process delivers the notices in order; a receiver that fails is retried a few
 //! times and then skipped with a warning. A notice never fails nor slows a run.
@@ -12,12 +13,12 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use entity::backfill_runs;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::backend::Db;
 use crate::ledger::{host_name, rows_done};
 
-/// The key under which a run records its `--notify` URLs (`backfill_runs.arguments`).
+/// The key under which a run records its [`Targets`] (`backfill_runs.arguments`).
 pub const RECORDED_AS: &str = "notify";
 
 /// Tries per notice and receiver, and the wait after each failed one.
@@ -26,6 +27,35 @@ const RETRY_WAITS: [Duration; 2] = [Duration::from_millis(500), Duration::from_s
 const POST_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a process that is about to end waits for its notices to be delivered.
 const FLUSH_WITHIN: Duration = Duration::from_secs(15);
+
+/// Where a run's status changes are told: the `--notify` URLs, and the console its
+/// notices link to (`--console-url`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Targets {
+    #[serde(default)]
+    pub urls: Vec<String>,
+    #[serde(default)]
+    pub console: Option<String>,
+}
+
+impl Targets {
+    /// The targets a run recorded (`backfill_runs.arguments`); none in a run recorded
+    /// before notices existed.
+    pub fn recorded(arguments: &serde_json::Value) -> Self {
+        serde_json::from_value(arguments[RECORDED_AS].clone()).unwrap_or_default()
+    }
+
+    /// These and `more`: its URLs added, its console instead where it names one.
+    pub fn and(mut self, more: &Targets) -> Self {
+        for url in &more.urls {
+            if !self.urls.contains(url) {
+                self.urls.push(url.clone());
+            }
+        }
+        self.console = more.console.clone().or(self.console);
+        self
+    }
+}
 
 /// A change of a run's status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +105,9 @@ struct Notice<'a> {
     at: String,
     /// The process that saw the change, as `pid@host`.
     by: String,
+    /// The run's page on the console, when the run names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    console: Option<&'a str>,
 }
 
 /// Where a run's status changes are told; none when it has no `--notify` URL.
@@ -87,14 +120,16 @@ pub struct Notifier {
 struct Inner {
     run_id: i64,
     command: String,
+    console: Option<String>,
     queue: Mutex<Sender<Vec<u8>>>,
     /// Notices not yet delivered (or given up on).
     pending: Arc<(Mutex<usize>, Condvar)>,
 }
 
 impl Notifier {
-    /// Tells `urls` of run `id` of `command`.
-    pub fn new(urls: Vec<String>, id: i64, command: &str) -> Self {
+    /// Tells `targets` of run `id` of `command`.
+    pub fn new(targets: Targets, id: i64, command: &str) -> Self {
+        let Targets { urls, console } = targets;
         if urls.is_empty() {
             return Self::default();
         }
@@ -121,6 +156,8 @@ impl Notifier {
             inner: Some(Arc::new(Inner {
                 run_id: id,
                 command: command.to_string(),
+                console: console
+                    .map(|console| format!("{}/runs/{id}", console.trim_end_matches('/'))),
                 queue: Mutex::new(queue),
                 pending,
             })),
@@ -129,7 +166,7 @@ impl Notifier {
 
     /// The notifier of run `id` of `command` whose record is `arguments`.
     pub fn of_run(arguments: &serde_json::Value, id: i64, command: &str) -> Self {
-        Self::new(recorded_urls(arguments), id, command)
+        Self::new(Targets::recorded(arguments), id, command)
     }
 
     /// Queues the notice of `event`, with the rows the run has done as `db` says.
@@ -147,6 +184,7 @@ impl Notifier {
             rows,
             at: Utc::now().to_rfc3339(),
             by: format!("{}@{}", std::process::id(), host_name()),
+            console: inner.console.as_deref(),
         };
         let Ok(body) = serde_json::to_vec(&notice) else {
             return;
@@ -195,18 +233,6 @@ pub async fn tell_once(db: &Db, run: &backfill_runs::Model, event: Event) {
     let notifier = Notifier::of_run(&run.arguments, run.id, &run.command);
     notifier.tell(db, event).await;
     notifier.flush();
-}
-
-/// The `--notify` URLs a run recorded.
-pub fn recorded_urls(arguments: &serde_json::Value) -> Vec<String> {
-    arguments[RECORDED_AS]
-        .as_array()
-        .map(|urls| {
-            urls.iter()
-                .filter_map(|url| url.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// POSTs `notice` to `url`, trying again after each wait of `RETRY_WAITS`.

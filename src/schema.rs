@@ -62,6 +62,7 @@ pub fn expected_schema() -> Vec<(String, Vec<ExpectedColumn>)> {
         columns_of::<BackfillJournal>(),
         columns_of::<BackfillRanges>(),
         columns_of::<BackfillSettings>(),
+        columns_of::<BackfillSamples>(),
     ]
 }
 

@@ -7,7 +7,8 @@
 //!   [`ground_truth`], [`stale_memory`], [`smf_proposals`], [`ief_feedback`],
 //!   [`l2_insight_history`].
 //! * Bookkeeping of the tool itself: [`backfill_anomalies`], [`backfill_runs`],
-//!   [`backfill_journal`], [`backfill_ranges`], [`backfill_settings`].
+//!   [`backfill_journal`], [`backfill_ranges`], [`backfill_settings`],
+//!   [`backfill_samples`].
 //!
 //! The schema is owned by the `migration` crate; these models mirror it.
 //! Backend caveats (see each module): on SQLite, array columns are JSON text and
@@ -20,6 +21,7 @@ pub mod backfill_anomalies;
 pub mod backfill_journal;
 pub mod backfill_ranges;
 pub mod backfill_runs;
+pub mod backfill_samples;
 pub mod backfill_settings;
 pub mod bugs;
 pub mod edges;

@@ -4,6 +4,7 @@ pub use super::backfill_anomalies::Entity as BackfillAnomalies;
 pub use super::backfill_journal::Entity as BackfillJournal;
 pub use super::backfill_ranges::Entity as BackfillRanges;
 pub use super::backfill_runs::Entity as BackfillRuns;
+pub use super::backfill_samples::Entity as BackfillSamples;
 pub use super::backfill_settings::Entity as BackfillSettings;
 pub use super::bugs::Entity as Bugs;
 pub use super::edges::Entity as Edges;

@@ -26,6 +26,7 @@ mod m20260101_000003_add_project_id;
 mod m20260101_000004_create_bookkeeping_tables;
 mod m20260101_000005_create_backfill_ranges;
 mod m20260101_000006_create_backfill_settings;
+mod m20260101_000007_create_backfill_samples;
 mod object;
 mod ownership;
 mod project_id;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(Owned(m20260101_000004_create_bookkeeping_tables::Migration)),
             Box::new(Owned(m20260101_000005_create_backfill_ranges::Migration)),
             Box::new(Owned(m20260101_000006_create_backfill_settings::Migration)),
+            Box::new(Owned(m20260101_000007_create_backfill_samples::Migration)),
         ]
     }
 }

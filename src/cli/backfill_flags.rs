@@ -37,8 +37,12 @@ pub struct RunOpts {
     /// (started, held and why, resumed, paused, cancelled, interrupted, failed, done,
     /// rolled back); repeatable. A receiver that fails is retried a few times and never
     /// fails the run. The URLs are recorded with the run, so its every process tells them.
-    #[arg(long = "notify", value_name = "URL", value_parser = parse_notify_url)]
+    #[arg(long = "notify", value_name = "URL", value_parser = parse_http_url)]
     pub notify: Vec<String>,
+    /// The console's address as the receivers of --notify reach it (`serve`, say
+    /// http://localhost:8080 through a tunnel): each notice links to the run's page.
+    #[arg(long, value_name = "URL", value_parser = parse_http_url)]
+    pub console_url: Option<String>,
     #[command(flatten)]
     pub pace: PaceOpts,
 }
@@ -142,18 +146,18 @@ fn parse_window(text: &str) -> Result<Window, String> {
         .map_err(|err: crate::error::UsageError| err.to_string())
 }
 
-/// A `--notify` URL: http or https.
-fn parse_notify_url(text: &str) -> Result<String, String> {
+/// A `--notify` or `--console-url` URL: http or https.
+fn parse_http_url(text: &str) -> Result<String, String> {
     match url::Url::parse(text) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(text.to_string()),
         _ => Err(format!(
-            "`{text}` is not a URL to notify: give http://HOST/PATH or https://HOST/PATH"
+            "`{text}` is not an http(s) URL: give http://HOST/PATH or https://HOST/PATH"
         )),
     }
 }
 
 /// An address to listen on, `HOST:PORT`, or `:PORT` for every interface.
-fn parse_listen_addr(text: &str) -> Result<String, String> {
+pub(super) fn parse_listen_addr(text: &str) -> Result<String, String> {
     use std::net::ToSocketAddrs;
     let addr = match text.strip_prefix(':') {
         Some(port) => format!("0.0.0.0:{port}"),

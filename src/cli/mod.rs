@@ -88,6 +88,9 @@ pub enum Command {
     /// Join a run of either backfill from another process or machine with more
     /// workers; exits 0 once no work is left.
     Work(WorkArgs),
+    /// Serve a web console of the database's runs, to watch and steer them, until
+    /// Ctrl-C.
+    Serve(ServeArgs),
 }
 
 impl Command {
@@ -98,6 +101,7 @@ impl Command {
             Self::Validate(_) => true,
             Self::Anomalies(args) => args.action.is_none(),
             Self::Runs(args) => args.action.is_none(),
+            Self::Serve(args) => args.read_only,
             Self::Migrate(args) => {
                 matches!(args.action, MigrateAction::Status | MigrateAction::Check)
             }
@@ -248,6 +252,26 @@ pub struct AnomaliesArgs {
     /// At most this many rows.
     #[arg(long, default_value_t = 200)]
     pub limit: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Where to listen, HOST:PORT (`:PORT`: every interface). From a laptop, reach a
+    /// console on a server through an SSH tunnel rather than opening it to a network.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080", value_parser = backfill_flags::parse_listen_addr)]
+    pub addr: String,
+    /// No actions: the pages only show.
+    #[arg(long)]
+    pub read_only: bool,
+    /// The token every action must carry; without it one is made up and printed at
+    /// start, in the console's link.
+    #[arg(
+        long,
+        env = "BACKFILL_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "read_only"
+    )]
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,7 @@ use crate::jobs::project_id::{self, ProjectIdSettings};
 use crate::jobs::run::{self, Run};
 use crate::ledger::Resume;
 use crate::metrics::Metrics;
+use crate::notify::Targets;
 use crate::report::Reporter;
 use crate::{backend, validate};
 
@@ -79,7 +80,7 @@ async fn engine_settings(
         replicas,
         metrics,
         window: pace.window.clone(),
-        notify: Vec::new(),
+        notify: Targets::default(),
     })
 }
 
@@ -97,7 +98,10 @@ pub(super) async fn backfill_features(
     }
     let settings = FeaturesSettings {
         engine: EngineSettings {
-            notify: args.run.notify.clone(),
+            notify: Targets {
+                urls: args.run.notify.clone(),
+                console: args.run.console_url.clone(),
+            },
             ..engine_settings(
                 db,
                 global,
@@ -153,7 +157,10 @@ pub(super) async fn backfill_project_id(
     }
     let settings = ProjectIdSettings {
         engine: EngineSettings {
-            notify: args.run.notify.clone(),
+            notify: Targets {
+                urls: args.run.notify.clone(),
+                console: args.run.console_url.clone(),
+            },
             ..engine_settings(
                 db,
                 global,

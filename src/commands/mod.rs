@@ -14,8 +14,10 @@ use anyhow::{Context, Result};
 use crate::backend::{ConnectSettings, DatabaseUrl, Db};
 use crate::cli::{
     AnomaliesAction, AnomaliesArgs, Cli, Command, DemoArgs, GlobalOpts, RunsAction, RunsArgs,
-    SeedArgs, ValidateArgs,
+    SeedArgs, ServeArgs, ValidateArgs,
 };
+use crate::console::{self, ConsoleSettings};
+use crate::engine::Cancel;
 use crate::error::{Outcome, UsageError};
 use crate::report::{Format, Reporter, Stdout};
 use crate::runs::Control;
@@ -77,6 +79,7 @@ async fn dispatch(
         Command::Anomalies(args) => run_anomalies(db, &args, reporter).await,
         Command::Runs(args) => run_runs(db, &args, reporter).await,
         Command::Work(args) => backfills::work(db, global, &args, reporter).await,
+        Command::Serve(args) => run_serve(db, &args).await,
         Command::Demo(_) => unreachable!("BUG: demo is dispatched above"),
     }
 }
@@ -151,8 +154,14 @@ async fn run_anomalies(
             reporter.resolved(resolved).context(NO_SUMMARY)?;
         }
         None => {
-            let listed =
-                anomalies::list(db, args.table.as_deref(), kind, args.all, args.limit).await?;
+            let filter = anomalies::AnomalyFilter {
+                table: args.table.as_deref(),
+                kind,
+                run: None,
+                include_resolved: args.all,
+                limit: args.limit,
+            };
+            let listed = anomalies::list(db, &filter).await?;
             reporter.anomalies(&listed).context(NO_SUMMARY)?;
         }
     }
@@ -187,5 +196,29 @@ async fn run_runs(
     };
     let status = runs::control(db, id, control).await?;
     reporter.controlled(id, status).context(NO_SUMMARY)?;
+    Ok(Outcome::Passed)
+}
+
+async fn run_serve(db: &Db, args: &ServeArgs) -> Result<Outcome> {
+    backend::require_schema(
+        db,
+        &[
+            ("backfill_runs", &[]),
+            ("backfill_ranges", &[]),
+            ("backfill_anomalies", &[]),
+            ("backfill_settings", &[]),
+            ("backfill_samples", &[]),
+        ],
+    )
+    .await?;
+    let settings = ConsoleSettings {
+        addr: args.addr.clone(),
+        read_only: args.read_only,
+        token: match args.read_only {
+            true => None,
+            false => Some(args.token.clone().unwrap_or_else(console::new_token)),
+        },
+    };
+    console::serve(db, settings, Cancel::on_signals()).await?;
     Ok(Outcome::Passed)
 }

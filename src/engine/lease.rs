@@ -7,10 +7,15 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use entity::backfill_ranges::{self, Column};
+use entity::backfill_samples;
 use sea_orm::sea_query::{Expr, ExprTrait, LockType, Query, SimpleExpr};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter,
+};
 
 use super::cut;
+use super::history::Sample;
 use super::job::Unit;
 use super::range_rows::{self, release, to_json};
 use super::state::{Checkpoint, CheckpointStore, Saved};
@@ -203,6 +208,23 @@ impl CheckpointStore for RangeLease {
 
     async fn changes_after(&mut self, after: i64) -> Result<Vec<(i64, Setting)>, DbErr> {
         settings::changes_after(&self.terms.db, self.terms.run_id, after).await
+    }
+
+    async fn sample(&mut self, unit: &str, sample: Sample) -> Result<(), DbErr> {
+        backfill_samples::ActiveModel {
+            run_id: Set(self.terms.run_id),
+            unit: Set(unit.to_string()),
+            at_ms: Set(sample.at_ms),
+            span_ms: Set(sample.span_ms as f64),
+            rows: Set(sample.rows as f64),
+            batches: Set(sample.batches as f64),
+            busy_ms: Set(sample.busy_ms as f64),
+            batch_size: Set(i64::try_from(sample.batch_size).unwrap_or(i64::MAX)),
+            ..Default::default()
+        }
+        .insert(&self.terms.db)
+        .await?;
+        Ok(())
     }
 
     async fn hold(&mut self, held: Option<String>) -> Result<(), DbErr> {

@@ -23,6 +23,7 @@
 //! | `isolate` | bisection of a batch the database rejected a row of |
 //! | `pace` | between batches: pause and cancel requests, settings changed, the window, health holds |
 //! | `health` | judging the database's health against the limits |
+//! | `history` | a walk's batches summed per interval, for the console's chart |
 //! | `sizing` | the size of the next batch, fixed or adapted to `--batch-time` |
 //! | `retry` | how often and how long a batch waits out a busy database |
 //! | `fetch` | reading and decoding a batch |
@@ -36,6 +37,7 @@ mod counters;
 mod cut;
 mod fetch;
 mod health;
+mod history;
 mod isolate;
 mod job;
 mod keyset;
@@ -56,6 +58,7 @@ pub use cancel::Cancel;
 pub use claims::RangeQueue;
 pub use counters::{Counters, RangeTally, UnitReport};
 pub use health::{HealthLimits, Hold};
+pub use history::Sample;
 pub use job::{Batch, BatchJob, BatchPlan, Reads, Split, Unit, Written};
 pub use pool::{WorkPlan, Worked, work};
 pub use progress::{ProgressBoard, ProgressDisplay};
@@ -68,6 +71,7 @@ use std::time::Duration;
 
 use crate::backend::Replica;
 use crate::metrics::Metrics;
+use crate::notify::Targets;
 use crate::settings::{Setting, Window};
 
 /// How the engine paces and guards batches, resolved once from the flags.
@@ -97,8 +101,9 @@ pub struct EngineSettings {
     pub metrics: Metrics,
     /// The times of day the run may work (`--window`); none: any time.
     pub window: Option<Window>,
-    /// Where a new run's status changes are POSTed (`--notify`).
-    pub notify: Vec<String>,
+    /// Where a new run's status changes are POSTed (`--notify`), and the console its
+    /// notices link to.
+    pub notify: Targets,
 }
 
 impl EngineSettings {
@@ -120,7 +125,7 @@ impl EngineSettings {
             replicas: Vec::new(),
             metrics: Metrics::default(),
             window: None,
-            notify: Vec::new(),
+            notify: Targets::default(),
         }
     }
 

@@ -7,6 +7,7 @@ use sea_orm::{DatabaseTransaction, DbErr};
 use serde::{Deserialize, Serialize};
 
 use super::counters::Counters;
+use super::history::Sample;
 use crate::backend::Key;
 use crate::ledger::Request;
 use crate::settings::Setting;
@@ -86,6 +87,12 @@ pub trait CheckpointStore: Send {
     /// id (`runs set`, the console); a store nobody else can reach has none.
     async fn changes_after(&mut self, _after: i64) -> Result<Vec<(i64, Setting)>, DbErr> {
         Ok(Vec::new())
+    }
+
+    /// Keeps `sample` of the walk of `unit`'s history, outside any batch; a store nobody
+    /// else can read keeps none.
+    async fn sample(&mut self, _unit: &str, _sample: Sample) -> Result<(), DbErr> {
+        Ok(())
     }
 
     /// Records, outside any batch, that the walk holds (and why) or goes on: the run is

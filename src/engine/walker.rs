@@ -9,6 +9,7 @@ use sea_orm::DbErr;
 
 use super::attempt::{BatchAttempt, Step};
 use super::counters::Counters;
+use super::history::{History, Sample};
 use super::job::{Batch, BatchJob};
 use super::pace::{Gate, Pacer};
 use super::progress::WalkDisplay;
@@ -16,7 +17,7 @@ use super::sizing::BatchSizer;
 use super::state::{Checkpoint, CheckpointStore, Cursor, Deferred, Position, Progress, Saved};
 use super::{Cancel, EngineSettings};
 use crate::anomalies::{AnomalyKind, AnomalyLog};
-use crate::backend::{Db, Failure, TableKey};
+use crate::backend::{Db, Failure, TableKey, db_message};
 use crate::error::{BatchError, Interrupted};
 use crate::settings::Setting;
 
@@ -166,6 +167,7 @@ impl<'a> KeysetWalker<'a> {
             processed_before: checkpoint.counters.processed,
             counters: checkpoint.counters,
             timings: Vec::new(),
+            history: History::new(),
         };
         let position = Position {
             after: checkpoint.after,
@@ -175,6 +177,9 @@ impl<'a> KeysetWalker<'a> {
         let walked = self
             .walk(job, key, unit, position, &mut meter, &display)
             .await;
+        // However the walk ended, its last interval belongs to the run's history.
+        let rest = meter.history.rest();
+        self.keep(unit, rest).await;
         let stopped = match walked {
             Ok(()) => false,
             Err(BatchError::Interrupted(_)) => true,
@@ -242,6 +247,8 @@ impl<'a> KeysetWalker<'a> {
                         .metrics
                         .batch(unit, rows, took, meter.sizer.size());
                     meter.timings.push(took.as_secs_f64() * 1000.0);
+                    let sample = meter.history.committed(rows, took, meter.sizer.size());
+                    self.keep(unit, sample).await;
                     display.committed(
                         rows,
                         meter.counters.processed,
@@ -291,6 +298,20 @@ impl<'a> KeysetWalker<'a> {
             progress: meter.progress(),
         };
         self.save_done(key, checkpoint).await
+    }
+
+    /// Keeps `sample` of the walk's history, if there is one. Best effort: a chart with
+    /// a gap is no reason to stop a run.
+    async fn keep(&mut self, unit: &str, sample: Option<Sample>) {
+        let (Some(store), Some(sample)) = (self.store.as_deref_mut(), sample) else {
+            return;
+        };
+        if let Err(err) = store.sample(unit, sample).await {
+            tracing::debug!(
+                "{unit}: could not keep the run's history ({})",
+                db_message(&err)
+            );
+        }
     }
 
     /// Records the range as done, retrying while the database is busy (InnoDB may
@@ -378,6 +399,7 @@ struct WalkMeter {
     processed_before: u64,
     /// The time of each batch this walk committed, in ms.
     timings: Vec<f64>,
+    history: History,
 }
 
 impl WalkMeter {

@@ -16,16 +16,17 @@ use crate::backend::{self, Db, Schema};
 use crate::engine::{self, Cancel, Checkpoint, EngineSettings, RangeQueue, WorkPlan, Worked};
 use crate::error::{Outcome, is_interruption};
 use crate::ledger::{Resume, RunLedger, RunStatus};
-use crate::notify::{self, Event, Notifier};
+use crate::notify::{self, Event, Notifier, Targets};
 use crate::settings;
 
 /// The bookkeeping tables every run writes.
-const BOOKKEEPING: [&str; 5] = [
+const BOOKKEEPING: [&str; 6] = [
     "backfill_anomalies",
     "backfill_runs",
     "backfill_journal",
     "backfill_ranges",
     "backfill_settings",
+    "backfill_samples",
 ];
 
 /// Refuses, before anything is written, a database a run of a job needing `schema`
@@ -93,23 +94,19 @@ impl Run {
                 settings::STARTED_WITH.into(),
                 settings::started_with(&engine.changeable()),
             );
-            record.insert(notify::RECORDED_AS.into(), engine.notify.clone().into());
+            record.insert(
+                notify::RECORDED_AS.into(),
+                serde_json::to_value(&engine.notify)?,
+            );
         }
         let ledger = RunLedger::open(db, command, &record, engine.dry_run, resume).await?;
         let notifier = match &ledger {
-            Some(ledger) => {
-                // A resumed run tells those it was started with, and any given now.
-                let mut urls = notify::recorded_urls(ledger.recorded());
-                urls.extend(
-                    engine
-                        .notify
-                        .iter()
-                        .filter(|url| !urls.contains(url))
-                        .cloned()
-                        .collect::<Vec<_>>(),
-                );
-                Notifier::new(urls, ledger.id, command)
-            }
+            // A resumed run tells those it was started with, and any given now.
+            Some(ledger) => Notifier::new(
+                Targets::recorded(ledger.recorded()).and(&engine.notify),
+                ledger.id,
+                command,
+            ),
             None => Notifier::default(),
         };
         let event = match resume {

@@ -201,6 +201,26 @@ pub async fn change(
     Ok(recorded)
 }
 
+/// The value of each setting of a run now, by name: the one it started with (its
+/// record, `arguments`), as changed by `history` (oldest first); none where the run
+/// recorded none.
+pub fn current(
+    arguments: &serde_json::Value,
+    history: &[backfill_settings::Model],
+) -> Vec<(&'static str, Option<String>)> {
+    Setting::NAMES
+        .into_iter()
+        .map(|name| {
+            let changed = history.iter().rev().find(|change| change.setting == name);
+            let value = match changed {
+                Some(change) => Some(change.new_value.clone()),
+                None => arguments[STARTED_WITH][name].as_str().map(str::to_string),
+            };
+            (name, value)
+        })
+        .collect()
+}
+
 /// Every change of run `id`'s settings, oldest first.
 pub async fn history(db: &Db, id: i64) -> Result<Vec<backfill_settings::Model>> {
     backfill_settings::Entity::find()

@@ -7,6 +7,7 @@
 
 mod support;
 
+mod console;
 mod demo;
 mod examples;
 mod faults;

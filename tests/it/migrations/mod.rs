@@ -15,27 +15,29 @@ mod up_down;
 use migration::MEMORY_TABLES;
 
 /// Every migration, oldest first.
-const MIGRATIONS: [&str; 6] = [
+const MIGRATIONS: [&str; 7] = [
     "m20260101_000001_create_testio_tables",
     "m20260101_000002_create_memory_tables",
     "m20260101_000003_add_project_id",
     "m20260101_000004_create_bookkeeping_tables",
     "m20260101_000005_create_backfill_ranges",
     "m20260101_000006_create_backfill_settings",
+    "m20260101_000007_create_backfill_samples",
 ];
 
 /// The tables the analytics data lives in, and those of the backfills' own records.
 const ANALYTICS_TABLES: [&str; 3] = ["tests", "bugs", "test_features"];
-const BOOKKEEPING_TABLES: [&str; 5] = [
+const BOOKKEEPING_TABLES: [&str; 6] = [
     "backfill_anomalies",
     "backfill_runs",
     "backfill_journal",
     "backfill_ranges",
     "backfill_settings",
+    "backfill_samples",
 ];
 
 /// Named indexes the migrations create (on both backends).
-const NAMED_INDEXES: [&str; 14] = [
+const NAMED_INDEXES: [&str; 15] = [
     "idx_tests_customer_id",
     "idx_tests_product_id",
     "idx_test_features_customer_id",
@@ -50,6 +52,7 @@ const NAMED_INDEXES: [&str; 14] = [
     "idx_backfill_journal_run_id_table_name",
     "idx_backfill_ranges_run_id_done",
     "idx_backfill_settings_run_id",
+    "idx_backfill_samples_run_id_at_ms",
 ];
 
 /// Unique keys of the memory tables: (constraint name on PostgreSQL, table, columns).

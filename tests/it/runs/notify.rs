@@ -99,6 +99,7 @@ async fn a_receiver_hears_each_status_change_in_order(backend: Backend) {
     let dead = dead_url();
     let mut args = PAUSABLE.to_vec();
     args.extend(["--notify", &receiver.url, "--notify", &dead]);
+    args.extend(["--console-url", "http://localhost:8080/"]);
     let mut child = tdb.spawn_json(&args);
     wait_for_batches(&db, &mut child, 3).await;
     // Its first POST failed: heard on the retry. (A notice retried in one process may
@@ -132,6 +133,11 @@ async fn a_receiver_hears_each_status_change_in_order(backend: Backend) {
     for notice in &notices {
         assert_eq!(notice["run_id"].to_string(), id, "{notice}");
         assert_eq!(notice["command"], "backfill-project-id", "{notice}");
+        assert_eq!(
+            notice["console"],
+            format!("http://localhost:8080/runs/{id}"),
+            "{notice}"
+        );
     }
     assert!(notices[3]["rows"].as_u64().unwrap() > 0, "{:?}", notices[3]);
 }
@@ -146,7 +152,7 @@ fn a_notify_url_that_is_not_http_is_refused_before_anything_runs() {
     .expect("run backfill");
     assert_eq!(code(&out), 2, "{}", describe(&out));
     assert!(
-        stderr(&out).contains("is not a URL to notify"),
+        stderr(&out).contains("is not an http(s) URL"),
         "{}",
         describe(&out)
     );
