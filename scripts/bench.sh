@@ -3,8 +3,11 @@
 # in the same run on identical copies of the same seeded data, on SQLite, PostgreSQL and
 # MariaDB.
 #
-#   scripts/bench.sh [features|project-id|seed|pacing|all]
+#   scripts/bench.sh [features|project-id|seed|pacing|console|all]
 #   BENCH_BASELINE=<git revision> scripts/bench.sh compare
+#
+# `console` times the console's pages (`serve`) with 1,000 runs, 100,000 anomalies and
+# a week of one run's history, and a backfill with and without a console watching it.
 #
 # `compare` times this tree's binary against the one built from BENCH_BASELINE (in a
 # worktree, into target/baseline), the two in turn on copies of the same seeded data,
@@ -467,13 +470,108 @@ bench_compare() {
   done
 }
 
+# numbers BACKEND URL N — a table bench_n holding 1…N, made the backend's way.
+numbers() {
+  case "$1" in
+    sqlite) sqlite3 "$(target "$2")" "CREATE TABLE bench_n (i INTEGER PRIMARY KEY); WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < $3) INSERT INTO bench_n SELECT i FROM s;" ;;
+    postgres) psql "$2" -XqAt -c "CREATE TABLE bench_n (i BIGINT PRIMARY KEY); INSERT INTO bench_n SELECT generate_series(1, $3)" >/dev/null ;;
+    mysql) maria "${2##*/}" -e "CREATE TABLE bench_n (i BIGINT PRIMARY KEY); INSERT INTO bench_n SELECT seq FROM seq_1_to_$3" ;;
+  esac
+}
+
+# sql BACKEND URL STATEMENTS — runs statements with the backend's own client.
+sql() {
+  case "$1" in
+    sqlite) sqlite3 -bail "$(target "$2")" "$3" >/dev/null ;;
+    postgres) psql "$2" -XqAt -v ON_ERROR_STOP=1 -c "$3" >/dev/null ;;
+    mysql) maria "${2##*/}" -e "$3" ;;
+  esac
+}
+
+# page_ms URL PATH — the median of 15 fetches of a page, in ms (after one to warm up).
+page_ms() {
+  local i times=()
+  curl -sf -o /dev/null "$1$2"
+  for i in $(seq 15); do
+    times+=("$(curl -sf -o /dev/null -w '%{time_total}' "$1$2")")
+  done
+  echo "scale=1; $(median "${times[@]}") * 1000 / 1" | bc -l
+}
+
+bench_console() {
+  local backend url port console week_ms
+  for backend in $backends; do
+    echo "== console pages on $backend: 1,000 runs, 100,000 anomalies, a week of history (median of 15)"
+    url=$(fresh "$backend" bench_a)
+    run migrate "$url" migrate up
+    run seed "$url" seed --tests 0 --memory-rows 1100 --null-project-id 0.5
+    run fill "$url" backfill-project-id --sleep 0 --no-validate
+    numbers "$backend" "$url" 100000
+    # Run 1 copied 999 times, ranges and all; the newest run gets a week of history
+    # (four workers, a sample a minute each) and 100,000 anomalies spread over the runs.
+    week_ms=$((7 * 24 * 3600 * 1000))
+    sql "$backend" "$url" "INSERT INTO backfill_runs (command, arguments, status, started_at, finished_at, heartbeat_at, pid, host, counters, checkpoints)
+      SELECT command, arguments, status, started_at, finished_at, heartbeat_at, pid, host, counters, checkpoints FROM backfill_runs, bench_n WHERE id = 1 AND i < 1000;
+      INSERT INTO backfill_ranges (run_id, unit, phase, lower_key, upper_key, done, owner, epoch, lease_until, split_wanted, checkpoint)
+      SELECT r.id, g.unit, g.phase, g.lower_key, g.upper_key, g.done, g.owner, g.epoch, g.lease_until, g.split_wanted, g.checkpoint
+      FROM backfill_runs r, backfill_ranges g WHERE g.run_id = 1 AND r.id > 1;
+      INSERT INTO backfill_samples (run_id, unit, at_ms, span_ms, rows, batches, busy_ms, batch_size)
+      SELECT 1000, 'nodes', 1700000000000 + i * 15000, 60000, 50000 + i % 7000, 10, 4000 + i % 900, 5000 FROM bench_n WHERE i * 15000 <= $week_ms;
+      INSERT INTO backfill_anomalies (table_name, row_id, kind, issue_description, resolved, run_id)
+      SELECT 'tests', i, 'invalid_json', '<b>payload is not JSON</b>', false, 1 + i % 1000 FROM bench_n;"
+    settle "$backend" "$url" vacuum
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    DATABASE_URL="$url" "$bin" --quiet serve --addr "127.0.0.1:$port" --read-only 2>/dev/null &
+    console=$!
+    until curl -sf -o /dev/null "http://127.0.0.1:$port/"; do sleep 0.2; done
+    printf '  %-44s %6s ms\n' "runs list (/)" "$(page_ms "http://127.0.0.1:$port" /)"
+    printf '  %-44s %6s ms\n' "the run with a week of history (/runs/1000)" "$(page_ms "http://127.0.0.1:$port" /runs/1000)"
+    printf '  %-44s %6s ms\n' "anomalies (/anomalies)" "$(page_ms "http://127.0.0.1:$port" /anomalies)"
+    printf '  %-44s %6s ms\n' "one run's anomalies (/anomalies?run=7&all=1)" "$(page_ms "http://127.0.0.1:$port" '/anomalies?run=7&all=1')"
+    kill "$console"; wait "$console" 2>/dev/null || true
+    discard "$backend" bench_a
+    watched_compare "$backend"
+  done
+}
+
+# watched_compare BACKEND — backfill-project-id alone and with a console whose run page
+# a browser would refresh (every 2 s: here every 0.5 s), in turn on fresh copies.
+watched_compare() {
+  local backend=$1 i side url port console poller per_table=$((memory_rows / 11))
+  declare -A times=()
+  seed_base "$backend" --tests 0 --memory-rows "$per_table" "${production_shape[@]}"
+  for i in $(seq "$repeat"); do
+    for side in alone watched; do
+      url=$(copy "$backend" bench_seed bench_a)
+      if [ "$side" = watched ]; then
+        port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        DATABASE_URL="$url" "$bin" --quiet serve --addr "127.0.0.1:$port" --read-only 2>/dev/null &
+        console=$!
+        until curl -sf -o /dev/null "http://127.0.0.1:$port/"; do sleep 0.2; done
+        (while sleep 0.5; do curl -s -o /dev/null "http://127.0.0.1:$port/runs/1"; curl -s -o /dev/null "http://127.0.0.1:$port/"; done) &
+        poller=$!
+      fi
+      run watched "$url" backfill-project-id --sleep 0 --no-validate
+      times[$side]="${times[$side]:-} $secs"
+      if [ "$side" = watched ]; then kill "$poller" "$console"; wait "$poller" "$console" 2>/dev/null || true; fi
+      discard "$backend" bench_a
+    done
+  done
+  local alone watched
+  # shellcheck disable=SC2086
+  alone=$(median ${times[alone]}) watched=$(median ${times[watched]})
+  printf '  %-44s alone %7.2fs (runs:%s)  watched %7.2fs (runs:%s)  watched/alone %s\n' \
+    "backfill-project-id, $memory_rows rows" "$alone" "${times[alone]}" "$watched" "${times[watched]}" "$(ratio "$watched" "$alone")"
+}
+
 case "$what" in
   compare) bench_compare ;;
+  console) bench_console ;;
   features) bench_features ;;
   project-id) bench_project_id ;;
   seed) bench_seed ;;
   pacing) bench_pacing ;;
-  all) bench_seed; bench_features; bench_project_id; bench_pacing ;;
-  *) echo "usage: scripts/bench.sh [features|project-id|seed|pacing|all|compare]" >&2; exit 2 ;;
+  all) bench_seed; bench_features; bench_project_id; bench_pacing; bench_console ;;
+  *) echo "usage: scripts/bench.sh [features|project-id|seed|pacing|console|all|compare]" >&2; exit 2 ;;
 esac
 rm -rf "$work"

@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-postgres.sh
 scripts/ensure-mariadb.sh
+scripts/ensure-chromium.sh
 export BACKFILL_TEST_PG_URL="${BACKFILL_TEST_PG_URL:-postgres://root@127.0.0.1:5432/postgres}"
 export BACKFILL_TEST_MYSQL_URL="${BACKFILL_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}"
 log=$(mktemp)
