@@ -84,6 +84,33 @@ async fn engine_settings(
     })
 }
 
+/// Engine settings of a backfill: its pace flags, and where its status changes are
+/// told.
+async fn run_engine_settings(
+    db: &Db,
+    global: &GlobalOpts,
+    run: &RunOpts,
+    batch_size: u64,
+    default_sleep: Duration,
+) -> Result<EngineSettings> {
+    let engine = engine_settings(
+        db,
+        global,
+        &run.pace,
+        run.dry_run,
+        batch_size,
+        default_sleep,
+    )
+    .await?;
+    Ok(EngineSettings {
+        notify: Targets {
+            urls: run.notify.clone(),
+            console: run.console_url.clone(),
+        },
+        ..engine
+    })
+}
+
 pub(super) async fn backfill_features(
     db: &Db,
     global: &GlobalOpts,
@@ -97,21 +124,7 @@ pub(super) async fn backfill_features(
         return Ok(Outcome::Passed);
     }
     let settings = FeaturesSettings {
-        engine: EngineSettings {
-            notify: Targets {
-                urls: args.run.notify.clone(),
-                console: args.run.console_url.clone(),
-            },
-            ..engine_settings(
-                db,
-                global,
-                &args.run.pace,
-                args.run.dry_run,
-                args.batch_size,
-                Duration::ZERO,
-            )
-            .await?
-        },
+        engine: run_engine_settings(db, global, &args.run, args.batch_size, Duration::ZERO).await?,
         resume: resume_of(&args.run),
         validate: !args.run.no_validate,
     };
@@ -156,21 +169,8 @@ pub(super) async fn backfill_project_id(
         return Ok(outcome);
     }
     let settings = ProjectIdSettings {
-        engine: EngineSettings {
-            notify: Targets {
-                urls: args.run.notify.clone(),
-                console: args.run.console_url.clone(),
-            },
-            ..engine_settings(
-                db,
-                global,
-                &args.run.pace,
-                args.run.dry_run,
-                args.batch_size,
-                PROJECT_ID_SLEEP,
-            )
-            .await?
-        },
+        engine: run_engine_settings(db, global, &args.run, args.batch_size, PROJECT_ID_SLEEP)
+            .await?,
         tables,
         resume: resume_of(&args.run),
         validate: !args.run.no_validate,

@@ -1,6 +1,6 @@
 //! The console's pages, as `maud` markup: every value is escaped as it is written in.
 //! Each page has a live part (`#live`) that its script swaps for a fresh copy every two
-//! seconds; forms stay outside it, so a half-typed setting survives.
+//! seconds; its forms stay above it, so a half-typed setting survives.
 
 use maud::{DOCTYPE, Markup, html};
 
@@ -34,7 +34,9 @@ pub struct AnomalyFilter {
     pub all: bool,
 }
 
-fn layout(frame: &Frame, title: &str, live: Markup, rest: Markup) -> Markup {
+/// A page: `controls` (its forms, which a refresh must not wipe) above `live` (what the
+/// script refreshes).
+fn layout(frame: &Frame, title: &str, controls: Markup, live: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -58,8 +60,8 @@ fn layout(frame: &Frame, title: &str, live: Markup, rest: Markup) -> Markup {
                 }
                 main {
                     h1 { (title) }
+                    (controls)
                     div #live { (live) }
-                    (rest)
                 }
             }
         }
@@ -97,7 +99,7 @@ pub fn runs(frame: &Frame, listed: &[RunView]) -> Markup {
             }
         }
     };
-    layout(frame, "Runs", live, html! {})
+    layout(frame, "Runs", html! {}, live)
 }
 
 /// One run: its tables or phases, chart, ranges, settings and their history, actions.
@@ -179,7 +181,7 @@ pub fn run(frame: &Frame, page: &RunPage) -> Markup {
             pre.summary { (summary) }
         }
     };
-    let rest = html! {
+    let controls = html! {
         @if frame.may_act {
             section.actions {
                 h2 { "Steer" }
@@ -206,7 +208,7 @@ pub fn run(frame: &Frame, page: &RunPage) -> Markup {
             }
         }
     };
-    layout(frame, &format!("Run {}", run.id), live, rest)
+    layout(frame, &format!("Run {}", run.id), controls, live)
 }
 
 /// The anomalies, newest first, with their filter and resolve.
@@ -234,7 +236,7 @@ pub fn anomalies(frame: &Frame, filter: &AnomalyFilter, listed: &[ListedAnomaly]
             } }
         }
     };
-    let rest = html! {
+    let controls = html! {
         form.filter method="get" action="/anomalies" {
             label { "Table " input name="table" value=(filter.table.clone().unwrap_or_default()); }
             label { "Kind " input name="kind" value=(filter.kind.clone().unwrap_or_default()); }
@@ -248,7 +250,7 @@ pub fn anomalies(frame: &Frame, filter: &AnomalyFilter, listed: &[ListedAnomaly]
             }
         }
     };
-    layout(frame, "Anomalies", table, rest)
+    layout(frame, "Anomalies", controls, table)
 }
 
 /// A run's tables or phases added up.
@@ -261,16 +263,25 @@ struct Totals {
 }
 
 impl Totals {
+    /// The rows and estimates summed; the rates of the units at work summed, and their
+    /// ETAs (units not started yet have none, so the ETA is a floor); the first hold.
     fn of(units: &[UnitView]) -> Self {
-        let sum = |values: Vec<Option<u64>>| values.into_iter().sum::<Option<u64>>();
+        let known = |values: Vec<Option<u64>>| values.into_iter().sum::<Option<u64>>();
+        let some = |values: Vec<u64>| (!values.is_empty()).then(|| values.iter().sum());
         Self {
             rows: units.iter().map(|unit| unit.rows).sum(),
-            estimate: sum(units.iter().map(|unit| unit.estimate).collect()),
+            estimate: known(units.iter().map(|unit| unit.estimate).collect()),
             rate: units
                 .iter()
                 .filter_map(|unit| unit.rows_per_second)
-                .reduce(f64::max),
-            eta: sum(units.iter().map(|unit| unit.eta_seconds).collect()),
+                .reduce(|total, rate| total + rate),
+            eta: some(
+                units
+                    .iter()
+                    .filter(|unit| !unit.done)
+                    .filter_map(|unit| unit.eta_seconds)
+                    .collect(),
+            ),
             held: units.iter().find_map(|unit| unit.held.clone()),
         }
     }

@@ -132,3 +132,13 @@ const PAUSABLE: &[&str] = &[
     "--sleep",
     "0.05",
 ];
+
+/// `backfill-project-id` with `flag value` on a database never reached: refused before
+/// anything runs, exit 2, with a sentence that says `says`.
+fn assert_flag_refused(flag: &str, value: &str, says: &str) {
+    let out = backfill_json_at("sqlite::memory:", &["backfill-project-id", flag, value])
+        .output()
+        .expect("run backfill");
+    assert_eq!(code(&out), 2, "{}", describe(&out));
+    assert!(stderr(&out).contains(says), "{}", describe(&out));
+}

@@ -48,7 +48,7 @@ impl Receiver {
     }
 
     /// The `event` of each notice kept, once the last is `last` (within a minute).
-    pub async fn events_until(&self, last: &str) -> Vec<Value> {
+    pub async fn notices_until(&self, last: &str) -> Vec<Value> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let notices = self.notices.lock().unwrap().clone();
@@ -59,6 +59,14 @@ impl Receiver {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// The `event` of each notice.
+pub(super) fn events(notices: &[Value]) -> Vec<&str> {
+    notices
+        .iter()
+        .map(|notice| notice["event"].as_str().expect("an event"))
+        .collect()
 }
 
 /// The body of the HTTP request on `stream`.
@@ -104,7 +112,7 @@ async fn a_receiver_hears_each_status_change_in_order(backend: Backend) {
     wait_for_batches(&db, &mut child, 3).await;
     // Its first POST failed: heard on the retry. (A notice retried in one process may
     // arrive after a later one of another process; each carries `at` for that.)
-    receiver.events_until("started").await;
+    receiver.notices_until("started").await;
     let id = unfinished_run(&tdb).to_string();
     for action in ["pause", "continue"] {
         let out = tdb.cli_json(&["runs", action, &id]);
@@ -120,11 +128,8 @@ async fn a_receiver_hears_each_status_change_in_order(backend: Backend) {
     let undone = tdb.cli_json(&["backfill-project-id", "--rollback", "--run", &id]);
     assert_eq!(code(&undone), 0, "{}", describe(&undone));
 
-    let notices = receiver.events_until("rolled_back").await;
-    let events: Vec<&str> = notices
-        .iter()
-        .map(|notice| notice["event"].as_str().unwrap())
-        .collect();
+    let notices = receiver.notices_until("rolled_back").await;
+    let events = events(&notices);
     assert_eq!(
         events,
         ["started", "paused", "resumed", "done", "rolled_back"],
@@ -144,16 +149,5 @@ async fn a_receiver_hears_each_status_change_in_order(backend: Backend) {
 
 #[test]
 fn a_notify_url_that_is_not_http_is_refused_before_anything_runs() {
-    let out = backfill_json_at(
-        "sqlite::memory:",
-        &["backfill-project-id", "--notify", "ftp://example.com/x"],
-    )
-    .output()
-    .expect("run backfill");
-    assert_eq!(code(&out), 2, "{}", describe(&out));
-    assert!(
-        stderr(&out).contains("is not an http(s) URL"),
-        "{}",
-        describe(&out)
-    );
+    assert_flag_refused("--notify", "ftp://example.com/x", "is not an http(s) URL");
 }

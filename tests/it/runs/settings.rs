@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{Local, Timelike};
 
-use super::notify::Receiver;
+use super::notify::{Receiver, events};
 use super::*;
 
 /// Ranges finished by process `pid` whose last batches had `size` rows.
@@ -152,13 +152,9 @@ async fn outside_its_window_a_run_holds(backend: Backend) {
     assert_eq!(exit, 0, "runs set: {changed}");
     assert_eq!(changed["changes"][0]["old_value"], window.as_str());
     assert_goes_on_and_fills(child, &db, "its window is off").await;
-    let notices = receiver.events_until("done").await;
-    let events: Vec<&str> = notices
-        .iter()
-        .map(|notice| notice["event"].as_str().unwrap())
-        .collect();
+    let notices = receiver.notices_until("done").await;
     assert_eq!(
-        events,
+        events(&notices),
         ["started", "held", "resumed", "done"],
         "{notices:?}"
     );
@@ -168,16 +164,5 @@ async fn outside_its_window_a_run_holds(backend: Backend) {
 
 #[test]
 fn a_window_that_cannot_be_read_is_refused_before_anything_runs() {
-    let out = backfill_json_at(
-        "sqlite::memory:",
-        &["backfill-project-id", "--window", "22-06"],
-    )
-    .output()
-    .expect("run backfill");
-    assert_eq!(code(&out), 2, "{}", describe(&out));
-    assert!(
-        stderr(&out).contains("is not a window"),
-        "{}",
-        describe(&out)
-    );
+    assert_flag_refused("--window", "22-06", "is not a window");
 }
