@@ -37,7 +37,7 @@ use http::{Reply, Request};
 /// Threads answering requests at once.
 const THREADS: usize = 4;
 /// Anomalies listed on a page at most.
-const LISTED_ANOMALIES: u64 = 500;
+const LISTED_ANOMALIES: u64 = 200;
 
 /// How the console is served, resolved from the flags.
 #[derive(Debug, Clone)]

@@ -189,8 +189,8 @@ async fn down_keeps_what_up_adopted(backend: Backend) {
         added_check
     );
 
-    let out = t.cli(&["migrate", "down", "-n", "5", "--yes"]);
-    assert_exit(&out, 0, "migrate down -n 5");
+    let out = t.cli(&["migrate", "down", "-n", "6", "--yes"]);
+    assert_exit(&out, 0, "migrate down -n 6");
     assert_eq!(applied_migrations(&db).await, MIGRATIONS[..2]);
     assert_eq!(
         texts(&db, "SELECT project_id FROM nodes ORDER BY name").await,
@@ -370,8 +370,8 @@ async fn adopted_graph_tables_get_their_keys(backend: Backend) {
     }
 
     // down takes back the keys up added, and keeps the adopted tables and rows.
-    let out = t.cli(&["migrate", "down", "-n", "7", "--yes"]);
-    assert_exit(&out, 0, "migrate down -n 7");
+    let out = t.cli(&["migrate", "down", "-n", "8", "--yes"]);
+    assert_exit(&out, 0, "migrate down -n 8");
     let indexes = migration::catalog::indexes(&db, "nodes").await.unwrap();
     assert!(indexes.iter().all(|i| !i.unique), "{indexes:?}");
     assert!(

@@ -15,7 +15,7 @@ mod up_down;
 use migration::MEMORY_TABLES;
 
 /// Every migration, oldest first.
-const MIGRATIONS: [&str; 7] = [
+const MIGRATIONS: [&str; 8] = [
     "m20260101_000001_create_testio_tables",
     "m20260101_000002_create_memory_tables",
     "m20260101_000003_add_project_id",
@@ -23,6 +23,7 @@ const MIGRATIONS: [&str; 7] = [
     "m20260101_000005_create_backfill_ranges",
     "m20260101_000006_create_backfill_settings",
     "m20260101_000007_create_backfill_samples",
+    "m20260101_000008_index_anomalies_by_last_seen",
 ];
 
 /// The tables the analytics data lives in, and those of the backfills' own records.
@@ -37,7 +38,7 @@ const BOOKKEEPING_TABLES: [&str; 6] = [
 ];
 
 /// Named indexes the migrations create (on both backends).
-const NAMED_INDEXES: [&str; 15] = [
+const NAMED_INDEXES: [&str; 16] = [
     "idx_tests_customer_id",
     "idx_tests_product_id",
     "idx_test_features_customer_id",
@@ -53,6 +54,7 @@ const NAMED_INDEXES: [&str; 15] = [
     "idx_backfill_ranges_run_id_done",
     "idx_backfill_settings_run_id",
     "idx_backfill_samples_run_id_at_ms",
+    "idx_backfill_anomalies_last_seen_at_id",
 ];
 
 /// Unique keys of the memory tables: (constraint name on PostgreSQL, table, columns).
