@@ -515,7 +515,7 @@ bench_console() {
       INSERT INTO backfill_ranges (run_id, unit, phase, lower_key, upper_key, done, owner, epoch, lease_until, split_wanted, checkpoint)
       SELECT r.id, g.unit, g.phase, g.lower_key, g.upper_key, g.done, g.owner, g.epoch, g.lease_until, g.split_wanted, g.checkpoint
       FROM backfill_runs r, backfill_ranges g WHERE g.run_id = 1 AND r.id > 1;
-      INSERT INTO backfill_samples (run_id, unit, at_ms, span_ms, rows, batches, busy_ms, batch_size)
+      INSERT INTO backfill_samples (run_id, unit, at_ms, span_ms, rows_walked, batches, busy_ms, batch_size)
       SELECT 1000, 'nodes', 1700000000000 + i * 15000, 60000, 50000 + i % 7000, 10, 4000 + i % 900, 5000 FROM bench_n WHERE i * 15000 <= $week_ms;
       INSERT INTO backfill_anomalies (table_name, row_id, kind, issue_description, resolved, run_id)
       SELECT 'tests', i, 'invalid_json', '<b>payload is not JSON</b>', false, 1 + i % 1000 FROM bench_n;"

@@ -17,7 +17,7 @@ pub struct Model {
     pub at_ms: i64,
     /// The interval's length.
     pub span_ms: f64,
-    pub rows: f64,
+    pub rows_walked: f64,
     pub batches: f64,
     /// The time the interval's batches took, summed.
     pub busy_ms: f64,

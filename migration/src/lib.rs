@@ -27,7 +27,7 @@ mod m20260101_000004_create_bookkeeping_tables;
 mod m20260101_000005_create_backfill_ranges;
 mod m20260101_000006_create_backfill_settings;
 mod m20260101_000007_create_backfill_samples;
-mod m20260101_000008_index_anomalies_by_last_seen;
+mod m20260101_000008_index_backfill_anomalies;
 mod object;
 mod ownership;
 mod project_id;
@@ -51,9 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(Owned(m20260101_000005_create_backfill_ranges::Migration)),
             Box::new(Owned(m20260101_000006_create_backfill_settings::Migration)),
             Box::new(Owned(m20260101_000007_create_backfill_samples::Migration)),
-            Box::new(Owned(
-                m20260101_000008_index_anomalies_by_last_seen::Migration,
-            )),
+            Box::new(Owned(m20260101_000008_index_backfill_anomalies::Migration)),
         ]
     }
 }

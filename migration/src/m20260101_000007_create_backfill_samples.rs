@@ -1,6 +1,7 @@
 //! `backfill_samples`: a run's history for the console's chart (SPEC §5.12). Each
-//! worker's walk sums the batches of an interval into one row: rows, batches, the time
-//! they took and the batch size at its end. The interval grows with the walk's age, so
+//! worker's walk sums the batches of an interval into one row: the rows walked (not
+//! `rows`, a reserved word of MySQL's), batches, the time they took and the batch size
+//! at its end. The interval grows with the walk's age, so
 //! a run of days keeps about one row a minute per worker. Times are milliseconds since
 //! 1970 (`at_ms`, the interval's end), so that every backend buckets them with integer
 //! arithmetic; the sums are doubles, whose SUM is a double on every backend (a bigint's
@@ -35,7 +36,7 @@ enum BackfillSamples {
     Unit,
     AtMs,
     SpanMs,
-    Rows,
+    RowsWalked,
     Batches,
     BusyMs,
     BatchSize,
@@ -56,7 +57,7 @@ fn backfill_samples() -> TableCreateStatement {
         .col(varchar(BackfillSamples::Unit, 100))
         .col(bigint(BackfillSamples::AtMs))
         .col(double(BackfillSamples::SpanMs))
-        .col(double(BackfillSamples::Rows))
+        .col(double(BackfillSamples::RowsWalked))
         .col(double(BackfillSamples::Batches))
         // The time the interval's batches took, summed.
         .col(double(BackfillSamples::BusyMs))

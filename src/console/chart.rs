@@ -45,7 +45,7 @@ pub async fn series(db: &Db, id: i64) -> Result<Vec<Point>> {
     let buckets: Vec<(i64, f64, f64, f64, i64)> = Entity::find()
         .select_only()
         .column_as(at.clone().sub(at.modulo(bucket)), "bucket")
-        .column_as(Column::Rows.sum(), "rows")
+        .column_as(Column::RowsWalked.sum(), "rows_walked")
         .column_as(Column::Batches.sum(), "batches")
         .column_as(Column::BusyMs.sum(), "busy_ms")
         .column_as(Column::BatchSize.max(), "batch_size")

@@ -216,7 +216,7 @@ impl CheckpointStore for RangeLease {
             unit: Set(unit.to_string()),
             at_ms: Set(sample.at_ms),
             span_ms: Set(sample.span_ms as f64),
-            rows: Set(sample.rows as f64),
+            rows_walked: Set(sample.rows as f64),
             batches: Set(sample.batches as f64),
             busy_ms: Set(sample.busy_ms as f64),
             batch_size: Set(i64::try_from(sample.batch_size).unwrap_or(i64::MAX)),

@@ -23,7 +23,7 @@ const MIGRATIONS: [&str; 8] = [
     "m20260101_000005_create_backfill_ranges",
     "m20260101_000006_create_backfill_settings",
     "m20260101_000007_create_backfill_samples",
-    "m20260101_000008_index_anomalies_by_last_seen",
+    "m20260101_000008_index_backfill_anomalies",
 ];
 
 /// The tables the analytics data lives in, and those of the backfills' own records.
@@ -38,7 +38,7 @@ const BOOKKEEPING_TABLES: [&str; 6] = [
 ];
 
 /// Named indexes the migrations create (on both backends).
-const NAMED_INDEXES: [&str; 16] = [
+const NAMED_INDEXES: [&str; 17] = [
     "idx_tests_customer_id",
     "idx_tests_product_id",
     "idx_test_features_customer_id",
@@ -55,6 +55,7 @@ const NAMED_INDEXES: [&str; 16] = [
     "idx_backfill_settings_run_id",
     "idx_backfill_samples_run_id_at_ms",
     "idx_backfill_anomalies_last_seen_at_id",
+    "idx_backfill_anomalies_run_id",
 ];
 
 /// Unique keys of the memory tables: (constraint name on PostgreSQL, table, columns).
