@@ -10,7 +10,7 @@ use sea_orm_migration::prelude::*;
 use crate::column::{bigint, flag, foreign_key, index, text, text_null, timestamp_null};
 use crate::dialect::SchemaDialect;
 use crate::object::SchemaObject;
-use crate::ownership::{OwnedMigration, create_missing, create_table};
+use crate::ownership::{OwnedMigration, create_indexes, create_missing, create_table};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -39,7 +39,7 @@ impl OwnedMigration for Migration {
         )
         .await?;
 
-        for (object, statement) in [
+        let indexes = [
             index(Tests::Table, [Tests::CustomerId]),
             index(Tests::Table, [Tests::ProductId]),
             index(TestFeatures::Table, [TestFeatures::CustomerId]),
@@ -48,10 +48,8 @@ impl OwnedMigration for Migration {
             index(Bugs::Table, [Bugs::CustomerId]),
             index(Bugs::Table, [Bugs::TestId]),
             index(Bugs::Table, [Bugs::TestFeatureId]),
-        ] {
-            create_missing(manager, self, &[object], manager.create_index(statement)).await?;
-        }
-        Ok(())
+        ];
+        create_indexes(manager, self, indexes).await
     }
 }
 

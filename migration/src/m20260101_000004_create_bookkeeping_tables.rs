@@ -17,7 +17,9 @@ use crate::column::{
 };
 use crate::dialect::{PartialUnique, SchemaDialect};
 use crate::object::SchemaObject;
-use crate::ownership::{OwnedMigration, create_missing, create_steps, create_table};
+use crate::ownership::{
+    OwnedMigration, create_indexes, create_missing, create_steps, create_table,
+};
 
 /// `kind` given to anomalies recorded before the column existed.
 const LEGACY_KIND: &str = "legacy";
@@ -42,16 +44,14 @@ impl OwnedMigration for Migration {
         for key in [PartialUnique::OpenAnomaly, PartialUnique::RunningRun] {
             create_steps(manager, self, dialect.partial_unique(key)).await?;
         }
-        for (object, statement) in [
+        let indexes = [
             index(BackfillAnomalies::Table, [BackfillAnomalies::Kind]),
             index(
                 BackfillJournal::Table,
                 [BackfillJournal::RunId, BackfillJournal::TableName],
             ),
-        ] {
-            create_missing(manager, self, &[object], manager.create_index(statement)).await?;
-        }
-        Ok(())
+        ];
+        create_indexes(manager, self, indexes).await
     }
 }
 

@@ -11,7 +11,7 @@ use crate::column::{
     bigint, bigint_null, bigserial_id, flag, foreign_key, index, jsonb, varchar, varchar_null,
 };
 use crate::dialect::SchemaDialect;
-use crate::ownership::{OwnedMigration, create_missing, create_table};
+use crate::ownership::{OwnedMigration, create_indexes, create_table};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -20,11 +20,11 @@ pub struct Migration;
 impl OwnedMigration for Migration {
     async fn up(&self, manager: &SchemaManager, _: &dyn SchemaDialect) -> Result<(), DbErr> {
         create_table(manager, self, backfill_ranges()).await?;
-        let (object, statement) = index(
+        let by_run = index(
             BackfillRanges::Table,
             [BackfillRanges::RunId, BackfillRanges::Done],
         );
-        create_missing(manager, self, &[object], manager.create_index(statement)).await
+        create_indexes(manager, self, [by_run]).await
     }
 }
 

@@ -8,7 +8,7 @@ use sea_orm_migration::prelude::*;
 
 use crate::column::{bigint, bigserial_id, foreign_key, index, now, varchar, varchar_null};
 use crate::dialect::SchemaDialect;
-use crate::ownership::{OwnedMigration, create_missing, create_table};
+use crate::ownership::{OwnedMigration, create_indexes, create_table};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -17,8 +17,8 @@ pub struct Migration;
 impl OwnedMigration for Migration {
     async fn up(&self, manager: &SchemaManager, _: &dyn SchemaDialect) -> Result<(), DbErr> {
         create_table(manager, self, backfill_settings()).await?;
-        let (object, statement) = index(BackfillSettings::Table, [BackfillSettings::RunId]);
-        create_missing(manager, self, &[object], manager.create_index(statement)).await
+        let by_run = index(BackfillSettings::Table, [BackfillSettings::RunId]);
+        create_indexes(manager, self, [by_run]).await
     }
 }
 

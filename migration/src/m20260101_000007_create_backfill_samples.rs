@@ -11,7 +11,7 @@ use sea_orm_migration::prelude::*;
 
 use crate::column::{bigint, bigserial_id, double, foreign_key, index, varchar};
 use crate::dialect::SchemaDialect;
-use crate::ownership::{OwnedMigration, create_missing, create_table};
+use crate::ownership::{OwnedMigration, create_indexes, create_table};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -20,11 +20,11 @@ pub struct Migration;
 impl OwnedMigration for Migration {
     async fn up(&self, manager: &SchemaManager, _: &dyn SchemaDialect) -> Result<(), DbErr> {
         create_table(manager, self, backfill_samples()).await?;
-        let (object, statement) = index(
+        let by_run = index(
             BackfillSamples::Table,
             [BackfillSamples::RunId, BackfillSamples::AtMs],
         );
-        create_missing(manager, self, &[object], manager.create_index(statement)).await
+        create_indexes(manager, self, [by_run]).await
     }
 }
 

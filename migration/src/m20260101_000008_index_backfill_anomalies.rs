@@ -6,7 +6,7 @@ use sea_orm_migration::prelude::*;
 
 use crate::column::index;
 use crate::dialect::SchemaDialect;
-use crate::ownership::{OwnedMigration, create_missing};
+use crate::ownership::{OwnedMigration, create_indexes};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -14,16 +14,12 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl OwnedMigration for Migration {
     async fn up(&self, manager: &SchemaManager, _: &dyn SchemaDialect) -> Result<(), DbErr> {
-        for (object, statement) in [
-            index(
-                BackfillAnomalies::Table,
-                [BackfillAnomalies::LastSeenAt, BackfillAnomalies::Id],
-            ),
-            index(BackfillAnomalies::Table, [BackfillAnomalies::RunId]),
-        ] {
-            create_missing(manager, self, &[object], manager.create_index(statement)).await?;
-        }
-        Ok(())
+        let by_last_seen = index(
+            BackfillAnomalies::Table,
+            [BackfillAnomalies::LastSeenAt, BackfillAnomalies::Id],
+        );
+        let by_run = index(BackfillAnomalies::Table, [BackfillAnomalies::RunId]);
+        create_indexes(manager, self, [by_last_seen, by_run]).await
     }
 }
 

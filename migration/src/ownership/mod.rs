@@ -25,7 +25,7 @@ use sea_orm_migration::prelude::*;
 use crate::dialect::{self, SchemaDialect};
 
 pub(crate) use adopt::create_table;
-pub(crate) use record::{create_missing, create_steps};
+pub(crate) use record::{create_indexes, create_missing, create_steps};
 pub use remove::created_by;
 pub(crate) use remove::drop_created;
 

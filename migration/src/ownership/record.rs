@@ -35,6 +35,25 @@ pub(crate) async fn create_missing<T>(
     Ok(())
 }
 
+/// Creates each index of `indexes` (as `column::index` makes them) that is missing, and
+/// records it as created by `migration`.
+pub(crate) async fn create_indexes(
+    manager: &SchemaManager<'_>,
+    migration: &impl MigrationName,
+    indexes: impl IntoIterator<Item = (SchemaObject, IndexCreateStatement)>,
+) -> Result<(), DbErr> {
+    for (object, statement) in indexes {
+        create_missing(
+            manager,
+            migration,
+            &[object],
+            manager.create_index(statement),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Makes each missing object of `steps`, one at a time: on MySQL each commits as it
 /// is made, and a run repeated after a failure finds the objects made before it.
 pub(crate) async fn create_steps(
