@@ -14,6 +14,7 @@
 //! | `counters` | what a walk did, how many ranges are done, and a unit's report |
 //! | `state` | where a walk stands: checkpoints, deferred ranges, the cursor |
 //! | `walker` | the loop over one range of a table: read ahead, defer, checkpoint, finish |
+//! | `meter` | what one walk measures: counters, batch size, pacing, history, progress |
 //! | `pool` | a run's workers in one process (`WorkPlan`): claim a range, walk it, claim the next |
 //! | `range_rows` | the rows of `backfill_ranges`: recording, release, where they stand |
 //! | `claims` | a run's ranges as its workers claim them, split requests, totals |
@@ -42,6 +43,7 @@ mod isolate;
 mod job;
 mod keyset;
 mod lease;
+mod meter;
 mod pace;
 mod pool;
 mod progress;

@@ -3,18 +3,18 @@
 //! that stayed locked deferred to a later pass, pacing and cancellation between
 //! batches, and the final checkpoint.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use sea_orm::DbErr;
 
 use super::attempt::{BatchAttempt, Step};
 use super::counters::Counters;
-use super::history::{History, Sample};
+use super::history::Sample;
 use super::job::{Batch, BatchJob};
-use super::pace::{Gate, Pacer};
+use super::meter::WalkMeter;
+use super::pace::Gate;
 use super::progress::WalkDisplay;
-use super::sizing::BatchSizer;
-use super::state::{Checkpoint, CheckpointStore, Cursor, Deferred, Position, Progress, Saved};
+use super::state::{Checkpoint, CheckpointStore, Cursor, Deferred, Position, Saved};
 use super::{Cancel, EngineSettings};
 use crate::anomalies::{AnomalyKind, AnomalyLog};
 use crate::backend::{Db, Failure, TableKey, db_message};
@@ -154,21 +154,7 @@ impl<'a> KeysetWalker<'a> {
         .await;
         let estimate = self.db.backend().row_estimate(self.db, key.table).await;
         display.estimate(estimate);
-        let mut meter = WalkMeter {
-            sizer: BatchSizer::new(self.settings.batch_size, self.settings.batch_time),
-            pacer: Pacer::new(
-                self.settings.health,
-                self.settings.window.clone(),
-                self.settings.replicas.clone(),
-                self.settings.metrics.clone(),
-            ),
-            estimate,
-            started: Instant::now(),
-            processed_before: checkpoint.counters.processed,
-            counters: checkpoint.counters,
-            timings: Vec::new(),
-            history: History::new(),
-        };
+        let mut meter = WalkMeter::new(&self.settings, checkpoint.counters, estimate);
         let position = Position {
             after: checkpoint.after,
             upto: checkpoint.upto,
@@ -383,43 +369,5 @@ impl<'a> KeysetWalker<'a> {
                 table: key.table,
                 source,
             })
-    }
-}
-
-/// What one walk measures as it goes: what it did, its batch size, its pacing between
-/// batches, and what `runs` is told of its progress.
-struct WalkMeter {
-    counters: Counters,
-    sizer: BatchSizer,
-    pacer: Pacer,
-    /// The database's estimate of the table's rows.
-    estimate: Option<u64>,
-    /// When this process took the walk up, and how far it was then.
-    started: Instant,
-    processed_before: u64,
-    /// The time of each batch this walk committed, in ms.
-    timings: Vec<f64>,
-    history: History,
-}
-
-impl WalkMeter {
-    /// The rows this process walked of the range.
-    fn processed_here(&self) -> u64 {
-        self.counters
-            .processed
-            .saturating_sub(self.processed_before)
-    }
-
-    /// The progress to record now.
-    fn progress(&self) -> Progress {
-        let processed = self.counters.processed;
-        let elapsed = self.started.elapsed().max(Duration::from_millis(1));
-        let rows = self.processed_here();
-        Progress {
-            estimate: self.estimate.map(|estimate| estimate.max(processed)),
-            rate: (rows > 0).then(|| rows as f64 / elapsed.as_secs_f64()),
-            batch_size: Some(self.sizer.size()),
-            held: None,
-        }
     }
 }
