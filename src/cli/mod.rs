@@ -1,8 +1,8 @@
 //! Command-line surface: every subcommand is one clap struct, and every flag's doc
 //! comment is its `--help`: here the global flags and the commands that inspect or set
-//! up a database, in `backfill_flags` the two backfills and `work` (how a duration is read is
-//! `settings::duration`'s). Nothing here touches a database; `commands` turns these
-//! values into calls of the library modules.
+//! up a database, in `backfill_flags` the two backfills and `work` (how a duration is
+//! read is `settings::duration`'s). Nothing here touches a database; `commands` turns
+//! these values into calls of the library modules.
 
 mod backfill_flags;
 

@@ -1,7 +1,8 @@
 //! Between two batches: what is asked of the run from any process (pause, cancel, a
-//! change of its settings), its window, the database's health, and Ctrl-C. While paused or held the walk holds no
-//! transaction and no lock; it re-checks with backoff, never fails for it, and says
-//! why on the progress line, in the log and in the run ledger (`runs`).
+//! change of its settings), its window, the database's health, and Ctrl-C. While
+//! paused or held the walk holds no transaction and no lock; it re-checks with backoff,
+//! never fails for it, and says why on the progress line, in the log and in the run
+//! ledger (`runs`).
 
 use std::time::{Duration, Instant};
 

@@ -12,6 +12,7 @@
 pub mod duration;
 mod window;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -20,8 +21,7 @@ use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use entity::backfill_settings::{self, Column};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
 };
 
 use crate::backend::Db;
@@ -159,45 +159,43 @@ pub async fn change(
             run.status
         )));
     }
-    let txn = db
-        .begin()
-        .await
-        .context("could not change the run's settings")?;
-    let mut recorded = Vec::new();
-    for setting in changes {
-        let name = setting.name();
-        let latest = backfill_settings::Entity::find()
-            .filter(Column::RunId.eq(id))
-            .filter(Column::Setting.eq(name))
-            .order_by_desc(Column::Id)
-            .one(&txn)
-            .await
-            .context("could not read backfill_settings")?;
-        let old_value = match latest {
-            Some(change) => Some(change.new_value),
-            None => run.arguments[STARTED_WITH][name]
-                .as_str()
-                .map(str::to_string),
-        };
-        let change = backfill_settings::ActiveModel {
-            run_id: Set(id),
-            setting: Set(name.to_string()),
-            old_value: Set(old_value),
-            new_value: Set(setting.value()),
-            changed_by: Set(by.to_string()),
-            changed_at: Set(Utc::now().fixed_offset()),
-            ..Default::default()
-        };
-        recorded.push(
-            change
-                .insert(&txn)
-                .await
-                .context("could not record the change in backfill_settings")?,
-        );
+    if changes.is_empty() {
+        return Ok(Vec::new());
     }
-    txn.commit()
+    // The old values are read first and the changes written in one statement, not in
+    // a transaction that reads and then writes: SQLite refuses to turn a read into a
+    // write while a run commits its batches (SQLITE_BUSY, which no wait cures), and one
+    // INSERT waits for the write lock like any batch.
+    let before = history(db, id).await?;
+    let mut now: BTreeMap<&str, Option<String>> =
+        current(&run.arguments, &before).into_iter().collect();
+    let at = Utc::now().fixed_offset();
+    let rows = changes.iter().map(|setting| {
+        let value = setting.value();
+        let old_value = now.insert(setting.name(), Some(value.clone())).flatten();
+        backfill_settings::ActiveModel {
+            run_id: Set(id),
+            setting: Set(setting.name().to_string()),
+            old_value: Set(old_value),
+            new_value: Set(value),
+            changed_by: Set(by.to_string()),
+            changed_at: Set(at),
+            ..Default::default()
+        }
+    });
+    backfill_settings::Entity::insert_many(rows.collect::<Vec<_>>())
+        .exec(db)
         .await
-        .context("could not change the run's settings")?;
+        .context("could not record the change in backfill_settings")?;
+    let last_before = before.last().map_or(0, |change| change.id);
+    let recorded = backfill_settings::Entity::find()
+        .filter(Column::RunId.eq(id))
+        .filter(Column::Id.gt(last_before))
+        .filter(Column::ChangedBy.eq(by))
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await
+        .context("could not read backfill_settings")?;
     Ok(recorded)
 }
 
