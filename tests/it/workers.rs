@@ -108,6 +108,12 @@ fn join(tdb: &TestDb, run: i64, extra: &[&str]) -> Watched {
     Watched::start(tdb, &args)
 }
 
+/// `runs set RUN sleep=…`: every process of the run takes it before its next batch.
+fn set_sleep(tdb: &TestDb, run: i64, sleep: &str) {
+    let output = tdb.cli(&["runs", "set", &run.to_string(), &format!("sleep={sleep}")]);
+    assert_exit(&output, 0, "runs set sleep");
+}
+
 /// The run's ranges claimed more than once: taken over from a worker that lost them.
 async fn taken_over(db: &Db) -> i64 {
     int(db, "SELECT COUNT(*) FROM backfill_ranges WHERE epoch > 1").await
@@ -139,7 +145,12 @@ async fn processes_together_end_as_one(backend: Backend) {
         );
         let run = started_run(&db, &mut starter.child).await;
         starter.wait_for_a_commit();
+        // The run crawls until the early joiner has committed, so that it finds work
+        // however long a loaded machine takes to start it.
+        set_sleep(&tdb, run, "1s");
         let early = join(&tdb, run, &["--workers", "2"]);
+        early.wait_for_a_commit();
+        set_sleep(&tdb, run, "0.03");
         wait_for_batches(&db, &mut starter.child, 30).await;
         let late = join(&tdb, run, &[]);
         let early_pid = early.child.id();
