@@ -3,8 +3,13 @@
 # in the same run on identical copies of the same seeded data, on SQLite, PostgreSQL and
 # MariaDB.
 #
-#   scripts/bench.sh [features|project-id|seed|pacing|console|all]
+#   scripts/bench.sh [features|project-id|seed|pacing|console|citus|all]
 #   BENCH_BASELINE=<git revision> scripts/bench.sh compare
+#
+# `citus` makes a throwaway Citus cluster (a coordinator and two workers on this
+# machine, in the bench's directory) and times backfill-project-id over one table of
+# BENCH_CITUS_ROWS (1000000) rows distributed by `id`, with --workers 1 and 2, against
+# one set-based UPDATE on the coordinator.
 #
 # `console` times the console's pages (`serve`) with 1,000 runs, 100,000 anomalies and
 # a week of one run's history, and a backfill with and without a console watching it.
@@ -564,7 +569,83 @@ watched_compare() {
     "backfill-project-id, $memory_rows rows" "$alone" "${times[alone]}" "$watched" "${times[watched]}" "$(ratio "$watched" "$alone")"
 }
 
+# citus_node NAME PORT — a Citus node of the bench's own (initdb as the postgres user),
+# started, with database `bench` and the extension in it.
+citus_node() {
+  local name=$1 port=$2 bin
+  bin=$(dirname "$(ls /usr/lib/postgresql/*/bin/pg_ctl | sort -V | tail -n 1)")
+  runuser -u postgres -- "$bin/initdb" -D "$work/citus/$name" -A trust -U postgres >/dev/null
+  printf "\nport = %s\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\nshared_preload_libraries = 'citus'\nmax_prepared_transactions = 50\n" \
+    "$port" "$work/citus" >>"$work/citus/$name/postgresql.conf"
+  runuser -u postgres -- "$bin/pg_ctl" -D "$work/citus/$name" -l "$work/citus/$name.log" -w start >/dev/null
+  psql "postgres://postgres@127.0.0.1:$port/postgres" -XqAt -c "CREATE DATABASE bench" >/dev/null
+  psql "postgres://postgres@127.0.0.1:$port/bench" -XqAt -c "CREATE EXTENSION citus" >/dev/null
+}
+
+citus_stop() {
+  local bin name
+  bin=$(dirname "$(ls /usr/lib/postgresql/*/bin/pg_ctl | sort -V | tail -n 1)")
+  for name in worker2 worker1 coordinator; do
+    if [ -d "$work/citus/$name" ]; then
+      runuser -u postgres -- "$bin/pg_ctl" -D "$work/citus/$name" -m immediate stop >/dev/null 2>&1 || true
+    fi
+  done
+}
+
+bench_citus() {
+  local rows=${BENCH_CITUS_ROWS:-1000000} port i w url sqls=()
+  declare -A tools=()
+  scripts/ensure-citus.sh
+  mkdir -p "$work/citus" && chown postgres "$work/citus" && chmod 700 "$work/citus"
+  trap citus_stop EXIT
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  citus_node coordinator "$port"
+  citus_node worker1 $((port + 1))
+  citus_node worker2 $((port + 2))
+  url="postgres://postgres@127.0.0.1:$port/bench"
+  psql "$url" -XqAt -c "SELECT citus_set_coordinator_host('127.0.0.1', $port)" \
+    -c "SELECT citus_add_node('127.0.0.1', $((port + 1)))" -c "SELECT citus_add_node('127.0.0.1', $((port + 2)))" >/dev/null
+  echo "== backfill-project-id on Citus (a coordinator and two workers on this machine): working_memory, $rows rows distributed by id over 32 shards, half NULL, median of $repeat"
+  run migrate "$url" migrate up
+  psql "$url" -XqAt -v ON_ERROR_STOP=1 \
+    -c "SELECT create_distributed_table('working_memory', 'id')" \
+    -c "ALTER TABLE working_memory DROP CONSTRAINT check_working_memory_project_id_not_null" \
+    -c "INSERT INTO working_memory (id, content, importance, project_id) SELECT i, 'memory ' || i, 0.5, CASE WHEN i % 2 = 0 THEN NULL ELSE 'io' END FROM generate_series(1, $rows) i" >/dev/null
+  cat >"$work/citus_reset.sql" <<'SQL'
+ALTER TABLE working_memory DROP CONSTRAINT IF EXISTS check_working_memory_project_id_not_null;
+ALTER TABLE working_memory ALTER COLUMN project_id DROP NOT NULL;
+UPDATE working_memory SET project_id = NULL WHERE id % 2 = 0;
+ALTER TABLE working_memory ADD CONSTRAINT check_working_memory_project_id_not_null CHECK (project_id IS NOT NULL) NOT VALID;
+TRUNCATE backfill_journal;
+VACUUM ANALYZE working_memory;
+SQL
+  echo "UPDATE working_memory SET project_id = 'io' WHERE project_id IS NULL OR project_id IN ('io:', 'I/O', 'ethr', 'default') OR TRIM(project_id) = '';" >"$work/citus_update.sql"
+  for i in $(seq "$repeat"); do
+    for w in 1 2; do
+      psql "$url" -XqAt -v ON_ERROR_STOP=1 -f "$work/citus_reset.sql" >/dev/null
+      run citus "$url" backfill-project-id --table working_memory --sleep 0 --no-validate --workers "$w"
+      tools[$w]="${tools[$w]:-} $secs"
+    done
+    psql "$url" -XqAt -v ON_ERROR_STOP=1 -f "$work/citus_reset.sql" >/dev/null
+    timed_sql postgres "$url" "$work/citus_update.sql"
+    sqls+=("$secs")
+  done
+  local t_sql t_one t_two
+  t_sql=$(median "${sqls[@]}")
+  # shellcheck disable=SC2086
+  t_one=$(median ${tools[1]})
+  # shellcheck disable=SC2086
+  t_two=$(median ${tools[2]})
+  printf '  set-based UPDATE on the coordinator  %8.2fs                 (runs: %s)\n' "$t_sql" "${sqls[*]}"
+  printf '  backfill-project-id --workers 1      %8.2fs  ratio tool/SQL %s  (runs:%s)\n' "$t_one" "$(ratio "$t_one" "$t_sql")" "${tools[1]}"
+  printf '  backfill-project-id --workers 2      %8.2fs  ratio tool/SQL %s  (runs:%s)\n' "$t_two" "$(ratio "$t_two" "$t_sql")" "${tools[2]}"
+  printf '  --workers 2 / --workers 1 %s (target <= 0.7, and no slower than the SQL)\n' "$(ratio "$t_two" "$t_one")"
+  citus_stop
+  trap - EXIT
+}
+
 case "$what" in
+  citus) bench_citus ;;
   compare) bench_compare ;;
   console) bench_console ;;
   features) bench_features ;;
@@ -572,6 +653,6 @@ case "$what" in
   seed) bench_seed ;;
   pacing) bench_pacing ;;
   all) bench_seed; bench_features; bench_project_id; bench_pacing; bench_console ;;
-  *) echo "usage: scripts/bench.sh [features|project-id|seed|pacing|console|all|compare]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh [features|project-id|seed|pacing|console|citus|all|compare]" >&2; exit 2 ;;
 esac
 rm -rf "$work"

@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-postgres.sh
+scripts/ensure-citus.sh
 scripts/ensure-mariadb.sh
 scripts/ensure-chromium.sh
 export BACKFILL_TEST_PG_URL="${BACKFILL_TEST_PG_URL:-postgres://root@127.0.0.1:5432/postgres}"

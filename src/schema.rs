@@ -133,7 +133,8 @@ pub async fn drift(db: &Db) -> Result<Vec<Drift>> {
 
 /// The unique keys, indexes and foreign keys that `reference` (a scratch database the
 /// migrations built) has on the entities' tables and `db` lacks, compared by what they
-/// cover rather than by name (see `migration::catalog`).
+/// cover rather than by name (see `migration::catalog`); but not a key that the
+/// table's layout over a cluster cannot hold.
 pub async fn missing_keys(reference: &Db, db: &Db) -> Result<Vec<Drift>> {
     let backend = db.backend();
     let mut drift = Vec::new();
@@ -141,11 +142,14 @@ pub async fn missing_keys(reference: &Db, db: &Db) -> Result<Vec<Drift>> {
         if actual_columns(db, &table).await?.is_empty() {
             continue; // reported by `drift` as missing
         }
+        let layout = backend.layout(db, &table).await?;
         let found = catalog::indexes(db, &table)
             .await
             .with_context(|| format!("could not read the indexes of `{table}`"))?;
         for wanted in catalog::indexes(reference, &table).await? {
-            if !found.iter().any(|index| index.serves_as(&wanted)) {
+            // A key the table's layout cannot hold is no drift: Citus refuses it.
+            let holdable = !wanted.unique || layout.can_hold_unique(&wanted.columns);
+            if holdable && !found.iter().any(|index| index.serves_as(&wanted)) {
                 let kind = if wanted.unique { "unique key" } else { "index" };
                 drift.push(format!(
                     "`{table}` lacks the {kind} {} on ({})",
@@ -158,7 +162,10 @@ pub async fn missing_keys(reference: &Db, db: &Db) -> Result<Vec<Drift>> {
             .await
             .with_context(|| format!("could not read the foreign keys of `{table}`"))?;
         for wanted in catalog::foreign_keys(reference, &table).await? {
-            if !found.iter().any(|key| key.serves_as(&wanted)) {
+            let referenced = backend.layout(db, &wanted.referenced_table).await?;
+            if layout.can_hold_foreign_key(&wanted.columns, &referenced)
+                && !found.iter().any(|key| key.serves_as(&wanted))
+            {
                 let name = if wanted.name.is_empty() {
                     String::new()
                 } else {

@@ -1,5 +1,6 @@
-//! What the tool reads of a database's schema (columns, their types, NOT NULL), how it
-//! judges a column against the entities, and the throwaway databases of `migrate check`.
+//! What the tool reads of a database's schema (columns, their types, NOT NULL, how a
+//! table is spread over a cluster's nodes), how it judges a column against the
+//! entities, and the throwaway databases of `migrate check`.
 
 use anyhow::Result;
 use async_trait::async_trait;
@@ -7,6 +8,42 @@ use sea_orm::Statement;
 use sea_orm::sea_query::ColumnType;
 
 use super::Db;
+
+/// How a table is laid out over the nodes of a cluster (a Citus coordinator's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// All its rows on the server the tool is connected to.
+    Local,
+    /// A copy on every node.
+    Reference,
+    /// Its rows spread over shards by the hash of `column`.
+    Distributed { column: String },
+}
+
+impl Layout {
+    /// Whether the table can hold a unique key on `columns`: a distributed table only
+    /// one that includes its distribution column, so that each shard can enforce it.
+    pub fn can_hold_unique(&self, columns: &[String]) -> bool {
+        match self {
+            Layout::Distributed { column } => columns.contains(column),
+            Layout::Local | Layout::Reference => true,
+        }
+    }
+
+    /// Whether a table laid out so can hold a foreign key on `columns` to a table laid
+    /// out as `referenced`: a reference table holds none to a distributed one; a
+    /// distributed table one to another only on its distribution column (the
+    /// co-located rows meet in one shard).
+    pub fn can_hold_foreign_key(&self, columns: &[String], referenced: &Layout) -> bool {
+        match (self, referenced) {
+            (Layout::Distributed { column }, Layout::Distributed { .. }) => {
+                columns.contains(column)
+            }
+            (Layout::Local | Layout::Reference, Layout::Distributed { .. }) => false,
+            _ => true,
+        }
+    }
+}
 
 /// A database's catalog, as the tool reads it.
 #[async_trait]
@@ -46,10 +83,41 @@ pub trait Catalog: Send + Sync {
     /// the tool never makes a column NOT NULL.
     fn not_null_query(&self, table: &str, column: &str) -> Option<Statement>;
 
+    /// How `table` is laid out over the cluster's nodes: `Local` where the database is
+    /// no cluster.
+    async fn layout(&self, _db: &Db, _table: &str) -> Result<Layout> {
+        Ok(Layout::Local)
+    }
+
     /// A throwaway database named `name` beside the one `db` is connected to
     /// (`migrate check`).
     async fn create_scratch(&self, db: &Db, name: &str) -> Result<Db>;
 
     /// Removes the scratch database `name`.
     async fn drop_scratch(&self, db: &Db, name: &str) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn columns(names: &[&str]) -> Vec<String> {
+        names.iter().map(|name| name.to_string()).collect()
+    }
+
+    #[test]
+    fn a_distributed_table_holds_only_keys_on_its_distribution_column() {
+        let by_id = Layout::Distributed {
+            column: "id".into(),
+        };
+        assert!(by_id.can_hold_unique(&columns(&["id"])));
+        assert!(!by_id.can_hold_unique(&columns(&["label", "name"])));
+        assert!(Layout::Reference.can_hold_unique(&columns(&["label", "name"])));
+
+        assert!(!by_id.can_hold_foreign_key(&columns(&["source_id"]), &by_id));
+        assert!(by_id.can_hold_foreign_key(&columns(&["id"]), &by_id));
+        assert!(by_id.can_hold_foreign_key(&columns(&["test_id"]), &Layout::Reference));
+        assert!(!Layout::Reference.can_hold_foreign_key(&columns(&["vector_id"]), &by_id));
+        assert!(Layout::Local.can_hold_foreign_key(&columns(&["test_id"]), &Layout::Local));
+    }
 }

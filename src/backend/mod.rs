@@ -7,7 +7,7 @@
 //! |---|---|
 //! | [`Session`] | URLs, connections, read-only-ness, a batch's transaction, errors |
 //! | [`Dialect`] | keys, values, id lists, payload text, JSON predicates, the clock |
-//! | [`Catalog`] | columns and their types, NOT NULL, scratch databases |
+//! | [`Catalog`] | columns and their types, NOT NULL, cluster layouts, scratch databases |
 //! | [`Writes`] | journaled updates, pairs, guarded upserts, the `project_id` guard |
 //! | [`BulkLoad`] | `seed`'s bulk loads |
 //! | [`Health`] | standbys, lock waiters, load, row estimates, key histograms |
@@ -31,7 +31,7 @@ mod sqlite;
 mod writes;
 
 pub use bulk::{BulkLoad, BulkRows};
-pub use catalog::Catalog;
+pub use catalog::{Catalog, Layout};
 pub use connect::{Replica, Schema, connect, connect_replicas, require_schema, require_writable};
 pub use db::{CONNECT_TIMEOUT, ConnectSettings, DatabaseUrl, Db, query_flag};
 pub use dialect::Dialect;

@@ -7,6 +7,7 @@
 
 mod support;
 
+mod citus;
 mod console;
 mod demo;
 mod examples;

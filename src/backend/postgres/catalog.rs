@@ -1,14 +1,15 @@
 //! PostgreSQL's catalog: `information_schema` columns by `udt_name`, pgvector's
-//! `vector` accepted for embeddings, scratch databases created beside the given one.
+//! `vector` accepted for embeddings, Citus's layouts, scratch databases created beside
+//! the given one.
 
 use anyhow::Context;
 use async_trait::async_trait;
 use sea_orm::sea_query::ColumnType;
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 
-use super::Postgres;
+use super::{Postgres, citus};
 use crate::backend::sql::create_database_beside;
-use crate::backend::{Catalog, Db};
+use crate::backend::{Catalog, Db, Layout};
 
 #[async_trait]
 impl Catalog for Postgres {
@@ -64,6 +65,15 @@ impl Catalog for Postgres {
              WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2",
             [table.into(), column.into()],
         ))
+    }
+
+    async fn layout(&self, db: &Db, table: &str) -> anyhow::Result<Layout> {
+        if !citus::installed(db).await? {
+            return Ok(Layout::Local);
+        }
+        citus::layout(db, table)
+            .await
+            .with_context(|| format!("could not read how Citus lays out `{table}`"))
     }
 
     async fn create_scratch(&self, db: &Db, name: &str) -> anyhow::Result<Db> {

@@ -1,18 +1,24 @@
 //! PostgreSQL's view of itself: standbys from `pg_stat_replication` (positions, not
 //! only `replay_lag`), sessions waiting on locks that involve the walked table, the
-//! planner's row estimate and the key's histogram from `pg_stats`.
+//! planner's row estimate and the key's histogram from `pg_stats`; on a Citus
+//! coordinator, lock waits and estimates of the whole cluster (`citus`).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement};
 
-use super::Postgres;
+use super::{Postgres, SESSION_NAME, citus};
 use crate::backend::{Health, Observation, Standby};
 
 #[async_trait]
 impl Health for Postgres {
     async fn row_estimate(&self, db: &DatabaseConnection, table: &str) -> Option<u64> {
+        if citus::installed(db).await.ok()?
+            && let Some(estimate) = citus::row_estimate(db, table).await
+        {
+            return estimate;
+        }
         // The planner's estimate; -1 for a table never vacuumed or analyzed.
         let row = db
             .query_one_raw(Statement::from_sql_and_values(
@@ -58,26 +64,14 @@ impl Health for Postgres {
                 })
             })
             .collect::<Result<Vec<_>, DbErr>>()?;
-        // A session blocked on a row lock waits on a transaction id, which names no
-        // table: it is tied to the table by the locks it holds there, or by the locks
-        // its blockers hold there.
-        let waiters = db
-            .query_one_raw(Statement::from_sql_and_values(
-                DatabaseBackend::Postgres,
-                "SELECT count(*) FROM pg_stat_activity a \
-                 WHERE a.wait_event_type = 'Lock' AND a.pid <> pg_backend_pid() \
-                   AND EXISTS (SELECT 1 FROM pg_locks l \
-                               WHERE l.relation = to_regclass($1) \
-                                 AND (l.pid = a.pid OR l.pid = ANY (pg_blocking_pids(a.pid))))",
-                [table.into()],
-            ))
-            .await?
-            .map(|row| row.try_get_by_index::<i64>(0))
-            .transpose()?
-            .unwrap_or(0);
+        let waiters = if citus::installed(db).await? {
+            citus::lock_waiters(db).await?
+        } else {
+            table_lock_waiters(db, table).await?
+        };
         Ok(Observation {
             standbys,
-            lock_waiters: u64::try_from(waiters).unwrap_or(0),
+            lock_waiters: waiters,
             threads_running: None,
         })
     }
@@ -106,4 +100,28 @@ impl Health for Postgres {
             .map(|bound| bound.trim().parse::<i64>().ok())
             .collect()
     }
+}
+
+/// Sessions waiting on locks that involve `table`, but the tool's own (named
+/// [`SESSION_NAME`]): a worker's batch waiting on an application's lock is no
+/// application waiting. A session blocked on a row lock waits on a transaction id,
+/// which names no table: it is tied to the table by the locks it holds there, or by
+/// the locks its blockers hold there.
+async fn table_lock_waiters(db: &DatabaseConnection, table: &str) -> Result<u64, DbErr> {
+    let waiters = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT count(*) FROM pg_stat_activity a \
+             WHERE a.wait_event_type = 'Lock' AND a.pid <> pg_backend_pid() \
+               AND a.application_name IS DISTINCT FROM $2 \
+               AND EXISTS (SELECT 1 FROM pg_locks l \
+                           WHERE l.relation = to_regclass($1) \
+                             AND (l.pid = a.pid OR l.pid = ANY (pg_blocking_pids(a.pid))))",
+            [table.into(), SESSION_NAME.into()],
+        ))
+        .await?
+        .map(|row| row.try_get_by_index::<i64>(0))
+        .transpose()?
+        .unwrap_or(0);
+    Ok(u64::try_from(waiters).unwrap_or(0))
 }

@@ -1,8 +1,10 @@
 //! PostgreSQL: bounded lock waits per batch, native uuid and array types, ids bound as
 //! one `bigint[]`, a journal written by the update's own statement, `COPY` for seeds.
+//! A Citus coordinator is PostgreSQL with what `citus` says differs.
 
 mod bulk;
 mod catalog;
+mod citus;
 mod dialect;
 mod health;
 mod writes;
@@ -18,6 +20,10 @@ use super::session::probe_server;
 use super::{ConnectSettings, Failure, ProbeFailure, Session};
 
 pub struct Postgres;
+
+/// The `application_name` of the tool's sessions, so that its health checks can tell
+/// its own sessions from the application's.
+const SESSION_NAME: &str = "backfill";
 
 #[async_trait]
 impl Session for Postgres {
@@ -35,7 +41,9 @@ impl Session for Postgres {
 
     fn configure(&self, options: &mut ConnectOptions) {
         // A batch writing, the next one read ahead, and room for the ledger.
-        options.max_connections(4);
+        options
+            .max_connections(4)
+            .set_application_name(SESSION_NAME);
     }
 
     async fn probe(&self, url: &str, settings: &ConnectSettings) -> Result<(), ProbeFailure> {
@@ -62,9 +70,14 @@ impl Session for Postgres {
         // its checkpoint commit together, so a server crash can only lose the last few
         // batches whole, and --resume redoes them. The run's final status commits
         // synchronously, which flushes every batch before it.
+        // On a Citus coordinator the settings must reach the worker nodes, where a
+        // distributed table's rows are locked: `propagate_set_commands` comes first,
+        // so that the SET LOCALs after it are sent along. Plain PostgreSQL takes it as
+        // a placeholder setting and ignores it.
         let ms = lock_timeout.as_millis();
         Some(format!(
-            "SET LOCAL lock_timeout = '{ms}ms'; SET LOCAL synchronous_commit = off"
+            "SET LOCAL citus.propagate_set_commands = 'local'; \
+             SET LOCAL lock_timeout = '{ms}ms'; SET LOCAL synchronous_commit = off"
         ))
     }
 

@@ -75,25 +75,55 @@ scenario!(lock_waiters_elsewhere_do_not_hold_the_run on postgres, mysql);
 async fn lock_waiters_elsewhere_do_not_hold_the_run(backend: Backend) {
     let (tdb, db) = seeded(backend, "waiters_elsewhere").await;
     let (holder, waiting) = lock_wait_in(&tdb, "tests", "id IS NOT NULL").await;
+    assert_fills_nodes_while_they_wait(&tdb, &db, &waiting, "waiters on another table").await;
+    exec(&holder, "COMMIT").await;
+    waiting.await.unwrap();
+}
+
+/// Runs `backfill-project-id` on `nodes`, which must finish (within a minute) while
+/// `waiting` still waits on its lock, rather than hold for it.
+async fn assert_fills_nodes_while_they_wait(
+    tdb: &TestDb,
+    db: &Db,
+    waiting: &tokio::task::JoinHandle<()>,
+    waiters: &str,
+) {
     let mut child = tdb.spawn_json(&["backfill-project-id", "--table", "nodes", "--sleep", "0"]);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while child.try_wait().unwrap().is_none() {
         if std::time::Instant::now() > deadline {
             child.kill().ok();
-            panic!("the run held for waiters on another table");
+            panic!("the run held for {waiters}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let finished = child.wait_with_output().unwrap();
     assert_eq!(code(&finished), 0, "{}", describe(&finished));
-    assert!(
-        !waiting.is_finished(),
-        "the other table's waiter still waits"
-    );
+    assert!(!waiting.is_finished(), "{waiters}: still waiting");
     assert_eq!(
-        int(&db, "SELECT count(*) FROM nodes WHERE project_id IS NULL").await,
+        int(db, "SELECT count(*) FROM nodes WHERE project_id IS NULL").await,
         0
     );
+}
+
+scenario!(the_tools_own_waiting_sessions_do_not_hold_the_run on postgres);
+/// A session of the tool's own (named `backfill`, as its connections are) waiting on
+/// a lock in the walked table is no application waiting: the run finishes while it
+/// still waits, as a second worker's batch waiting on the first's would.
+async fn the_tools_own_waiting_sessions_do_not_hold_the_run(backend: Backend) {
+    let (tdb, db) = seeded(backend, "own_waiters").await;
+    let holder = single_connection(&tdb.url).await;
+    let ours = single_connection(&format!("{}?application_name=backfill", tdb.url)).await;
+    let touch = touch_first("nodes", "project_id = 'io'");
+    exec(&holder, "BEGIN").await;
+    exec(&holder, &touch).await;
+    let waiting = tokio::spawn(async move {
+        ours.execute_unprepared(&touch)
+            .await
+            .expect("the tool's own session's update");
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_fills_nodes_while_they_wait(&tdb, &db, &waiting, "the tool's own waiting session").await;
     exec(&holder, "COMMIT").await;
     waiting.await.unwrap();
 }

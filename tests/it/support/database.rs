@@ -140,6 +140,18 @@ impl TestDb {
         }
     }
 
+    /// A database of a throwaway server of the test's own (a Citus cluster's), which
+    /// goes with its server.
+    pub fn on_scratch_server(url: String) -> Self {
+        Self {
+            url,
+            backend: Backend::Postgres,
+            server_name: None,
+            _dir: None,
+            path: None,
+        }
+    }
+
     /// The name of the database on its server (none for SQLite).
     pub fn server_name(&self) -> Option<&str> {
         self.server_name.as_deref()

@@ -66,3 +66,18 @@ pub fn seed_settings(seed: u64, tests: u64, memory_rows: u64) -> SeedSettings {
 pub async fn seed_in_process(db: &Db, settings: &SeedSettings) {
     backfill::seed::run(db, settings).await.expect("seed");
 }
+
+/// The database's row estimate of `table`, as `runs` shows it.
+pub async fn row_estimate(db: &Db, table: &str) -> Option<u64> {
+    db.backend().row_estimate(db, table).await
+}
+
+/// The sessions waiting on locks that involve `table`, as a run's health check counts
+/// them between batches.
+pub async fn lock_waiters(db: &Db, table: &str) -> u64 {
+    db.backend()
+        .observe_health(db, table)
+        .await
+        .expect("the health check")
+        .lock_waiters
+}

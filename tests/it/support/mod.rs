@@ -8,6 +8,7 @@ mod cli;
 mod database;
 mod library;
 mod outcome;
+mod scratch_postgres;
 mod sql;
 
 pub use analytics::*;
@@ -15,6 +16,7 @@ pub use cli::*;
 pub use database::*;
 pub use library::*;
 pub use outcome::*;
+pub use scratch_postgres::*;
 pub use sql::*;
 
 /// Declares on which backends a scenario runs, written just above it: for a scenario

@@ -1,0 +1,292 @@
+//! PostgreSQL with Citus (SPEC §5.13), on a throwaway cluster of the test's own: a
+//! coordinator and two workers made with `initdb` (as the `postgres` user) in a
+//! temporary directory, on free ports, removed afterwards; Citus itself is built from
+//! the vendored source by `scripts/ensure-citus.sh`. The memory tables are
+//! distributed by `id` and the analytics tables made reference tables, as a team
+//! would by hand; both jobs must then end exactly as on plain PostgreSQL, and the
+//! settings and health checks that bound a batch must reach the worker nodes.
+
+use std::path::Path;
+use std::time::Duration;
+
+use migration::MEMORY_TABLES;
+
+use crate::support::*;
+
+/// Shards per distributed table: fewer than Citus's 32, for quicker tests.
+const SHARDS: u32 = 8;
+
+/// A coordinator and two workers, stopped and removed on drop.
+struct Cluster {
+    _servers: ScratchServers,
+    coordinator: u16,
+    workers: [u16; 2],
+}
+
+impl Cluster {
+    fn start() -> Self {
+        let installed = Path::new("/usr/lib/postgresql")
+            .read_dir()
+            .expect("PostgreSQL's programs in /usr/lib/postgresql")
+            .filter_map(Result::ok)
+            .any(|version| version.path().join("lib/citus.so").exists());
+        assert!(
+            installed,
+            "Citus is not installed: scripts/test.sh builds it with scripts/ensure-citus.sh"
+        );
+        let settings = format!(
+            "shared_preload_libraries = 'citus'\nmax_prepared_transactions = 50\ncitus.shard_count = {SHARDS}\n"
+        );
+        let mut servers = ScratchServers::new();
+        let coordinator = servers.init("coordinator", &settings);
+        let workers = [
+            servers.init("worker1", &settings),
+            servers.init("worker2", &settings),
+        ];
+        Self {
+            _servers: servers,
+            coordinator,
+            workers,
+        }
+    }
+
+    /// A new database `name` on every node, with Citus, the workers added to the
+    /// coordinator's: the coordinator's database.
+    async fn database(&self, name: &str) -> TestDb {
+        for port in [self.coordinator, self.workers[0], self.workers[1]] {
+            let admin = single_connection(&ScratchServers::url(port, "postgres")).await;
+            exec(&admin, &format!("CREATE DATABASE {name}")).await;
+            admin.close().await.ok();
+            let db = single_connection(&ScratchServers::url(port, name)).await;
+            exec(&db, "CREATE EXTENSION citus").await;
+            db.close().await.ok();
+        }
+        let tdb = TestDb::on_scratch_server(ScratchServers::url(self.coordinator, name));
+        let db = single_connection(&tdb.url).await;
+        exec(
+            &db,
+            &format!(
+                "SELECT citus_set_coordinator_host('127.0.0.1', {})",
+                self.coordinator
+            ),
+        )
+        .await;
+        for port in self.workers {
+            exec(&db, &format!("SELECT citus_add_node('127.0.0.1', {port})")).await;
+        }
+        db.close().await.ok();
+        tdb
+    }
+
+    /// The URL of `name` on the worker at `port`, to reach a shard directly.
+    fn on_worker(port: u16, name: &str) -> String {
+        ScratchServers::url(port, name)
+    }
+}
+
+/// Migrated, laid out as a team would by hand (the memory tables distributed by `id`
+/// once the keys Citus cannot keep are dropped; the analytics tables reference
+/// tables), and seeded with the dataset plain PostgreSQL's runs start from.
+async fn laid_out_and_seeded(tdb: &TestDb) -> Db {
+    assert_exit(&tdb.cli(&["migrate", "up"]), 0, "migrate up on Citus");
+    let db = tdb.connect().await;
+    for statement in [
+        "ALTER TABLE nodes DROP CONSTRAINT fk_nodes_vector_id, DROP CONSTRAINT uq_nodes_label_name",
+        "ALTER TABLE edges DROP CONSTRAINT fk_edges_source_id, DROP CONSTRAINT fk_edges_target_id, \
+         DROP CONSTRAINT uq_edges_source_id_target_id_relation",
+        "ALTER TABLE l2_insight_history DROP CONSTRAINT fk_l2_insight_history_insight_id",
+        "SELECT create_reference_table('tests')",
+        "SELECT create_reference_table('test_features')",
+        "SELECT create_reference_table('bugs')",
+    ] {
+        exec(&db, statement).await;
+    }
+    for table in MEMORY_TABLES {
+        exec(
+            &db,
+            &format!("SELECT create_distributed_table('{table}', 'id')"),
+        )
+        .await;
+    }
+    let out = tdb.cli_json(SEED);
+    assert_exit(&out, 0, "seed on Citus");
+    db
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// Each job on Citus ends where it ends on plain PostgreSQL (rows, open anomalies,
+/// journal, exit code), and its rollback restores the seeded data exactly.
+async fn both_jobs_end_as_on_plain_postgres() {
+    let cluster = Cluster::start();
+    for (job, name) in [(Job::Features, "features"), (Job::ProjectId, "project_id")] {
+        let context = format!("{job:?} on Citus");
+        let want = baseline(Backend::Postgres, job).await;
+        let tdb = cluster.database(name).await;
+        let db = laid_out_and_seeded(&tdb).await;
+        let seeded = snapshot(&db).await;
+        let out = tdb.cli_json(&job.fast_args(false));
+        assert!(matches!(code(&out), 0 | 1), "{context}: {}", describe(&out));
+        let got = outcome(&db, code(&out)).await;
+        assert_outcome(&got, &want, &context);
+
+        let undone = tdb.cli_json(&[job.command(), "--rollback"]);
+        assert_exit(&undone, 0, &format!("{context}: rollback"));
+        assert_same(
+            &snapshot(&db).await,
+            &seeded,
+            &format!("{context}, rolled back"),
+        );
+        db.close().await.ok();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// `validate` after both jobs reads on Citus what it reads on plain PostgreSQL, and
+/// `migrate check` passes: the keys Citus cannot hold on a distributed table (a unique
+/// key without the distribution column, a foreign key between distributed tables off
+/// it) are no drift.
+async fn validate_and_migrate_check_pass_as_on_plain_postgres() {
+    let cluster = Cluster::start();
+    let on_citus = cluster.database("validated").await;
+    let db = laid_out_and_seeded(&on_citus).await;
+    let checked = on_citus.cli(&["migrate", "check"]);
+    assert_exit(&checked, 0, "migrate check on Citus");
+    let (plain, _) = seeded(Backend::Postgres, "citus_validate").await;
+    let mut reports = Vec::new();
+    for tdb in [&on_citus, &plain] {
+        for job in [Job::Features, Job::ProjectId] {
+            let out = tdb.cli_json(&job.fast_args(false));
+            assert!(matches!(code(&out), 0 | 1), "{job:?}: {}", describe(&out));
+        }
+        reports.push(tdb.run_json(&["validate"]));
+    }
+    assert_eq!(
+        reports[0], reports[1],
+        "validate on Citus, then on PostgreSQL"
+    );
+    db.close().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// A row lock held directly on a worker's shard: the batch gives up after the run's
+/// lock timeout and retries, as on plain PostgreSQL, instead of waiting on the worker
+/// for as long as the lock is held (Citus does not send a `SET LOCAL` to the workers
+/// unless told to).
+async fn a_row_lock_on_a_worker_times_the_batch_out() {
+    let cluster = Cluster::start();
+    let tdb = cluster.database("worker_lock").await;
+    let db = laid_out_and_seeded(&tdb).await;
+    let shard = rows(
+        &db,
+        "SELECT w.id::text, s.shard_name::text, s.nodeport::text \
+         FROM (SELECT id, get_shard_id_for_distribution_column('working_memory', id) AS shardid \
+               FROM working_memory WHERE project_id IS NULL ORDER BY id LIMIT 1) w \
+         JOIN citus_shards s ON s.shardid = w.shardid",
+    )
+    .await;
+    let [id, shard_name, port] = [0, 1, 2].map(|i| shard[0][i].clone().expect("a shard"));
+    let worker = single_connection(&Cluster::on_worker(
+        port.parse().expect("a port"),
+        "worker_lock",
+    ))
+    .await;
+    exec(&worker, "BEGIN").await;
+    exec(
+        &worker,
+        &format!("SELECT id FROM {shard_name} WHERE id = {id} FOR UPDATE"),
+    )
+    .await;
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        exec(&worker, "COMMIT").await;
+    });
+
+    let mut run = tdb.json_command(&[
+        "-v",
+        "backfill-project-id",
+        "--table",
+        "working_memory",
+        "--lock-timeout",
+        "0.2",
+        "--batch-size",
+        "10",
+        "--sleep",
+        "0",
+    ]);
+    let out = tokio::task::spawn_blocking(move || run.output().expect("run backfill"))
+        .await
+        .expect("the CLI thread");
+    release.await.expect("the lock holder");
+    assert_exit(&out, 0, "a run meeting a row lock on a worker");
+    assert!(
+        stderr(&out).contains("waited too long for locks"),
+        "the batch timed out on the worker and was retried: {}",
+        describe(&out)
+    );
+    assert_eq!(
+        int(
+            &db,
+            "SELECT count(*) FROM working_memory WHERE project_id IS NULL"
+        )
+        .await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// The health checks see the cluster: a distributed table's row estimate is its
+/// shards' summed (the coordinator's own copy is empty), and an application session
+/// waiting on a lock counts wherever it waits, while a waiting session of the tool's
+/// own does not.
+async fn estimates_and_lock_waits_cover_the_cluster() {
+    let cluster = Cluster::start();
+    let tdb = cluster.database("cluster_health").await;
+    let db = laid_out_and_seeded(&tdb).await;
+    exec(&db, "ANALYZE nodes").await;
+    assert_eq!(row_estimate(&db, "nodes").await, Some(200));
+    exec(&db, "ANALYZE backfill_runs").await;
+    assert_eq!(
+        row_estimate(&db, "backfill_runs").await,
+        Some(0),
+        "a table of the coordinator's own"
+    );
+
+    let holder = single_connection(&tdb.url).await;
+    exec(&holder, "BEGIN").await;
+    exec(
+        &holder,
+        "UPDATE nodes SET label = label WHERE project_id IS NOT NULL",
+    )
+    .await;
+    assert_eq!(lock_waiters(&db, "nodes").await, 0, "nobody waits yet");
+    let ours = single_connection(&format!("{}?application_name=backfill", tdb.url)).await;
+    let our_wait = tokio::spawn(async move {
+        exec(
+            &ours,
+            "UPDATE nodes SET label = label WHERE project_id IS NOT NULL",
+        )
+        .await;
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        lock_waiters(&db, "nodes").await,
+        0,
+        "the tool's own session waits"
+    );
+    let app = single_connection(&tdb.url).await;
+    let app_wait = tokio::spawn(async move {
+        exec(
+            &app,
+            "UPDATE nodes SET label = label WHERE project_id IS NOT NULL",
+        )
+        .await;
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        lock_waiters(&db, "nodes").await >= 1,
+        "an application session waits on a worker"
+    );
+    exec(&holder, "COMMIT").await;
+    our_wait.await.expect("the tool's session");
+    app_wait.await.expect("the application's session");
+}
