@@ -574,10 +574,10 @@ watched_compare() {
 citus_node() {
   local name=$1 port=$2 bin
   bin=$(dirname "$(ls /usr/lib/postgresql/*/bin/pg_ctl | sort -V | tail -n 1)")
-  runuser -u postgres -- "$bin/initdb" -D "$work/citus/$name" -A trust -U postgres >/dev/null
+  runuser -u postgres -- "$bin/initdb" -D "$citus_dir/$name" -A trust -U postgres >/dev/null
   printf "\nport = %s\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\nshared_preload_libraries = 'citus'\nmax_prepared_transactions = 50\n" \
-    "$port" "$work/citus" >>"$work/citus/$name/postgresql.conf"
-  runuser -u postgres -- "$bin/pg_ctl" -D "$work/citus/$name" -l "$work/citus/$name.log" -w start >/dev/null
+    "$port" "$citus_dir" >>"$citus_dir/$name/postgresql.conf"
+  runuser -u postgres -- "$bin/pg_ctl" -D "$citus_dir/$name" -l "$citus_dir/$name.log" -w start >/dev/null
   psql "postgres://postgres@127.0.0.1:$port/postgres" -XqAt -c "CREATE DATABASE bench" >/dev/null
   psql "postgres://postgres@127.0.0.1:$port/bench" -XqAt -c "CREATE EXTENSION citus" >/dev/null
 }
@@ -586,8 +586,8 @@ citus_stop() {
   local bin name
   bin=$(dirname "$(ls /usr/lib/postgresql/*/bin/pg_ctl | sort -V | tail -n 1)")
   for name in worker2 worker1 coordinator; do
-    if [ -d "$work/citus/$name" ]; then
-      runuser -u postgres -- "$bin/pg_ctl" -D "$work/citus/$name" -m immediate stop >/dev/null 2>&1 || true
+    if [ -d "$citus_dir/$name" ]; then
+      runuser -u postgres -- "$bin/pg_ctl" -D "$citus_dir/$name" -m immediate stop >/dev/null 2>&1 || true
     fi
   done
 }
@@ -596,7 +596,9 @@ bench_citus() {
   local rows=${BENCH_CITUS_ROWS:-1000000} port i w url sqls=()
   declare -A tools=()
   scripts/ensure-citus.sh
-  mkdir -p "$work/citus" && chown postgres "$work/citus" && chmod 700 "$work/citus"
+  # Its own directory: the postgres user cannot enter the bench's.
+  citus_dir=$(mktemp -d /tmp/backfill-citus.XXXXXX)
+  chown postgres "$citus_dir"
   trap citus_stop EXIT
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   citus_node coordinator "$port"
@@ -612,6 +614,7 @@ bench_citus() {
     -c "ALTER TABLE working_memory DROP CONSTRAINT check_working_memory_project_id_not_null" \
     -c "INSERT INTO working_memory (id, content, importance, project_id) SELECT i, 'memory ' || i, 0.5, CASE WHEN i % 2 = 0 THEN NULL ELSE 'io' END FROM generate_series(1, $rows) i" >/dev/null
   cat >"$work/citus_reset.sql" <<'SQL'
+SET client_min_messages = warning;
 ALTER TABLE working_memory DROP CONSTRAINT IF EXISTS check_working_memory_project_id_not_null;
 ALTER TABLE working_memory ALTER COLUMN project_id DROP NOT NULL;
 UPDATE working_memory SET project_id = NULL WHERE id % 2 = 0;
@@ -642,6 +645,7 @@ SQL
   printf '  --workers 2 / --workers 1 %s (target <= 0.7, and no slower than the SQL)\n' "$(ratio "$t_two" "$t_one")"
   citus_stop
   trap - EXIT
+  rm -rf "$citus_dir"
 }
 
 case "$what" in
