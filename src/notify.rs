@@ -121,7 +121,8 @@ struct Inner {
     run_id: i64,
     command: String,
     console: Option<String>,
-    queue: Mutex<Sender<Vec<u8>>>,
+    /// The delivery thread's queue (a `Sender` is shared between workers as it is).
+    queue: Sender<Vec<u8>>,
     /// Notices not yet delivered (or given up on).
     pending: Arc<(Mutex<usize>, Condvar)>,
 }
@@ -158,7 +159,7 @@ impl Notifier {
                 command: command.to_string(),
                 console: console
                     .map(|console| format!("{}/runs/{id}", console.trim_end_matches('/'))),
-                queue: Mutex::new(queue),
+                queue,
                 pending,
             })),
         }
@@ -193,11 +194,7 @@ impl Notifier {
         *count
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) += 1;
-        let queue = inner
-            .queue
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if queue.send(body).is_err() {
+        if inner.queue.send(body).is_err() {
             *count
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner()) -= 1;

@@ -176,13 +176,24 @@ scenario!(a_killed_worker_is_taken_over on postgres, mysql);
 /// A worker killed (-9) mid-run: its range is taken over once its lease runs out, and
 /// the run ends as one uninterrupted run does.
 async fn a_killed_worker_is_taken_over(backend: Backend) {
-    let job = Job::ProjectId;
-    let context = format!("{job:?} on {backend:?}, a worker killed");
-    let want = baseline(backend, job).await;
+    let want = baseline(backend, Job::ProjectId).await;
     let (tdb, db) = seeded(backend, "killed_worker").await;
+    let context = format!("{backend:?}, a worker killed");
+    assert_a_killed_worker_is_taken_over(&tdb, &db, &want, &context).await;
+}
+
+/// Project-id on `tdb` (seeded), a joined worker killed (-9) after its first commit:
+/// the run must end as `want`, the killed worker's range taken over.
+pub async fn assert_a_killed_worker_is_taken_over(
+    tdb: &TestDb,
+    db: &Db,
+    want: &Outcome,
+    context: &str,
+) {
+    let job = Job::ProjectId;
     let mut starter = tdb.spawn_json(&[&job.slow_args()[..], &["--lease", LEASE]].concat());
-    let run = started_run(&db, &mut starter).await;
-    let joiner = join(&tdb, run, &["--lease", LEASE]);
+    let run = started_run(db, &mut starter).await;
+    let joiner = join(tdb, run, &["--lease", LEASE]);
     joiner.wait_for_a_commit();
     joiner.signal("-KILL");
     let (_, err) = joiner.wait();
@@ -193,10 +204,10 @@ async fn a_killed_worker_is_taken_over(backend: Backend) {
         "{context}: {}\n{err}",
         describe(&out)
     );
-    let got = outcome(&db, code(&out)).await;
-    assert_outcome(&got, &want, &context);
+    let got = outcome(db, code(&out)).await;
+    assert_outcome(&got, want, context);
     assert!(
-        taken_over(&db).await > 0,
+        taken_over(db).await > 0,
         "{context}: the killed worker's range was taken over"
     );
 }

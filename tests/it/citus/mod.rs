@@ -293,3 +293,20 @@ async fn estimates_and_lock_waits_cover_the_cluster() {
     our_wait.await.expect("the tool's session");
     app_wait.await.expect("the application's session");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// A worker process killed (-9) mid-run on Citus: its range is taken over once its
+/// lease runs out, and the run ends as an uninterrupted run on plain PostgreSQL does.
+async fn a_killed_worker_is_taken_over() {
+    let want = baseline(Backend::Postgres, Job::ProjectId).await;
+    let cluster = Cluster::start();
+    let tdb = cluster.database("killed_worker").await;
+    let db = laid_out_and_seeded(&tdb).await;
+    crate::workers::assert_a_killed_worker_is_taken_over(
+        &tdb,
+        &db,
+        &want,
+        "Citus, a worker killed",
+    )
+    .await;
+}
