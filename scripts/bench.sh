@@ -608,9 +608,8 @@ bench_citus() {
   psql "$url" -XqAt -c "SELECT citus_set_coordinator_host('127.0.0.1', $port)" \
     -c "SELECT citus_add_node('127.0.0.1', $((port + 1)))" -c "SELECT citus_add_node('127.0.0.1', $((port + 2)))" >/dev/null
   echo "== backfill-project-id on Citus (a coordinator and two workers on this machine): working_memory, $rows rows distributed by id over 32 shards, half NULL, median of $repeat"
-  run migrate "$url" migrate up
+  run migrate "$url" migrate up --distribute
   psql "$url" -XqAt -v ON_ERROR_STOP=1 \
-    -c "SELECT create_distributed_table('working_memory', 'id')" \
     -c "ALTER TABLE working_memory DROP CONSTRAINT check_working_memory_project_id_not_null" \
     -c "INSERT INTO working_memory (id, content, importance, project_id) SELECT i, 'memory ' || i, 0.5, CASE WHEN i % 2 = 0 THEN NULL ELSE 'io' END FROM generate_series(1, $rows) i" >/dev/null
   cat >"$work/citus_reset.sql" <<'SQL'

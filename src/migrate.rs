@@ -5,12 +5,12 @@
 //! they would drop (`data_dropped_by`), and the caller asks before any of it goes.
 
 use anyhow::{Context, Result};
-use migration::{Migrator, MigratorTrait, SchemaObject};
+use migration::{MEMORY_TABLES, Migrator, MigratorTrait, SchemaObject};
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use sea_orm_migration::{MigrationStatus, SchemaManager};
 use serde::Serialize;
 
-use crate::backend::{Db, db_message};
+use crate::backend::{Db, Distributed, db_message};
 use crate::error::Outcome;
 use crate::schema;
 
@@ -24,6 +24,9 @@ pub struct MigrateReport {
     pub scratch_steps: Vec<String>,
     /// Differences between entities and schema (scratch and given database).
     pub drift: Vec<String>,
+    /// The tables `up --distribute` distributed, each with the keys it dropped first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub distributed: Vec<Distributed>,
     pub data_dropped: bool,
     pub passed: bool,
 }
@@ -51,8 +54,12 @@ impl std::fmt::Display for DroppedData {
 /// What `migrate` is asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// Apply pending migrations: all, or the next N.
-    Up(Option<u32>),
+    /// Apply pending migrations: all, or the next N; then, on a cluster, distribute the
+    /// memory tables.
+    Up {
+        num: Option<u32>,
+        distribute: bool,
+    },
     /// Roll back the last N applied migrations.
     Down(u32),
     Status,
@@ -74,7 +81,7 @@ impl Action {
     /// The subcommand's name, as typed.
     pub fn name(self) -> &'static str {
         match self {
-            Self::Up(_) => "up",
+            Self::Up { .. } => "up",
             Self::Down(_) => "down",
             Self::Status => "status",
             Self::Fresh => "fresh",
@@ -92,11 +99,19 @@ pub async fn run(db: &Db, action: Action) -> Result<(MigrateReport, Outcome)> {
         ..Default::default()
     };
     match action {
-        Action::Up(num) => {
+        Action::Up { num, distribute } => {
+            if distribute {
+                // Refused before anything is migrated.
+                db.backend().require_cluster(db).await?;
+            }
             db.backend().prepare_new_database(db).await?;
             Migrator::up(db.connection(), num)
                 .await
-                .context("migrate up failed")?
+                .context("migrate up failed")?;
+            if distribute {
+                let by_id = MEMORY_TABLES.map(|table| (table, "id"));
+                report.distributed = db.backend().distribute(db, &by_id).await?;
+            }
         }
         Action::Down(num) => Migrator::down(db.connection(), Some(num))
             .await
@@ -173,7 +188,7 @@ pub async fn data_dropped_by(db: &Db, action: Action) -> Result<Vec<DroppedData>
             }
             objects
         }
-        Action::Up(_) | Action::Status | Action::Check => Vec::new(),
+        Action::Up { .. } | Action::Status | Action::Check => Vec::new(),
     };
     let tables: Vec<&String> = objects
         .iter()

@@ -4,10 +4,18 @@
 
 use anyhow::Result;
 use async_trait::async_trait;
-use sea_orm::Statement;
-use sea_orm::sea_query::ColumnType;
+use sea_orm::sea_query::{ColumnType, SelectStatement};
+use sea_orm::{DbErr, Statement};
 
-use super::Db;
+use super::{Db, TableKey};
+use crate::error::UsageError;
+
+/// The name a read of one shard gives the table it reads (see
+/// [`Catalog::read_on_shard`]): the database puts the shard's own table in its place.
+pub const SHARD_TABLE: &str = "backfill_shard";
+
+/// A row read on a shard's node, by column name.
+pub type JsonRow = serde_json::Map<String, serde_json::Value>;
 
 /// How a table is laid out over the nodes of a cluster (a Citus coordinator's).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +51,16 @@ impl Layout {
             _ => true,
         }
     }
+}
+
+/// A table spread over a cluster's shards by `migrate up --distribute`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Distributed {
+    pub table: String,
+    pub column: String,
+    /// The unique and foreign keys dropped first: the cluster cannot hold them on a
+    /// table distributed so.
+    pub dropped_keys: Vec<String>,
 }
 
 /// A database's catalog, as the tool reads it.
@@ -87,6 +105,41 @@ pub trait Catalog: Send + Sync {
     /// no cluster.
     async fn layout(&self, _db: &Db, _table: &str) -> Result<Layout> {
         Ok(Layout::Local)
+    }
+
+    /// The shards of `key`'s table where the cluster spreads it by the hash of its key
+    /// column, so that a range of one shard's keys can be walked on its own: none where
+    /// the table is whole on one server.
+    async fn shards(&self, _db: &Db, _key: TableKey) -> Result<Vec<i64>, DbErr> {
+        Ok(Vec::new())
+    }
+
+    /// Runs `read` (a read of [`SHARD_TABLE`]) on the node holding `shard`, and returns
+    /// its rows, each a JSON object by column name. Only a database whose `shards` names
+    /// some is asked.
+    async fn read_on_shard(
+        &self,
+        _db: &Db,
+        _shard: i64,
+        _read: SelectStatement,
+    ) -> Result<Vec<JsonRow>, DbErr> {
+        Err(DbErr::Custom("this database has no shards".into()))
+    }
+
+    /// Refuses, with one sentence, a database that cannot spread tables over shards.
+    async fn require_cluster(&self, _db: &Db) -> Result<()> {
+        anyhow::bail!(UsageError::new(
+            "--distribute spreads tables over a Citus cluster's shards, and this database is no Citus coordinator"
+        ))
+    }
+
+    /// Spreads each table over the cluster's shards by the hash of its column, dropping
+    /// first the unique and foreign keys the cluster cannot hold on it so; a table
+    /// already distributed is left as it is. Only a cluster is asked (see
+    /// `require_cluster`).
+    async fn distribute(&self, db: &Db, _tables: &[(&str, &str)]) -> Result<Vec<Distributed>> {
+        self.require_cluster(db).await?;
+        Ok(Vec::new())
     }
 
     /// A throwaway database named `name` beside the one `db` is connected to

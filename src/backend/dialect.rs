@@ -5,6 +5,8 @@
 use sea_orm::sea_query::{Alias, ColumnRef, Expr, ExprTrait, Func, Value};
 use sea_orm::{DbErr, QueryResult};
 
+use super::{Key, TableKey};
+
 /// The database's spelling of the expressions that differ between databases.
 pub trait Dialect: Send + Sync {
     /// `value` as a 64-bit integer (SERIAL and BIGSERIAL keys read alike; a SUM reads
@@ -27,6 +29,12 @@ pub trait Dialect: Send + Sync {
     /// `column IN (ids)` with the whole list bound as one value: one prepared statement
     /// serves every batch, whatever its size, and never meets the bind limits.
     fn in_id_list(&self, column: ColumnRef, ids: &[i64]) -> Expr;
+
+    /// `key IN (keys)`, integers or uuids: beside a key range, what a cluster routes a
+    /// statement by, to the shard those keys are in.
+    fn in_key_list(&self, key: TableKey, keys: &[Key]) -> Expr {
+        Expr::col(Alias::new(key.column)).is_in(keys.iter().map(|k| k.to_value(key.kind, self)))
+    }
 
     /// A text column as the backfills read it: as bytes where TEXT may hold bytes that
     /// are not UTF-8 (reading such a value as a string would fail its whole batch).

@@ -150,6 +150,10 @@ pub enum MigrateAction {
     Up {
         #[arg(short = 'n', long = "num")]
         num: Option<u32>,
+        /// Then, on a Citus coordinator, distribute the memory tables by `id`, dropping
+        /// the unique and foreign keys Citus cannot hold on them (named in the output).
+        #[arg(long)]
+        distribute: bool,
     },
     /// Roll back applied migrations (the last one, or the last N); what they created
     /// goes, so the tables holding rows are named first, as for fresh.

@@ -63,7 +63,7 @@ fn confirm_drop(db: &Db, action: Action, dropped: &[DroppedData], yes: bool) -> 
 
 fn action_of(action: &MigrateAction) -> Action {
     match *action {
-        MigrateAction::Up { num } => Action::Up(num),
+        MigrateAction::Up { num, distribute } => Action::Up { num, distribute },
         MigrateAction::Down { num } => Action::Down(num),
         MigrateAction::Status => Action::Status,
         MigrateAction::Fresh => Action::Fresh,

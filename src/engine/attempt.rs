@@ -12,7 +12,9 @@ use super::fetch::fetch;
 use super::isolate::isolate;
 use super::job::{Batch, BatchJob, BatchPlan};
 use super::sizing::BatchSizer;
-use super::state::{Checkpoint, CheckpointStore, Cursor, Deferred, Position, Progress, Saved};
+use super::state::{
+    Checkpoint, CheckpointStore, Cursor, Deferred, Position, Progress, Saved, Span,
+};
 use crate::anomalies::AnomalyKind;
 use crate::backend::{Db, Failure, Key, TableKey, db_message};
 use crate::error::BatchError;
@@ -78,7 +80,7 @@ impl<J: BatchJob> BatchAttempt<'_, J> {
         mut fetched: Option<Batch<J::Row>>,
     ) -> Result<Step<J::Row>, BatchError> {
         let table = self.key.table;
-        let after = self.state.range(self.cursor).0.cloned();
+        let after = self.state.span(self.cursor).after.cloned();
         let from = after
             .as_ref()
             .map_or_else(|| "the start".into(), ToString::to_string);
@@ -138,10 +140,10 @@ impl<J: BatchJob> BatchAttempt<'_, J> {
     ) -> Result<Option<Step<J::Row>>, DbErr> {
         let (db, settings, job, key) = (self.db, self.settings, self.job, self.key);
         let limit = self.sizer.size();
-        let (after, upto) = self.state.range(self.cursor);
+        let span = self.state.span(self.cursor);
         let batch = match fetched {
             Some(batch) => batch,
-            None => match fetch(db, settings, job, key, limit, after, upto).await? {
+            None => match fetch(db, settings, job, key, limit, span).await? {
                 Some(batch) => batch,
                 None => return Ok(Some(Step::Exhausted)),
             },
@@ -152,22 +154,20 @@ impl<J: BatchJob> BatchAttempt<'_, J> {
         // A failed read ahead is dropped: the next batch then reads for itself.
         let main_walk = matches!(self.cursor, Cursor::Main);
         let range_end = self.state.upto.clone();
+        let shard = self.state.shard;
         let read_ahead = async {
             if !main_walk {
                 return None;
             }
-            fetch(
-                db,
-                settings,
-                job,
-                key,
-                limit,
-                Some(&next_after),
-                range_end.as_ref(),
-            )
-            .await
-            .ok()
-            .flatten()
+            let span = Span {
+                after: Some(&next_after),
+                upto: range_end.as_ref(),
+                shard,
+            };
+            fetch(db, settings, job, key, limit, span)
+                .await
+                .ok()
+                .flatten()
         };
         let (written, read) = tokio::join!(self.write(isolation, batch), read_ahead);
         Ok(match written? {
@@ -243,6 +243,7 @@ impl<J: BatchJob> BatchAttempt<'_, J> {
                 let checkpoint = Checkpoint {
                     after: next.after.clone(),
                     upto: next.upto.clone(),
+                    shard: next.shard,
                     deferred: next.deferred.clone(),
                     done: false,
                     counters: total,

@@ -82,21 +82,10 @@ impl RangeQueue {
         // Each unit's ranges, as (bounds, checkpoint).
         let mut cuts = Vec::new();
         for unit in units {
-            let (bounds, start) = match legacy.get(unit.name) {
-                Some(checkpoint) => (Vec::new(), checkpoint.clone()),
-                None => (
-                    cut::bounds(self.db(), unit.key, pieces).await?,
-                    Checkpoint::default(),
-                ),
+            let ranges = match legacy.get(unit.name) {
+                Some(checkpoint) => vec![((None, None), checkpoint.clone())],
+                None => self.cut(unit, pieces).await?,
             };
-            let mut ranges = Vec::new();
-            let mut lower: Bound = None;
-            for upper in bounds.into_iter().map(Some).chain([None]) {
-                let mut checkpoint = start.clone();
-                checkpoint.after = checkpoint.after.or_else(|| lower.clone());
-                ranges.push(((lower, upper.clone()), checkpoint));
-                lower = upper;
-            }
             cuts.push((unit, ranges.into_iter()));
         }
         // Recorded in turns, a range of each unit at a time: claims go in id order, so
@@ -116,6 +105,41 @@ impl RangeQueue {
             }
         }
         txn.commit().await
+    }
+
+    /// `unit`'s ranges, as (bounds, checkpoint): a shard each where the cluster spreads
+    /// its table by its key, so that workers on different shards never wait on each
+    /// other's shard locks; else `pieces` ranges of about the same size.
+    async fn cut(
+        &self,
+        unit: &Unit,
+        pieces: u64,
+    ) -> Result<Vec<((Bound, Bound), Checkpoint)>, DbErr> {
+        let shards = self.db().backend().shards(self.db(), unit.key).await?;
+        if !shards.is_empty() {
+            return Ok(shards
+                .into_iter()
+                .map(|shard| {
+                    let checkpoint = Checkpoint {
+                        shard: Some(shard),
+                        ..Checkpoint::default()
+                    };
+                    ((None, None), checkpoint)
+                })
+                .collect());
+        }
+        let bounds = cut::bounds(self.db(), unit.key, pieces).await?;
+        let mut ranges = Vec::new();
+        let mut lower: Bound = None;
+        for upper in bounds.into_iter().map(Some).chain([None]) {
+            let checkpoint = Checkpoint {
+                after: lower.clone(),
+                ..Checkpoint::default()
+            };
+            ranges.push(((lower, upper.clone()), checkpoint));
+            lower = upper;
+        }
+        Ok(ranges)
     }
 
     /// Claims the first range of the earliest unfinished phase that no live lease

@@ -1,35 +1,133 @@
 //! Reading a batch: the rows after a key (or only their bounds and sums) in a short
 //! transaction of its own where the backend has lock waits to bound, then decoded once
-//! that transaction has ended, so parsing payloads holds no snapshot.
+//! that transaction has ended, so parsing payloads holds no snapshot. A batch of one
+//! shard is read on the node holding the shard: its keys, and the sums a job asks for;
+//! the rows a job reads are then read, and any batch later written, by those keys,
+//! which the cluster sends to that shard alone.
 
+use std::sync::Arc;
+
+use sea_orm::sea_query::{Alias, Expr, SelectStatement};
 use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 
 use super::EngineSettings;
 use super::job::{Batch, BatchJob, Reads};
-use super::keyset;
-use crate::backend::{Db, Dialect, Key, TableKey};
+use super::keyset::{self, BATCH_KEY, sum_column};
+use super::state::Span;
+use crate::backend::{Db, Dialect, JsonRow, Key, KeyKind, SHARD_TABLE, TableKey};
 
-/// Reads and decodes the batch of at most `limit` rows after `after` (not past `upto`);
-/// `None` when the walk is done.
+/// Reads and decodes the batch of at most `limit` rows of `span`; `None` when the walk
+/// is done.
 pub(super) async fn fetch<J: BatchJob>(
     db: &Db,
     settings: &EngineSettings,
     job: &J,
     key: TableKey,
     limit: u64,
-    after: Option<&Key>,
-    upto: Option<&Key>,
+    span: Span<'_>,
 ) -> Result<Option<Batch<J::Row>>, DbErr> {
     let backend = db.backend();
+    let mut scanned = keyset::rows(key, backend, span.after, span.upto, limit);
+    let mut on_shard = None;
+    if let Some(shard) = span.shard {
+        match read_on_shard(db, job, key, shard, span, limit).await? {
+            None => return Ok(None),
+            Some(OnShard::Batch(batch)) => return Ok(Some(batch)),
+            Some(OnShard::Keys(keys)) => {
+                scanned.and_where(Expr::clone(&keys));
+                on_shard = Some(keys);
+            }
+        }
+    }
     let read = if backend.reads_in_transaction() {
         let txn = db.begin_batch(settings.lock_timeout).await?;
-        let read = read_batch(&txn, backend, limit, job, key, after, upto).await?;
+        let read = read_batch(&txn, backend, job, key, scanned).await?;
         txn.commit().await?;
         read
     } else {
-        read_batch(db, backend, limit, job, key, after, upto).await?
+        read_batch(db, backend, job, key, scanned).await?
     };
-    decode_batch(job, key, after, read)
+    decode_batch(job, key, span.after, on_shard, read)
+}
+
+/// What the read of a batch on its shard's node found.
+enum OnShard<R> {
+    /// The whole batch, for a job that reads only the range and its sums.
+    Batch(Batch<R>),
+    /// The condition that selects the batch's rows by their keys, for a job that reads
+    /// the rows themselves.
+    Keys(Arc<Expr>),
+}
+
+/// Reads the keys of the batch of `span` on the node holding `shard`, with the sums
+/// `job` asks for row by row (added up here); `None` when the shard has no more.
+async fn read_on_shard<J: BatchJob>(
+    db: &Db,
+    job: &J,
+    key: TableKey,
+    shard: i64,
+    span: Span<'_>,
+    limit: u64,
+) -> Result<Option<OnShard<J::Row>>, DbErr> {
+    let backend = db.backend();
+    let shard_table = TableKey {
+        table: SHARD_TABLE,
+        ..key
+    };
+    let mut read = keyset::rows(shard_table, backend, span.after, span.upto, limit);
+    let sums = match job.reads() {
+        Reads::Range(sums) => Some(sums),
+        Reads::Rows(_) => None,
+    };
+    for (i, sum) in sums.iter().flatten().enumerate() {
+        read.expr_as(sum.clone(), Alias::new(sum_column(i)));
+    }
+    let rows = backend.read_on_shard(db, shard, read).await?;
+    let keys = rows
+        .iter()
+        .map(|row| json_key(key.kind, row))
+        .collect::<Result<Vec<Key>, DbErr>>()?;
+    let Some(upto) = keys.iter().max().cloned() else {
+        return Ok(None);
+    };
+    let on_shard = Arc::new(backend.in_key_list(key, &keys));
+    let Some(sums) = sums else {
+        return Ok(Some(OnShard::Keys(on_shard)));
+    };
+    let sums = (0..sums.len())
+        .map(|i| rows.iter().map(|row| json_int(row, &sum_column(i))).sum())
+        .collect::<Result<Vec<i64>, DbErr>>()?;
+    Ok(Some(OnShard::Batch(Batch {
+        number: 0,
+        after: span.after.cloned(),
+        upto,
+        on_shard: Some(on_shard),
+        count: keys.len() as u64,
+        rows: Vec::new(),
+        sums,
+    })))
+}
+
+/// The key of a row read on a shard.
+fn json_key(kind: KeyKind, row: &JsonRow) -> Result<Key, DbErr> {
+    let value = row.get(BATCH_KEY);
+    let key = match kind {
+        KeyKind::Integer => value.and_then(serde_json::Value::as_i64).map(Key::Int),
+        KeyKind::Uuid => value
+            .and_then(serde_json::Value::as_str)
+            .map(|text| Key::Text(text.to_string())),
+    };
+    key.ok_or_else(|| DbErr::Custom(format!("a shard returned a row without its key: {row:?}")))
+}
+
+/// The integer `column` of a row read on a shard (a sum's term; NULL counts 0).
+fn json_int(row: &JsonRow, column: &str) -> Result<i64, DbErr> {
+    match row.get(column) {
+        None | Some(serde_json::Value::Null) => Ok(0),
+        Some(value) => value
+            .as_i64()
+            .ok_or_else(|| DbErr::Custom(format!("a shard returned {column} = {value}"))),
+    }
 }
 
 /// A batch as the database returned it: its rows, or the one row of its bounds and the
@@ -39,23 +137,19 @@ enum ReadBatch {
     Range(Option<QueryResult>, usize),
 }
 
+/// Reads the batch `scanned` selects the keys of (`keyset::rows` without columns).
 async fn read_batch<J: BatchJob>(
     conn: &impl ConnectionTrait,
     dialect: &dyn Dialect,
-    limit: u64,
     job: &J,
     key: TableKey,
-    after: Option<&Key>,
-    upto: Option<&Key>,
+    mut scanned: SelectStatement,
 ) -> Result<ReadBatch, DbErr> {
     Ok(match job.reads() {
-        Reads::Rows(columns) => ReadBatch::Rows(
-            conn.query_all(&keyset::rows(key, dialect, columns, after, upto, limit))
-                .await?,
-        ),
+        Reads::Rows(columns) => ReadBatch::Rows(conn.query_all(&*scanned.exprs(columns)).await?),
         Reads::Range(sums) => {
             let wanted = sums.len();
-            let bounds = keyset::bounds(key, dialect, sums, after, upto, limit);
+            let bounds = keyset::bounds(key, dialect, sums, scanned);
             ReadBatch::Range(conn.query_one(&bounds).await?, wanted)
         }
     })
@@ -65,12 +159,14 @@ fn decode_batch<J: BatchJob>(
     job: &J,
     key: TableKey,
     after: Option<&Key>,
+    on_shard: Option<Arc<Expr>>,
     read: ReadBatch,
 ) -> Result<Option<Batch<J::Row>>, DbErr> {
     let batch = |upto, count, rows, sums| Batch {
         number: 0,
         after: after.cloned(),
         upto,
+        on_shard: on_shard.clone(),
         count,
         rows,
         sums,

@@ -3,6 +3,8 @@
 //! through: read (`Batch`), planned (`BatchPlan`), written (`Written`), and, when the
 //! database rejects a write, taken apart (`Split`).
 
+use std::sync::Arc;
+
 use sea_orm::sea_query::Expr;
 use sea_orm::{DatabaseTransaction, DbErr, QueryResult};
 
@@ -55,6 +57,9 @@ pub struct Batch<R> {
     pub number: u64,
     pub after: Option<Key>,
     pub upto: Key,
+    /// Read on one shard: the condition that keeps a statement over the batch's rows
+    /// on that shard (a write over its key range alone would lock every shard).
+    pub on_shard: Option<Arc<Expr>>,
     pub count: u64,
     /// The rows read, with their keys (empty for `Reads::Range`).
     pub rows: Vec<(Key, R)>,

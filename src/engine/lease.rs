@@ -158,6 +158,7 @@ impl CheckpointStore for RangeLease {
             let rest = Checkpoint {
                 after: Some(at.clone()),
                 upto: checkpoint.upto.clone(),
+                shard: checkpoint.shard,
                 ..Checkpoint::default()
             };
             let bounds = (Some(at.clone()), rest.upto.clone());

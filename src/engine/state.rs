@@ -28,6 +28,10 @@ pub struct Checkpoint {
     /// (`upper_key`), since a split moves it.
     #[serde(skip)]
     pub upto: Option<Key>,
+    /// The shard the range walks, where the table is spread over a cluster's shards by
+    /// its key (Citus): the range's keys are that shard's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<i64>,
     /// Ranges that met locks, still owed a later pass.
     #[serde(default)]
     pub deferred: Vec<Deferred>,
@@ -108,15 +112,30 @@ pub trait CheckpointStore: Send {
 pub(super) struct Position {
     pub after: Option<Key>,
     pub upto: Option<Key>,
+    pub shard: Option<i64>,
     pub deferred: Vec<Deferred>,
 }
 
+/// What the next batch reads: keys after `after` up to `upto`, of `shard` where the
+/// range walks one.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Span<'a> {
+    pub after: Option<&'a Key>,
+    pub upto: Option<&'a Key>,
+    pub shard: Option<i64>,
+}
+
 impl Position {
-    /// The (after, upto) bounds of the next batch at `cursor`.
-    pub fn range(&self, cursor: Cursor) -> (Option<&Key>, Option<&Key>) {
-        match (cursor, self.deferred.first()) {
+    /// What the next batch at `cursor` reads.
+    pub fn span(&self, cursor: Cursor) -> Span<'_> {
+        let (after, upto) = match (cursor, self.deferred.first()) {
             (Cursor::Deferred, Some(range)) => (range.after.as_ref(), Some(&range.upto)),
             _ => (self.after.as_ref(), self.upto.as_ref()),
+        };
+        Span {
+            after,
+            upto,
+            shard: self.shard,
         }
     }
 

@@ -158,6 +158,7 @@ impl<'a> KeysetWalker<'a> {
         let position = Position {
             after: checkpoint.after,
             upto: checkpoint.upto,
+            shard: checkpoint.shard,
             deferred: checkpoint.deferred,
         };
         let walked = self
@@ -278,6 +279,7 @@ impl<'a> KeysetWalker<'a> {
         let checkpoint = Checkpoint {
             after: state.after,
             upto: state.upto,
+            shard: state.shard,
             deferred: Vec::new(),
             done: true,
             counters: meter.counters,

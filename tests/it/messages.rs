@@ -84,6 +84,7 @@ async fn what_an_operator_is_told(backend: Backend) {
         &["--format", "junit", "seed"],
         &["validate", "--threshold", "2"],
         &["migrate", "fresh"],
+        &["migrate", "up", "--distribute"],
     ] {
         said(refused);
     }

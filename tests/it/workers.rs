@@ -27,7 +27,7 @@ fn slower(job: Job) -> Vec<&'static str> {
 }
 
 /// The id of the run `job` started, once it is recorded.
-async fn started_run(db: &Db, child: &mut Child) -> i64 {
+pub async fn started_run(db: &Db, child: &mut Child) -> i64 {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let ids = ints(db, "SELECT id FROM backfill_runs ORDER BY id").await;

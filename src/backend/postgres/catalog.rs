@@ -4,12 +4,13 @@
 
 use anyhow::Context;
 use async_trait::async_trait;
-use sea_orm::sea_query::ColumnType;
-use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+use sea_orm::sea_query::{ColumnType, PostgresQueryBuilder, SelectStatement};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement};
 
 use super::{Postgres, citus};
 use crate::backend::sql::create_database_beside;
-use crate::backend::{Catalog, Db, Layout};
+use crate::backend::{Catalog, Db, Distributed, JsonRow, Layout, SHARD_TABLE, TableKey};
+use crate::error::UsageError;
 
 #[async_trait]
 impl Catalog for Postgres {
@@ -74,6 +75,80 @@ impl Catalog for Postgres {
         citus::layout(db, table)
             .await
             .with_context(|| format!("could not read how Citus lays out `{table}`"))
+    }
+
+    async fn shards(&self, db: &Db, key: TableKey) -> Result<Vec<i64>, DbErr> {
+        if !citus::installed(db).await? {
+            return Ok(Vec::new());
+        }
+        citus::shards_by(db, key.table, key.column).await
+    }
+
+    async fn read_on_shard(
+        &self,
+        db: &Db,
+        shard: i64,
+        read: SelectStatement,
+    ) -> Result<Vec<JsonRow>, DbErr> {
+        let placeholder = format!("\"{SHARD_TABLE}\"");
+        let rows = citus::read_on_shard(
+            db,
+            shard,
+            &read.to_string(PostgresQueryBuilder),
+            &placeholder,
+        )
+        .await?;
+        serde_json::from_str(&rows).map_err(|err| {
+            DbErr::Custom(format!(
+                "shard {shard} returned rows that are not JSON: {err}"
+            ))
+        })
+    }
+
+    async fn require_cluster(&self, db: &Db) -> anyhow::Result<()> {
+        if !citus::installed(db).await? {
+            anyhow::bail!(UsageError::new(
+                "--distribute spreads tables over a Citus cluster's shards, and the citus extension is not installed in this database"
+            ));
+        }
+        Ok(())
+    }
+
+    async fn distribute(
+        &self,
+        db: &Db,
+        tables: &[(&str, &str)],
+    ) -> anyhow::Result<Vec<Distributed>> {
+        self.require_cluster(db).await?;
+        let mut distributed = Vec::new();
+        for &(table, column) in tables {
+            if self.layout(db, table).await? != Layout::Local {
+                continue;
+            }
+            let keys = citus::keys_without(db, table, column)
+                .await
+                .with_context(|| format!("could not read the keys of `{table}`"))?;
+            distributed.push(Distributed {
+                table: table.to_string(),
+                column: column.to_string(),
+                dropped_keys: keys.iter().map(|(name, _)| name.clone()).collect(),
+            });
+            for (name, drop) in keys {
+                db.execute_unprepared(&drop)
+                    .await
+                    .with_context(|| format!("could not drop `{name}` of `{table}`"))?;
+            }
+        }
+        // Distributed once every key between them is gone: Citus refuses a table that
+        // a key still ties to one of the coordinator's own.
+        for table in &distributed {
+            citus::distribute(db, &table.table, &table.column)
+                .await
+                .with_context(|| {
+                    format!("could not distribute `{}` by {}", table.table, table.column)
+                })?;
+        }
+        Ok(distributed)
     }
 
     async fn create_scratch(&self, db: &Db, name: &str) -> anyhow::Result<Db> {

@@ -5,7 +5,7 @@
 use sea_orm::sea_query::{Alias, ColumnRef, Expr, ExprTrait, PgFunc, Value};
 
 use super::Postgres;
-use crate::backend::Dialect;
+use crate::backend::{Dialect, Key, KeyKind, TableKey};
 
 impl Dialect for Postgres {
     fn uuid_as_text(&self, column: Expr) -> Expr {
@@ -24,6 +24,29 @@ impl Dialect for Postgres {
 
     fn in_id_list(&self, column: ColumnRef, ids: &[i64]) -> Expr {
         Expr::col(column).eq(PgFunc::any(Expr::val(ids.to_vec())))
+    }
+
+    fn in_key_list(&self, key: TableKey, keys: &[Key]) -> Expr {
+        // One bound array, integers or uuids: Citus routes `= ANY` by the values in it.
+        let list: Value = match key.kind {
+            KeyKind::Integer => keys
+                .iter()
+                .filter_map(|key| match key {
+                    Key::Int(value) => Some(*value),
+                    Key::Text(_) => None,
+                })
+                .collect::<Vec<i64>>()
+                .into(),
+            KeyKind::Uuid => keys
+                .iter()
+                .filter_map(|key| match key {
+                    Key::Text(text) => uuid::Uuid::parse_str(text).ok(),
+                    Key::Int(_) => None,
+                })
+                .collect::<Vec<uuid::Uuid>>()
+                .into(),
+        };
+        Expr::col(Alias::new(key.column)).eq(PgFunc::any(Expr::val(list)))
     }
 
     fn lists_features(&self) -> &'static str {

@@ -5,6 +5,7 @@
 //! which the `WHERE` re-checks, so the journal and the anomaly name what was replaced.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use migration::{LEGACY_PROJECT_ID, PROJECT_ID_COLUMN};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
@@ -34,6 +35,8 @@ fn needs_owner() -> Expr {
 pub(super) struct Fill {
     after: Option<Key>,
     upto: Key,
+    /// What keeps its statements on the batch's shard, where it was read on one.
+    on_shard: Option<Arc<Expr>>,
     /// The batch it belongs to, for the journal.
     batch: u64,
     /// Whether the range may hold NULLs, and aliases: the batch's read counted them.
@@ -46,6 +49,7 @@ impl Fill {
         order
             .range(backend, self.after.as_ref(), Some(&self.upto))
             .into_iter()
+            .chain(self.on_shard.as_deref().cloned())
             .fold(Expr::value(true), |all, condition| all.and(condition))
     }
 }
@@ -199,6 +203,7 @@ impl ProjectIdJob {
         let range = Fill {
             after: batch.after.clone(),
             upto: batch.upto.clone(),
+            on_shard: batch.on_shard.clone(),
             batch: batch.number,
             nulls: false,
             aliases: false,
@@ -269,6 +274,7 @@ impl BatchJob for ProjectIdJob {
         Ok(vec![Fill {
             after: batch.after,
             upto: batch.upto,
+            on_shard: batch.on_shard,
             batch: batch.number,
             nulls,
             aliases,
@@ -322,8 +328,9 @@ impl BatchJob for ProjectIdJob {
         let middle = keys[keys.len() / 2 - 1].clone();
         Ok(Split::Halves(
             Fill {
-                after: fill.after,
+                after: fill.after.clone(),
                 upto: middle.clone(),
+                on_shard: fill.on_shard.clone(),
                 ..fill
             },
             Fill {

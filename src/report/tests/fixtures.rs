@@ -4,6 +4,7 @@
 use entity::backfill_settings;
 
 use crate::anomalies::ListedAnomaly;
+use crate::backend::Key;
 use crate::engine::{Checkpoint, Counters, RangeState, RangeTally, UnitReport};
 use crate::jobs::features::FeaturesSummary;
 use crate::jobs::project_id::{ProjectIdSummary, TableSummary};
@@ -265,6 +266,24 @@ pub(super) fn run_list() -> Vec<RunView> {
                 checkpoint: Checkpoint {
                     counters: Counters {
                         processed: 5_000,
+                        ..Counters::default()
+                    },
+                    ..Checkpoint::default()
+                },
+            },
+            // A shard of a table Citus distributes by its key, walked on its own.
+            RangeState {
+                id: 33,
+                unit: "working_memory".into(),
+                after: None,
+                upto: None,
+                done: false,
+                worker: Some("db-runner:4242/2".into()),
+                checkpoint: Checkpoint {
+                    after: Some(Key::Int(40_017)),
+                    shard: Some(102_008),
+                    counters: Counters {
+                        processed: 2_500,
                         ..Counters::default()
                     },
                     ..Checkpoint::default()

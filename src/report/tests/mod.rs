@@ -6,6 +6,7 @@ use std::time::Duration;
 mod fixtures;
 
 use super::*;
+use crate::backend::Distributed;
 use crate::engine::Counters;
 use fixtures::*;
 
@@ -43,10 +44,30 @@ fn migrate() {
         pending: vec!["m20250101_000004_create_bookkeeping_tables".into()],
         scratch_steps: vec!["up: ok".into(), "down: ok".into(), "up: ok".into()],
         drift: vec!["nodes.label: text in the entity, varchar in the database".into()],
+        distributed: Vec::new(),
         data_dropped: false,
         passed: false,
     };
     snapshot("migrate", |r| r.migrate(&report));
+    let distributed = MigrateReport {
+        action: "up".into(),
+        applied: vec!["m20260101_000001_create_testio_tables".into()],
+        distributed: vec![
+            Distributed {
+                table: "nodes".into(),
+                column: "id".into(),
+                dropped_keys: vec!["fk_nodes_vector_id".into(), "uq_nodes_label_name".into()],
+            },
+            Distributed {
+                table: "working_memory".into(),
+                column: "id".into(),
+                dropped_keys: Vec::new(),
+            },
+        ],
+        passed: true,
+        ..MigrateReport::default()
+    };
+    snapshot("migrate_distributed", |r| r.migrate(&distributed));
     let fresh = MigrateReport {
         action: "fresh".into(),
         data_dropped: true,
@@ -108,6 +129,7 @@ fn junit_for_ci() {
         pending: Vec::new(),
         scratch_steps: vec!["up: ok".into(), "down: ok".into(), "up: ok".into()],
         drift: vec!["this database: `nodes.label` is missing".into()],
+        distributed: Vec::new(),
         data_dropped: false,
         passed: false,
     };

@@ -24,6 +24,17 @@ pub(in crate::report) fn migrate(out: &mut dyn Write, r: &MigrateReport) -> io::
     for name in &r.pending {
         writeln!(out, "pending  {name}")?;
     }
+    for table in &r.distributed {
+        let dropped = match &table.dropped_keys[..] {
+            [] => String::new(),
+            keys => format!(" (dropped {}: Citus cannot hold them so)", keys.join(", ")),
+        };
+        writeln!(
+            out,
+            "distributed `{}` by {}{dropped}",
+            table.table, table.column
+        )?;
+    }
     for drift in &r.drift {
         writeln!(out, "DRIFT    {drift}")?;
     }

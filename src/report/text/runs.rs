@@ -72,9 +72,14 @@ pub(in crate::report) fn runs(out: &mut dyn Write, listed: &[RunView]) -> io::Re
                 (Some(worker), false) => format!("in progress by {worker}"),
                 (None, false) => "left".to_string(),
             };
+            let shard = range
+                .checkpoint
+                .shard
+                .map(|shard| format!(" of shard {shard}"))
+                .unwrap_or_default();
             writeln!(
                 out,
-                "  range {:<6} {:<20} ({}, {}]  {} rows  {state}",
+                "  range {:<6} {:<20} ({}, {}]{shard}  {} rows  {state}",
                 range.id,
                 range.unit,
                 range.after.as_deref().unwrap_or("start"),

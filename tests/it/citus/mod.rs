@@ -84,29 +84,45 @@ impl Cluster {
     }
 }
 
-/// Migrated, laid out as a team would by hand (the memory tables distributed by `id`
-/// once the keys Citus cannot keep are dropped; the analytics tables reference
-/// tables), and seeded with the dataset plain PostgreSQL's runs start from.
+/// Migrated with the memory tables distributed by `id` (`migrate up --distribute`,
+/// which must drop exactly the six keys Citus cannot hold on them, and name them), the
+/// analytics tables made reference tables by hand, and seeded with the dataset plain
+/// PostgreSQL's runs start from.
 async fn laid_out_and_seeded(tdb: &TestDb) -> Db {
-    assert_exit(&tdb.cli(&["migrate", "up"]), 0, "migrate up on Citus");
+    let (code, migrated) = tdb.run_json(&["migrate", "up", "--distribute"]);
+    assert_eq!(code, 0, "migrate up --distribute on Citus: {migrated}");
+    let distributed = migrated["distributed"]
+        .as_array()
+        .expect("the tables distributed");
+    let mut tables: Vec<&str> = distributed
+        .iter()
+        .filter_map(|t| t["table"].as_str())
+        .collect();
+    tables.sort_unstable();
+    let mut memory_tables = MEMORY_TABLES.to_vec();
+    memory_tables.sort_unstable();
+    assert_eq!(tables, memory_tables, "every memory table distributed");
+    let mut dropped: Vec<&str> = distributed
+        .iter()
+        .flat_map(|t| t["dropped_keys"].as_array().into_iter().flatten())
+        .filter_map(|key| key.as_str())
+        .collect();
+    dropped.sort_unstable();
+    assert_eq!(
+        dropped,
+        [
+            "fk_edges_source_id",
+            "fk_edges_target_id",
+            "fk_l2_insight_history_insight_id",
+            "fk_nodes_vector_id",
+            "uq_edges_source_id_target_id_relation",
+            "uq_nodes_label_name",
+        ],
+        "the keys Citus cannot hold on tables distributed by id, and only those"
+    );
     let db = tdb.connect().await;
-    for statement in [
-        "ALTER TABLE nodes DROP CONSTRAINT fk_nodes_vector_id, DROP CONSTRAINT uq_nodes_label_name",
-        "ALTER TABLE edges DROP CONSTRAINT fk_edges_source_id, DROP CONSTRAINT fk_edges_target_id, \
-         DROP CONSTRAINT uq_edges_source_id_target_id_relation",
-        "ALTER TABLE l2_insight_history DROP CONSTRAINT fk_l2_insight_history_insight_id",
-        "SELECT create_reference_table('tests')",
-        "SELECT create_reference_table('test_features')",
-        "SELECT create_reference_table('bugs')",
-    ] {
-        exec(&db, statement).await;
-    }
-    for table in MEMORY_TABLES {
-        exec(
-            &db,
-            &format!("SELECT create_distributed_table('{table}', 'id')"),
-        )
-        .await;
+    for table in ["tests", "test_features", "bugs"] {
+        exec(&db, &format!("SELECT create_reference_table('{table}')")).await;
     }
     let out = tdb.cli_json(SEED);
     assert_exit(&out, 0, "seed on Citus");
@@ -309,4 +325,74 @@ async fn a_killed_worker_is_taken_over() {
         "Citus, a worker killed",
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// `--workers 2` on a table distributed by its key: a range per shard, and the two
+/// workers walk two shards at once, as `runs --run ID` shows them; neither batch waits
+/// on the other's shard locks (a batch over a key range alone would lock every shard,
+/// and the other worker's batch would time out on its 0.3 s lock timeout).
+async fn two_workers_walk_two_shards_at_once() {
+    let cluster = Cluster::start();
+    let tdb = cluster.database("two_shards").await;
+    let db = laid_out_and_seeded(&tdb).await;
+    let mut child = tdb.spawn_json(&[
+        "-v",
+        "backfill-project-id",
+        "--table",
+        "working_memory",
+        "--workers",
+        "2",
+        "--batch-size",
+        "2",
+        "--sleep",
+        "0.05",
+        "--lock-timeout",
+        "0.3",
+    ]);
+    let run = crate::workers::started_run(&db, &mut child)
+        .await
+        .to_string();
+    let mut shards_at_once = Vec::new();
+    let mut shards_cut = 0;
+    while child.try_wait().expect("poll the run").is_none() && shards_at_once.len() < 2 {
+        let (_, view) = tdb.run_json(&["runs", "--run", &run]);
+        let ranges = view["runs"][0]["ranges"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        shards_cut = ranges
+            .iter()
+            .filter(|range| range["checkpoint"]["shard"].is_i64())
+            .count();
+        shards_at_once = ranges
+            .iter()
+            .filter(|range| range["worker"].is_string() && range["done"] == false)
+            .filter_map(|range| range["checkpoint"]["shard"].as_i64())
+            .collect();
+        shards_at_once.sort_unstable();
+        shards_at_once.dedup();
+    }
+    let out = child.wait_with_output().expect("wait for the run");
+    assert_exit(&out, 0, "two workers on a distributed table");
+    assert_eq!(shards_cut, SHARDS as usize, "a range per shard");
+    assert_eq!(
+        shards_at_once.len(),
+        2,
+        "two workers held two shards at once: {}",
+        describe(&out)
+    );
+    assert!(
+        !stderr(&out).contains("waited too long for locks"),
+        "no batch waited on the other worker's shard: {}",
+        describe(&out)
+    );
+    assert_eq!(
+        int(
+            &db,
+            "SELECT count(*) FROM working_memory WHERE project_id IS NULL"
+        )
+        .await,
+        0
+    );
 }
