@@ -396,3 +396,42 @@ async fn two_workers_walk_two_shards_at_once() {
         0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// The features job over `tests` and `bugs` distributed by `id`: its rows are read a
+/// shard at a time (the keys on the shard's node, then the rows by those keys), and it
+/// ends as on plain PostgreSQL.
+async fn features_read_rows_a_shard_at_a_time() {
+    let want = baseline(Backend::Postgres, Job::Features).await;
+    let cluster = Cluster::start();
+    let tdb = cluster.database("features_by_id").await;
+    assert_exit(
+        &tdb.cli(&["migrate", "up", "--distribute"]),
+        0,
+        "migrate up --distribute",
+    );
+    let db = tdb.connect().await;
+    for statement in [
+        // Keys a distributed `tests` cannot be the target of, off the distribution column.
+        "ALTER TABLE test_features DROP CONSTRAINT fk_test_features_test_id",
+        "ALTER TABLE bugs DROP CONSTRAINT fk_bugs_test_id",
+        "SELECT create_reference_table('test_features')",
+        "SELECT create_distributed_table('tests', 'id')",
+        "SELECT create_distributed_table('bugs', 'id')",
+    ] {
+        exec(&db, statement).await;
+    }
+    assert_exit(&tdb.cli_json(SEED), 0, "seed on Citus");
+    let out = tdb.cli_json(&[&Job::Features.fast_args(false)[..], &["--workers", "2"]].concat());
+    assert_eq!(code(&out), want.code, "{}", describe(&out));
+    let got = outcome(&db, code(&out)).await;
+    assert_outcome(&got, &want, "features on tests and bugs distributed by id");
+    let shards = int(
+        &db,
+        "SELECT count(DISTINCT checkpoint::jsonb -> 'shard') FROM backfill_ranges \
+         WHERE unit IN ('test_features', 'bugs')",
+    )
+    .await;
+    assert_eq!(shards, i64::from(SHARDS) * 2, "a range per shard of each table");
+    db.close().await.ok();
+}
