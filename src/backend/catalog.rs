@@ -14,8 +14,13 @@ use crate::error::UsageError;
 /// [`Catalog::read_on_shard`]): the database puts the shard's own table in its place.
 pub const SHARD_TABLE: &str = "backfill_shard";
 
-/// A row read on a shard's node, by column name.
-pub type JsonRow = serde_json::Map<String, serde_json::Value>;
+/// What a read on a shard's node found (see [`Catalog::read_on_shard`]): its keys, as
+/// JSON values, and its sums (none where it read no row).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ShardRows {
+    pub keys: Vec<serde_json::Value>,
+    pub sums: Vec<Option<i64>>,
+}
 
 /// How a table is laid out over the nodes of a cluster (a Citus coordinator's).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,14 +120,16 @@ pub trait Catalog: Send + Sync {
     }
 
     /// Runs `read` (a read of [`SHARD_TABLE`]) on the node holding `shard`, and returns
-    /// its rows, each a JSON object by column name. Only a database whose `shards` names
-    /// some is asked.
+    /// the values of its column `key_column` and the sum of each of `sum_columns`. Only
+    /// a database whose `shards` names some is asked.
     async fn read_on_shard(
         &self,
         _db: &Db,
         _shard: i64,
         _read: SelectStatement,
-    ) -> Result<Vec<JsonRow>, DbErr> {
+        _key_column: &str,
+        _sum_columns: &[String],
+    ) -> Result<ShardRows, DbErr> {
         Err(DbErr::Custom("this database has no shards".into()))
     }
 

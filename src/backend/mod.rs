@@ -31,7 +31,7 @@ mod sqlite;
 mod writes;
 
 pub use bulk::{BulkLoad, BulkRows};
-pub use catalog::{Catalog, Distributed, JsonRow, Layout, SHARD_TABLE};
+pub use catalog::{Catalog, Distributed, Layout, SHARD_TABLE, ShardRows};
 pub use connect::{Replica, Schema, connect, connect_replicas, require_schema, require_writable};
 pub use db::{CONNECT_TIMEOUT, ConnectSettings, DatabaseUrl, Db, query_flag};
 pub use dialect::Dialect;

@@ -14,7 +14,7 @@ use super::EngineSettings;
 use super::job::{Batch, BatchJob, Reads};
 use super::keyset::{self, BATCH_KEY, sum_column};
 use super::state::Span;
-use crate::backend::{Db, Dialect, JsonRow, Key, KeyKind, SHARD_TABLE, TableKey};
+use crate::backend::{Db, Dialect, Key, KeyKind, SHARD_TABLE, TableKey};
 
 /// Reads and decodes the batch of at most `limit` rows of `span`; `None` when the walk
 /// is done.
@@ -60,7 +60,7 @@ enum OnShard<R> {
 }
 
 /// Reads the keys of the batch of `span` on the node holding `shard`, with the sums
-/// `job` asks for row by row (added up here); `None` when the shard has no more.
+/// `job` asks for; `None` when the shard has no more.
 async fn read_on_shard<J: BatchJob>(
     db: &Db,
     job: &J,
@@ -82,21 +82,24 @@ async fn read_on_shard<J: BatchJob>(
     for (i, sum) in sums.iter().flatten().enumerate() {
         read.expr_as(sum.clone(), Alias::new(sum_column(i)));
     }
-    let rows = backend.read_on_shard(db, shard, read).await?;
-    let keys = rows
+    let sum_columns: Vec<String> = (0..sums.as_ref().map_or(0, Vec::len))
+        .map(sum_column)
+        .collect();
+    let found = backend
+        .read_on_shard(db, shard, read, BATCH_KEY, &sum_columns)
+        .await?;
+    let keys = found
+        .keys
         .iter()
-        .map(|row| json_key(key.kind, row))
+        .map(|value| json_key(key.kind, value))
         .collect::<Result<Vec<Key>, DbErr>>()?;
     let Some(upto) = keys.iter().max().cloned() else {
         return Ok(None);
     };
     let on_shard = Arc::new(backend.in_key_list(key, &keys));
-    let Some(sums) = sums else {
+    if sums.is_none() {
         return Ok(Some(OnShard::Keys(on_shard)));
-    };
-    let sums = (0..sums.len())
-        .map(|i| rows.iter().map(|row| json_int(row, &sum_column(i))).sum())
-        .collect::<Result<Vec<i64>, DbErr>>()?;
+    }
     Ok(Some(OnShard::Batch(Batch {
         number: 0,
         after: span.after.cloned(),
@@ -104,30 +107,21 @@ async fn read_on_shard<J: BatchJob>(
         on_shard: Some(on_shard),
         count: keys.len() as u64,
         rows: Vec::new(),
-        sums,
+        sums: found
+            .sums
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect(),
     })))
 }
 
-/// The key of a row read on a shard.
-fn json_key(kind: KeyKind, row: &JsonRow) -> Result<Key, DbErr> {
-    let value = row.get(BATCH_KEY);
+/// A key read on a shard.
+fn json_key(kind: KeyKind, value: &serde_json::Value) -> Result<Key, DbErr> {
     let key = match kind {
-        KeyKind::Integer => value.and_then(serde_json::Value::as_i64).map(Key::Int),
-        KeyKind::Uuid => value
-            .and_then(serde_json::Value::as_str)
-            .map(|text| Key::Text(text.to_string())),
+        KeyKind::Integer => value.as_i64().map(Key::Int),
+        KeyKind::Uuid => value.as_str().map(|text| Key::Text(text.to_string())),
     };
-    key.ok_or_else(|| DbErr::Custom(format!("a shard returned a row without its key: {row:?}")))
-}
-
-/// The integer `column` of a row read on a shard (a sum's term; NULL counts 0).
-fn json_int(row: &JsonRow, column: &str) -> Result<i64, DbErr> {
-    match row.get(column) {
-        None | Some(serde_json::Value::Null) => Ok(0),
-        Some(value) => value
-            .as_i64()
-            .ok_or_else(|| DbErr::Custom(format!("a shard returned {column} = {value}"))),
-    }
+    key.ok_or_else(|| DbErr::Custom(format!("a shard returned {value} for a key")))
 }
 
 /// A batch as the database returned it: its rows, or the one row of its bounds and the

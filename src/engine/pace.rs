@@ -20,6 +20,11 @@ use crate::settings::{Setting, Window, hh_mm};
 /// How often the run's requests and the database's health are read while all is well:
 /// often enough to stop within a moment, rarely enough to cost nothing per batch.
 const CHECK_EVERY: Duration = Duration::from_millis(250);
+/// A check that takes longer (a Citus cluster's lock waits are read on every node:
+/// about 47 ms) waits this many times as long for the next, so that checking costs a
+/// run at most a twentieth of its time; but never longer than `CHECK_AT_LEAST`.
+const CHECK_SHARE: u32 = 20;
+const CHECK_AT_LEAST: Duration = Duration::from_secs(2);
 /// The waits of a hold: from the first, doubling up to the last.
 const FIRST_WAIT: Duration = Duration::from_millis(250);
 const LONGEST_WAIT: Duration = Duration::from_secs(5);
@@ -46,6 +51,8 @@ pub(super) struct Pacer {
     /// Changes the walk itself takes (batch size and time, sleep), oldest first.
     changed: Vec<Setting>,
     checked: Option<Instant>,
+    /// How long the last check took.
+    check_took: Duration,
     /// The kind of hold the walk is in, if any.
     holding: Option<&'static str>,
 }
@@ -65,6 +72,7 @@ impl Pacer {
             seen: 0,
             changed: Vec::new(),
             checked: None,
+            check_took: Duration::ZERO,
             holding: None,
         }
     }
@@ -110,10 +118,12 @@ impl Pacer {
             if cancel.is_cancelled() {
                 return Ok(Gate::Stop);
             }
-            if self.checked.is_some_and(|at| at.elapsed() < CHECK_EVERY) {
+            let every = (self.check_took * CHECK_SHARE).clamp(CHECK_EVERY, CHECK_AT_LEAST);
+            if self.checked.is_some_and(|at| at.elapsed() < every) {
                 return Ok(Gate::Go { waited });
             }
-            self.checked = Some(Instant::now());
+            let checking = Instant::now();
+            self.checked = Some(checking);
             let request = match store.as_deref_mut() {
                 Some(store) => {
                     self.take_changes(store, unit).await?;
@@ -134,6 +144,7 @@ impl Pacer {
                 Request::Go => match self.hold(db, table).await {
                     Some(hold) => (hold.kind(), hold.to_string(), wait),
                     None => {
+                        self.check_took = checking.elapsed();
                         if self.holding.take().is_some() {
                             tracing::info!("{unit}: going on");
                             self.metrics.held(None);

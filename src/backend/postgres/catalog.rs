@@ -9,7 +9,7 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement};
 
 use super::{Postgres, citus};
 use crate::backend::sql::create_database_beside;
-use crate::backend::{Catalog, Db, Distributed, JsonRow, Layout, SHARD_TABLE, TableKey};
+use crate::backend::{Catalog, Db, Distributed, Layout, SHARD_TABLE, ShardRows, TableKey};
 use crate::error::UsageError;
 
 #[async_trait]
@@ -89,18 +89,27 @@ impl Catalog for Postgres {
         db: &Db,
         shard: i64,
         read: SelectStatement,
-    ) -> Result<Vec<JsonRow>, DbErr> {
-        let placeholder = format!("\"{SHARD_TABLE}\"");
-        let rows = citus::read_on_shard(
-            db,
-            shard,
-            &read.to_string(PostgresQueryBuilder),
-            &placeholder,
-        )
-        .await?;
-        serde_json::from_str(&rows).map_err(|err| {
+        key_column: &str,
+        sum_columns: &[String],
+    ) -> Result<ShardRows, DbErr> {
+        // An array of the keys rather than an object per row: a third of the time on
+        // the node for 5,000 rows.
+        let sums: Vec<String> = sum_columns
+            .iter()
+            .map(|column| format!("sum(\"{column}\")::bigint"))
+            .collect();
+        let aggregate = format!(
+            "SELECT json_build_object('keys', coalesce(array_to_json(array_agg(\"{key_column}\")), '[]'), \
+                                      'sums', json_build_array({}))::text \
+             FROM ({}) AS r",
+            sums.join(", "),
+            read.to_string(PostgresQueryBuilder)
+        );
+        let found =
+            citus::run_on_shard(db, shard, &aggregate, &format!("\"{SHARD_TABLE}\"")).await?;
+        serde_json::from_str(&found).map_err(|err| {
             DbErr::Custom(format!(
-                "shard {shard} returned rows that are not JSON: {err}"
+                "shard {shard} returned what is not its keys: {err}"
             ))
         })
     }

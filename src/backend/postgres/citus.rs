@@ -126,17 +126,15 @@ pub(super) async fn shards_by(
     rows.iter().map(|row| row.try_get_by_index(0)).collect()
 }
 
-/// Runs `read` on the node holding `shard`, with `placeholder` (a table name in it)
-/// replaced by the shard's table there, and returns its rows as one JSON array of
-/// objects. One `master_run_on_worker` call: the tool needs no connection of its own
-/// to a worker node.
-pub(super) async fn read_on_shard(
+/// Runs `query` (of one value) on the node holding `shard`, with `placeholder` (a table
+/// name in it) replaced by the shard's table there, and returns its value as text. One
+/// `master_run_on_worker` call: the tool needs no connection of its own to a worker.
+pub(super) async fn run_on_shard(
     db: &DatabaseConnection,
     shard: i64,
-    read: &str,
+    query: &str,
     placeholder: &str,
 ) -> Result<String, DbErr> {
-    let command = format!("SELECT coalesce(json_agg(r), '[]')::text FROM ({read}) AS r");
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
@@ -148,7 +146,7 @@ pub(super) async fn read_on_shard(
                  ARRAY[replace($2, $3, shard_name(s.logicalrelid, s.shardid))], false) r \
              WHERE s.shardid = $1 AND n.isactive AND n.noderole = 'primary' \
              LIMIT 1",
-            [shard.into(), command.into(), placeholder.into()],
+            [shard.into(), query.into(), placeholder.into()],
         ))
         .await?
         .ok_or_else(|| DbErr::Custom(format!("Citus knows no node holding shard {shard}")))?;

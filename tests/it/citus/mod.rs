@@ -432,6 +432,10 @@ async fn features_read_rows_a_shard_at_a_time() {
          WHERE unit IN ('test_features', 'bugs')",
     )
     .await;
-    assert_eq!(shards, i64::from(SHARDS) * 2, "a range per shard of each table");
+    assert_eq!(
+        shards,
+        i64::from(SHARDS) * 2,
+        "a range per shard of each table"
+    );
     db.close().await.ok();
 }
