@@ -8,7 +8,8 @@
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement};
 
 use super::SESSION_NAME;
-use crate::backend::Layout;
+use super::health::{STANDBY_FIELDS, STANDBY_SOURCE, standby};
+use crate::backend::{Layout, Standby};
 
 /// Whether the database is a Citus coordinator (or a worker with the metadata): the
 /// extension is installed.
@@ -71,6 +72,38 @@ pub(super) async fn lock_waiters(db: &DatabaseConnection) -> Result<u64, DbErr> 
         .transpose()?
         .unwrap_or(0);
     Ok(u64::try_from(waiters).unwrap_or(0))
+}
+
+/// The standbys of every worker node, each named with its node (the coordinator's own
+/// are read as on plain PostgreSQL): a worker's standby falling behind holds a run as
+/// the coordinator's does. A node that cannot be asked is left out, as a standby
+/// still starting is.
+pub(super) async fn worker_standbys(db: &DatabaseConnection) -> Result<Vec<Standby>, DbErr> {
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT nodename || ':' || nodeport, result FROM run_command_on_workers($1) WHERE success",
+            [format!(
+                "SELECT coalesce(json_agg(json_build_array({STANDBY_FIELDS})), '[]') {STANDBY_SOURCE}"
+            )
+            .into()],
+        ))
+        .await?;
+    let mut standbys = Vec::new();
+    for row in rows {
+        let node: String = row.try_get_by_index(0)?;
+        let result: String = row.try_get_by_index(1)?;
+        let read: Vec<(String, Option<f64>, i64, i64)> =
+            serde_json::from_str(&result).map_err(|err| {
+                DbErr::Custom(format!(
+                    "node {node} listed its standbys as {result:?}: {err}"
+                ))
+            })?;
+        standbys.extend(read.into_iter().map(|(name, lag, replayed, behind)| {
+            standby(format!("{name} of {node}"), lag, replayed, behind)
+        }));
+    }
+    Ok(standbys)
 }
 
 /// The planner's row estimate of a distributed or reference table: its shards'

@@ -41,30 +41,24 @@ impl Health for Postgres {
         // when replay moves, so a stopped replay keeps showing its last small lag. A
         // role without `pg_monitor` sees no positions of other roles' standbys: those
         // (and standbys still starting) are left out rather than taken for stopped.
-        let standbys = db
+        let mut standbys = db
             .query_all_raw(Statement::from_string(
                 DatabaseBackend::Postgres,
-                "SELECT coalesce(application_name, '') || '@' || coalesce(host(client_addr), 'local'), \
-                        extract(epoch FROM replay_lag)::float8, \
-                        pg_wal_lsn_diff(replay_lsn, '0/0')::bigint, \
-                        pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint \
-                 FROM pg_stat_replication WHERE replay_lsn IS NOT NULL",
+                format!("SELECT {STANDBY_FIELDS} {STANDBY_SOURCE}"),
             ))
             .await?
             .iter()
             .map(|row| {
-                Ok(Standby {
-                    name: row.try_get_by_index(0)?,
-                    lag: row
-                        .try_get_by_index::<Option<f64>>(1)?
-                        .map(|secs| Duration::from_secs_f64(secs.max(0.0))),
-                    replayed: u64::try_from(row.try_get_by_index::<i64>(2)?).unwrap_or(0),
-                    behind: u64::try_from(row.try_get_by_index::<i64>(3)?).unwrap_or(0),
-                    stopped: None,
-                })
+                Ok(standby(
+                    row.try_get_by_index(0)?,
+                    row.try_get_by_index(1)?,
+                    row.try_get_by_index(2)?,
+                    row.try_get_by_index(3)?,
+                ))
             })
             .collect::<Result<Vec<_>, DbErr>>()?;
         let waiters = if citus::installed(db).await? {
+            standbys.extend(citus::worker_standbys(db).await?);
             citus::lock_waiters(db).await?
         } else {
             table_lock_waiters(db, table).await?
@@ -99,6 +93,25 @@ impl Health for Postgres {
             .split(',')
             .map(|bound| bound.trim().parse::<i64>().ok())
             .collect()
+    }
+}
+
+/// What a standby is read by, from `pg_stat_replication` of the server it streams from:
+/// its name, `replay_lag` (seconds), replay position and distance behind (bytes).
+pub(super) const STANDBY_FIELDS: &str = "coalesce(application_name, '') || '@' || coalesce(host(client_addr), 'local'), \
+     extract(epoch FROM replay_lag)::float8, \
+     pg_wal_lsn_diff(replay_lsn, '0/0')::bigint, \
+     pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint";
+pub(super) const STANDBY_SOURCE: &str = "FROM pg_stat_replication WHERE replay_lsn IS NOT NULL";
+
+/// A standby as read by [`STANDBY_FIELDS`].
+pub(super) fn standby(name: String, lag: Option<f64>, replayed: i64, behind: i64) -> Standby {
+    Standby {
+        name,
+        lag: lag.map(|secs| Duration::from_secs_f64(secs.max(0.0))),
+        replayed: u64::try_from(replayed).unwrap_or(0),
+        behind: u64::try_from(behind).unwrap_or(0),
+        stopped: None,
     }
 }
 

@@ -18,7 +18,7 @@ const SHARDS: u32 = 8;
 
 /// A coordinator and two workers, stopped and removed on drop.
 struct Cluster {
-    _servers: ScratchServers,
+    servers: ScratchServers,
     coordinator: u16,
     workers: [u16; 2],
 }
@@ -44,7 +44,7 @@ impl Cluster {
             servers.init("worker2", &settings),
         ];
         Self {
-            _servers: servers,
+            servers,
             coordinator,
             workers,
         }
@@ -437,5 +437,25 @@ async fn features_read_rows_a_shard_at_a_time() {
         i64::from(SHARDS) * 2,
         "a range per shard of each table"
     );
+    db.close().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// A standby of a worker node, its replay paused: the run holds on its lag as on a
+/// standby of plain PostgreSQL (the coordinator's `pg_stat_replication` shows no
+/// worker's standby), and goes on once it replays.
+async fn a_paused_standby_of_a_worker_holds_the_run() {
+    let mut cluster = Cluster::start();
+    let standby_port = cluster.servers.standby_of("standby1", cluster.workers[0]);
+    let tdb = cluster.database("worker_standby").await;
+    let db = laid_out_and_seeded(&tdb).await;
+    let standby = single_connection(&ScratchServers::url(standby_port, "postgres")).await;
+    exec(&standby, "SELECT pg_wal_replay_pause()").await;
+
+    let mut child = crate::runs::spawn_lag_watching_fill(&tdb.url, &["--sleep", "0.02"]);
+    crate::runs::wait_until_held(&tdb.url, "replication lag", &mut child).await;
+    exec(&standby, "SELECT pg_wal_replay_resume()").await;
+    crate::runs::assert_goes_on_and_fills(child, &db, "the worker's standby replays").await;
+    standby.close().await.ok();
     db.close().await.ok();
 }

@@ -54,7 +54,7 @@ fn migrate_and_seed(url: &str) {
 
 /// Starts `backfill-project-id` on `url` in batches of 25 that hold over 1 s of lag,
 /// with `flags` besides, its streams piped.
-fn spawn_lag_watching_fill(url: &str, flags: &[&str]) -> Child {
+pub(crate) fn spawn_lag_watching_fill(url: &str, flags: &[&str]) -> Child {
     let args: Vec<&str> = [
         "backfill-project-id",
         "--batch-size",
@@ -75,7 +75,7 @@ fn spawn_lag_watching_fill(url: &str, flags: &[&str]) -> Child {
 /// Waits (up to a minute, for a loaded machine) until the newest run on `url` is
 /// `throttled`, a unit of it held for a reason that says `reason`; the run in `child`
 /// must hold, not end.
-async fn wait_until_held(url: &str, reason: &str, child: &mut Child) {
+pub(crate) async fn wait_until_held(url: &str, reason: &str, child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         assert!(
@@ -106,7 +106,7 @@ async fn wait_until_held(url: &str, reason: &str, child: &mut Child) {
 }
 
 /// Waits for a held `backfill-project-id` to go on and finish: exit 0, no NULL left.
-async fn assert_goes_on_and_fills(child: Child, db: &Db, what: &str) {
+pub(crate) async fn assert_goes_on_and_fills(child: Child, db: &Db, what: &str) {
     let mut child = child;
     let deadline = Instant::now() + Duration::from_secs(120);
     while child.try_wait().unwrap().is_none() {
