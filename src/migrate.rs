@@ -10,7 +10,7 @@ use sea_orm::{ConnectionTrait, TransactionTrait};
 use sea_orm_migration::{MigrationStatus, SchemaManager};
 use serde::Serialize;
 
-use crate::backend::{Db, Distributed, db_message};
+use crate::backend::{Db, Distributed, Layout, db_message};
 use crate::error::Outcome;
 use crate::schema;
 
@@ -271,9 +271,13 @@ async fn check(db: &Db) -> Result<(MigrateReport, Outcome)> {
         ..Default::default()
     };
     let scratch = Scratch::create(db).await?;
-    // The scratch database, once migrated, is the reference for keys and indexes.
+    // The scratch database, once migrated (and laid out as this one), is the reference
+    // for keys and indexes.
     let result = match exercise(&scratch.conn, &mut report).await {
-        Ok(()) => schema::missing_keys(&scratch.conn, db).await,
+        Ok(()) => match lay_out_as(db, &scratch.conn, &mut report).await {
+            Ok(()) => schema::missing_keys(&scratch.conn, db).await,
+            Err(err) => Err(err),
+        },
         Err(err) => Err(err),
     };
     scratch.drop(db).await?;
@@ -323,6 +327,42 @@ async fn exercise(scratch: &Db, report: &mut MigrateReport) -> Result<()> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// On a cluster, distributes the scratch database's tables as `db`'s are (by the same
+/// columns), then compares its schema again: the layout a team chose is checked too.
+async fn lay_out_as(db: &Db, scratch: &Db, report: &mut MigrateReport) -> Result<()> {
+    if !report.scratch_steps.iter().all(|s| s.ends_with(": ok")) {
+        return Ok(());
+    }
+    let mut distributed = Vec::new();
+    for (table, _) in schema::expected_schema() {
+        if let Layout::Distributed { column } = db.backend().layout(db, &table).await? {
+            distributed.push((table, column));
+        }
+    }
+    if distributed.is_empty() {
+        return Ok(());
+    }
+    let pairs: Vec<(&str, &str)> = distributed
+        .iter()
+        .map(|(table, column)| (table.as_str(), column.as_str()))
+        .collect();
+    match db.backend().distribute(scratch, &pairs).await {
+        Ok(_) => report
+            .scratch_steps
+            .push("distribute as this database: ok".into()),
+        Err(err) => {
+            report
+                .scratch_steps
+                .push(format!("distribute as this database: failed: {err:#}"));
+            return Ok(());
+        }
+    }
+    for drift in schema::drift(scratch).await? {
+        report.drift.push(format!("after distribute: {drift}"));
     }
     Ok(())
 }

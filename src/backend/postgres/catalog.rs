@@ -161,13 +161,30 @@ impl Catalog for Postgres {
     }
 
     async fn create_scratch(&self, db: &Db, name: &str) -> anyhow::Result<Db> {
-        create_database_beside(db, name, "the role needs CREATEDB").await
+        let scratch = create_database_beside(db, name, "the role needs CREATEDB").await?;
+        if citus::installed(db).await?
+            && let Err(err) = citus::spread_scratch(db, &scratch, name).await
+        {
+            scratch.close().await.ok();
+            self.drop_scratch(db, name).await.ok();
+            return Err(anyhow::Error::new(err).context(format!(
+                "could not make the scratch database {name} on every node of the cluster"
+            )));
+        }
+        Ok(scratch)
     }
 
     async fn drop_scratch(&self, db: &Db, name: &str) -> anyhow::Result<()> {
         db.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
             .await
             .with_context(|| format!("could not drop the scratch database {name}"))?;
+        if citus::installed(db).await? {
+            citus::drop_scratch_on_workers(db, name)
+                .await
+                .with_context(|| {
+                    format!("could not drop the scratch database {name} on the cluster's workers")
+                })?;
+        }
         Ok(())
     }
 }

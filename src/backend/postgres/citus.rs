@@ -238,3 +238,114 @@ pub(super) async fn distribute(
     .await?;
     Ok(())
 }
+
+/// The cluster's nodes: the coordinator (if it is in the metadata) and the active
+/// primary workers, as (host, port).
+struct Nodes {
+    coordinator: Option<(String, i32)>,
+    workers: Vec<(String, i32)>,
+}
+
+async fn nodes(db: &DatabaseConnection) -> Result<Nodes, DbErr> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DatabaseBackend::Postgres,
+            "SELECT nodename, nodeport, groupid = 0 FROM pg_dist_node \
+             WHERE isactive AND noderole = 'primary' ORDER BY nodeid",
+        ))
+        .await?;
+    let mut nodes = Nodes {
+        coordinator: None,
+        workers: Vec::new(),
+    };
+    for row in rows {
+        let node = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
+        if row.try_get_by_index(2)? {
+            nodes.coordinator = Some(node);
+        } else {
+            nodes.workers.push(node);
+        }
+    }
+    Ok(nodes)
+}
+
+/// Runs `command` on each of `workers`, in the database of `db`'s session there;
+/// the first failure is the error.
+async fn run_on_workers(
+    db: &DatabaseConnection,
+    workers: &[(String, i32)],
+    command: &str,
+) -> Result<(), DbErr> {
+    for (host, port) in workers {
+        let row = db
+            .query_one_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "SELECT success, result FROM master_run_on_worker(ARRAY[$1], ARRAY[$2], ARRAY[$3], false)",
+                [host.clone().into(), (*port).into(), command.into()],
+            ))
+            .await?;
+        if let Some(row) = row
+            && !row.try_get_by_index::<bool>(0)?
+        {
+            let result: String = row.try_get_by_index(1)?;
+            return Err(DbErr::Custom(format!("{host}:{port}: {result}")));
+        }
+    }
+    Ok(())
+}
+
+/// Makes the scratch database `name` (already created on the coordinator, `scratch` a
+/// connection to it) a cluster like `db`'s: the database on every worker, Citus in
+/// each, the workers registered. The migrations are then checked on Citus itself.
+pub(super) async fn spread_scratch(
+    db: &DatabaseConnection,
+    scratch: &DatabaseConnection,
+    name: &str,
+) -> Result<(), DbErr> {
+    let nodes = nodes(db).await?;
+    run_on_workers(db, &nodes.workers, &format!("CREATE DATABASE \"{name}\"")).await?;
+    scratch
+        .execute_unprepared("CREATE EXTENSION IF NOT EXISTS citus")
+        .await?;
+    // From the scratch database's session, a worker is reached in its scratch database.
+    run_on_workers(
+        scratch,
+        &nodes.workers,
+        "CREATE EXTENSION IF NOT EXISTS citus",
+    )
+    .await?;
+    if let Some((host, port)) = &nodes.coordinator {
+        scratch
+            .execute_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "SELECT citus_set_coordinator_host($1, $2)",
+                [host.clone().into(), (*port).into()],
+            ))
+            .await?;
+    }
+    for (host, port) in &nodes.workers {
+        scratch
+            .execute_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "SELECT citus_add_node($1, $2)",
+                [host.clone().into(), (*port).into()],
+            ))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Drops the scratch database `name` on every worker (the coordinator's is dropped as
+/// on plain PostgreSQL).
+pub(super) async fn drop_scratch_on_workers(
+    db: &DatabaseConnection,
+    name: &str,
+) -> Result<(), DbErr> {
+    let nodes = nodes(db).await?;
+    run_on_workers(
+        db,
+        &nodes.workers,
+        &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+    )
+    .await
+}

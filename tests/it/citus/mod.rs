@@ -165,8 +165,26 @@ async fn two_workers_validate_and_migrate_check_as_on_plain_postgres() {
     let cluster = Cluster::start();
     let on_citus = cluster.database("validated").await;
     let db = laid_out_and_seeded(&on_citus).await;
-    let checked = on_citus.cli(&["migrate", "check"]);
-    assert_exit(&checked, 0, "migrate check on Citus");
+    let (check_exit, checked) = on_citus.run_json(&["migrate", "check"]);
+    assert_eq!(check_exit, 0, "migrate check on Citus: {checked}");
+    assert!(
+        checked["scratch_steps"]
+            .as_array()
+            .is_some_and(|steps| steps
+                .iter()
+                .any(|step| step == "distribute as this database: ok")),
+        "the scratch database is a cluster, laid out as the checked one: {checked}"
+    );
+    for port in [cluster.coordinator, cluster.workers[0], cluster.workers[1]] {
+        let node = single_connection(&ScratchServers::url(port, "postgres")).await;
+        let left = int(
+            &node,
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'backfill_check_%'",
+        )
+        .await;
+        assert_eq!(left, 0, "no scratch database left on the node at {port}");
+        node.close().await.ok();
+    }
     let (plain, plain_db) = seeded(Backend::Postgres, "citus_validate").await;
     let mut ends = Vec::new();
     for (tdb, db) in [(&on_citus, &db), (&plain, &plain_db)] {
