@@ -314,20 +314,16 @@ pub(super) async fn spread_scratch(
         "CREATE EXTENSION IF NOT EXISTS citus",
     )
     .await?;
-    if let Some((host, port)) = &nodes.coordinator {
+    let registrations = nodes
+        .coordinator
+        .iter()
+        .map(|node| ("citus_set_coordinator_host", node))
+        .chain(nodes.workers.iter().map(|node| ("citus_add_node", node)));
+    for (register, (host, port)) in registrations {
         scratch
             .execute_raw(Statement::from_sql_and_values(
                 DatabaseBackend::Postgres,
-                "SELECT citus_set_coordinator_host($1, $2)",
-                [host.clone().into(), (*port).into()],
-            ))
-            .await?;
-    }
-    for (host, port) in &nodes.workers {
-        scratch
-            .execute_raw(Statement::from_sql_and_values(
-                DatabaseBackend::Postgres,
-                "SELECT citus_add_node($1, $2)",
+                format!("SELECT {register}($1, $2)"),
                 [host.clone().into(), (*port).into()],
             ))
             .await?;

@@ -129,6 +129,16 @@ async fn laid_out_and_seeded(tdb: &TestDb) -> Db {
     db
 }
 
+/// Every `project_id` of `working_memory` is set.
+async fn assert_working_memory_filled(db: &Db) {
+    let nulls = int(
+        db,
+        "SELECT count(*) FROM working_memory WHERE project_id IS NULL",
+    )
+    .await;
+    assert_eq!(nulls, 0, "NULL project_ids left in working_memory");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 /// Each job on Citus ends where it ends on plain PostgreSQL (rows, open anomalies,
 /// journal, exit code), and its rollback restores the seeded data exactly.
@@ -260,14 +270,7 @@ async fn a_row_lock_on_a_worker_times_the_batch_out() {
         "the batch timed out on the worker and was retried: {}",
         describe(&out)
     );
-    assert_eq!(
-        int(
-            &db,
-            "SELECT count(*) FROM working_memory WHERE project_id IS NULL"
-        )
-        .await,
-        0
-    );
+    assert_working_memory_filled(&db).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -405,14 +408,7 @@ async fn two_workers_walk_two_shards_at_once() {
         "no batch waited on the other worker's shard: {}",
         describe(&out)
     );
-    assert_eq!(
-        int(
-            &db,
-            "SELECT count(*) FROM working_memory WHERE project_id IS NULL"
-        )
-        .await,
-        0
-    );
+    assert_working_memory_filled(&db).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
