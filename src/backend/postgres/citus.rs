@@ -8,7 +8,7 @@
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement};
 
 use super::SESSION_NAME;
-use super::health::{STANDBY_FIELDS, STANDBY_SOURCE, standby};
+use super::replication::{STANDBY_FIELDS, STANDBY_SOURCE, standby};
 use crate::backend::{Layout, Standby};
 
 /// Whether the database is a Citus coordinator (or a worker with the metadata): the

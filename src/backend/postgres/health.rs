@@ -1,15 +1,14 @@
 //! PostgreSQL's view of itself: standbys from `pg_stat_replication` (positions, not
 //! only `replay_lag`), sessions waiting on locks that involve the walked table, the
 //! planner's row estimate and the key's histogram from `pg_stats`; on a Citus
-//! coordinator, lock waits and estimates of the whole cluster (`citus`).
-
-use std::time::Duration;
+//! coordinator, lock waits, standbys and estimates of the whole cluster (`citus`).
 
 use async_trait::async_trait;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement};
 
+use super::replication::{STANDBY_FIELDS, STANDBY_SOURCE, standby};
 use super::{Postgres, SESSION_NAME, citus};
-use crate::backend::{Health, Observation, Standby};
+use crate::backend::{Health, Observation};
 
 #[async_trait]
 impl Health for Postgres {
@@ -93,25 +92,6 @@ impl Health for Postgres {
             .split(',')
             .map(|bound| bound.trim().parse::<i64>().ok())
             .collect()
-    }
-}
-
-/// What a standby is read by, from `pg_stat_replication` of the server it streams from:
-/// its name, `replay_lag` (seconds), replay position and distance behind (bytes).
-pub(super) const STANDBY_FIELDS: &str = "coalesce(application_name, '') || '@' || coalesce(host(client_addr), 'local'), \
-     extract(epoch FROM replay_lag)::float8, \
-     pg_wal_lsn_diff(replay_lsn, '0/0')::bigint, \
-     pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint";
-pub(super) const STANDBY_SOURCE: &str = "FROM pg_stat_replication WHERE replay_lsn IS NOT NULL";
-
-/// A standby as read by [`STANDBY_FIELDS`].
-pub(super) fn standby(name: String, lag: Option<f64>, replayed: i64, behind: i64) -> Standby {
-    Standby {
-        name,
-        lag: lag.map(|secs| Duration::from_secs_f64(secs.max(0.0))),
-        replayed: u64::try_from(replayed).unwrap_or(0),
-        behind: u64::try_from(behind).unwrap_or(0),
-        stopped: None,
     }
 }
 

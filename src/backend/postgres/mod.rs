@@ -7,6 +7,7 @@ mod catalog;
 mod citus;
 mod dialect;
 mod health;
+mod replication;
 mod writes;
 
 use std::time::Duration;
